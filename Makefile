@@ -1,0 +1,38 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   - creates .venv, converts and runs the classifier example end to end
+#   make test   - creates .venv, runs the whole test suite (unit + end-to-end)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+export PLOOMBER_STATS_ENABLED := false
+export MLFLOW_DISABLE_TELEMETRY := true
+export BENTOML_DO_NOT_TRACK := true
+
+.PHONY: venv demo test test-fast bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install -q uv
+	$(PYTHON) -m uv venv -q --allow-existing -p $(PYTHON) $(VENV)
+	$(PYTHON) -m uv pip install -q --python $(VENV)/bin/python -e ".[dev]"
+	@touch $@
+
+demo: venv
+	$(BIN)/nbprod lint example_notebooks/classifier.ipynb
+	$(BIN)/nbprod convert example_notebooks/classifier.ipynb
+	$(BIN)/nbprod run example_notebooks/classifier.ipynb
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+test-fast: venv
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: venv
+	$(BIN)/python benchmarks/bench_startup.py
+	$(BIN)/python benchmarks/bench_convert.py
+	$(BIN)/python benchmarks/bench_run.py
+
+clean:
+	rm -rf $(VENV) .nbprod

@@ -1,0 +1,399 @@
+"""Static analysis of one code cell: names defined and used, imports, functions, in-place mutations.
+
+Pure ``ast``: IPython magics (``%pip``, ``%%time``, ``!ls``, ``x = !cmd``) are neutralised first so they
+never crash the parser; they are reported so lint can name them.
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+import re
+from dataclasses import dataclass, field
+from typing import Optional
+
+__all__ = ["CellAnalysis", "FunctionInfo", "analyze_source", "BUILTINS", "MUTATING_METHODS"]
+
+#: Names that exist in every notebook kernel without being defined.
+BUILTINS = frozenset(dir(builtins)) | {"get_ipython", "display", "In", "Out", "_", "__", "___", "exit", "quit"}
+
+#: Methods that change their receiver in place (lists, dicts, sets, numpy arrays, pandas, estimators).
+MUTATING_METHODS = frozenset(
+    {
+        "append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse", "update", "setdefault",
+        "popitem", "add", "discard", "difference_update", "intersection_update", "symmetric_difference_update",
+        "fit", "partial_fit", "fit_transform", "fit_predict", "fit_resample", "set_params", "fill", "resize", "put",
+        "itemset", "__setitem__", "__delitem__",
+    }
+)
+
+_SHELL_ASSIGN = re.compile(r"^(\s*[A-Za-z_][\w\s,]*=\s*)([!%].*)$")
+
+
+@dataclass
+class FunctionInfo:
+    name: str
+    globals_read: set[str]
+    source: str
+    lineno: int
+
+
+@dataclass
+class CellAnalysis:
+    source: str
+    cleaned: str
+    tree: Optional[ast.Module]
+    syntax_error: Optional[str] = None
+    syntax_lineno: Optional[int] = None
+    defines: list[str] = field(default_factory=list)
+    uses: list[str] = field(default_factory=list)
+    mutates: list[str] = field(default_factory=list)
+    assigned: list[str] = field(default_factory=list)
+    imports: dict[str, str] = field(default_factory=dict)
+    functions: dict[str, FunctionInfo] = field(default_factory=dict)
+    star_imports: list[str] = field(default_factory=list)
+    magics: list[tuple[int, str]] = field(default_factory=list)
+    cell_magic: bool = False
+
+
+def _clean(source: str) -> tuple[str, list[tuple[int, str]], bool]:
+    """Replace magic and shell lines with ``pass`` (keeping line numbers). Returns (code, magics, is_cell_magic)."""
+    lines = source.split("\n")
+    magics: list[tuple[int, str]] = []
+    first = next((ln for ln in lines if ln.strip()), "")
+    if first.lstrip().startswith("%%"):
+        return "\n".join("#" + ln for ln in lines), [(1, first.strip())], True
+    out = []
+    for no, line in enumerate(lines, 1):
+        stripped = line.lstrip()
+        indent = line[: len(line) - len(stripped)]
+        if stripped.startswith(("!", "%")):
+            magics.append((no, stripped))
+            out.append(indent + "pass")
+            continue
+        m = _SHELL_ASSIGN.match(line)
+        if m:
+            magics.append((no, stripped))
+            out.append(m.group(1) + "None")
+            continue
+        if re.match(r"^[\w.\[\]'\"()]+\?{1,2}$", stripped):
+            magics.append((no, stripped))
+            out.append(indent + "pass")
+            continue
+        out.append(line)
+    return "\n".join(out), magics, False
+
+
+def _root_name(node: ast.AST) -> Optional[str]:
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _target_names(target: ast.AST) -> list[str]:
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [n for elt in target.elts for n in _target_names(elt)]
+    if isinstance(target, ast.Starred):
+        return _target_names(target.value)
+    return []
+
+
+def _arg_names(args: ast.arguments) -> set[str]:
+    names = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
+    if args.vararg:
+        names.add(args.vararg.arg)
+    if args.kwarg:
+        names.add(args.kwarg.arg)
+    return names
+
+
+def _scope_free(body_nodes: list[ast.AST], bound: set[str]) -> set[str]:
+    """Free names of a function-like scope: loads not bound anywhere in that scope."""
+    loads: set[str] = set()
+    stores: set[str] = set(bound)
+    declared_global: set[str] = set()
+
+    def walk(node: ast.AST) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            stores.add(node.name)
+            for d in node.decorator_list:
+                walk(d)
+            if isinstance(node, ast.ClassDef):
+                for b in node.bases + [k.value for k in node.keywords]:
+                    walk(b)
+                loads.update(_scope_free(node.body, set()))
+            else:
+                for d in node.args.defaults + [d for d in node.args.kw_defaults if d is not None]:
+                    walk(d)
+                loads.update(_scope_free(node.body, _arg_names(node.args)))
+            return
+        if isinstance(node, ast.Lambda):
+            for d in node.args.defaults:
+                walk(d)
+            loads.update(_scope_free([node.body], _arg_names(node.args)))
+            return
+        if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+            loads.update(_comprehension_free(node))
+            return
+        if isinstance(node, (ast.Global, ast.Nonlocal)):
+            declared_global.update(node.names)
+            return
+        if isinstance(node, ast.Name):
+            (loads if isinstance(node.ctx, ast.Load) else stores).add(node.id)
+            return
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for a in node.names:
+                stores.add((a.asname or a.name).split(".")[0])
+            return
+        if isinstance(node, ast.ExceptHandler) and node.name:
+            stores.add(node.name)
+        if isinstance(node, (ast.MatchAs, ast.MatchStar)) and getattr(node, "name", None):
+            stores.add(node.name)
+        for child in ast.iter_child_nodes(node):
+            walk(child)
+
+    for n in body_nodes:
+        walk(n)
+    return (loads - (stores - declared_global)) | (loads & declared_global)
+
+
+def _comprehension_free(node: ast.AST) -> set[str]:
+    bound: set[str] = set()
+    loads: set[str] = set()
+    for gen in node.generators:  # type: ignore[attr-defined]
+        loads.update(n for n in _scope_free([gen.iter], set()) if n not in bound)
+        bound.update(_target_names(gen.target))
+        for cond in gen.ifs:
+            loads.update(_scope_free([cond], bound))
+    elts = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]  # type: ignore[attr-defined]
+    loads.update(_scope_free(elts, bound))
+    return loads
+
+
+class _ModuleVisitor(ast.NodeVisitor):
+    """Walks module-level code in (approximate) evaluation order, recording loads before stores."""
+
+    def __init__(self, result: CellAnalysis) -> None:
+        self.r = result
+        self.defined: set[str] = set()
+        self._uses: dict[str, None] = {}
+        self._defs: dict[str, None] = {}
+        self._mut: dict[str, None] = {}
+        self._assigned: dict[str, None] = {}
+        self.depth = 0  # >0 inside compound statements (if/for/with/try)
+
+    # events
+    def load(self, name: str) -> None:
+        if name not in self.defined:
+            self._uses.setdefault(name, None)
+
+    def store(self, name: str) -> None:
+        self.defined.add(name)
+        self._defs.setdefault(name, None)
+
+    def mutate(self, node: ast.AST) -> None:
+        name = _root_name(node)
+        if name:
+            self.load(name)
+            self._mut.setdefault(name, None)
+
+    # statements
+    def visit_Assign(self, node: ast.Assign) -> None:
+        self.visit(node.value)
+        for t in node.targets:
+            self._assign_target(t)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if node.value is not None:
+            self.visit(node.value)
+            self._assign_target(node.target)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self.visit(node.value)
+        if isinstance(node.target, ast.Name):
+            self.load(node.target.id)
+            self._assign_target(node.target)
+        else:
+            self._assign_target(node.target)
+
+    def _assign_target(self, t: ast.AST) -> None:
+        if isinstance(t, ast.Name):
+            self.store(t.id)
+            if self.depth == 0:
+                self._assigned.setdefault(t.id, None)
+        elif isinstance(t, (ast.Tuple, ast.List)):
+            for e in t.elts:
+                self._assign_target(e)
+        elif isinstance(t, ast.Starred):
+            self._assign_target(t.value)
+        elif isinstance(t, (ast.Subscript, ast.Attribute)):
+            self.mutate(t)
+            if isinstance(t, ast.Subscript):
+                self.visit(t.slice)
+
+    def visit_Delete(self, node: ast.Delete) -> None:
+        for t in node.targets:
+            if isinstance(t, ast.Name):
+                self.load(t.id)
+            else:
+                self.mutate(t)
+
+    def visit_For(self, node: ast.AST) -> None:
+        self.visit(node.iter)  # type: ignore[attr-defined]
+        self._assign_target(node.target)  # type: ignore[attr-defined]
+        self._block(node.body + node.orelse)  # type: ignore[attr-defined]
+
+    visit_AsyncFor = visit_For
+
+    def visit_With(self, node: ast.AST) -> None:
+        for item in node.items:  # type: ignore[attr-defined]
+            self.visit(item.context_expr)
+            if item.optional_vars is not None:
+                self._assign_target(item.optional_vars)
+        self._block(node.body)  # type: ignore[attr-defined]
+
+    visit_AsyncWith = visit_With
+
+    def visit_If(self, node: ast.AST) -> None:
+        self.visit(node.test)  # type: ignore[attr-defined]
+        self._block(node.body + node.orelse)  # type: ignore[attr-defined]
+
+    visit_While = visit_If
+
+    def visit_Try(self, node: ast.AST) -> None:
+        self._block(node.body)  # type: ignore[attr-defined]
+        for h in node.handlers:  # type: ignore[attr-defined]
+            if h.type is not None:
+                self.visit(h.type)
+            if h.name:
+                self.store(h.name)
+            self._block(h.body)
+        self._block(node.orelse + node.finalbody)  # type: ignore[attr-defined]
+
+    visit_TryStar = visit_Try
+
+    def _block(self, stmts: list[ast.stmt]) -> None:
+        self.depth += 1
+        for s in stmts:
+            self.visit(s)
+        self.depth -= 1
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for a in node.names:
+            name = a.asname or a.name.split(".")[0]
+            stmt = f"import {a.name}" + (f" as {a.asname}" if a.asname else "")
+            self.r.imports[name] = stmt
+            self.store(name)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        module = "." * node.level + (node.module or "")
+        for a in node.names:
+            if a.name == "*":
+                self.r.star_imports.append(module)
+                continue
+            name = a.asname or a.name
+            self.r.imports[name] = f"from {module} import {a.name}" + (f" as {a.asname}" if a.asname else "")
+            self.store(name)
+
+    def _def(self, node: ast.AST, free: set[str]) -> None:
+        name = node.name  # type: ignore[attr-defined]
+        src = ast.get_source_segment(self.r.cleaned, node) or ""
+        deco = [ast.get_source_segment(self.r.cleaned, d) for d in node.decorator_list]  # type: ignore[attr-defined]
+        if deco and all(deco):
+            src = "\n".join("@" + d for d in deco) + "\n" + src  # type: ignore[operator]
+        self.r.functions[name] = FunctionInfo(name, free - BUILTINS - {name}, src, node.lineno)  # type: ignore[attr-defined]
+        self.store(name)
+
+    def visit_FunctionDef(self, node: ast.AST) -> None:
+        for d in node.decorator_list:  # type: ignore[attr-defined]
+            self.visit(d)
+        args = node.args  # type: ignore[attr-defined]
+        for d in args.defaults + [d for d in args.kw_defaults if d is not None]:
+            self.visit(d)
+        self._def(node, _scope_free(node.body, _arg_names(args)))  # type: ignore[attr-defined]
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        for d in node.decorator_list + node.bases + [k.value for k in node.keywords]:
+            self.visit(d)
+        self._def(node, _scope_free(node.body, set()))
+
+    # expressions
+    def visit_Name(self, node: ast.Name) -> None:
+        if isinstance(node.ctx, ast.Load):
+            self.load(node.id)
+        else:
+            self.store(node.id)
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
+        self.visit(node.value)
+        self.store(node.target.id)
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        for d in node.args.defaults:
+            self.visit(d)
+        for n in sorted(_scope_free([node.body], _arg_names(node.args))):
+            self.load(n)
+
+    def _comp(self, node: ast.AST) -> None:
+        for n in sorted(_comprehension_free(node)):
+            self.load(n)
+
+    visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _comp
+
+    def visit_Call(self, node: ast.Call) -> None:
+        self.visit(node.func)
+        for a in node.args:
+            self.visit(a)
+        for k in node.keywords:
+            self.visit(k.value)
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            inplace = any(k.arg == "inplace" and isinstance(k.value, ast.Constant) and k.value.value is True
+                          for k in node.keywords)
+            if func.attr in MUTATING_METHODS or inplace:
+                self.mutate(func.value)
+            if func.attr == "shuffle" and node.args:
+                self.mutate(node.args[0])
+
+    def visit_MatchAs(self, node: ast.AST) -> None:
+        if node.pattern is not None:  # type: ignore[attr-defined]
+            self.visit(node.pattern)  # type: ignore[attr-defined]
+        if node.name:  # type: ignore[attr-defined]
+            self.store(node.name)  # type: ignore[attr-defined]
+
+    def visit_MatchStar(self, node: ast.AST) -> None:
+        if node.name:  # type: ignore[attr-defined]
+            self.store(node.name)  # type: ignore[attr-defined]
+
+    def finish(self) -> None:
+        self.r.uses = [n for n in self._uses if n not in BUILTINS]
+        self.r.defines = list(self._defs)
+        self.r.mutates = list(self._mut)
+        self.r.assigned = list(self._assigned)
+
+
+def analyze_source(source: str) -> CellAnalysis:
+    """Analyse one code cell. Never raises on bad code: a syntax error is recorded in the result."""
+    try:
+        tree = ast.parse(source)
+        cleaned, magics, cell_magic = source, [], False
+    except SyntaxError:
+        cleaned, magics, cell_magic = _clean(source)
+        try:
+            tree = ast.parse(cleaned)
+        except SyntaxError as exc:
+            return CellAnalysis(source, cleaned, None, syntax_error=f"line {exc.lineno}: {exc.msg}",
+                                syntax_lineno=exc.lineno, magics=magics, cell_magic=cell_magic)
+        except (ValueError, RecursionError, MemoryError) as exc:
+            return CellAnalysis(source, cleaned, None, syntax_error=f"cannot parse: {type(exc).__name__}", magics=magics)
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return CellAnalysis(source, source, None, syntax_error=f"cannot parse: {type(exc).__name__}")
+    result = CellAnalysis(source, cleaned, tree, magics=magics, cell_magic=cell_magic)
+    visitor = _ModuleVisitor(result)
+    for stmt in tree.body:
+        visitor.visit(stmt)
+    visitor.finish()
+    return result

@@ -1,0 +1,110 @@
+"""The one exception tree of nbprod.
+
+Every error a user can cause is an :class:`NbprodError`. Subclasses carry the location
+(notebook path, cell index, the cell's first line, the tag) so that the CLI can print
+"where, what was expected, how to fix it" without a traceback.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+__all__ = [
+    "CellRef",
+    "NbprodError",
+    "NotebookReadError",
+    "TagError",
+    "PlanError",
+    "ConvertError",
+    "RunError",
+    "StepFailedError",
+    "UsageError",
+]
+
+
+@dataclass(frozen=True)
+class CellRef:
+    """Where something is in a notebook: the cell index (0-based, as in Jupyter's JSON) and its first line."""
+
+    index: int
+    first_line: str
+
+    def __str__(self) -> str:
+        line = self.first_line.strip()
+        if len(line) > 60:
+            line = line[:57] + "..."
+        return f"cell {self.index} ({line!r})" if line else f"cell {self.index} (empty)"
+
+
+class NbprodError(Exception):
+    """Base of every error nbprod raises on purpose. The CLI prints it and exits non-zero."""
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Optional[str] = None,
+        cell: Optional[CellRef] = None,
+        fix: Optional[str] = None,
+    ) -> None:
+        self.message = message
+        self.path = path
+        self.cell = cell
+        self.fix = fix
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        where = ""
+        if self.path and self.cell is not None:
+            where = f"{self.path}, {self.cell}: "
+        elif self.path:
+            where = f"{self.path}: "
+        elif self.cell is not None:
+            where = f"{self.cell}: "
+        text = where + self.message
+        if self.fix:
+            text += f"\n  fix: {self.fix}"
+        return text
+
+
+class NotebookReadError(NbprodError):
+    """The file is not a notebook nbprod can read (bad JSON, wrong nbformat, not UTF-8, ...)."""
+
+
+class TagError(NbprodError):
+    """A tag that looks like nbprod's but does not parse."""
+
+
+class UsageError(NbprodError):
+    """Bad command-line usage (unknown parameter, bad -p value, ...)."""
+
+
+class PlanError(NbprodError):
+    """The notebook's tags do not describe a valid pipeline. Carries every problem found."""
+
+    def __init__(self, problems: list, *, path: Optional[str] = None) -> None:
+        self.problems = list(problems)
+        first = self.problems[0]
+        lines = [f"{len(self.problems)} problem(s) in the notebook's pipeline tags:"] if len(self.problems) > 1 else []
+        for p in self.problems:
+            lines.append(p.render(path))
+        NbprodError.__init__(self, "\n".join(lines) if len(self.problems) > 1 else first.message,
+                             path=None if len(self.problems) > 1 else path,
+                             cell=None if len(self.problems) > 1 else first.cell,
+                             fix=None if len(self.problems) > 1 else first.fix)
+
+
+class ConvertError(NbprodError):
+    """Writing the pipeline folder failed; the previous output was left as it was."""
+
+
+class RunError(NbprodError):
+    """Running the pipeline failed before or around a step."""
+
+
+class StepFailedError(RunError):
+    """A step raised. Names the step, the source cell and line, and the command that resumes the run."""
+
+    exit_code = 1

@@ -1,0 +1,112 @@
+"""Saving and loading step products, used by the generated task scripts at run time.
+
+A product is a folder holding one ``value.*`` file whose format follows the type: DataFrames as parquet,
+Series as parquet (one column), numpy arrays as ``.npy``, anything else with joblib. Writes are atomic
+(temporary folder, then rename), so a killed run never leaves a half-written product behind.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Union
+
+__all__ = ["save_value", "load_value", "save_metrics", "load_metrics"]
+
+PathLike = Union[str, os.PathLike]
+
+
+def _write_into(tmp: Path, obj: Any) -> None:
+    import numpy as np
+
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        pd = None
+    if pd is not None and isinstance(obj, pd.DataFrame):
+        try:
+            obj.to_parquet(tmp / "value.parquet")
+            return
+        except Exception:  # non-string column names, mixed object columns: fall back to joblib
+            (tmp / "value.parquet").unlink(missing_ok=True)
+    elif pd is not None and isinstance(obj, pd.Series):
+        try:
+            name = obj.name
+            obj.to_frame(name="__value__").to_parquet(tmp / "value.series.parquet")
+            (tmp / "series.json").write_text(json.dumps({"name": name}))
+            return
+        except Exception:
+            for f in ("value.series.parquet", "series.json"):
+                (tmp / f).unlink(missing_ok=True)
+    elif isinstance(obj, np.ndarray) and obj.dtype != object:
+        np.save(tmp / "value.npy", obj, allow_pickle=False)
+        return
+    import joblib
+
+    joblib.dump(obj, tmp / "value.joblib")
+
+
+def save_value(obj: Any, path: PathLike) -> None:
+    """Save ``obj`` as the product folder ``path``, atomically."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        _write_into(tmp, obj)
+        if target.exists():
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def load_value(path: PathLike) -> Any:
+    """Load a product folder written by :func:`save_value`."""
+    folder = Path(path)
+    if (folder / "value.parquet").exists():
+        import pandas as pd
+
+        return pd.read_parquet(folder / "value.parquet")
+    if (folder / "value.series.parquet").exists():
+        import pandas as pd
+
+        meta = json.loads((folder / "series.json").read_text())
+        series = pd.read_parquet(folder / "value.series.parquet")["__value__"]
+        series.name = meta["name"]
+        return series
+    if (folder / "value.npy").exists():
+        import numpy as np
+
+        return np.load(folder / "value.npy", allow_pickle=False)
+    if (folder / "value.joblib").exists():
+        import joblib
+
+        return joblib.load(folder / "value.joblib")
+    raise FileNotFoundError(f"no product at {folder}: run the upstream step first (nbprod run)")
+
+
+def save_metrics(metrics: dict[str, Any], path: PathLike) -> None:
+    """Save the numeric metrics of a ``metrics`` cell as JSON (sorted keys), atomically."""
+    clean: dict[str, float] = {}
+    for name, value in metrics.items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"metric {name!r} is {type(value).__name__}, not a number: assign a float in the 'metrics' cell") from None
+        if math.isnan(number):
+            raise ValueError(f"metric {name!r} is NaN")
+        clean[name] = number
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(clean, fh, sort_keys=True, indent=2)
+    os.replace(tmp, target)
+
+
+def load_metrics(path: PathLike) -> dict[str, float]:
+    return json.loads(Path(path).read_text())
