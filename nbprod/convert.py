@@ -21,6 +21,8 @@ from .plan import Pipeline, Step, build_plan
 
 __all__ = ["ConvertResult", "convert", "render_pipeline", "products_dir", "pipeline_dir", "project_relpath"]
 
+#: Task parameter holding the digest of the data files a step reads, so that a changed file re-runs the step.
+INPUTS_PARAM = "nbprod_inputs"
 _EDIT_HINT = "Edit the notebook, not this file"
 
 
@@ -102,6 +104,8 @@ def render_task(plan: Pipeline, step: Step, nb_rel: str, order: dict[str, int]) 
     upstream = sorted(step.upstream, key=order.__getitem__)
     params = [f"upstream = {upstream!r}" if upstream else "upstream = None", "product = None"]
     params += [f"{p} = {plan.parameters[p]!r}" for p in plan.parameters if p in step.params]
+    if step.input_files:
+        params.append(f"{INPUTS_PARAM} = ''  # digest of {', '.join(step.input_files)}, set by nbprod run")
     parts.append('# %% tags=["parameters"]\n' + "\n".join(params) + "\n")
     for cell in step.shared_cells:
         role = next(t.kind for t in cell.tags if t.kind in ("imports", "functions", "serve")) if cell.tags else "imports"
@@ -144,9 +148,11 @@ def step_products(plan: Pipeline, step: Step, rel_products: str) -> dict[str, st
 def render_yaml(plan: Pipeline, nb_rel: str, rel_products: str) -> str:
     tasks = []
     for step in plan.steps:
-        task: dict = {"source": f"tasks/{step.name}.py", "name": step.name, "executor": "ploomber-engine",
+        task: dict = {"source": f"tasks/{step.name}.py", "name": step.name, "executor": "ploomber-engine", "static_analysis": "disable",
                       "product": step_products(plan, step, rel_products)}
         params = {p: plan.parameters[p] for p in plan.parameters if p in step.params}
+        if step.input_files:
+            params[INPUTS_PARAM] = ""
         if params:
             task["params"] = params
         tasks.append(task)

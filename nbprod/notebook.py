@@ -63,6 +63,11 @@ class Notebook:
     cells: list[Cell]
     fmt: str  # "ipynb" or "percent"
     has_execution_counts: bool = False
+    abspath: Optional[str] = None  # where the file is on disk, for reading the data files it names
+
+    @property
+    def directory(self) -> Optional[Path]:
+        return Path(self.abspath).parent if self.abspath else None
 
     @property
     def stem(self) -> str:
@@ -261,6 +266,7 @@ def read_notebook(path: Union[str, os.PathLike], display_path: Optional[str] = N
     else:
         raise NotebookReadError(f"unsupported file type {p.suffix or '(none)'!r}", path=shown,
                                 fix="pass a Jupyter notebook (.ipynb) or a percent-format script (.py)")
+    nb.abspath = str(p.resolve())
     if not nb.cells:
         raise NotebookReadError("the notebook has no cells", path=shown, fix="add cells tagged with step:<name> (see `nbprod --help`)")
     return nb

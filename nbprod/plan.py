@@ -42,6 +42,7 @@ class Step:
     upstream: list[str] = field(default_factory=list)
     defines: list[str] = field(default_factory=list)
     mutated_inputs: list[str] = field(default_factory=list)
+    input_files: list[str] = field(default_factory=list)  # data files read, relative to the notebook
 
     @property
     def first_cell(self) -> Cell:
@@ -316,7 +317,7 @@ class _Planner:
                         extra_def[n] = (src, idx)
                         pending.extend(sorted(globs))
                     return
-                self.err("NB103", f"step {step.name!r} uses {n!r}, which no earlier step, parameter, import or function defines", cell,
+                self.err("NB104", f"step {step.name!r} uses {n!r}, which no earlier step, parameter, import or function defines", cell,
                          f"define {n!r} in this step or an earlier one, or add it to the parameters/imports cell")
 
             local_fn_globals: list[tuple[Cell, set[str]]] = []
@@ -446,12 +447,34 @@ class _Planner:
             ordered = self.order()
         else:
             ordered = []
+        if self.nb.directory is not None:
+            for step in ordered:
+                step.input_files = _input_files(step, self.analyses, self.nb.directory)
         kale = [p for p in self.findings if p.code == "NB002"]
         if kale:
             self.notes.append(f"{len(kale)} Kale cluster tag(s) kept but ignored when running locally")
         return Pipeline(self.name, self.nb, ordered, self.parameters, self.param_cells, self.shared, self.skipped,
                         self.outside, self.cards, self.analyses, "headings" if self.used_headings else "tags",
                         self.findings, self.notes)
+
+
+def _input_files(step: Step, analyses: dict[int, CellAnalysis], nb_dir: Path) -> list[str]:
+    """Data files a step reads: string literals in its cells naming files that exist next to the notebook."""
+    names: set[str] = set()
+    for cell in step.code_cells + step.shared_cells:
+        tree = analyses[cell.index].tree
+        if tree is None:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and 0 < len(node.value) < 260 \
+                    and "\n" not in node.value and "\0" not in node.value and not Path(node.value).is_absolute():
+                try:
+                    candidate = (nb_dir / node.value).resolve()
+                    if candidate.is_file() and nb_dir.resolve() in candidate.parents:
+                        names.add(Path(node.value).as_posix())
+                except (OSError, ValueError):
+                    continue
+    return sorted(names)
 
 
 def build_plan(nb: Notebook, *, name: Optional[str] = None, split: str = "auto", strict: bool = True) -> Pipeline:

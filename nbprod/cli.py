@@ -1,0 +1,124 @@
+"""The ``nbprod`` command: a thin shell over the plain Python functions of each module.
+
+Imports nothing heavy at module level: ``nbprod --help`` and ``nbprod lint`` never load Ploomber,
+papermill, pandas, Great Expectations, MLflow or BentoML. Errors print without a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional
+
+from . import __version__
+from .errors import NbprodError
+
+__all__ = ["main"]
+
+EPILOG = """\
+the journey:
+  nbprod lint NB       hardening findings, each naming the cell and the fix
+  nbprod convert NB    write pipelines/<name>/ (pipeline.yaml, tasks/, README.md)
+  nbprod run NB        build the pipeline incrementally (products under .nbprod/)
+
+tags (cell metadata, or a first line '# nbprod: step:train model:model'):
+  parameters  step:<name>  after:<step>  imports  functions  skip  gate:<var>
+  model:<var>  metrics  require:<metric><op><number>  serve  card:<field>
+"""
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("notebook", help="the notebook (.ipynb or percent-format .py)")
+    p.add_argument("--name", help="pipeline name (default: from the notebook's file name)")
+    p.add_argument("--split", choices=["auto", "tags", "headings"], default="auto",
+                   help="where steps come from: step: tags, '## ' headings, or auto (tags, else headings)")
+    p.add_argument("--project", default=".", help="project folder holding pipelines/ and .nbprod/ (default: .)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nbprod", description="Turn a tagged Jupyter notebook into a linted, gated, tracked, servable pipeline.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"nbprod {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    lint = sub.add_parser("lint", help="find what breaks in production, naming each cell")
+    _add_common(lint)
+    lint.add_argument("--format", choices=["text", "json"], default="text")
+    convert = sub.add_parser("convert", help="write the Ploomber pipeline folder for a notebook")
+    _add_common(convert)
+    run = sub.add_parser("run", help="convert if needed, then build the pipeline incrementally")
+    _add_common(run)
+    run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="override a parameter")
+    run.add_argument("--isolated", action="store_true", help="run each step in its own kernel (papermill)")
+    run.add_argument("--force", action="store_true", help="re-run every step")
+    return parser
+
+
+def _cmd_lint(args: argparse.Namespace) -> int:
+    from .lint import lint, render_json, render_text
+
+    report = lint(args.notebook, split=args.split, name=args.name)
+    print(render_json(report) if args.format == "json" else render_text(report))
+    return 1 if report.errors else 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from .convert import convert
+
+    result = convert(args.notebook, project=args.project, name=args.name, split=args.split)
+    plan = result.plan
+    for note in plan.notes:
+        print(f"note: {note}")
+    state = "written" if result.changed else "unchanged"
+    print(f"{result.out_dir}/ {state}: {len(plan.steps)} steps ({' -> '.join(s.name for s in plan.steps)}), "
+          f"{len(result.files)} files")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .params import parse_assignments
+    from .run import StepEvent, run
+
+    def show(e: StepEvent) -> None:
+        if e.kind == "plan":
+            print(f"nbprod run: {e.message}", flush=True)
+        elif e.kind == "start":
+            print(f"  ▶ {e.step} ...", flush=True)
+        elif e.kind == "done":
+            print(f"  ✓ {e.step} ({e.elapsed:.2f} s)", flush=True)
+        elif e.kind == "skipped":
+            print(f"  · {e.step} up to date (skipped)", flush=True)
+        elif e.kind == "failed":
+            print(f"  ✗ {e.step} failed after {e.elapsed:.2f} s", flush=True)
+        elif e.kind == "aborted":
+            print(f"  - {e.step} not run: {e.message}", flush=True)
+
+    result = run(args.notebook, project=args.project, name=args.name, params=parse_assignments(args.param),
+                 isolated=args.isolated, force=args.force, split=args.split, on_event=show)
+    total = sum(result.timings.values())
+    print(f"done: {len(result.ran)} ran ({total:.2f} s), {len(result.skipped)} up to date")
+    if result.metrics:
+        print("metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(result.metrics.items())))
+    return 0
+
+
+COMMANDS = {"lint": _cmd_lint, "convert": _cmd_convert, "run": _cmd_run}
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except NbprodError as exc:
+        print(f"error: {exc.render()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

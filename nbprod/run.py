@@ -1,0 +1,195 @@
+"""``nbprod run``: convert if needed, then build the pipeline with Ploomber, incrementally.
+
+Steps run in-process with ploomber-engine (imports are paid once) or, with ``isolated=True``, each in its
+own kernel through papermill. A step re-runs when its generated code, the parameters it uses, the data
+files it reads, or an upstream product changed. When nothing changed at all, nbprod answers from its own
+build record without importing Ploomber.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Union
+
+import yaml
+
+from . import settings
+from .convert import INPUTS_PARAM, convert, pipeline_dir, products_dir, project_relpath
+
+from .params import apply_overrides
+from .plan import Pipeline
+
+
+__all__ = ["StepEvent", "RunResult", "run"]
+
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """Progress of a run. ``kind``: plan, start, done, skipped, failed, aborted."""
+
+    kind: str
+    step: str = ""
+    elapsed: float = 0.0
+    message: str = ""
+
+
+@dataclass
+class RunResult:
+    plan: Pipeline
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    products: dict[str, dict[str, str]] = field(default_factory=dict)
+    fast_path: bool = False
+
+    @property
+    def up_to_date(self) -> bool:
+        return not self.ran
+
+
+def _sha(data: Union[str, bytes]) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+def _digest_files(nb_dir: Path, files: list[str]) -> str:
+    h = hashlib.sha256()
+    for rel in files:
+        h.update(rel.encode())
+        with open(nb_dir / rel, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def _stat(path: Path) -> Optional[list[int]]:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_mtime_ns, st.st_size, st.st_ino]
+
+
+class _BuildRecord:
+    """What the last successful build saw: per-step fingerprints and product stats (``.nbprod/state/``)."""
+
+    def __init__(self, project: Path, name: str) -> None:
+        self.path = project / ".nbprod" / "state" / f"{name}.json"
+
+    def load(self) -> Optional[dict]:
+        try:
+            return json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def save(self, data: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, sort_keys=True, indent=1))
+        os.replace(tmp, self.path)
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _fingerprints(spec: dict, pdir: Path, mode: str) -> dict[str, str]:
+    fps: dict[str, str] = {}
+    for task in spec["tasks"]:
+        source = (pdir / task["source"]).read_text()
+        ups = ast_upstream(source)
+        payload = json.dumps([source, task.get("params", {}), mode, [fps.get(u, "") for u in ups]], sort_keys=True, default=repr)
+        fps[task["name"]] = _sha(payload)
+    return fps
+
+
+def ast_upstream(source: str) -> list[str]:
+    for line in source.split("\n"):
+        if line.startswith("upstream = "):
+            value = ast.literal_eval(line[len("upstream = "):])
+            return list(value or [])
+    return []
+
+
+def _product_paths(spec: dict, pdir: Path) -> dict[str, dict[str, Path]]:
+    return {t["name"]: {k: (pdir / v).resolve() for k, v in t["product"].items()} for t in spec["tasks"]}
+
+
+def _collect_metrics(products: dict[str, dict[str, Path]]) -> dict[str, float]:
+    metrics: dict[str, float] = {}
+    for prods in products.values():
+        p = prods.get("metrics")
+        if p is not None and p.exists():
+            metrics.update(json.loads(p.read_text()))
+    return metrics
+
+
+def run(
+    notebook: Union[str, Path],
+    *,
+    project: Union[str, Path] = ".",
+    name: Optional[str] = None,
+    params: Optional[dict[str, str]] = None,
+    isolated: bool = False,
+    force: bool = False,
+    split: str = "auto",
+    on_event: Optional[Callable[[StepEvent], None]] = None,
+) -> RunResult:
+    """Convert (when the notebook changed) and build the pipeline. Raises :class:`StepFailedError` when a step fails."""
+    settings.quiet_dependencies()
+    emit = on_event or (lambda e: None)
+    project = Path(project)
+    conv = convert(notebook, project=project, name=name, split=split)
+    plan = conv.plan
+    overrides = apply_overrides(plan, params or {})
+    pdir = pipeline_dir(project, plan.name)
+    spec = yaml.safe_load((pdir / "pipeline.yaml").read_text())
+    nb_dir = Path(notebook).resolve().parent
+    files = {s.name: s.input_files for s in plan.steps if s.input_files}
+    mode = "isolated" if isolated else "in-process"
+    for task in spec["tasks"]:
+        task_params = dict(task.get("params") or {})
+        for k, v in overrides.items():
+            if k in task_params:
+                task_params[k] = v
+        if task["name"] in files:
+            task_params[INPUTS_PARAM] = _digest_files(nb_dir, files[task["name"]])
+        if task_params:
+            task["params"] = task_params
+    products = _product_paths(spec, pdir)
+    result = RunResult(plan, products={s: {k: project_relpath(v, project) for k, v in p.items()} for s, p in products.items()})
+    emit(StepEvent("plan", message=f"{len(plan.steps)} steps: " + " -> ".join(s.name for s in plan.steps)))
+
+    record = _BuildRecord(project, plan.name)
+    fps = _fingerprints(spec, pdir, mode)
+    previous = record.load()
+    if not force and previous and previous.get("steps") == fps:
+        stats = {str(p): _stat(p) for prods in products.values() for p in prods.values()}
+        if stats == previous.get("products") and all(v is not None for v in stats.values()):
+            for s in plan.steps:
+                emit(StepEvent("skipped", s.name, message="up to date"))
+            result.skipped = [s.name for s in plan.steps]
+            result.fast_path = True
+            result.metrics = _collect_metrics(products)
+            return result
+
+    record.clear()
+    _build_with_ploomber(spec, pdir, nb_dir, plan, isolated, force, emit, result, notebook)
+    stats = {str(p): _stat(p) for prods in products.values() for p in prods.values()}
+    record.save({"steps": fps, "products": stats})
+    result.metrics = _collect_metrics(products)
+    return result
+
+
+def _build_with_ploomber(spec: dict, pdir: Path, nb_dir: Path, plan: Pipeline, isolated: bool, force: bool,
+                         emit: Callable[[StepEvent], None], result: RunResult, notebook: Union[str, Path]) -> None:
+    from .executor import build_dag
+
+    build_dag(spec, pdir, nb_dir, plan, isolated=isolated, force=force, emit=emit, result=result, notebook=notebook)
+
+
