@@ -1,0 +1,73 @@
+from nbprod.analysis import analyze_source
+
+
+def test_defines_uses_in_evaluation_order():
+    a = analyze_source("y = x + 1\nx = 2\nz = y * x")
+    assert a.defines == ["y", "x", "z"]
+    assert a.uses == ["x"]  # x is read before the cell assigns it; the later read is local
+
+
+def test_imports_functions_and_their_globals():
+    a = analyze_source("import pandas as pd\nfrom os import path as p\n\ndef f(a, b=DEFAULT):\n    return a + THRESH + pd.x\n")
+    assert a.imports == {"pd": "import pandas as pd", "p": "from os import path as p"}
+    assert a.functions["f"].globals_read == {"THRESH", "pd"}
+    assert "DEFAULT" in a.uses and "THRESH" not in a.uses
+    assert a.functions["f"].source.startswith("def f(a, b=DEFAULT):")
+
+
+def test_class_definition_globals():
+    a = analyze_source("class Model(Base):\n    k = K\n    def fit(self):\n        return helper(self.k)\n")
+    assert a.uses == ["Base"]
+    assert a.functions["Model"].globals_read == {"K", "helper"}
+
+
+def test_comprehension_and_lambda_scopes():
+    a = analyze_source("out = [v * k for v in values if v > lo]\nf = lambda t: t + off\n")
+    assert set(a.uses) == {"k", "values", "lo", "off"}
+    assert "v" not in a.defines and "t" not in a.defines
+
+
+def test_in_place_mutations():
+    a = analyze_source(
+        'df["x"] = 1\nframe.loc[0, "a"] = 2\nobj.attr = 3\ndf2.drop(columns=["a"], inplace=True)\n'
+        "items.append(1)\nmodel.fit(X, y)\nnp.random.shuffle(arr)\ndel cache['k']\n")
+    assert set(a.mutates) == {"df", "frame", "obj", "df2", "items", "model", "arr", "cache"}
+    assert {"df", "frame", "obj", "df2", "items", "model", "arr", "cache"} <= set(a.uses)
+
+
+def test_not_a_mutation_when_result_is_reassigned():
+    a = analyze_source("df = df.drop(columns=['a'])\n")
+    assert a.mutates == [] and a.uses == ["df"] and a.defines == ["df"]
+
+
+def test_magics_and_shell_do_not_crash_the_parser():
+    a = analyze_source("%matplotlib inline\n!pip install x\nfiles = !ls\nimport os\nresult = os.getcwd()\ndf?\n")
+    assert a.syntax_error is None
+    assert [m for _, m in a.magics] == ["%matplotlib inline", "!pip install x", "files = !ls", "df?"]
+    assert "os" in a.defines and "result" in a.defines
+
+
+def test_cell_magic():
+    a = analyze_source("%%bash\necho hi\n")
+    assert a.cell_magic and a.syntax_error is None and a.uses == []
+
+
+def test_syntax_error_is_recorded_not_raised():
+    a = analyze_source("def f(:\n  pass")
+    assert a.tree is None and a.syntax_error.startswith("line 1")
+
+
+def test_star_imports_recorded():
+    assert analyze_source("from pandas import *").star_imports == ["pandas"]
+
+
+def test_top_level_assigned_names_for_metrics():
+    a = analyze_source("acc = 0.9\nif True:\n    inner = 1\nf1, auc = 0.1, 0.2\n")
+    assert a.assigned == ["acc", "f1", "auc"]
+
+
+def test_walrus_for_with_except():
+    a = analyze_source("if (n := len(xs)) > 0:\n    pass\nfor i, j in pairs:\n    pass\nwith open(p) as fh:\n    pass\n"
+                       "try:\n    pass\nexcept ValueError as err:\n    pass\n")
+    assert {"n", "i", "j", "fh", "err"} <= set(a.defines)
+    assert set(a.uses) == {"xs", "pairs", "p"}
