@@ -106,7 +106,7 @@ def test_code_outside_steps_is_collected():
     ([("code", "x = 1", ["step:a", "model:m"])], "NB110", "model:m names a variable"),
     ([("code", "x = 1", ["step:a", "require:acc>=0.9"])], "NB111", "names metric 'acc'"),
     ([("code", "x = 1", ["step:a", "imports"])], "NB011", "conflicting tags"),
-    ([("code", "x = 1", ["skip", "metrics"])], "NB011", "need a step cell"),
+    ([("code", "x = 1", ["step:a"]), ("code", "x = 1", ["skip", "metrics"])], "NB011", "need a step cell"),
     ([("code", "x = y", ["step:a"])], "NB104", "uses 'y'"),
     ([("code", "x = compute()", ["parameters"]), ("code", "y = 1", ["step:a"])], "NB020", "not a literal"),
     ([("code", "def f(:", ["step:a"])], "NB100", "syntax error"),
