@@ -164,7 +164,7 @@ def render_yaml(plan: Pipeline, nb_rel: str, rel_products: str) -> str:
 
 def render_pipeline(plan: Pipeline, project: Path) -> dict[str, str]:
     """Every file of the pipeline folder, as ``{relative path: text}``."""
-    nb_rel = project_relpath(plan.notebook.path, project)
+    nb_rel = project_relpath(plan.notebook.abspath or plan.notebook.path, project)
     out = pipeline_dir(project, plan.name)
     rel_products = Path(os.path.relpath(products_dir(project, plan.name), out)).as_posix()
     order = {s.name: i for i, s in enumerate(plan.steps)}

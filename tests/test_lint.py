@@ -1,0 +1,94 @@
+import json
+
+import pytest
+
+from nbprod.lint import CHECKS, lint, render_json, render_text
+from tests.conftest import EXAMPLES, FIXTURES
+
+MESSY = [
+    ("code", "import numpy as np\nimport random\nfrom sklearn.model_selection import train_test_split, KFold\n"
+             "from sklearn.ensemble import RandomForestClassifier", ["imports"], 1),
+    ("code", "leftover = 1", [], 2),                                                            # 1 outside every step
+    ("code", "df = load(DATA)\nnoise = np.random.rand(3)\npick = random.choice([1, 2])", ["step:load"], 5),  # 2
+    ("code", "DATA = '/Users/alice/data.csv'\nhome = '~/data'\nwin = 'C:\\\\data\\\\x.csv'", [], 3),   # 3 out of order
+    ("code", "%pip install xgboost\n!ls\nrng = np.random.default_rng()", [], None),               # 4 never executed
+    ("code", "X_tr, X_te = train_test_split(df)\nclf = RandomForestClassifier(n_estimators=10)\n"
+             "cv = KFold(5, shuffle=True)\ndf['new'] = 1", ["step:train", "model:model"], 6),       # 5
+    ("code", "from os.path import *\nscore = ghost + 1", ["step:evaluate", "require:auc>=0.8"], 7),  # 6
+    ("code", "df.describe()\n%matplotlib inline", ["skip"], 8),                                     # 7 skip: no findings
+]
+
+
+@pytest.fixture
+def messy(write_nb):
+    return lint(write_nb(MESSY, "messy.ipynb"))
+
+
+def codes_at(report, index):
+    return sorted({f.code for f in report.findings if f.cell and f.cell.index == index})
+
+
+def test_every_check_fires_on_the_messy_notebook(messy):
+    found = {f.code for f in messy.findings}
+    expected = {"NB101", "NB102", "NB103", "NB110", "NB111", "NB201", "NB202", "NB203", "NB204", "NB205", "NB301",
+                "NB302", "NB303", "NB401", "NB402"}
+    assert expected <= found, expected - found
+
+
+def test_findings_name_their_cells(messy):
+    assert codes_at(messy, 1) == ["NB401"]
+    assert "NB102" in codes_at(messy, 2) and "NB201" in codes_at(messy, 2) and "NB202" in codes_at(messy, 2)
+    assert codes_at(messy, 3) == ["NB101", "NB301"]
+    assert {"NB101", "NB205", "NB302"} <= set(codes_at(messy, 4))
+    assert {"NB110", "NB203", "NB204", "NB402"} <= set(codes_at(messy, 5))
+    assert {"NB103", "NB111", "NB303"} <= set(codes_at(messy, 6))
+    assert codes_at(messy, 7) == []
+
+
+def test_three_paths_found(messy):
+    paths = [f.message for f in messy.findings if f.code == "NB301"]
+    assert len(paths) == 3 and any("/Users/alice" in m for m in paths)
+
+
+def test_two_magics_and_an_install(messy):
+    magics = [f.message for f in messy.findings if f.code == "NB302"]
+    assert len(magics) == 2 and any("package install" in m for m in magics) and any("shell command" in m for m in magics)
+
+
+def test_each_finding_has_severity_from_the_table_and_a_fix(messy):
+    for f in messy.findings:
+        assert f.severity == CHECKS[f.code][0]
+        assert f.fix
+
+
+def test_seeded_code_is_clean(write_nb):
+    report = lint(write_nb([
+        ("code", "import numpy as np\nfrom sklearn.model_selection import train_test_split\n"
+                 "from sklearn.linear_model import LogisticRegression", ["imports"], 1),
+        ("code", "seed = 3", ["parameters"], 2),
+        ("code", "np.random.seed(seed)\nx = np.random.rand(10)\nrng = np.random.default_rng(seed)", ["step:a"], 3),
+        ("code", "a, b = train_test_split(x, random_state=seed)\nm = LogisticRegression(random_state=seed)\n"
+                 "c, d = train_test_split(x, shuffle=False)", ["step:b"], 4),
+    ]))
+    assert report.findings == []
+
+
+def test_examples_and_fixtures_lint_clean():
+    for path in [EXAMPLES / "classifier.ipynb", EXAMPLES / "regression.ipynb", FIXTURES / "percent_format.py",
+                 FIXTURES / "headings.ipynb"]:
+        assert lint(path).errors == [], path
+
+
+def test_text_and_json_rendering(messy):
+    text = render_text(messy)
+    assert "messy.ipynb:3 (\"DATA = '/Users/alice/data.csv'\")" in text
+    assert "fix:" in text and "error(s)" in text
+    data = json.loads(render_json(messy))
+    assert data["summary"]["errors"] == len(messy.errors)
+    assert {"code", "severity", "message", "cell", "fix"} <= set(data["findings"][0])
+
+
+def test_kale_cluster_tags_reported_as_info():
+    report = lint(FIXTURES / "kale_dialect.ipynb")
+    assert report.errors == []
+    assert sum(f.code == "NB002" for f in report.findings) == 2

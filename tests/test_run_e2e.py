@@ -1,0 +1,101 @@
+"""End to end: real notebooks converted and built by Ploomber (in-process and through papermill)."""
+import json
+import shutil
+
+import pytest
+
+from nbprod.errors import StepFailedError
+from nbprod.run import run
+from tests.conftest import FIXTURES
+
+pytestmark = pytest.mark.slow
+
+CLASSIFIER = "example_notebooks/classifier.ipynb"
+REGRESSION = "example_notebooks/regression.ipynb"
+
+
+def edit_cell(nb_path, needle, replacement):
+    text = nb_path.read_text()
+    assert needle in text
+    nb_path.write_text(text.replace(needle, replacement, 1))
+
+
+def test_classifier_full_then_incremental(project):
+    events = []
+    first = run(CLASSIFIER, on_event=events.append)
+    assert first.ran == ["load", "features", "train", "evaluate"] and first.skipped == []
+    assert [e.kind for e in events if e.step == "train"] == ["start", "done"]
+    assert first.metrics["accuracy"] >= 0.8 and set(first.metrics) == {"accuracy", "roc_auc", "f1"}
+    products = project / ".nbprod" / "products" / "classifier"
+    for step in first.ran:  # each step keeps its executed notebook
+        executed = json.loads((products / f"{step}.ipynb").read_text())
+        assert any(c.get("outputs") for c in executed["cells"] if c["cell_type"] == "code") or step == "load"
+    assert (products / "train" / "model" / "value.joblib").exists()
+    assert (products / "features" / "df" / "value.parquet").exists()
+    assert not (project / "pipelines" / "classifier" / ".nbprod").exists()
+
+    # nothing changed: no step runs (answered from the build record)
+    noop = run(CLASSIFIER)
+    assert noop.ran == [] and noop.fast_path and noop.metrics == first.metrics
+
+    # without the build record, Ploomber itself finds everything up to date
+    shutil.rmtree(project / ".nbprod" / "state")
+    again = run(CLASSIFIER)
+    assert again.ran == [] and not again.fast_path and again.skipped == ["load", "features", "train", "evaluate"]
+
+    # editing the last step re-runs only that step
+    nb = project / CLASSIFIER
+    edit_cell(nb, 'print(f\\"accuracy={accuracy:.3f}', 'print(f\\"ACC={accuracy:.3f}')
+    edited = run(CLASSIFIER)
+    assert edited.ran == ["evaluate"]
+
+    # editing a middle step re-runs it and its downstream only
+    edit_cell(nb, "    n_jobs=1,\\n", "    n_jobs=1 + 0,\\n")  # a code change (Ploomber ignores comment-only edits)
+    assert run(CLASSIFIER).ran == ["train", "evaluate"]
+
+    # a changed parameter re-runs what depends on it
+    assert run(CLASSIFIER, params={"n_estimators": "50"}).ran == ["train", "evaluate"]
+    assert run(CLASSIFIER, params={"n_estimators": "50"}).ran == []
+    assert run(CLASSIFIER, params={"test_size": "0.3"}).ran == ["features", "train", "evaluate"]
+
+
+def test_changed_input_data_file_reruns_dependents(project):
+    assert run(REGRESSION).ran == ["load", "clean", "train", "evaluate"]
+    assert run(REGRESSION).ran == []
+    csv = project / "example_notebooks" / "data" / "houses.csv"
+    lines = csv.read_text().splitlines(keepends=True)
+    csv.write_text("".join(lines[:-50]))  # fewer rows
+    assert run(REGRESSION).ran == ["load", "clean", "train", "evaluate"]
+
+
+def test_failing_step_names_cell_line_and_resume_command(project):
+    nb = project / CLASSIFIER
+    edit_cell(nb, '"model.fit(X_train, y_train)\\n",', '"model.fit(X_train, y_train)\\n",\n    "raise ValueError(\\"bad fit\\")\\n",')
+    events = []
+    with pytest.raises(StepFailedError) as info:
+        run(CLASSIFIER, on_event=events.append)
+    text = str(info.value)
+    assert "step 'train' failed in cell" in text and "'model = RandomForestClassifier('" in text
+    assert "ValueError: bad fit" in text and ", line 9" in text
+    assert f"nbprod run {CLASSIFIER}" in info.value.fix
+    assert ("aborted", "evaluate") in [(e.kind, e.step) for e in events]
+    # fix the cell: finished upstream steps are not re-run
+    edit_cell(nb, '    "raise ValueError(\\"bad fit\\")\\n",\n', "")
+    assert run(CLASSIFIER).ran == ["train", "evaluate"]
+
+
+@pytest.mark.parametrize("fixture", ["kale_dialect.ipynb", "headings.ipynb", "percent_format.py"])
+def test_fixture_dialects_run(project, fixture):
+    shutil.copy(FIXTURES / fixture, project / fixture)
+    result = run(fixture)
+    assert result.ran == [s.name for s in result.plan.steps] and len(result.ran) >= 2
+
+
+def test_isolated_mode_runs_each_step_in_its_own_kernel(project):
+    shutil.copy(FIXTURES / "percent_format.py", project / "percent_format.py")
+    result = run("percent_format.py", isolated=True)
+    assert len(result.ran) == len(result.plan.steps)
+    executed = json.loads((project / ".nbprod/products/percent_format" / f"{result.ran[-1]}.ipynb").read_text())
+    assert "papermill" in executed["metadata"]
+XX
+    assert run("percent_format.py", isolated=True).ran == []

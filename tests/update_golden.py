@@ -1,0 +1,41 @@
+"""Regenerate the golden files: `.venv/bin/python tests/update_golden.py`, then review the diff."""
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from nbprod.convert import render_pipeline  # noqa: E402
+from nbprod.notebook import read_notebook  # noqa: E402
+from nbprod.plan import build_plan  # noqa: E402
+
+#: notebook (relative to the repository) -> golden folder name
+GOLDEN_SOURCES = {
+    "example_notebooks/classifier.ipynb": "classifier",
+    "example_notebooks/regression.ipynb": "regression",
+    "tests/fixtures/kale_dialect.ipynb": "kale_dialect",
+    "tests/fixtures/headings.ipynb": "headings",
+    "tests/fixtures/percent_format.py": "percent_format",
+}
+
+
+def render(rel: str) -> dict[str, str]:
+    nb = read_notebook(ROOT / rel, display_path=rel)
+    return render_pipeline(build_plan(nb), ROOT)
+
+
+def main() -> None:
+    for rel, name in GOLDEN_SOURCES.items():
+        out = ROOT / "tests" / "golden" / name
+        shutil.rmtree(out, ignore_errors=True)
+        for path, text in render(rel).items():
+            (out / path).parent.mkdir(parents=True, exist_ok=True)
+            (out / path).write_text(text)
+        print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
