@@ -97,5 +97,5 @@ def test_isolated_mode_runs_each_step_in_its_own_kernel(project):
     assert len(result.ran) == len(result.plan.steps)
     executed = json.loads((project / ".nbprod/products/percent_format" / f"{result.ran[-1]}.ipynb").read_text())
     assert "papermill" in executed["metadata"]
-XX
+    # a second isolated run finds every step up to date
     assert run("percent_format.py", isolated=True).ran == []
