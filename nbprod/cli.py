@@ -18,7 +18,8 @@ EPILOG = """\
 the journey:
   nbprod lint NB       hardening findings, each naming the cell and the fix
   nbprod convert NB    write pipelines/<name>/ (pipeline.yaml, tasks/, README.md)
-  nbprod run NB        build the pipeline incrementally (products under .nbprod/)
+  nbprod run NB        build the pipeline incrementally (products under .nbprod/), checking gates
+  nbprod expect NB     propose expectation suites for gate: tags from a good run
 
 tags (cell metadata, or a first line '# nbprod: step:train model:model'):
   parameters  step:<name>  after:<step>  imports  functions  skip  gate:<var>
@@ -50,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="override a parameter")
     run.add_argument("--isolated", action="store_true", help="run each step in its own kernel (papermill)")
     run.add_argument("--force", action="store_true", help="re-run every step")
+    expect = sub.add_parser("expect", help="propose starter expectation suites for the gate: tags from a good run")
+    _add_common(expect)
+    expect.add_argument("--force", action="store_true", help="overwrite suites a person has edited")
     return parser
 
 
@@ -91,6 +95,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"  ✗ {e.step} failed after {e.elapsed:.2f} s", flush=True)
         elif e.kind == "aborted":
             print(f"  - {e.step} not run: {e.message}", flush=True)
+        elif e.kind == "gate":
+            print(f"    ✓ {e.message}", flush=True)
+        elif e.kind == "gate-failed":
+            print(f"    ✗ {e.message}", flush=True)
 
     result = run(args.notebook, project=args.project, name=args.name, params=parse_assignments(args.param),
                  isolated=args.isolated, force=args.force, split=args.split, on_event=show)
@@ -98,10 +106,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"done: {len(result.ran)} ran ({total:.2f} s), {len(result.skipped)} up to date")
     if result.metrics:
         print("metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(result.metrics.items())))
+    for gate in result.gates:
+        for o in gate.warnings:
+            print(f"warning: gate {gate.variable}: {o.describe()} (report: {gate.report_html})")
     return 0
 
 
-COMMANDS = {"lint": _cmd_lint, "convert": _cmd_convert, "run": _cmd_run}
+def _cmd_expect(args: argparse.Namespace) -> int:
+    from .expect import expect
+
+    result = expect(args.notebook, project=args.project, name=args.name, force=args.force, split=args.split)
+    for path in result.written:
+        print(f"wrote {path}: review it, edit what the data should guarantee, and commit it")
+    for path in result.unchanged:
+        print(f"{path} unchanged")
+    for path, diff in result.refused.items():
+        print(f"{path} was edited by a person; not overwritten. The proposal differs:\n{diff}")
+    if result.refused:
+        print("re-run with --force to replace the edited suite(s) with the proposal", file=sys.stderr)
+        return 1
+    return 0
+
+
+COMMANDS = {"lint": _cmd_lint, "convert": _cmd_convert, "run": _cmd_run, "expect": _cmd_expect}
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -10,11 +10,14 @@ import re
 import time
 import warnings
 from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import TYPE_CHECKING, Callable, Optional, Union
 
-from .errors import RunError, StepFailedError
+from .errors import NbprodError, RunError, StepFailedError
 from .plan import Pipeline
 from .run import RunResult, StepEvent
+
+if TYPE_CHECKING:
+    from .gatekeeper import GateKeeper
 
 __all__ = ["build_dag"]
 
@@ -43,6 +46,14 @@ def _failure_location(nb_product: Path) -> tuple[Optional[int], Optional[int], s
     return None, None, ""
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    while exc is not None and exc not in out:
+        out.append(exc)
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return out
+
+
 def _root_cause(exc: BaseException) -> BaseException:
     seen = set()
     while (exc.__cause__ or exc.__context__) is not None and id(exc) not in seen:
@@ -51,8 +62,13 @@ def _root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
+def keeper_blocked(dag, TaskStatus) -> bool:  # noqa: N803 - Ploomber's enum passed in
+    return any(dag[n].exec_status == TaskStatus.Aborted for n in dag)
+
+
 def build_dag(spec: dict, pdir: Path, nb_dir: Path, plan: Pipeline, *, isolated: bool, force: bool,
-              emit: Callable[[StepEvent], None], result: RunResult, notebook: Union[str, Path]) -> None:
+              emit: Callable[[StepEvent], None], result: RunResult, notebook: Union[str, Path],
+              keeper: Optional["GateKeeper"] = None) -> None:
     from ploomber.constants import TaskStatus
     from ploomber.executors.abc import Executor
     from ploomber.spec import DAGSpec
@@ -83,6 +99,11 @@ def build_dag(spec: dict, pdir: Path, nb_dir: Path, plan: Pipeline, *, isolated:
                 if task.exec_status == TaskStatus.Aborted:
                     emit(StepEvent("aborted", str(name), message="an upstream step failed"))
                     continue
+                reason = keeper.blocked(str(name)) if keeper is not None else None
+                if reason:
+                    task.exec_status = TaskStatus.Aborted
+                    emit(StepEvent("aborted", str(name), message=reason))
+                    continue
                 emit(StepEvent("start", str(name)))
                 t0 = time.perf_counter()
                 try:
@@ -96,6 +117,8 @@ def build_dag(spec: dict, pdir: Path, nb_dir: Path, plan: Pipeline, *, isolated:
                 result.ran.append(str(name))
                 result.timings[str(name)] = elapsed
                 emit(StepEvent("done", str(name), elapsed))
+                if keeper is not None:
+                    keeper.check(str(name))
             return reports
 
     try:
@@ -116,7 +139,10 @@ def build_dag(spec: dict, pdir: Path, nb_dir: Path, plan: Pipeline, *, isolated:
             warnings.filterwarnings("ignore", module="ploomber")
             dag.build(force=force, show_progress=False)
     except Exception as exc:
-        if not failures:
+        for cause in _chain(exc):
+            if isinstance(cause, NbprodError):  # e.g. a malformed suite found by a gate: already a clear message
+                raise cause from None
+        if not failures and not (keeper is not None and keeper_blocked(dag, TaskStatus)):
             raise RunError(f"the pipeline build failed: {_root_cause(exc)}", path=str(pdir / "pipeline.yaml")) from exc
     if failures:
         step, exc = failures[0]

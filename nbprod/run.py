@@ -48,6 +48,8 @@ class RunResult:
     metrics: dict[str, float] = field(default_factory=dict)
     products: dict[str, dict[str, str]] = field(default_factory=dict)
     fast_path: bool = False
+    gates: list = field(default_factory=list)  # GateResult
+    requirements: list = field(default_factory=list)  # RequirementOutcome
 
     @property
     def up_to_date(self) -> bool:
@@ -98,12 +100,26 @@ class _BuildRecord:
         self.path.unlink(missing_ok=True)
 
 
-def _fingerprints(spec: dict, pdir: Path, mode: str) -> dict[str, str]:
+def _gate_inputs(plan: Pipeline, project: Path) -> dict[str, list[str]]:
+    """What a step's gates depend on besides its products: suite contents and thresholds."""
+    out: dict[str, list[str]] = {}
+    for step in plan.steps:
+        items = []
+        for var in step.gates:
+            suite = project / "expectations" / plan.name / f"{var}.json"
+            items.append(_sha(suite.read_bytes()) if suite.exists() else f"missing:{var}")
+        items += [str(r) for r, _ in step.requires]
+        out[step.name] = items
+    return out
+
+
+def _fingerprints(spec: dict, pdir: Path, mode: str, gate_inputs: dict[str, list[str]]) -> dict[str, str]:
     fps: dict[str, str] = {}
     for task in spec["tasks"]:
         source = (pdir / task["source"]).read_text()
         ups = ast_upstream(source)
-        payload = json.dumps([source, task.get("params", {}), mode, [fps.get(u, "") for u in ups]], sort_keys=True, default=repr)
+        payload = json.dumps([source, task.get("params", {}), mode, [fps.get(u, "") for u in ups],
+                              gate_inputs.get(task["name"], [])], sort_keys=True, default=repr)
         fps[task["name"]] = _sha(payload)
     return fps
 
@@ -166,7 +182,7 @@ def run(
     emit(StepEvent("plan", message=f"{len(plan.steps)} steps: " + " -> ".join(s.name for s in plan.steps)))
 
     record = _BuildRecord(project, plan.name)
-    fps = _fingerprints(spec, pdir, mode)
+    fps = _fingerprints(spec, pdir, mode, _gate_inputs(plan, project))
     previous = record.load()
     if not force and previous and previous.get("steps") == fps:
         stats = {str(p): _stat(p) for prods in products.values() for p in prods.values()}
@@ -179,7 +195,19 @@ def run(
             return result
 
     record.clear()
-    _build_with_ploomber(spec, pdir, nb_dir, plan, isolated, force, emit, result, notebook)
+    keeper = None
+    if any(s.gates or s.requires for s in plan.steps):
+        from .gatekeeper import GateKeeper
+
+        keeper = GateKeeper(plan, project, products, str(notebook), emit)
+    try:
+        _build_with_ploomber(spec, pdir, nb_dir, plan, isolated, force, emit, result, notebook, keeper)
+        if keeper is not None:
+            keeper.finish()
+    finally:
+        if keeper is not None:
+            result.gates = list(keeper.gates.values())
+            result.requirements = [o for outs in keeper.requirements.values() for o in outs]
     stats = {str(p): _stat(p) for prods in products.values() for p in prods.values()}
     record.save({"steps": fps, "products": stats})
     result.metrics = _collect_metrics(products)
@@ -187,9 +215,10 @@ def run(
 
 
 def _build_with_ploomber(spec: dict, pdir: Path, nb_dir: Path, plan: Pipeline, isolated: bool, force: bool,
-                         emit: Callable[[StepEvent], None], result: RunResult, notebook: Union[str, Path]) -> None:
+                         emit: Callable[[StepEvent], None], result: RunResult, notebook: Union[str, Path], keeper) -> None:
     from .executor import build_dag
 
-    build_dag(spec, pdir, nb_dir, plan, isolated=isolated, force=force, emit=emit, result=result, notebook=notebook)
+    build_dag(spec, pdir, nb_dir, plan, isolated=isolated, force=force, emit=emit, result=result, notebook=notebook,
+              keeper=keeper)
 
 
