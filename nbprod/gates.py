@@ -158,21 +158,11 @@ def _columns_named(kwargs: dict) -> list[str]:
     return cols
 
 
-def _check_columns(df: Any, suite: Suite) -> None:
-    present = [str(c) for c in df.columns]
-    for i, exp in enumerate(suite.expectations):
-        for col in _columns_named(exp.get("kwargs", {})):
-            if col not in present:
-                raise SuiteError(f"expectation {i} ({exp['type']}) names column {col!r}, which the data does not have "
-                                 f"(columns: {', '.join(present)})", path=suite.path,
-                                 fix=f"fix the column name in the suite, or regenerate it with `nbprod expect --force`")
-
-
-def _build_gx_suite(suite: Suite) -> Any:
+def _build_gx_suite(suite: Suite, indexes: list[int]) -> Any:
     gx, ctx, _ = _gx()
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
-    for i, exp in enumerate(suite.expectations):
+    for i, exp in zip(indexes, suite.expectations):
         try:
             ExpectationConfiguration(type=exp["type"], kwargs=exp.get("kwargs", {}),
                                      severity=exp.get("severity", "critical")).to_domain_obj()
@@ -187,21 +177,42 @@ def _build_gx_suite(suite: Suite) -> Any:
 
 
 def validate_frame(df: Any, suite: Suite) -> list[ExpectationOutcome]:
-    """Validate DataFrame ``df`` against ``suite`` with Great Expectations."""
-    _check_columns(df, suite)
-    gx_suite = _build_gx_suite(suite)
-    _, ctx, batch_def = _gx()
-    try:
-        res = batch_def.get_batch(batch_parameters={"dataframe": df}).validate(gx_suite, result_format="SUMMARY")
-    finally:
-        ctx.suites.delete(gx_suite.name)
+    """Validate DataFrame ``df`` against ``suite`` with Great Expectations.
+
+    An expectation on a column the data does not have fails (it is a data problem: a dropped column), with the
+    column named; every other expectation is validated by GX.
+    """
+    present = {str(c) for c in df.columns}
+    missing: dict[int, list[str]] = {}
+    for i, exp in enumerate(suite.expectations):
+        absent = [c for c in _columns_named(exp.get("kwargs", {})) if c not in present]
+        if absent:
+            missing[i] = absent
+    runnable = Suite(suite.name, [e for i, e in enumerate(suite.expectations) if i not in missing], suite.meta, suite.path)
+    gx_results: list[Any] = []
+    if runnable.expectations:
+        gx_suite = _build_gx_suite(runnable, [i for i in range(len(suite.expectations)) if i not in missing])
+        _, ctx, batch_def = _gx()
+        try:
+            res = batch_def.get_batch(batch_parameters={"dataframe": df}).validate(gx_suite, result_format="SUMMARY")
+        finally:
+            ctx.suites.delete(gx_suite.name)
+        gx_results = list(res.results)
     outcomes = []
-    for i, (exp, r) in enumerate(zip(suite.expectations, res.results)):
-        result = r.result or {}
+    results = iter(gx_results)
+    for i, exp in enumerate(suite.expectations):
         kwargs = exp.get("kwargs", {})
+        severity = exp.get("severity", "critical")
+        if i in missing:
+            outcomes.append(ExpectationOutcome(i, exp["type"], kwargs.get("column"), severity, False,
+                                               observed=f"column(s) {', '.join(missing[i])} missing from the data",
+                                               kwargs=_jsonable(kwargs)))
+            continue
+        r = next(results)
+        result = r.result or {}
         examples = [_jsonable(v) for v in (result.get("partial_unexpected_list") or [])[:EXAMPLES]]
         outcomes.append(ExpectationOutcome(
-            index=i, type=exp["type"], column=kwargs.get("column"), severity=exp.get("severity", "critical"),
+            index=i, type=exp["type"], column=kwargs.get("column"), severity=severity,
             success=bool(r.success), observed=_jsonable(result.get("observed_value")),
             unexpected_count=result.get("unexpected_count"), unexpected_percent=_jsonable(result.get("unexpected_percent")),
             examples=examples, kwargs=_jsonable(kwargs)))

@@ -43,6 +43,7 @@ def write_nb(tmp_path):
 def project(tmp_path, monkeypatch):
     """A temporary project holding a copy of example_notebooks/, as the working directory."""
     shutil.copytree(EXAMPLES, tmp_path / "example_notebooks", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "expectations", tmp_path / "expectations")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
