@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Callable, Optional
 
-from .gates import GateFailedError, GateResult, RequirementOutcome, check_requirements, run_gate
+from .gates import GateFailedError, GateResult, RequirementOutcome, cached_gate, check_requirements, run_gate
 from .plan import Pipeline
 
 __all__ = ["GateKeeper"]
@@ -18,8 +18,9 @@ __all__ = ["GateKeeper"]
 
 class GateKeeper:
     def __init__(self, plan: Pipeline, project: Path, products: dict[str, dict[str, Path]], notebook: str,
-                 emit: Callable[..., None]) -> None:
+                 emit: Callable[..., None], validator: Callable[..., GateResult] = run_gate) -> None:
         self.plan = plan
+        self.validator = validator
         self.project = project
         self.products = products
         self.notebook = notebook
@@ -45,8 +46,14 @@ class GateKeeper:
         return result
 
     @property
-    def has_checks(self) -> bool:
-        return any(s.gates or s.requires for s in self.plan.steps)
+    def needs_validation(self) -> bool:
+        """True unless every gate already has a result for its current suite and data."""
+        for step in self.plan.steps:
+            for var in step.gates:
+                product = self.products[step.name][var]
+                if not product.exists() or cached_gate(self.project, self.plan.name, var, product) is None:
+                    return True
+        return False
 
     def check(self, step_name: str) -> None:
         """Check the gates and thresholds of ``step_name`` (once per run)."""
@@ -57,7 +64,10 @@ class GateKeeper:
         from .run import StepEvent
 
         for var in step.gates:
-            result = run_gate(self.project, self.plan.name, step.name, var, self.products[step.name][var], notebook=self.notebook)
+            product = self.products[step.name][var]
+            result = cached_gate(self.project, self.plan.name, var, product) if product.exists() else None
+            if result is None:
+                result = self.validator(self.project, self.plan.name, step.name, var, product, notebook=self.notebook)
             self.gates[(step.name, var)] = result
             state = "passed" if result.success else "FAILED"
             warn = f", {len(result.warnings)} warning(s)" if result.warnings else ""

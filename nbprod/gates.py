@@ -21,7 +21,7 @@ from .errors import CellRef, RunError
 from .suites import Suite, SuiteError, load_suite
 
 __all__ = ["ExpectationOutcome", "GateResult", "RequirementOutcome", "GateFailedError", "validate_frame",
-           "run_gate", "check_requirements", "gates_dir"]
+           "run_gate", "cached_gate", "check_requirements", "gates_dir"]
 
 EXAMPLES = 5
 
@@ -227,22 +227,35 @@ def _key(suite_file: Path, product: Path) -> str:
     return h.hexdigest()
 
 
-def run_gate(project: Path, pipeline: str, step: str, variable: str, product: Path, *, notebook: str = "") -> GateResult:
-    """Validate the product ``variable`` of ``step`` against its suite; reuse the last result for the same suite and data."""
+def _paths(project: Path, pipeline: str, variable: str) -> tuple[Path, str, Path, Path]:
     spath = project / "expectations" / pipeline / f"{variable}.json"
-    shown = f"expectations/{pipeline}/{variable}.json"
-    suite = load_suite(spath, shown=shown, run_hint=f"create it from a good run: nbprod expect {notebook or '<notebook>'}, "
-                                                    "then review the proposed suite")
     out = gates_dir(project, pipeline)
-    report_json, report_html = out / f"{variable}.json", out / f"{variable}.html"
-    key = _key(spath, product)
+    return spath, f"expectations/{pipeline}/{variable}.json", out / f"{variable}.json", out / f"{variable}.html"
+
+
+def cached_gate(project: Path, pipeline: str, variable: str, product: Path) -> Optional[GateResult]:
+    """The last result of this gate when neither the suite nor the data changed since (no GX import)."""
+    spath, _, report_json, report_html = _paths(project, pipeline, variable)
     try:
         cached = GateResult.from_dict(json.loads(report_json.read_text()))
-        if cached.key == key and report_html.exists():
+        if cached.key == _key(spath, product) and report_html.exists():
             cached.cached = True
             return cached
     except (OSError, ValueError, TypeError, KeyError):
         pass
+    return None
+
+
+def run_gate(project: Path, pipeline: str, step: str, variable: str, product: Path, *, notebook: str = "") -> GateResult:
+    """Validate the product ``variable`` of ``step`` against its suite; reuse the last result for the same suite and data."""
+    spath, shown, report_json, report_html = _paths(project, pipeline, variable)
+    suite = load_suite(spath, shown=shown, run_hint=f"create it from a good run: nbprod expect {notebook or '<notebook>'}, "
+                                                    "then review the proposed suite")
+    out = report_json.parent
+    key = _key(spath, product)
+    previous = cached_gate(project, pipeline, variable, product)
+    if previous is not None:
+        return previous
     from .io import load_value
 
     df = load_value(product)

@@ -8,6 +8,7 @@ build record without importing Ploomber.
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import json
 import os
@@ -212,18 +213,25 @@ def run(
 
     record.clear()
     keeper = None
-    if any(s.gates or s.requires for s in plan.steps):
-        from .gatekeeper import GateKeeper
+    with contextlib.ExitStack() as stack:
+        if any(s.gates or s.requires for s in plan.steps):
+            from .gatekeeper import GateKeeper
 
-        keeper = GateKeeper(plan, project, products, str(notebook), emit)
-    try:
-        _build_with_ploomber(spec, pdir, nb_dir, plan, isolated, force, emit, result, notebook, keeper)
-        if keeper is not None:
-            keeper.finish()
-    finally:
-        if keeper is not None:
-            result.gates = list(keeper.gates.values())
-            result.requirements = [o for outs in keeper.requirements.values() for o in outs]
+            keeper = GateKeeper(plan, project, products, str(notebook), emit)
+            if keeper.needs_validation and os.environ.get("NBPROD_GATE_WORKER", "1") != "0":
+                from .gate_worker import GateWorker
+
+                # Great Expectations is imported in a side process while the steps run (on the other core)
+                worker = stack.enter_context(GateWorker(project / ".nbprod" / "logs" / "gate_worker.log"))
+                keeper.validator = worker.run_gate
+        try:
+            _build_with_ploomber(spec, pdir, nb_dir, plan, isolated, force, emit, result, notebook, keeper)
+            if keeper is not None:
+                keeper.finish()
+        finally:
+            if keeper is not None:
+                result.gates = list(keeper.gates.values())
+                result.requirements = [o for outs in keeper.requirements.values() for o in outs]
     stats = {str(p): _stat(p) for prods in products.values() for p in prods.values()}
     record.save({"steps": fps, "products": stats})
     result.metrics = _collect_metrics(products)

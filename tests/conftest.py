@@ -28,6 +28,13 @@ def nb_json(cells: list, nbformat: int = 4) -> dict:
             "nbformat": nbformat, "nbformat_minor": 5}
 
 
+@pytest.fixture(autouse=True)
+def _gates_in_process(monkeypatch):
+    """Validate gates in-process in tests (GX is imported once per test session instead of once per run);
+    tests of the side-process worker switch it back on."""
+    monkeypatch.setenv("NBPROD_GATE_WORKER", "0")
+
+
 @pytest.fixture
 def write_nb(tmp_path):
     def _write(cells: list, name: str = "nb.ipynb", folder: Optional[Path] = None) -> Path:

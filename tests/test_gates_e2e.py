@@ -126,17 +126,37 @@ def test_expect_never_overwrites_an_edited_suite(project):
     assert path.read_text() != edited
 
 
-def test_gx_is_imported_only_when_a_gate_is_validated(project):
-    code = ("import sys; from nbprod.run import run; r = run({nb!r}); "
-            "print('GX' if 'great_expectations' in sys.modules else 'noGX')")
-    from tests.conftest import FIXTURES
+def _last_line(proc):
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def test_gx_is_imported_once_and_only_when_a_gate_is_validated(project, monkeypatch):
     import shutil
 
+    from tests.conftest import FIXTURES
+
+    code = ("import sys; from nbprod.run import run; r = run({nb!r}); "
+            "print('GX' if 'great_expectations' in sys.modules else 'noGX')")
     shutil.copy(FIXTURES / "kale_dialect.ipynb", project / "kale_dialect.ipynb")
-    out = subprocess.run([sys.executable, "-c", code.format(nb="kale_dialect.ipynb")], capture_output=True, text=True, check=True)
-    assert out.stdout.strip().endswith("noGX")
-    out = subprocess.run([sys.executable, "-c", code.format(nb=REGRESSION)], capture_output=True, text=True, check=True)
-    assert out.stdout.strip().endswith("GX")
+    monkeypatch.setenv("NBPROD_GATE_WORKER", "0")  # validate in-process, to see the import in this process
+    check = dict(capture_output=True, text=True, check=True)
+    assert _last_line(subprocess.run([sys.executable, "-c", code.format(nb="kale_dialect.ipynb")], **check)) == "noGX"
+    assert _last_line(subprocess.run([sys.executable, "-c", code.format(nb=REGRESSION)], **check)) == "GX"
     # nothing changed: the gate result is reused, GX is not imported at all
+    assert _last_line(subprocess.run([sys.executable, "-c", code.format(nb=REGRESSION)], **check)) == "noGX"
+
+
+def test_gate_worker_validates_in_a_side_process(project, monkeypatch):
+    """The default: GX is imported by one side process per run, overlapping with the steps."""
+    monkeypatch.setenv("NBPROD_GATE_WORKER", "1")
+    code = ("import sys; from nbprod.run import run; r = run({nb!r}); "
+            "print([g.success for g in r.gates], 'GX' if 'great_expectations' in sys.modules else 'noGX')")
     out = subprocess.run([sys.executable, "-c", code.format(nb=REGRESSION)], capture_output=True, text=True, check=True)
-    assert out.stdout.strip().endswith("noGX")
+    assert _last_line(out) == "[True] noGX"
+    assert (project / ".nbprod/logs/gate_worker.log").exists()
+    # a malformed suite found by the worker is raised in the parent with the file and the expectation
+    corrupt_csv(project, lambda d: d.assign(distance_km=d["distance_km"] * 100))
+    (project / "expectations/regression/df.json").write_text('{"expectations": [{"type": "expect_purple", "kwargs": {}}]}')
+    proc = subprocess.run([sys.executable, "-m", "nbprod", "run", REGRESSION], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "expectations/regression/df.json: expectation 0 (expect_purple)" in proc.stderr
