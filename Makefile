@@ -22,6 +22,7 @@ demo: venv
 	$(BIN)/nbprod lint example_notebooks/classifier.ipynb
 	$(BIN)/nbprod convert example_notebooks/classifier.ipynb
 	$(BIN)/nbprod run example_notebooks/classifier.ipynb
+	@echo "products, executed step notebooks and gate reports are under .nbprod/"
 
 test: venv
 	$(BIN)/python -m pytest -q
@@ -33,6 +34,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_startup.py
 	$(BIN)/python benchmarks/bench_convert.py
 	$(BIN)/python benchmarks/bench_run.py
+	$(BIN)/python benchmarks/bench_gates.py
 
 clean:
 	rm -rf $(VENV) .nbprod
