@@ -41,18 +41,11 @@ def tool(name: str) -> str:
 
 
 def bench_env() -> dict[str, str]:
+    """The environment for timed subprocesses: nbprod's telemetry opt-outs (no network while measuring)."""
+    from nbprod.settings import TELEMETRY_OPT_OUT
+
     env = dict(os.environ)
-    env.update({
-        "PLOOMBER_STATS_ENABLED": "false",
-        "PLOOMBER_VERSION_CHECK_DISABLED": "true",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "BENTOML_DO_NOT_TRACK": "true",
-        "DO_NOT_TRACK": "1",
-        "GX_ANALYTICS_ENABLED": "false",
-        "PYTHONDONTWRITEBYTECODE": env.get("PYTHONDONTWRITEBYTECODE", ""),
-    })
-    if not env["PYTHONDONTWRITEBYTECODE"]:
-        del env["PYTHONDONTWRITEBYTECODE"]
+    env.update(TELEMETRY_OPT_OUT)
     return env
 
 

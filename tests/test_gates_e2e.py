@@ -160,3 +160,16 @@ def test_gate_worker_validates_in_a_side_process(project, monkeypatch):
     proc = subprocess.run([sys.executable, "-m", "nbprod", "run", REGRESSION], capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "expectations/regression/df.json: expectation 0 (expect_purple)" in proc.stderr
+
+
+def test_classifier_with_too_few_rows_fails_its_row_count_expectation(project):
+    assert run(CLASSIFIER).ran == ["load", "features", "train", "evaluate"]
+    base = project / ".nbprod/products/classifier"
+    before = tree_snapshot(base / "train") | tree_snapshot(base / "evaluate")
+    with pytest.raises(GateFailedError) as info:
+        run(CLASSIFIER, params={"n_rows": "200"})
+    report = json.loads((project / ".nbprod/gates/classifier/df.json").read_text())
+    failed = {(o["type"], o["column"]) for o in report["outcomes"] if not o["success"] and o["severity"] == "critical"}
+    assert failed == {("expect_table_row_count_to_be_between", None)}
+    assert "observed 200" in str(info.value) and "not run: train, evaluate" in str(info.value)
+    assert tree_snapshot(base / "train") | tree_snapshot(base / "evaluate") == before
