@@ -57,13 +57,15 @@ def parse_args(description: str) -> argparse.Namespace:
 
 
 class TempProject:
-    """A temporary copy of example_notebooks/ (as <tmp>/example_notebooks), removed on exit unless kept."""
+    """A temporary copy of example_notebooks/ and expectations/, removed on exit unless kept."""
 
     def __init__(self, keep: bool = False) -> None:
         self.keep = keep
         self.root = Path(tempfile.mkdtemp(prefix="nbprod-bench-"))
         shutil.copytree(EXAMPLES, self.root / "example_notebooks",
                         ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+        # the examples' gates need their committed expectation suites
+        shutil.copytree(EXAMPLES.parent / "expectations", self.root / "expectations")
 
     def __enter__(self) -> "TempProject":
         return self

@@ -28,12 +28,14 @@ Usage: python benchmarks/bench_gates.py [--quick] [--keep]
 """
 from __future__ import annotations
 
+import argparse
 import gc
 import json
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,6 +50,15 @@ EXPECTATIONS = B.REPO / "expectations"
 _DONE = re.compile(r"^done: (\d+) ran \(([\d.]+) s\), (\d+) up to date", re.M)
 _COMMENT = {"code": re.compile(r"^(\s*#\s*nbprod\s*:)(.*)$"), "markdown": re.compile(r"^(\s*<!--\s*nbprod\s*:)(.*?)(-->\s*)$")}
 _GATE_PREFIXES = ("gate:", "require:")
+#: environment of every subprocess (B.bench_env(), plus a private bytecode cache with --bytecode-cache)
+ENV: dict = B.bench_env()
+
+
+def cache_env(base: dict, prefix: Path) -> dict:
+    """``base`` with bytecode writing on and .pyc files kept in ``prefix`` (the venv is never written to)."""
+    env = {k: v for k, v in base.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(prefix)
+    return env
 
 
 # --------------------------------------------------------------------------------------------- part 1
@@ -89,7 +100,8 @@ def strip_gate_tags(text: str) -> tuple[str, list[str]]:
 
 def make_project(keep: bool, ungated: bool) -> tuple[B.TempProject, dict[str, list[str]]]:
     proj = B.TempProject(keep=keep)
-    shutil.copytree(EXPECTATIONS, proj.root / "expectations")
+    if not (proj.root / "expectations").exists():  # TempProject may already copy them
+        shutil.copytree(EXPECTATIONS, proj.root / "expectations")
     removed: dict[str, list[str]] = {}
     if ungated:
         for name in NOTEBOOKS:
@@ -101,7 +113,7 @@ def make_project(keep: bool, ungated: bool) -> tuple[B.TempProject, dict[str, li
 
 def run_once(nbprod: str, proj: B.TempProject, name: str) -> dict:
     proj.clean_outputs()
-    t, proc = B.time_cmd([nbprod, "run", f"example_notebooks/{name}.ipynb", "--project", str(proj.root)], proj.root)
+    t, proc = B.time_cmd([nbprod, "run", f"example_notebooks/{name}.ipynb", "--project", str(proj.root)], proj.root, ENV)
     m = _DONE.search(proc.stdout)
     gates = {}
     gdir = proj.root / ".nbprod" / "gates" / name
@@ -152,7 +164,7 @@ def breakdown(proj: B.TempProject, name: str, reps: int, errors: list[str]) -> d
     runs = []
     for _ in range(reps):
         try:
-            _, proc = B.time_cmd([B.PYTHON, "-c", _BREAKDOWN, str(products[0]), str(suites[0])], proj.root)
+            _, proc = B.time_cmd([B.PYTHON, "-c", _BREAKDOWN, str(products[0]), str(suites[0])], proj.root, ENV)
             runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         except (B.CommandFailed, ValueError, IndexError) as exc:
             errors.append(f"breakdown {name}: {exc}")
@@ -164,27 +176,40 @@ def breakdown(proj: B.TempProject, name: str, reps: int, errors: list[str]) -> d
             "median_s": {k: B.median([r[k] for r in runs]) for k in keys}, "raw": runs}
 
 
-def gx_import_diagnostics(cwd: Path, reps: int) -> dict:
+def gx_import_diagnostics(cwd: Path, reps: int, cache_dir: Path) -> dict:
     """``import great_expectations`` in a fresh interpreter: timed (median) and ``-X importtime`` by package; and the
     wall time of ``python -c "from nbprod.gates import _gx; _gx()"`` (a fresh process ready to validate)."""
     code = "import time; t = time.perf_counter(); import great_expectations; print(time.perf_counter() - t)"
-    times = []
-    for _ in range(reps):
-        try:
-            times.append(float(B.time_cmd([B.PYTHON, "-c", code], cwd)[1].stdout.strip().splitlines()[-1]))
-        except (B.CommandFailed, ValueError, IndexError):
-            break
+    def timed_imports(env: dict) -> list[float]:
+        times = []
+        for _ in range(reps):
+            try:
+                times.append(float(B.time_cmd([B.PYTHON, "-c", code], cwd, env)[1].stdout.strip().splitlines()[-1]))
+            except (B.CommandFailed, ValueError, IndexError):
+                break
+        return times
+
+    times = timed_imports(ENV)
+    # the same with a warm bytecode cache of our own (primed by one untimed import): how much is compiling .py files
+    cached = cache_env(ENV, cache_dir)
+    subprocess.run([B.PYTHON, "-c", "import great_expectations"], cwd=str(cwd), env=cached, capture_output=True)
+    times_cached = timed_imports(cached)
     # what a side process validating gates pays before it can answer: interpreter + nbprod.gates + GX + context
     ready = []
     for _ in range(reps):
         try:
-            ready.append(B.time_cmd([B.PYTHON, "-c", "from nbprod.gates import _gx; _gx()"], cwd)[0])
+            ready.append(B.time_cmd([B.PYTHON, "-c", "from nbprod.gates import _gx; _gx()"], cwd, ENV)[0])
         except B.CommandFailed:
             break
     proc = subprocess.run([B.PYTHON, "-X", "importtime", "-c", "import great_expectations"], cwd=str(cwd),
-                          env=B.bench_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                          env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     total, top = B.importtime_top(proc.stderr, 8)
-    return {"timed_import_s": B.median(times), "timed_raw_s": times, "fresh_ready_s": B.median(ready), "fresh_ready_raw_s": ready, "importtime_total_s": total, "importtime_top_s": dict(top)}
+    gx_dir = Path(B.PYTHON).parent.parent  # the venv; the package folder is found without importing it
+    pkg = next(iter(gx_dir.glob("lib/python*/site-packages/great_expectations")), None)
+    return {"timed_import_s": B.median(times), "timed_raw_s": times, "timed_import_cached_bytecode_s": B.median(times_cached),
+            "timed_cached_raw_s": times_cached, "PYTHONDONTWRITEBYTECODE": ENV.get("PYTHONDONTWRITEBYTECODE"),
+            "PYTHONPYCACHEPREFIX": ENV.get("PYTHONPYCACHEPREFIX"),
+            "venv_gx_pyc_files": sum(1 for _ in pkg.rglob("*.pyc")) if pkg else None, "fresh_ready_s": B.median(ready), "fresh_ready_raw_s": ready, "importtime_total_s": total, "importtime_top_s": dict(top)}
 
 
 # --------------------------------------------------------------------------------------------- part 2
@@ -263,14 +288,28 @@ def part2(reps: int, tmp: Path, errors: list[str]) -> dict:
 
 # --------------------------------------------------------------------------------------------- main
 def main() -> int:
-    args = B.parse_args(__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke test of the benchmark)")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary project folders and print their paths")
+    ap.add_argument("--bytecode-cache", action="store_true",
+                    help="run everything with a private warm bytecode cache (PYTHONPYCACHEPREFIX in a temporary folder, "
+                         "bytecode writing on), as in an installation with .pyc files; results go to bench_gates-bytecode-cache.json")
+    args = ap.parse_args()
     reps = 1 if args.quick else 3
+    warmup = not args.quick or args.bytecode_cache  # the cache must be primed before anything is timed
+    cache_dir = Path(tempfile.mkdtemp(prefix="nbprod-bench-pycache-"))
+    global ENV
+    if args.bytecode_cache:
+        ENV = cache_env(ENV, cache_dir)
+        sys.dont_write_bytecode = False  # part 2 runs in this process: use (and fill) the same cache
+        sys.pycache_prefix = str(cache_dir)
     nbprod = B.tool("nbprod")
     errors: list[str] = []
     runs: dict[str, dict[str, list[dict]]] = {n: {"gated": [], "ungated": []} for n in NOTEBOOKS}
     bd: dict[str, dict] = {}
     gx_imp: dict = {}
-    print(f"bench_gates: {reps} repetition(s){'' if args.quick else ' after an untimed warm-up'}; python = {B.PYTHON}")
+    print(f"bench_gates: {reps} repetition(s){' after an untimed warm-up' if warmup else ''}; python = {B.PYTHON}; "
+          f"bytecode: {'private warm cache ' + str(cache_dir) if args.bytecode_cache else 'as configured (PYTHONDONTWRITEBYTECODE=' + str(ENV.get('PYTHONDONTWRITEBYTECODE')) + ')'}")
 
     print("\n[1] nbprod run from clean, gated vs ungated (subprocess wall time)", flush=True)
     gated, _ = make_project(args.keep, ungated=False)
@@ -282,7 +321,7 @@ def main() -> int:
     projects = {"gated": gated, "ungated": ungated}
     with gated, ungated:
         try:
-            if not args.quick:  # warm-up: file-system cache, .pyc files
+            if warmup:  # warm-up: file-system cache, .pyc files
                 for name in NOTEBOOKS:
                     for proj in projects.values():
                         run_once(nbprod, proj, name)
@@ -301,7 +340,7 @@ def main() -> int:
             for name in NOTEBOOKS:
                 run_once(nbprod, gated, name)  # products of the gated run for the breakdown
                 bd[name] = breakdown(gated, name, reps, errors)
-            gx_imp = gx_import_diagnostics(gated.root, reps)
+            gx_imp = gx_import_diagnostics(gated.root, reps, cache_dir)
         except B.CommandFailed as exc:
             errors.append(str(exc))
             print(f"  ! {exc}", file=sys.stderr)
@@ -349,7 +388,10 @@ def main() -> int:
                              "sum", "run extra", "import share of extra"]))
     if gx_imp:
         print(f"\n`import great_expectations` alone (fresh interpreter): {B.fmt_s(gx_imp['timed_import_s'])} (median); "
-              f"-X importtime total {B.fmt_s(gx_imp['importtime_total_s'])}, self time by package:")
+              f"with a warm private bytecode cache: {B.fmt_s(gx_imp['timed_import_cached_bytecode_s'])} "
+              f"(PYTHONDONTWRITEBYTECODE={gx_imp['PYTHONDONTWRITEBYTECODE']}, {gx_imp['venv_gx_pyc_files']} .pyc files "
+              f"in the venv's great_expectations)")
+        print(f"  -X importtime total {B.fmt_s(gx_imp['importtime_total_s'])}, self time by package:")
         print("  " + ", ".join(f"{k} {B.fmt_s(v)}" for k, v in gx_imp["importtime_top_s"].items()))
         print(f"a fresh process ready to validate (python -c \"from nbprod.gates import _gx; _gx()\", wall): "
               f"{B.fmt_s(gx_imp['fresh_ready_s'])} (median); compare with the run extra: "
@@ -370,8 +412,10 @@ def main() -> int:
     print("\n" + "\n".join(f"{k}: {v}" for k, v in verdicts.items()))
     for e in errors:
         print(f"ERROR: {e}")
-    out = B.write_json("bench_gates", {
-        "quick": args.quick, "repetitions": reps, "target_ratio": TARGET_RATIO, "results": verdicts,
+    if not args.keep:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+    out = B.write_json("bench_gates-bytecode-cache" if args.bytecode_cache else "bench_gates", {
+        "quick": args.quick, "repetitions": reps, "warmup": warmup, "bytecode_cache": args.bytecode_cache, "target_ratio": TARGET_RATIO, "results": verdicts,
         "full_runs": summary, "runs": runs, "removed_tags": removed, "breakdown": bd, "gx_import": gx_imp,
         "synthetic": syn, "errors": errors,
         "command": "nbprod run example_notebooks/<nb>.ipynb --project <tmp> (from clean)",
