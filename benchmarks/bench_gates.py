@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -111,9 +112,17 @@ def make_project(keep: bool, ungated: bool) -> tuple[B.TempProject, dict[str, li
     return proj, removed
 
 
-def run_once(nbprod: str, proj: B.TempProject, name: str) -> dict:
+def load1() -> float:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return float("nan")
+
+
+def run_once(nbprod: str, proj: B.TempProject, name: str, env: dict | None = None) -> dict:
     proj.clean_outputs()
-    t, proc = B.time_cmd([nbprod, "run", f"example_notebooks/{name}.ipynb", "--project", str(proj.root)], proj.root, ENV)
+    load = load1()
+    t, proc = B.time_cmd([nbprod, "run", f"example_notebooks/{name}.ipynb", "--project", str(proj.root)], proj.root, env or ENV)
     m = _DONE.search(proc.stdout)
     gates = {}
     gdir = proj.root / ".nbprod" / "gates" / name
@@ -123,7 +132,7 @@ def run_once(nbprod: str, proj: B.TempProject, name: str) -> dict:
         except (ValueError, TypeError, OSError):
             pass
     pdir = proj.root / ".nbprod" / "products" / name
-    return {"wall_s": t, "steps_s": float(m.group(2)) if m else None, "ran": int(m.group(1)) if m else None,
+    return {"wall_s": t, "load1_before": load, "steps_s": float(m.group(2)) if m else None, "ran": int(m.group(1)) if m else None,
             "gate_lines": sum(1 for line in proc.stdout.splitlines() if line.strip().startswith(("✓ gate", "✗ gate"))),
             "require_lines": sum(1 for line in proc.stdout.splitlines() if line.strip().startswith(("✓ require", "✗ require"))),
             "gate_elapsed_s": gates,
@@ -294,6 +303,9 @@ def main() -> int:
     ap.add_argument("--bytecode-cache", action="store_true",
                     help="run everything with a private warm bytecode cache (PYTHONPYCACHEPREFIX in a temporary folder, "
                          "bytecode writing on), as in an installation with .pyc files; results go to bench_gates-bytecode-cache.json")
+    ap.add_argument("--in-process", action="store_true",
+                    help="also time the gated notebooks with NBPROD_GATE_WORKER=0 (gates validated in the run's own "
+                         "process, no side worker): a diagnostic row, same project as 'gated'")
     args = ap.parse_args()
     reps = 1 if args.quick else 3
     warmup = not args.quick or args.bytecode_cache  # the cache must be primed before anything is timed
@@ -305,7 +317,8 @@ def main() -> int:
         sys.pycache_prefix = str(cache_dir)
     nbprod = B.tool("nbprod")
     errors: list[str] = []
-    runs: dict[str, dict[str, list[dict]]] = {n: {"gated": [], "ungated": []} for n in NOTEBOOKS}
+    kinds = ["gated", "ungated"] + (["gated_inproc"] if args.in_process else [])
+    runs: dict[str, dict[str, list[dict]]] = {n: {k: [] for k in kinds} for n in NOTEBOOKS}
     bd: dict[str, dict] = {}
     gx_imp: dict = {}
     print(f"bench_gates: {reps} repetition(s){' after an untimed warm-up' if warmup else ''}; python = {B.PYTHON}; "
@@ -318,22 +331,26 @@ def main() -> int:
         print(f"  ungated copy of {name}.ipynb: removed {', '.join(tags) if tags else 'NOTHING'}")
         if not tags:
             errors.append(f"{name}: no gate:/require: tag found to remove")
-    projects = {"gated": gated, "ungated": ungated}
+    projects = {"gated": gated, "ungated": ungated, "gated_inproc": gated}
+    envs = {"gated": ENV, "ungated": ENV, "gated_inproc": {**ENV, "NBPROD_GATE_WORKER": "0"}}
     with gated, ungated:
         try:
             if warmup:  # warm-up: file-system cache, .pyc files
                 for name in NOTEBOOKS:
-                    for proj in projects.values():
-                        run_once(nbprod, proj, name)
+                    for kind in kinds:
+                        run_once(nbprod, projects[kind], name, envs[kind])
             for rep in range(reps):
-                order = ("gated", "ungated") if rep % 2 == 0 else ("ungated", "gated")
+                order = kinds[rep % len(kinds):] + kinds[:rep % len(kinds)]  # rotate: each kind goes first in turn
                 for name in NOTEBOOKS:
                     for kind in order:
-                        runs[name][kind].append(run_once(nbprod, projects[kind], name))
+                        runs[name][kind].append(run_once(nbprod, projects[kind], name, envs[kind]))
                     g, u = runs[name]["gated"][-1], runs[name]["ungated"][-1]
+                    extra = (f", gated in-process {B.fmt_s(runs[name]['gated_inproc'][-1]['wall_s'])}"
+                             if "gated_inproc" in runs[name] else "")
                     print(f"  rep {rep + 1} {name}: gated {B.fmt_s(g['wall_s'])} ({g['gate_lines']} gate(s), "
                           f"{g['require_lines']} require(s)), ungated {B.fmt_s(u['wall_s'])} "
-                          f"({u['gate_lines']} gate(s), {u['require_lines']} require(s))", flush=True)
+                          f"({u['gate_lines']} gate(s), {u['require_lines']} require(s)){extra}; "
+                          f"load avg before: {max(runs[name][k][-1]['load1_before'] for k in order):.2f}", flush=True)
                     if u["gate_lines"] or u["require_lines"] or not g["gate_lines"]:
                         errors.append(f"{name} rep {rep + 1}: unexpected gate output (gated {g['gate_lines']}, ungated {u['gate_lines']})")
             print("  breakdown of the gate cost (fresh interpreter, pandas/scikit-learn/nbprod pre-imported) ...", flush=True)
@@ -366,9 +383,18 @@ def main() -> int:
         r = B.ratio(g, u)
         summary[name] = {"gated_s": g, "ungated_s": u, "ratio": r, "extra_s": g - u, "gated_steps_s": gsteps,
                          "ungated_steps_s": usteps, "gate_validation_in_run_s": gel, "result": B.verdict(r, TARGET_RATIO),
-                         "product_files": {k: (runs[name][k][-1]["product_files"] if runs[name][k] else None) for k in runs[name]}}
+                         "product_files": {k: (runs[name][k][-1]["product_files"] if runs[name][k] else None) for k in runs[name]},
+                         "max_load1_before": max((x["load1_before"] for k in runs[name] for x in runs[name][k]), default=None)}
         rows.append([f"{name}.ipynb", B.fmt_s(u), B.fmt_s(g), B.fmt_s(g - u), f"{r:.2f}x", f"<= {TARGET_RATIO:.2f}x",
                      summary[name]["result"], B.fmt_s(gel), f"{B.fmt_s(usteps)} / {B.fmt_s(gsteps)}"])
+        if "gated_inproc" in runs[name]:
+            gi = med(name, "gated_inproc", "wall_s")
+            ri = B.ratio(gi, u)
+            summary[name].update({"gated_inproc_s": gi, "inproc_ratio": ri, "inproc_result": B.verdict(ri, TARGET_RATIO)})
+            gel_i = B.median([sum(x["gate_elapsed_s"].values()) for x in runs[name]["gated_inproc"] if x["gate_elapsed_s"]])
+            rows.append(["  same, NBPROD_GATE_WORKER=0", B.fmt_s(u), B.fmt_s(gi), B.fmt_s(gi - u), f"{ri:.2f}x",
+                         "(diagnostic)", summary[name]["inproc_result"], B.fmt_s(gel_i),
+                         f"{B.fmt_s(usteps)} / {B.fmt_s(med(name, 'gated_inproc', 'steps_s'))}"])
     print("\n[1] nbprod run from clean (median wall time)")
     print(B.table(rows, ["notebook", "ungated", "gated", "extra", "ratio", "target", "result",
                          "gate validate (in run)", "steps ungated/gated"]))
@@ -382,10 +408,9 @@ def main() -> int:
             total = m["import_gx_s"] + m["context_s"] + m["first_validation_s"]
             brow.append([f"{name} ({b['variable']}, {b['rows']:,}x{b['columns']})", B.fmt_s(m["import_gx_s"]),
                          B.fmt_s(m["context_s"]), B.fmt_s(m["first_validation_s"]), B.fmt_s(m["warm_validation_s"]),
-                         B.fmt_s(total), B.fmt_s(summary[name]["extra_s"]),
-                         f"{100 * m['import_gx_s'] / summary[name]['extra_s']:.0f}%" if summary[name]["extra_s"] > 0 else "n/a"])
+                         B.fmt_s(total), B.fmt_s(summary[name]["extra_s"])])
         print(B.table(brow, ["gated frame", "import GX (pandas loaded)", "GX context", "1st validation", "warm validation",
-                             "sum", "run extra", "import share of extra"]))
+                             "sum (in-process cost)", "run extra (measured)"]))
     if gx_imp:
         print(f"\n`import great_expectations` alone (fresh interpreter): {B.fmt_s(gx_imp['timed_import_s'])} (median); "
               f"with a warm private bytecode cache: {B.fmt_s(gx_imp['timed_import_cached_bytecode_s'])} "

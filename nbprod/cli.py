@@ -20,6 +20,8 @@ the journey:
   nbprod convert NB    write pipelines/<name>/ (pipeline.yaml, tasks/, README.md)
   nbprod run NB        build the pipeline incrementally (products under .nbprod/), checking gates
   nbprod expect NB     propose expectation suites for gate: tags from a good run
+  nbprod package NB    bentos/<name>/ (service, bentofile, model card) and a built Bento
+  nbprod serve NB      serve the built Bento on 127.0.0.1
 
 tags (cell metadata, or a first line '# nbprod: step:train model:model'):
   parameters  step:<name>  after:<step>  imports  functions  skip  gate:<var>
@@ -51,6 +53,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="override a parameter")
     run.add_argument("--isolated", action="store_true", help="run each step in its own kernel (papermill)")
     run.add_argument("--force", action="store_true", help="re-run every step")
+    run.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else SQLite under .nbprod/)")
+    run.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
+    run.add_argument("--no-package", action="store_true", help="do not build the Bento after the gates pass")
+    package = sub.add_parser("package", help="write bentos/<name>/ and build the Bento of the last good run")
+    _add_common(package)
+    package.add_argument("--no-build", action="store_true", help="write bentos/<name>/ only")
+    serve = sub.add_parser("serve", help="serve the built Bento on 127.0.0.1")
+    _add_common(serve)
+    serve.add_argument("--port", type=int, default=3000, help="port (default: BentoML's 3000)")
     expect = sub.add_parser("expect", help="propose starter expectation suites for the gate: tags from a good run")
     _add_common(expect)
     expect.add_argument("--force", action="store_true", help="overwrite suites a person has edited")
@@ -95,13 +106,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"  ✗ {e.step} failed after {e.elapsed:.2f} s", flush=True)
         elif e.kind == "aborted":
             print(f"  - {e.step} not run: {e.message}", flush=True)
+        elif e.kind in ("note", "tracked", "packaged"):
+            print(f"  {e.message}", flush=True)
         elif e.kind == "gate":
             print(f"    ✓ {e.message}", flush=True)
         elif e.kind == "gate-failed":
             print(f"    ✗ {e.message}", flush=True)
 
     result = run(args.notebook, project=args.project, name=args.name, params=parse_assignments(args.param),
-                 isolated=args.isolated, force=args.force, split=args.split, on_event=show)
+                 isolated=args.isolated, force=args.force, split=args.split, on_event=show,
+                 track=False if args.no_track else None, tracking_uri=args.tracking_uri,
+                 package=False if args.no_package else None)
     total = sum(result.timings.values())
     print(f"done: {len(result.ran)} ran ({total:.2f} s), {len(result.skipped)} up to date")
     if result.metrics:
@@ -109,7 +124,32 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for gate in result.gates:
         for o in gate.warnings:
             print(f"warning: gate {gate.variable}: {o.describe()} (report: {gate.report_html})")
+    if result.missing_card_fields:
+        print("model card: missing human fields " + ", ".join(f"card:{f}" for f in result.missing_card_fields))
+    if result.bento_tag:
+        print(f"serve it: nbprod serve {args.notebook}")
     return 0
+
+
+def _cmd_package(args: argparse.Namespace) -> int:
+    from .package import package
+
+    result = package(args.notebook, project=args.project, name=args.name, split=args.split, build=not args.no_build)
+    for note in result.notes:
+        print(f"note: {note}")
+    print(f"{result.bento_dir}/ written: {', '.join(sorted(result.files))}")
+    if result.missing_card_fields:
+        print("model card: missing human fields (add markdown cells tagged): "
+              + ", ".join(f"card:{f}" for f in result.missing_card_fields))
+    if result.built:
+        print(f"built Bento {result.bento_tag} (model {result.model_tag}); serve it: nbprod serve {args.notebook}")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import serve
+
+    return serve(args.notebook, project=args.project, name=args.name, port=args.port)
 
 
 def _cmd_expect(args: argparse.Namespace) -> int:
@@ -128,7 +168,8 @@ def _cmd_expect(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"lint": _cmd_lint, "convert": _cmd_convert, "run": _cmd_run, "expect": _cmd_expect}
+COMMANDS = {"lint": _cmd_lint, "convert": _cmd_convert, "run": _cmd_run, "expect": _cmd_expect,
+            "package": _cmd_package, "serve": _cmd_serve}
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -49,6 +49,9 @@ class RunResult:
     metrics: dict[str, float] = field(default_factory=dict)
     products: dict[str, dict[str, str]] = field(default_factory=dict)
     fast_path: bool = False
+    tracked: Optional[dict] = None  # run_id, experiment, model_version, kind, tracking_uri
+    bento_tag: Optional[str] = None
+    missing_card_fields: list[str] = field(default_factory=list)
     gates: list = field(default_factory=list)  # GateResult
     requirements: list = field(default_factory=list)  # RequirementOutcome
 
@@ -171,8 +174,16 @@ def run(
     force: bool = False,
     split: str = "auto",
     on_event: Optional[Callable[[StepEvent], None]] = None,
+    track: Optional[bool] = None,
+    tracking_uri: Optional[str] = None,
+    package: Optional[bool] = None,
 ) -> RunResult:
-    """Convert (when the notebook changed) and build the pipeline. Raises :class:`StepFailedError` when a step fails."""
+    """Convert (when the notebook changed) and build the pipeline. Raises :class:`StepFailedError` when a step fails.
+
+    After the gates pass, the run is tracked in MLflow (``track``) and the model packaged as a Bento (``package``);
+    both default to on (environment ``NBPROD_TRACK=0`` / ``NBPROD_PACKAGE=0`` turn them off)."""
+    track = os.environ.get("NBPROD_TRACK", "1") != "0" if track is None else track
+    package = os.environ.get("NBPROD_PACKAGE", "1") != "0" if package is None else package
     settings.quiet_dependencies()
     emit = on_event or (lambda e: None)
     project = Path(project)
@@ -209,6 +220,10 @@ def run(
             result.fast_path = True
             result.metrics = _collect_metrics(products)
             _previous_gate_results(plan, project, result)
+            result.tracked = previous.get("tracked")
+            result.bento_tag = previous.get("bento_tag")
+            emit(StepEvent("note", message="nothing changed: no new MLflow run or Bento"
+                           + (f" (last run {result.tracked['run_id']})" if result.tracked else "")))
             return result
 
     record.clear()
@@ -232,9 +247,31 @@ def run(
             if keeper is not None:
                 result.gates = list(keeper.gates.values())
                 result.requirements = [o for outs in keeper.requirements.values() for o in outs]
-    stats = {str(p): _stat(p) for prods in products.values() for p in prods.values()}
-    record.save({"steps": fps, "products": stats})
     result.metrics = _collect_metrics(products)
+    effective = {**plan.parameters, **overrides}
+    if track:
+        from . import __version__
+        from .tracking import track as track_run
+
+        emit(StepEvent("note", message="tracking the run in MLflow ..."))
+        tracked = track_run(plan, project, products, params=effective, metrics=result.metrics, ran=result.ran,
+                            reused=result.skipped, gates=result.gates, requirements=result.requirements,
+                            tracking_uri=tracking_uri, version=__version__)
+        result.tracked = {"run_id": tracked.run_id, "experiment": tracked.experiment, "model_version": tracked.model_version,
+                          "kind": "sqlite" if tracked.tracking_uri.startswith("sqlite:") else "server",
+                          "tracking_uri": tracked.tracking_uri}
+        emit(StepEvent("tracked", message=f"MLflow run {tracked.run_id} in experiment {tracked.experiment!r}"
+                       + (f", model version {tracked.model_version} (alias candidate)" if tracked.model_version else "")))
+    if package and any(s.model for s in plan.steps):
+        from .package import package_plan
+
+        emit(StepEvent("note", message="packaging the model as a Bento ..."))
+        packaged = package_plan(plan, project, tracked=result.tracked)
+        result.bento_tag = packaged.bento_tag
+        result.missing_card_fields = packaged.missing_card_fields
+        emit(StepEvent("packaged", message=f"Bento {packaged.bento_tag} built from {project_relpath(packaged.bento_dir, project)}/"))
+    stats = {str(p): _stat(p) for prods in products.values() for p in prods.values()}
+    record.save({"steps": fps, "products": stats, "tracked": result.tracked, "bento_tag": result.bento_tag})
     return result
 
 
