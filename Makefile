@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh machine:
-#   make demo   - creates .venv, converts and runs the classifier example end to end
+#   make demo   - creates .venv; lints, converts, runs (gates, MLflow, Bento) the classifier example, calls the Bento
 #   make test   - creates .venv, runs the whole test suite (unit + end-to-end)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -22,7 +22,8 @@ demo: venv
 	$(BIN)/nbprod lint example_notebooks/classifier.ipynb
 	$(BIN)/nbprod convert example_notebooks/classifier.ipynb
 	$(BIN)/nbprod run example_notebooks/classifier.ipynb
-	@echo "products, executed step notebooks and gate reports are under .nbprod/"
+	$(BIN)/python example_notebooks/call_service.py
+	@echo "products, gate reports, the MLflow store and the Bento store are under .nbprod/"
 
 test: venv
 	$(BIN)/python -m pytest -q

@@ -3,14 +3,17 @@
 In a temporary copy of example_notebooks/ (commands run there, ``--project <tmp>``):
 
   * baseline: ``papermill example_notebooks/classifier.ipynb out.ipynb --cwd example_notebooks -k python3``
-  * full:   ``nbprod run`` from clean (<tmp>/.nbprod and <tmp>/pipelines deleted first)  target: <= 1.5x papermill
+  * full:   ``nbprod run --no-track --no-package`` from clean (<tmp>/.nbprod and <tmp>/pipelines deleted first)
+                                                                                         target: <= 1.5x papermill
   * no-op:  ``nbprod run`` again, nothing changed                                       target: <= 0.25x full
   * edit:   ``nbprod run`` after a harmless edit of the last step (a line ``_bench_edit = <n>``
             appended to the cell tagged ``metrics``, step evaluate)                       target: <= 0.5x full
 
 Each is a subprocess (wall time); each repetition runs all four in that order, on the original notebook
-(restored first). Medians of 3 repetitions (1 with --quick, without the untimed warm-up). The full mode also
-reports what ``nbprod run`` imports (``python -X importtime``).
+(restored first). Every one of these ``nbprod run`` commands takes ``--no-track --no-package``: they compare the
+pipeline run itself. Medians of 3 repetitions (1 with --quick, without the untimed warm-up). The full mode also
+reports what ``nbprod run`` imports (``python -X importtime``). Last, one ``nbprod run`` from clean WITH MLflow
+tracking and the Bento build (the default), and its extra cost over the plain full run (informational, no target).
 Usage: python benchmarks/bench_run.py [--quick]
 """
 from __future__ import annotations
@@ -26,6 +29,8 @@ import _benchlib as B  # noqa: E402
 
 NB_REL = "example_notebooks/classifier.ipynb"
 TARGETS = {"full_vs_papermill": 1.5, "noop_vs_full": 0.25, "edit_vs_full": 0.5}
+#: the pipeline run only: no MLflow tracking, no Bento build (measured once, separately, at the end)
+RUN_FLAGS = ["--no-track", "--no-package"]
 _DONE = re.compile(r"^done: (\d+) ran \(([\d.]+) s\), (\d+) up to date", re.M)
 
 
@@ -58,6 +63,7 @@ def main() -> int:
     times: dict[str, list[float]] = {k: [] for k in kinds}
     details: dict[str, list[dict]] = {k: [] for k in kinds if k != "papermill"}
     importtime: dict = {}
+    tracked: dict = {}
     print(f"bench_run: {reps} repetition(s){'' if args.quick else ' after an untimed warm-up'}; python = {B.PYTHON}")
 
     with B.TempProject(keep=args.keep) as proj:
@@ -65,7 +71,7 @@ def main() -> int:
         nb_path = root / NB_REL
         original = nb_path.read_text()
         pm_cmd = [papermill, NB_REL, "out.ipynb", "--cwd", "example_notebooks", "-k", "python3"]
-        run_cmd = [nbprod, "run", NB_REL, "--project", str(root)]
+        run_cmd = [nbprod, "run", NB_REL, "--project", str(root), *RUN_FLAGS]
 
         def nbprod_run(kind: str, record: bool = True) -> None:
             t, proc = B.time_cmd(run_cmd, root)
@@ -103,7 +109,7 @@ def main() -> int:
         if not args.quick or any(v != "PASS" for v in verdicts.values()):
             nb_path.write_text(original)
             proj.clean_outputs()
-            proc = subprocess.run([B.PYTHON, "-X", "importtime", "-m", "nbprod", "run", NB_REL, "--project", str(root)],
+            proc = subprocess.run([B.PYTHON, "-X", "importtime", "-m", "nbprod", "run", NB_REL, "--project", str(root), *RUN_FLAGS],
                                   cwd=str(root), env=B.bench_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             total, top = B.importtime_top(proc.stderr, 12)
             importtime = {"total_s": total, "top_s": dict(top), "returncode": proc.returncode}
@@ -111,6 +117,19 @@ def main() -> int:
             proc = subprocess.run([B.PYTHON, "-X", "importtime", "-c", "import ploomber.spec, ploomber_engine"], cwd=str(root),
                                   env=B.bench_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             importtime["ploomber_alone_s"] = B.importtime_top(proc.stderr, 1)[0] if proc.returncode == 0 else None
+
+        # Informational: one run from clean WITH tracking (MLflow, SQLite under .nbprod/) and packaging (Bento build).
+        nb_path.write_text(original)
+        proj.clean_outputs()
+        try:
+            t, proc = B.time_cmd([nbprod, "run", NB_REL, "--project", str(root)], root)
+            tracked = {"wall_s": t, **parse_done(proc.stdout),
+                       "bento_built": (root / ".nbprod" / "package" / "classifier" / "last_bento.json").is_file(),
+                       "mlflow_db": (root / ".nbprod" / "mlflow.db").is_file()}
+            print(f"  tracked + packaged run: {B.fmt_s(t)}", flush=True)
+        except B.CommandFailed as exc:
+            errors.append(f"tracked + packaged run: {exc}")
+            print(f"  ! tracked + packaged run failed: {exc}", file=sys.stderr)
 
     def med_of(kind: str, key: str):
         vals = [d[key] for d in details.get(kind, []) if d.get(key) is not None]
@@ -135,12 +154,23 @@ def main() -> int:
         print("  " + ", ".join(f"{k} {B.fmt_s(v)}" for k, v in importtime["top_s"].items()))
         if importtime.get("ploomber_alone_s") is not None:
             print(f"  `import ploomber.spec, ploomber_engine` alone: {B.fmt_s(importtime['ploomber_alone_s'])}")
+    if tracked:
+        extra = tracked["wall_s"] - med["full"]
+        tracked.update({"extra_vs_full_s": extra, "ratio_vs_full": B.ratio(tracked["wall_s"], med["full"])})
+        print(f"\nnbprod run from clean WITH tracking and packaging (1 run, informational): {B.fmt_s(tracked['wall_s'])} "
+              f"= {tracked['ratio_vs_full']:.2f}x the plain full run ({B.fmt_s(med['full'])}), "
+              f"+{B.fmt_s(extra)} for MLflow tracking + Bento build "
+              f"(steps {B.fmt_s(tracked['steps_s'] if tracked.get('steps_s') is not None else float('nan'))}; "
+              f"Bento {'built' if tracked['bento_built'] else 'NOT built'}, mlflow.db {'written' if tracked['mlflow_db'] else 'MISSING'})")
     for e in errors:
         print(f"ERROR: {e}")
     out = B.write_json("bench_run", {
         "quick": args.quick, "repetitions": reps, "raw_s": times, "median_s": med, "ratios": ratios, "targets": TARGETS,
-        "results": verdicts, "nbprod_runs": details, "importtime": importtime, "errors": errors,
-        "commands": {"papermill": "papermill " + " ".join(pm_cmd[1:]), "nbprod": "nbprod " + " ".join(run_cmd[1:3]) + " --project <tmp>"},
+        "results": verdicts, "nbprod_runs": details, "importtime": importtime, "tracked_and_packaged": tracked,
+        "errors": errors,
+        "commands": {"papermill": "papermill " + " ".join(pm_cmd[1:]),
+                     "nbprod": "nbprod " + " ".join(run_cmd[1:3]) + " --project <tmp> " + " ".join(RUN_FLAGS),
+                     "tracked_and_packaged": "nbprod " + " ".join(run_cmd[1:3]) + " --project <tmp>"},
     })
     print(f"\nwritten {out.relative_to(B.REPO)}")
     return 0

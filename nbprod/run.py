@@ -211,7 +211,9 @@ def run(
     record = _BuildRecord(project, plan.name)
     fps = _fingerprints(spec, pdir, mode, _gate_inputs(plan, project))
     previous = record.load()
-    if not force and previous and previous.get("steps") == fps:
+    complete = previous is not None and (not track or previous.get("tracked")) and (
+        not package or not any(s.model for s in plan.steps) or previous.get("bento_tag"))
+    if not force and previous and complete and previous.get("steps") == fps:
         stats = {str(p): _stat(p) for prods in products.values() for p in prods.values()}
         if stats == previous.get("products") and all(v is not None for v in stats.values()):
             for s in plan.steps:

@@ -80,10 +80,12 @@ def track(plan: Pipeline, project: Path, products: dict[str, dict[str, Path]], *
     from .settings import quiet_dependencies
 
     quiet_dependencies()
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")  # an unreachable server fails in seconds, not minutes
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(project)
     (project / ".nbprod").mkdir(parents=True, exist_ok=True)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
             return _track(plan, project, products, params, metrics, ran, reused, gates, requirements, uri, version)
     except RunError:
