@@ -33,6 +33,9 @@ def _gates_in_process(monkeypatch):
     """Validate gates in-process in tests (GX is imported once per test session instead of once per run);
     tests of the side-process worker switch it back on."""
     monkeypatch.setenv("NBPROD_GATE_WORKER", "0")
+    # the pipeline tests do not need MLflow and BentoML; the packaging tests pass track=True, package=True
+    monkeypatch.setenv("NBPROD_TRACK", "0")
+    monkeypatch.setenv("NBPROD_PACKAGE", "0")
 
 
 @pytest.fixture

@@ -6,9 +6,11 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import httpx
+from pathlib import Path
 import pytest
 
 from nbprod.run import run
@@ -276,3 +278,51 @@ def test_no_packaging_after_a_failed_evaluation_gate(tmp_path, monkeypatch):
     with pytest.raises(GateFailedError):
         run("example_notebooks/regression.ipynb", params={"alpha": "1e9"}, track=False, package=True)
     assert not (tmp_path / "bentos").exists() and not (tmp_path / ".nbprod/bentoml").exists()
+
+
+def test_tracking_uri_points_at_a_real_mlflow_server(tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    port = free_port()
+    server_dir = tmp_path / "server"
+    server_dir.mkdir()
+    mlflow_bin = str(Path(sys.executable).with_name("mlflow"))
+    proc = subprocess.Popen([mlflow_bin, "server", "--backend-store-uri", f"sqlite:///{server_dir / 'srv.db'}",
+                             "--artifacts-destination", str(server_dir / "artifacts"), "--host", "127.0.0.1",
+                             "--port", str(port), "--workers", "1"], cwd=server_dir, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True, env=dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true"))
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{uri}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        monkeypatch.chdir(tmp_path)
+        shutil.copytree(EXAMPLES, tmp_path / "example_notebooks")
+        shutil.copytree(ROOT / "expectations", tmp_path / "expectations")
+        result = run("example_notebooks/regression.ipynb", track=True, package=False, tracking_uri=uri)
+        assert result.tracked["kind"] == "server"
+        client = MlflowClient(uri)
+        r = client.get_run(result.tracked["run_id"])
+        assert r.data.metrics["r2"] == pytest.approx(result.metrics["r2"])
+        assert client.get_model_version_by_alias("regression", "candidate").run_id == r.info.run_id
+        assert not (tmp_path / ".nbprod/mlflow.db").exists()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_unreachable_tracking_server_is_a_clear_error_and_products_are_kept(tmp_path, monkeypatch):
+    from nbprod.errors import RunError
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(EXAMPLES, tmp_path / "example_notebooks")
+    shutil.copytree(ROOT / "expectations", tmp_path / "expectations")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    with pytest.raises(RunError) as info:
+        run("example_notebooks/regression.ipynb", track=True, package=False, tracking_uri=f"http://127.0.0.1:{free_port()}")
+    assert "tracking the run in MLflow failed" in str(info.value) and "products under .nbprod/ are kept" in info.value.fix
+    assert (tmp_path / ".nbprod/products/regression/train/model").exists()
