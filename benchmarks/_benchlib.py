@@ -49,6 +49,14 @@ def bench_env() -> dict[str, str]:
     return env
 
 
+def tracking_env() -> dict[str, str]:
+    """:func:`bench_env` without ``MLFLOW_TRACKING_URI``: a tracked ``nbprod run`` logs to its project's own
+    SQLite store (``<project>/.nbprod/mlflow.db``), never to a tracking server set in the caller's environment."""
+    env = bench_env()
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return env
+
+
 def parse_args(description: str) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke test of the benchmark)")

@@ -122,7 +122,7 @@ def main() -> int:
         nb_path.write_text(original)
         proj.clean_outputs()
         try:
-            t, proc = B.time_cmd([nbprod, "run", NB_REL, "--project", str(root)], root)
+            t, proc = B.time_cmd([nbprod, "run", NB_REL, "--project", str(root)], root, B.tracking_env())
             tracked = {"wall_s": t, **parse_done(proc.stdout),
                        "bento_built": (root / ".nbprod" / "package" / "classifier" / "last_bento.json").is_file(),
                        "mlflow_db": (root / ".nbprod" / "mlflow.db").is_file()}

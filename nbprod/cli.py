@@ -21,7 +21,9 @@ the journey:
   nbprod run NB        build the pipeline incrementally (products under .nbprod/), checking gates
   nbprod expect NB     propose expectation suites for gate: tags from a good run
   nbprod package NB    bentos/<name>/ (service, bentofile, model card) and a built Bento
-  nbprod serve NB      serve the built Bento on 127.0.0.1
+  nbprod serve NB      serve the built Bento on 127.0.0.1 (--champion: the released one)
+  nbprod review NB     HTML report for the reviewer; nbprod approve NB --by NAME records the decision
+  nbprod release NB    promote the approved model (champion); rollback, status
 
 tags (cell metadata, or a first line '# nbprod: step:train model:model'):
   parameters  step:<name>  after:<step>  imports  functions  skip  gate:<var>
@@ -62,6 +64,21 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the built Bento on 127.0.0.1")
     _add_common(serve)
     serve.add_argument("--port", type=int, default=3000, help="port (default: BentoML's 3000)")
+    serve.add_argument("--champion", action="store_true", help="serve the Bento of the released champion")
+    review = sub.add_parser("review", help="one HTML report for the reviewer and a terminal summary")
+    _add_common(review)
+    approve = sub.add_parser("approve", help="record an approval (or --reject) bound to content digests; --check verifies")
+    _add_common(approve)
+    approve.add_argument("--by", help="the reviewer's name")
+    approve.add_argument("--note", default="", help="why (required with --reject)")
+    approve.add_argument("--reject", action="store_true", help="record a rejection")
+    approve.add_argument("--check", action="store_true", help="exit 0 only when a valid approval covers exactly what is here")
+    for verb, text in (("release", "move the MLflow alias champion to the approved model (needs a valid approval)"),
+                       ("rollback", "move champion back to the previous release"),
+                       ("status", "champion, candidate and approval state")):
+        p = sub.add_parser(verb, help=text)
+        _add_common(p)
+        p.add_argument("--tracking-uri", help="MLflow tracking URI (default: SQLite under .nbprod/)")
     expect = sub.add_parser("expect", help="propose starter expectation suites for the gate: tags from a good run")
     _add_common(expect)
     expect.add_argument("--force", action="store_true", help="overwrite suites a person has edited")
@@ -149,7 +166,62 @@ def _cmd_package(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from .serve import serve
 
-    return serve(args.notebook, project=args.project, name=args.name, port=args.port)
+    tag = None
+    if args.champion:
+        from .release import status
+
+        st = status(args.notebook, project=args.project, name=args.name)
+        if not st.champion_bento:
+            raise NbprodError("no champion has been released", path=args.notebook, fix=f"nbprod release {args.notebook}")
+        tag = st.champion_bento
+    return serve(args.notebook, project=args.project, name=args.name, port=args.port, bento_tag=tag)
+
+
+def _cmd_review(args: argparse.Namespace) -> int:
+    from .review import review
+
+    print(review(args.notebook, project=args.project, name=args.name).summary_text())
+    return 0
+
+
+def _cmd_approve(args: argparse.Namespace) -> int:
+    from .approval import approve, check
+
+    if args.check:
+        verdict = check(args.notebook, project=args.project, name=args.name)
+        print(f"approval: {verdict.state}" + (f" - {verdict.message}" if verdict.message else ""))
+        return 0 if verdict.ok else 1
+    if not args.by:
+        raise NbprodError("--by NAME is required to approve or reject", fix="nbprod approve NB --by 'Your Name' [--note TEXT]")
+    record = approve(args.notebook, by=args.by, note=args.note, reject=args.reject, project=args.project, name=args.name)
+    print(f"{record['decision']} by {record['by']}: approvals/{record['pipeline']}.json (digest {record['digest'][:12]}); "
+          "commit it so that the pull request carries the decision")
+    return 0
+
+
+def _cmd_release(args: argparse.Namespace) -> int:
+    from .release import release
+
+    entry = release(args.notebook, project=args.project, name=args.name, tracking_uri=args.tracking_uri)
+    print(f"released model version {entry['model_version']} as champion; Bento {entry['bento_tag']} "
+          f"(approval {entry['approval_digest'][:12]}); serve it: nbprod serve {args.notebook} --champion")
+    return 0
+
+
+def _cmd_rollback(args: argparse.Namespace) -> int:
+    from .release import rollback
+
+    entry = rollback(args.notebook, project=args.project, name=args.name, tracking_uri=args.tracking_uri)
+    print(f"champion is back to model version {entry['model_version']}; serve Bento {entry['bento_tag']}: "
+          f"nbprod serve {args.notebook} --champion")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from .release import status
+
+    print(status(args.notebook, project=args.project, name=args.name, tracking_uri=args.tracking_uri).render())
+    return 0
 
 
 def _cmd_expect(args: argparse.Namespace) -> int:
@@ -169,7 +241,8 @@ def _cmd_expect(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"lint": _cmd_lint, "convert": _cmd_convert, "run": _cmd_run, "expect": _cmd_expect,
-            "package": _cmd_package, "serve": _cmd_serve}
+            "package": _cmd_package, "serve": _cmd_serve, "review": _cmd_review, "approve": _cmd_approve,
+            "release": _cmd_release, "rollback": _cmd_rollback, "status": _cmd_status}
 
 
 def main(argv: Optional[list[str]] = None) -> int:

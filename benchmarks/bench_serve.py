@@ -1,0 +1,513 @@
+"""Serving load test: the Bento ``nbprod run`` builds, against ``mlflow models serve`` of the same model, same run.
+
+Set-up, in a temporary copy of example_notebooks/ and expectations/ (commands run there):
+``nbprod run example_notebooks/classifier.ipynb --project <tmp>`` tracks the run to <tmp>/.nbprod/mlflow.db,
+registers model "classifier" (alias "candidate") and builds a Bento (tag in .nbprod/package/classifier/last_bento.json).
+
+  * Bento:    ``bentoml serve <bento_tag> --host 127.0.0.1 --port P`` (BENTOML_HOME=<tmp>/.nbprod/bentoml), POST /predict
+              with raw records ``{"records": [{plan, region, tenure_months, ...}, ...]}`` (the service validates and
+              preprocesses them); rows from the gated training frame (products/classifier/features/df, minus ``churned``)
+  * baseline: ``mlflow models serve -m models:/classifier@candidate --env-manager local --host 127.0.0.1 --port Q``
+              (MLFLOW_TRACKING_URI=sqlite:///<tmp>/.nbprod/mlflow.db), POST /invocations with the processed features
+              ``{"dataframe_split": {"columns": [...], "data": [...]}}`` (features/X_test then X_train)
+  * limit:    ``model.predict`` in-process (the trained model, products/classifier/train/model) on the processed
+              features, batches of 1 and 100 rows
+
+Both servers run at the same time (one worker each, their defaults) and are warmed up first; the cells alternate
+between them. Each cell: 1 or 16 concurrent clients (threads, one ``httpx.Client`` each, keep-alive) sending batches
+of 1 or 100 rows, until a request count (600 for batch 1, 150 for batch 100; a quarter with --quick) or a duration
+(15 s; 8 s with --quick) is reached. Reported per cell: throughput (rows/s of 200 responses), p50 and p99 latency
+(ms, 200 responses), errors (non-200 or transport errors), the server's CPU use (cores, its whole process tree) and
+the client's. For the Bento, BentoML's /metrics ``bentoml_service_adaptive_batch_size`` (requests merged into one
+model call) shows whether adaptive batching kicked in.
+
+Target, at 16 clients and for each batch size: Bento rows/s >= 2x mlflow rows/s, with Bento p99 <= mlflow p99 and
+no Bento errors. Only loopback traffic (127.0.0.1); both servers are stopped (process group) at the end.
+Usage: python benchmarks/bench_serve.py [--quick] [--keep]
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _benchlib as B  # noqa: E402
+
+NB_REL = "example_notebooks/classifier.ipynb"
+PIPELINE = "classifier"
+CLIENTS = (1, 16)
+BATCHES = (1, 100)
+REQUESTS = {1: 600, 100: 150}  # per cell; a quarter with --quick
+MAX_S = 15.0  # per cell; 8 s with --quick
+INPROC_CALLS = {1: 200, 100: 50}  # a quarter with --quick
+TARGET_RATIO = 2.0
+READY_TIMEOUT_S = 240.0
+JSON_HEADERS = {"Content-Type": "application/json"}
+_OVERLOAD_WARNING = "max latency that is likely too low"
+
+
+# --------------------------------------------------------------------------------------------- servers
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A server subprocess in its own session (process group), output to a log file, stopped by group."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict, cwd: Path, log_path: Path, base_url: str, ready_path: str):
+        self.name, self.cmd, self.base_url, self.ready_path, self.log_path = name, cmd, base_url, ready_path, log_path
+        self._log = open(log_path, "w")
+        self.t0 = time.perf_counter()
+        self.proc = subprocess.Popen(cmd, cwd=str(cwd), env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self.ready_s: Optional[float] = None
+
+    def log_tail(self, n: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").strip().splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> float:
+        import httpx
+
+        deadline = self.t0 + timeout
+        with httpx.Client(trust_env=False, timeout=2.0) as c:
+            while time.perf_counter() < deadline:
+                if self.proc.poll() is not None:
+                    raise B.CommandFailed(f"{self.name} exited {self.proc.returncode} before it was ready:\n{self.log_tail()}")
+                try:
+                    if c.get(self.base_url + self.ready_path).status_code == 200:
+                        self.ready_s = time.perf_counter() - self.t0
+                        return self.ready_s
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.25)
+        raise B.CommandFailed(f"{self.name} not ready after {timeout:.0f} s (GET {self.ready_path}):\n{self.log_tail()}")
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) of the server's live process tree."""
+        import psutil
+
+        total = 0.0
+        try:
+            root = psutil.Process(self.proc.pid)
+            procs = [root] + root.children(recursive=True)
+        except psutil.Error:
+            return float("nan")
+        for p in procs:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
+        return total
+
+    def stop(self) -> None:
+        pgid = self.proc.pid  # start_new_session: the server leads its own process group
+        for sig, wait_s in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.proc.wait(timeout=wait_s)
+            except subprocess.TimeoutExpired:
+                continue
+            try:  # the leader is gone; anything left in the group (workers) gets the same signal next round
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                break
+        self._log.close()
+
+
+def bento_batch_metrics(base_url: str) -> dict:
+    """From the Bento's /metrics: requests merged per ``predict`` call (sum and count over all workers)."""
+    import httpx
+
+    try:
+        text = httpx.get(base_url + "/metrics", timeout=5.0, trust_env=False).text
+    except httpx.HTTPError:
+        return {}
+    out = {"sum": 0.0, "count": 0.0, "workers": set()}
+    for m in re.finditer(r'^bentoml_service_adaptive_batch_size_(sum|count)\{([^}]*)\} (\S+)$', text, re.M):
+        if 'method_name="predict"' in m.group(2):
+            out[m.group(1)] += float(m.group(3))
+            w = re.search(r'worker_index="([^"]*)"', m.group(2))
+            if w:
+                out["workers"].add(w.group(1))
+    return out
+
+
+# --------------------------------------------------------------------------------------------- load
+def percentile(xs: list[float], q: float) -> float:
+    if not xs:
+        return float("nan")
+    xs = sorted(xs)
+    k = (len(xs) - 1) * q
+    lo = int(k)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def run_load(url: str, bodies: list[bytes], clients: int, n_requests: int, max_s: float, rows: int,
+             server: Optional[Server] = None) -> dict:
+    """``clients`` threads (one keep-alive httpx.Client each) POST ``bodies`` in turn until ``n_requests`` are sent
+    or ``max_s`` has passed. Latencies and rows/s count 200 responses only."""
+    import httpx
+
+    counter = itertools.count()
+    barrier = threading.Barrier(clients + 1)
+    results: list[list[tuple[float, object]]] = [[] for _ in range(clients)]
+    ends = [0.0] * clients
+    deadline = [float("inf")]
+
+    def worker(k: int) -> None:
+        out = results[k]
+        with httpx.Client(trust_env=False, timeout=60.0) as c:
+            barrier.wait()
+            while True:
+                i = next(counter)
+                if i >= n_requests or time.perf_counter() >= deadline[0]:
+                    break
+                t = time.perf_counter()
+                try:
+                    status: object = c.post(url, content=bodies[i % len(bodies)], headers=JSON_HEADERS).status_code
+                except httpx.HTTPError as exc:
+                    status = type(exc).__name__
+                out.append((time.perf_counter() - t, status))
+        ends[k] = time.perf_counter()
+
+    threads = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(clients)]
+    for th in threads:
+        th.start()
+    cpu0 = server.cpu_s() if server else float("nan")
+    pt0 = time.process_time()
+    deadline[0] = time.perf_counter() + max_s
+    barrier.wait()
+    t0 = time.perf_counter()
+    for th in threads:
+        th.join()
+    elapsed = max(ends) - t0
+    client_cpu = time.process_time() - pt0
+    server_cpu = (server.cpu_s() - cpu0) if server else float("nan")
+    flat = [r for rs in results for r in rs]
+    ok = [lat for lat, st in flat if st == 200]
+    errors = Counter(str(st) for _, st in flat if st != 200)
+    return {"clients": clients, "batch": rows, "requests": len(flat), "ok": len(ok), "errors": sum(errors.values()),
+            "error_kinds": dict(errors), "elapsed_s": elapsed,
+            "stopped_by": "count" if len(flat) >= n_requests else "duration",
+            "rows_per_s": len(ok) * rows / elapsed if elapsed > 0 else float("nan"),
+            "requests_per_s": len(flat) / elapsed if elapsed > 0 else float("nan"),
+            "p50_ms": percentile(ok, 0.50) * 1000, "p99_ms": percentile(ok, 0.99) * 1000,
+            "mean_ms": (sum(ok) / len(ok) * 1000) if ok else float("nan"),
+            "server_cpu_cores": server_cpu / elapsed if elapsed > 0 else float("nan"),
+            "client_cpu_cores": client_cpu / elapsed if elapsed > 0 else float("nan")}
+
+
+def check_response(name: str, resp, rows: int) -> Optional[str]:
+    """None if ``resp`` is a 200 with ``rows`` predictions, else what is wrong."""
+    if resp.status_code != 200:
+        return f"{name}: HTTP {resp.status_code}: {resp.text[:300]}"
+    body = resp.json()
+    preds = body.get("predictions") if isinstance(body, dict) else body
+    if not isinstance(preds, list) or len(preds) != rows:
+        return f"{name}: expected {rows} predictions, got {str(body)[:200]}"
+    return None
+
+
+def warm_up(name: str, url: str, bodies: dict[int, list[bytes]], server: Server, errors: list[str]) -> dict:
+    """Sequential requests of each batch size (checked), then a burst of 16 concurrent clients (BentoML's adaptive
+    batching trains its latency model on its first requests)."""
+    import httpx
+
+    t = time.perf_counter()
+    with httpx.Client(trust_env=False, timeout=60.0) as c:
+        for batch, n in ((1, 40), (100, 10)):
+            for i in range(n):
+                problem = check_response(name, c.post(url, content=bodies[batch][i % len(bodies[batch])],
+                                                      headers=JSON_HEADERS), batch)
+                if problem:
+                    errors.append(f"warm-up {problem}")
+                    return {"failed": problem}
+    burst = run_load(url, bodies[1], 16, 64, 10.0, 1, server)
+    return {"seconds": time.perf_counter() - t, "burst_16_clients": {k: burst[k] for k in ("requests", "ok", "errors", "error_kinds")}}
+
+
+# --------------------------------------------------------------------------------------------- in-process limit
+def inprocess_limit(model, X, batch: int, calls: int) -> dict:
+    import gc
+
+    n = len(X)
+    slices = [X.iloc[(i * batch) % n:(i * batch) % n + batch] for i in range(calls)]
+    slices = [s for s in slices if len(s) == batch] or [X.iloc[:batch]]
+    for s in slices[:3]:  # warm-up
+        model.predict(s)
+    gc.collect()
+    lat = []
+    t0 = time.perf_counter()
+    for i in range(calls):
+        t = time.perf_counter()
+        model.predict(slices[i % len(slices)])
+        lat.append(time.perf_counter() - t)
+    total = time.perf_counter() - t0
+    return {"batch": batch, "calls": calls, "seconds": total, "rows_per_s": calls * batch / total,
+            "p50_ms": percentile(lat, 0.5) * 1000, "p99_ms": percentile(lat, 0.99) * 1000}
+
+
+# --------------------------------------------------------------------------------------------- main
+def service_settings(bento_path: Path) -> dict:
+    """max_latency_ms / max_batch_size of ``predict`` and the worker count, from the built Bento."""
+    out: dict = {"max_latency_ms": None, "max_batch_size": None, "workers": 1}
+    src = bento_path / "src" / "service.py"
+    text = src.read_text() if src.is_file() else ""
+    m = re.search(r"@bentoml\.api\(([^)]*)\)\s*\n\s*def predict\(", text)
+    if m:
+        args = m.group(1)
+        lat = re.search(r"max_latency_ms\s*=\s*(\d+)", args)
+        size = re.search(r"max_batch_size\s*=\s*(\w+)", args)
+        out["max_latency_ms"] = int(lat.group(1)) if lat else None
+        if size:
+            val = size.group(1)
+            const = re.search(rf"^{val}\s*=\s*(\d+)", text, re.M)
+            out["max_batch_size"] = int(val) if val.isdigit() else (int(const.group(1)) if const else val)
+    dec = re.search(r"@bentoml\.service\(([^)]*)\)", text)
+    w = re.search(r"\bworkers\s*=\s*(\w+)", dec.group(1)) if dec else None
+    if w:
+        out["workers"] = int(w.group(1)) if w.group(1).isdigit() else w.group(1)
+    try:
+        import yaml
+
+        meta = yaml.safe_load((bento_path / "bento.yaml").read_text())
+        for svc in meta.get("services") or []:
+            if (svc.get("config") or {}).get("workers") is not None:
+                out["workers"] = svc["config"]["workers"]
+    except Exception:  # best effort: a diagnostic only
+        pass
+    return out
+
+
+def main() -> int:
+    args = B.parse_args(__doc__.splitlines()[0])
+    q = 4 if args.quick else 1
+    requests = {b: max(10, n // q) for b, n in REQUESTS.items()}
+    max_s = 8.0 if args.quick else MAX_S
+    calls = {b: max(10, n // q) for b, n in INPROC_CALLS.items()}
+    nbprod = B.tool("nbprod")
+    errors: list[str] = []
+    cells: list[dict] = []
+    setup: dict = {}
+    limit: dict = {}
+    warm: dict = {}
+    settings: dict = {}
+    server_info: dict = {}
+    log_counts: dict = {}
+    print(f"bench_serve: {'quick' if args.quick else 'full'}; requests per cell {requests} (batch: count), at most "
+          f"{max_s:g} s per cell; python = {B.PYTHON}", flush=True)
+
+    with B.TempProject(keep=args.keep) as proj:
+        root = proj.root
+        products = root / ".nbprod" / "products" / PIPELINE
+        servers: dict[str, Server] = {}
+        try:
+            # ---- set-up: run, track, register, package
+            env = B.tracking_env()  # tracks to <tmp>/.nbprod/mlflow.db
+            t, proc = B.time_cmd([nbprod, "run", NB_REL, "--project", str(root)], root, env)
+            bento_info = json.loads((root / ".nbprod" / "package" / PIPELINE / "last_bento.json").read_text())
+            setup = {"nbprod_run_s": t, **bento_info}
+            settings = service_settings(Path(bento_info.get("bento_path", "")))
+            print(f"  set-up: nbprod run (tracked, packaged) {B.fmt_s(t)}; Bento {bento_info['bento_tag']}; "
+                  f"predict: max_latency_ms={settings['max_latency_ms']}, max_batch_size={settings['max_batch_size']}, "
+                  f"workers={settings['workers']}", flush=True)
+
+            from nbprod.io import load_value
+            import pandas as pd
+
+            df = load_value(products / "features" / "df").drop(columns=["churned"])
+            records = json.loads(df.to_json(orient="records"))
+            X = pd.concat([load_value(products / "features" / "X_test"), load_value(products / "features" / "X_train")],
+                          ignore_index=True)
+            model = load_value(products / "train" / "model")
+            split = json.loads(X.to_json(orient="split", index=False))
+            columns, data = split["columns"], split["data"]
+
+            def bodies_for(kind: str, batch: int) -> list[bytes]:
+                n = len(records) if kind == "bento" else len(data)
+                starts = range(0, n - batch + 1, batch)
+                if kind == "bento":
+                    return [json.dumps({"records": records[s:s + batch]}).encode() for s in starts]
+                return [json.dumps({"dataframe_split": {"columns": columns, "data": data[s:s + batch]}}).encode()
+                        for s in starts]
+
+            bodies = {kind: {b: bodies_for(kind, b) for b in BATCHES} for kind in ("bento", "mlflow")}
+            print(f"  request rows: {len(records)} raw records (Bento), {len(data)} x {len(columns)} processed features "
+                  f"(mlflow); model {type(model).__name__}", flush=True)
+
+            # ---- the limit: model.predict in this process (before the servers start: no contention)
+            for b in BATCHES:
+                limit[str(b)] = inprocess_limit(model, X, b, calls[b])
+            print("  in-process model.predict: " + ", ".join(
+                f"batch {b}: {limit[str(b)]['rows_per_s']:,.0f} rows/s (p50 {limit[str(b)]['p50_ms']:.1f} ms)" for b in BATCHES),
+                flush=True)
+
+            # ---- servers (both up at once, one worker each: their defaults)
+            pb, pm = free_port(), free_port()
+            path_env = {"PATH": f"{B.BIN}{os.pathsep}{os.environ.get('PATH', '')}"}  # mlflow execs `uvicorn` from the PATH
+            benv = {**B.bench_env(), **path_env, "BENTOML_HOME": str(root / ".nbprod" / "bentoml")}
+            menv = {**B.bench_env(), **path_env, "MLFLOW_TRACKING_URI": f"sqlite:///{root / '.nbprod' / 'mlflow.db'}"}
+            servers["bento"] = Server("bentoml serve", [B.tool("bentoml"), "serve", bento_info["bento_tag"], "--host",
+                                      "127.0.0.1", "--port", str(pb)], benv, root, root / "bento-serve.log",
+                                      f"http://127.0.0.1:{pb}", "/readyz")
+            servers["mlflow"] = Server("mlflow models serve", [B.tool("mlflow"), "models", "serve", "-m",
+                                       f"models:/{PIPELINE}@candidate", "--env-manager", "local", "--host", "127.0.0.1",
+                                       "--port", str(pm)], menv, root, root / "mlflow-serve.log",
+                                       f"http://127.0.0.1:{pm}", "/ping")
+            urls = {"bento": servers["bento"].base_url + "/predict", "mlflow": servers["mlflow"].base_url + "/invocations"}
+            for kind, srv in servers.items():
+                server_info[kind] = {"command": " ".join([Path(srv.cmd[0]).name] + srv.cmd[1:]), "port": srv.base_url.rsplit(":", 1)[1],
+                                     "ready_s": srv.wait_ready()}
+            print("  servers ready: " + ", ".join(f"{k} {B.fmt_s(v['ready_s'])}" for k, v in server_info.items()), flush=True)
+            for kind in servers:
+                warm[kind] = warm_up(kind, urls[kind], bodies[kind], servers[kind], errors)
+                print(f"  warm-up {kind}: {warm[kind]}", flush=True)
+
+            # ---- the cells, alternating the server that goes first
+            order = ["bento", "mlflow"]
+            for clients in CLIENTS:
+                for batch in BATCHES:
+                    for kind in order:
+                        before = bento_batch_metrics(servers["bento"].base_url) if kind == "bento" else {}
+                        try:
+                            load1 = os.getloadavg()[0]
+                        except OSError:
+                            load1 = float("nan")
+                        cell = {"server": kind, "load1_before": load1,
+                                **run_load(urls[kind], bodies[kind][batch], clients, requests[batch], max_s, batch, servers[kind])}
+                        if kind == "bento":
+                            after = bento_batch_metrics(servers["bento"].base_url)
+                            calls_n = after.get("count", 0) - before.get("count", 0)
+                            merged = after.get("sum", 0) - before.get("sum", 0)
+                            cell.update({"model_calls": calls_n, "requests_per_model_call": merged / calls_n if calls_n else float("nan"),
+                                         "workers_seen": len(after.get("workers", ()))})
+                        cells.append(cell)
+                        extra = (f", {cell['requests_per_model_call']:.2f} requests/model call" if kind == "bento" else "")
+                        print(f"  {kind:6} {clients:>2} client(s) batch {batch:>3}: {cell['rows_per_s']:>8,.0f} rows/s, "
+                              f"p50 {cell['p50_ms']:.1f} ms, p99 {cell['p99_ms']:.1f} ms, {cell['errors']} error(s) "
+                              f"{cell['error_kinds'] or ''}, {cell['requests']} requests in {cell['elapsed_s']:.1f} s "
+                              f"(by {cell['stopped_by']}), server CPU {cell['server_cpu_cores']:.2f} cores{extra}", flush=True)
+                    order.reverse()
+        except Exception as exc:  # report, never crash: the servers are stopped and the JSON still gets written
+            errors.append(f"{type(exc).__name__}: {exc}")
+            print(f"  ! {exc}", file=sys.stderr)
+        finally:
+            for kind, srv in servers.items():
+                srv.stop()
+                if kind == "bento":
+                    text = srv.log_path.read_text(errors="replace") if srv.log_path.is_file() else ""
+                    log_counts = {"overloaded_503": text.count("process is overloaded"),
+                                  "max_latency_warning": _OVERLOAD_WARNING in text}
+
+    # ------------------------------------------------------------------ report
+    def cell_of(kind: str, clients: int, batch: int) -> dict:
+        return next((c for c in cells if c["server"] == kind and c["clients"] == clients and c["batch"] == batch), {})
+
+    rows = []
+    for clients in CLIENTS:
+        for batch in BATCHES:
+            for kind in ("bento", "mlflow"):
+                c = cell_of(kind, clients, batch)
+                if not c:
+                    continue
+                rows.append([f"{kind} ({'POST /predict' if kind == 'bento' else 'POST /invocations'})", str(clients), str(batch),
+                             f"{c['ok']}/{c['requests']}", f"{c['rows_per_s']:,.0f}", f"{c['p50_ms']:.1f}", f"{c['p99_ms']:.1f}",
+                             str(c["errors"]), f"{c['server_cpu_cores']:.2f}",
+                             f"{c['requests_per_model_call']:.2f}" if kind == "bento" else ""])
+    if rows:
+        print()
+        print(B.table(rows, ["server", "clients", "batch", "ok/sent", "rows/s", "p50 ms", "p99 ms", "errors",
+                             "server CPU (cores)", "requests/model call"]))
+    if limit:
+        print("\nin-process limit (model.predict on processed features, this process, 1 thread):")
+        print(B.table([[f"batch {b}", str(v["calls"]), f"{v['rows_per_s']:,.0f}", f"{v['p50_ms']:.2f}", f"{v['p99_ms']:.2f}"]
+                       for b, v in limit.items()], ["", "calls", "rows/s", "p50 ms", "p99 ms"]))
+
+    summary: dict = {}
+    srows = []
+    for batch in BATCHES:
+        bc, mc = cell_of("bento", 16, batch), cell_of("mlflow", 16, batch)
+        if not bc or not mc:
+            continue
+        r = B.ratio(bc["rows_per_s"], mc["rows_per_s"])
+        ok_ratio = r == r and r >= TARGET_RATIO
+        ok_p99 = bc["p99_ms"] <= mc["p99_ms"]
+        ok_err = bc["errors"] == 0
+        verdict = "PASS" if ok_ratio and ok_p99 and ok_err else "MISS"
+        lim = limit.get(str(batch), {}).get("rows_per_s", float("nan"))
+        summary[f"batch_{batch}"] = {"ratio_rows_per_s": r, "bento_p99_ms": bc["p99_ms"], "mlflow_p99_ms": mc["p99_ms"],
+                                     "bento_errors": bc["errors"], "mlflow_errors": mc["errors"], "ratio_ok": ok_ratio,
+                                     "p99_ok": ok_p99, "no_errors": ok_err, "result": verdict,
+                                     "bento_vs_limit": B.ratio(bc["rows_per_s"], lim)}
+        srows.append([f"16 clients, batch {batch}", f"{r:.2f}x", f">= {TARGET_RATIO:g}x", f"{bc['p99_ms']:.1f} / {mc['p99_ms']:.1f}",
+                      f"{bc['errors']} / {mc['errors']}", verdict, f"{B.ratio(bc['rows_per_s'], lim):.2f}x"])
+    if srows:
+        print("\nBento vs mlflow models serve (same model, same run):")
+        print(B.table(srows, ["", "rows/s ratio", "target", "p99 ms bento / mlflow (<=)", "errors bento / mlflow (0)",
+                              "result", "Bento vs in-process limit"]))
+
+    # what limits the Bento: worker count, adaptive batching, the dispatcher's latency budget, CPU
+    notes: list[str] = []
+    if settings:
+        notes.append(f"the Bento serves with {settings['workers']} worker(s) (BentoML's default is 1) on a "
+                     f"{os.cpu_count()}-CPU machine; predict is batchable with max_latency_ms={settings['max_latency_ms']}, "
+                     f"max_batch_size={settings['max_batch_size']}")
+    b16 = [c for c in cells if c["server"] == "bento" and c["clients"] == 16]
+    if b16:
+        merged = max((c["requests_per_model_call"] for c in b16 if c["requests_per_model_call"] == c["requests_per_model_call"]),
+                     default=float("nan"))
+        notes.append(f"adaptive batching at 16 clients: {merged:.2f} requests per model call at most "
+                     f"({'it kicked in' if merged > 1.05 else 'it did NOT kick in: one request per model call'})")
+        cpu = max(c["server_cpu_cores"] for c in b16)
+        notes.append(f"Bento server CPU at 16 clients: up to {cpu:.2f} cores"
+                     + (" (about one core: the single worker is CPU-bound)" if cpu >= 0.85 else ""))
+    if log_counts:
+        if log_counts["overloaded_503"] or log_counts["max_latency_warning"]:
+            p50_1 = limit.get("1", {}).get("p50_ms", float("nan"))
+            notes.append(f"the Bento log has {log_counts['overloaded_503']} 'process is overloaded' (503) error(s)"
+                         + (" and BentoML's warning that the max latency is likely too low" if log_counts["max_latency_warning"] else "")
+                         + f": the dispatcher cancels a queued request when its estimated latency exceeds max_latency_ms "
+                           f"({settings.get('max_latency_ms')} ms), and one model.predict call alone takes {p50_1:.1f} ms in-process")
+    if notes:
+        print("\nwhat limits the Bento:\n" + "\n".join(f"  - {n}" for n in notes))
+    results = {k: v["result"] for k, v in summary.items()}
+    print("\n" + "\n".join(f"bento_vs_mlflow_16_clients_{k}: {v}" for k, v in results.items()))
+    for e in errors:
+        print(f"ERROR: {e}")
+    out = B.write_json("bench_serve", {
+        "quick": args.quick, "requests_per_cell": requests, "max_s_per_cell": max_s, "target_ratio": TARGET_RATIO,
+        "results": results, "summary": summary, "cells": cells, "inprocess_limit": limit, "setup": setup,
+        "bento_settings": settings, "servers": server_info, "warm_up": warm, "bento_log": log_counts, "notes": notes,
+        "errors": errors,
+        "commands": {"setup": f"nbprod run {NB_REL} --project <tmp>",
+                     "bento": "bentoml serve <bento_tag> --host 127.0.0.1 --port <P> (BENTOML_HOME=<tmp>/.nbprod/bentoml)",
+                     "mlflow": f"mlflow models serve -m models:/{PIPELINE}@candidate --env-manager local --host 127.0.0.1 "
+                               "--port <Q> (MLFLOW_TRACKING_URI=sqlite:///<tmp>/.nbprod/mlflow.db)"},
+    })
+    print(f"\nwritten {out.relative_to(B.REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
