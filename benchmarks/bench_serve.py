@@ -23,14 +23,18 @@ model call) shows whether adaptive batching kicked in.
 
 Target, at 16 clients and for each batch size: Bento rows/s >= 2x mlflow rows/s, with Bento p99 <= mlflow p99 and
 no Bento errors. Only loopback traffic (127.0.0.1); both servers are stopped (process group) at the end.
-Usage: python benchmarks/bench_serve.py [--quick] [--keep]
+``--diag-max-latency-ms MS`` adds a third server, a copy of the Bento with ``max_latency_ms=MS`` on its batchable
+APIs (a diagnostic: what the dispatcher's latency budget costs; not in the verdict).
+Usage: python benchmarks/bench_serve.py [--quick] [--keep] [--diag-max-latency-ms MS]
 """
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -300,8 +304,30 @@ def service_settings(bento_path: Path) -> dict:
     return out
 
 
+def parse_args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer requests per cell, shorter cells (a smoke test)")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary project folder (and the server logs) and print its path")
+    ap.add_argument("--diag-max-latency-ms", type=int, metavar="MS",
+                    help="diagnostic: also serve a copy of the Bento whose predict API has max_latency_ms=MS (the "
+                         "generated service.py patched; everything else identical) and load it like the others (not in "
+                         "the verdict)")
+    return ap.parse_args()
+
+
+def patched_bento(bento_path: Path, dest: Path, max_latency_ms: int) -> Path:
+    """A copy of the built Bento with every ``max_latency_ms=<n>`` in src/service.py set to ``max_latency_ms``."""
+    shutil.copytree(bento_path, dest)
+    src = dest / "src" / "service.py"
+    text, n = re.subn(r"max_latency_ms\s*=\s*\d+", f"max_latency_ms={max_latency_ms}", src.read_text())
+    if not n:
+        raise RuntimeError(f"no max_latency_ms=<n> in {src}")
+    src.write_text(text)
+    return dest
+
+
 def main() -> int:
-    args = B.parse_args(__doc__.splitlines()[0])
+    args = parse_args()
     q = 4 if args.quick else 1
     requests = {b: max(10, n // q) for b, n in REQUESTS.items()}
     max_s = 8.0 if args.quick else MAX_S
@@ -315,6 +341,10 @@ def main() -> int:
     settings: dict = {}
     server_info: dict = {}
     log_counts: dict = {}
+    diag = args.diag_max_latency_ms
+    kinds = ["bento", "mlflow"] + (["bento_diag"] if diag else [])
+    labels = {"bento": "bento (POST /predict)", "mlflow": "mlflow (POST /invocations)",
+              "bento_diag": f"bento, max_latency_ms={diag} (diag.)"}
     print(f"bench_serve: {'quick' if args.quick else 'full'}; requests per cell {requests} (batch: count), at most "
           f"{max_s:g} s per cell; python = {B.PYTHON}", flush=True)
 
@@ -353,6 +383,7 @@ def main() -> int:
                         for s in starts]
 
             bodies = {kind: {b: bodies_for(kind, b) for b in BATCHES} for kind in ("bento", "mlflow")}
+            bodies["bento_diag"] = bodies["bento"]
             print(f"  request rows: {len(records)} raw records (Bento), {len(data)} x {len(columns)} processed features "
                   f"(mlflow); model {type(model).__name__}", flush=True)
 
@@ -363,62 +394,70 @@ def main() -> int:
                 f"batch {b}: {limit[str(b)]['rows_per_s']:,.0f} rows/s (p50 {limit[str(b)]['p50_ms']:.1f} ms)" for b in BATCHES),
                 flush=True)
 
-            # ---- servers (both up at once, one worker each: their defaults)
-            pb, pm = free_port(), free_port()
+            # ---- servers (all up at once, one worker each: their defaults)
             path_env = {"PATH": f"{B.BIN}{os.pathsep}{os.environ.get('PATH', '')}"}  # mlflow execs `uvicorn` from the PATH
             benv = {**B.bench_env(), **path_env, "BENTOML_HOME": str(root / ".nbprod" / "bentoml")}
             menv = {**B.bench_env(), **path_env, "MLFLOW_TRACKING_URI": f"sqlite:///{root / '.nbprod' / 'mlflow.db'}"}
-            servers["bento"] = Server("bentoml serve", [B.tool("bentoml"), "serve", bento_info["bento_tag"], "--host",
-                                      "127.0.0.1", "--port", str(pb)], benv, root, root / "bento-serve.log",
-                                      f"http://127.0.0.1:{pb}", "/readyz")
-            servers["mlflow"] = Server("mlflow models serve", [B.tool("mlflow"), "models", "serve", "-m",
-                                       f"models:/{PIPELINE}@candidate", "--env-manager", "local", "--host", "127.0.0.1",
-                                       "--port", str(pm)], menv, root, root / "mlflow-serve.log",
-                                       f"http://127.0.0.1:{pm}", "/ping")
-            urls = {"bento": servers["bento"].base_url + "/predict", "mlflow": servers["mlflow"].base_url + "/invocations"}
+            targets = {"bento": bento_info["bento_tag"]}
+            if diag:
+                targets["bento_diag"] = str(patched_bento(Path(bento_info["bento_path"]), root / "bento-diag", diag))
+            for kind in kinds:
+                port = free_port()
+                if kind == "mlflow":
+                    servers[kind] = Server("mlflow models serve", [B.tool("mlflow"), "models", "serve", "-m",
+                                           f"models:/{PIPELINE}@candidate", "--env-manager", "local", "--host", "127.0.0.1",
+                                           "--port", str(port)], menv, root, root / "mlflow-serve.log",
+                                           f"http://127.0.0.1:{port}", "/ping")
+                else:
+                    servers[kind] = Server(f"bentoml serve ({kind})", [B.tool("bentoml"), "serve", targets[kind], "--host",
+                                           "127.0.0.1", "--port", str(port)], benv, root, root / f"{kind}-serve.log",
+                                           f"http://127.0.0.1:{port}", "/readyz")
+            urls = {k: s.base_url + ("/invocations" if k == "mlflow" else "/predict") for k, s in servers.items()}
             for kind, srv in servers.items():
-                server_info[kind] = {"command": " ".join([Path(srv.cmd[0]).name] + srv.cmd[1:]), "port": srv.base_url.rsplit(":", 1)[1],
-                                     "ready_s": srv.wait_ready()}
+                server_info[kind] = {"command": " ".join([Path(srv.cmd[0]).name] + srv.cmd[1:]),
+                                     "port": srv.base_url.rsplit(":", 1)[1], "ready_s": srv.wait_ready()}
             print("  servers ready: " + ", ".join(f"{k} {B.fmt_s(v['ready_s'])}" for k, v in server_info.items()), flush=True)
-            for kind in servers:
+            for kind in kinds:
                 warm[kind] = warm_up(kind, urls[kind], bodies[kind], servers[kind], errors)
                 print(f"  warm-up {kind}: {warm[kind]}", flush=True)
 
-            # ---- the cells, alternating the server that goes first
-            order = ["bento", "mlflow"]
+            # ---- the cells, rotating the server that goes first
+            order = list(kinds)
             for clients in CLIENTS:
                 for batch in BATCHES:
                     for kind in order:
-                        before = bento_batch_metrics(servers["bento"].base_url) if kind == "bento" else {}
+                        is_bento = kind != "mlflow"
+                        before = bento_batch_metrics(servers[kind].base_url) if is_bento else {}
                         try:
                             load1 = os.getloadavg()[0]
                         except OSError:
                             load1 = float("nan")
                         cell = {"server": kind, "load1_before": load1,
                                 **run_load(urls[kind], bodies[kind][batch], clients, requests[batch], max_s, batch, servers[kind])}
-                        if kind == "bento":
-                            after = bento_batch_metrics(servers["bento"].base_url)
+                        if is_bento:
+                            after = bento_batch_metrics(servers[kind].base_url)
                             calls_n = after.get("count", 0) - before.get("count", 0)
                             merged = after.get("sum", 0) - before.get("sum", 0)
                             cell.update({"model_calls": calls_n, "requests_per_model_call": merged / calls_n if calls_n else float("nan"),
                                          "workers_seen": len(after.get("workers", ()))})
                         cells.append(cell)
-                        extra = (f", {cell['requests_per_model_call']:.2f} requests/model call" if kind == "bento" else "")
-                        print(f"  {kind:6} {clients:>2} client(s) batch {batch:>3}: {cell['rows_per_s']:>8,.0f} rows/s, "
+                        extra = f", {cell['requests_per_model_call']:.2f} requests/model call" if is_bento else ""
+                        print(f"  {kind:10} {clients:>2} client(s) batch {batch:>3}: {cell['rows_per_s']:>8,.0f} rows/s, "
                               f"p50 {cell['p50_ms']:.1f} ms, p99 {cell['p99_ms']:.1f} ms, {cell['errors']} error(s) "
                               f"{cell['error_kinds'] or ''}, {cell['requests']} requests in {cell['elapsed_s']:.1f} s "
                               f"(by {cell['stopped_by']}), server CPU {cell['server_cpu_cores']:.2f} cores{extra}", flush=True)
-                    order.reverse()
+                    order = order[1:] + order[:1]
         except Exception as exc:  # report, never crash: the servers are stopped and the JSON still gets written
             errors.append(f"{type(exc).__name__}: {exc}")
             print(f"  ! {exc}", file=sys.stderr)
         finally:
             for kind, srv in servers.items():
                 srv.stop()
-                if kind == "bento":
+                if kind != "mlflow":
                     text = srv.log_path.read_text(errors="replace") if srv.log_path.is_file() else ""
-                    log_counts = {"overloaded_503": text.count("process is overloaded"),
-                                  "max_latency_warning": _OVERLOAD_WARNING in text}
+                    log_counts[kind] = {"status_503_lines": len(re.findall(r"status=503\b", text)),
+                                        "overloaded_errors": len(re.findall(r"ServiceUnavailable: process is overloaded", text)),
+                                        "max_latency_warning": _OVERLOAD_WARNING in text}
 
     # ------------------------------------------------------------------ report
     def cell_of(kind: str, clients: int, batch: int) -> dict:
@@ -427,14 +466,13 @@ def main() -> int:
     rows = []
     for clients in CLIENTS:
         for batch in BATCHES:
-            for kind in ("bento", "mlflow"):
+            for kind in kinds:
                 c = cell_of(kind, clients, batch)
                 if not c:
                     continue
-                rows.append([f"{kind} ({'POST /predict' if kind == 'bento' else 'POST /invocations'})", str(clients), str(batch),
-                             f"{c['ok']}/{c['requests']}", f"{c['rows_per_s']:,.0f}", f"{c['p50_ms']:.1f}", f"{c['p99_ms']:.1f}",
-                             str(c["errors"]), f"{c['server_cpu_cores']:.2f}",
-                             f"{c['requests_per_model_call']:.2f}" if kind == "bento" else ""])
+                rows.append([labels[kind], str(clients), str(batch), f"{c['ok']}/{c['requests']}", f"{c['rows_per_s']:,.0f}",
+                             f"{c['p50_ms']:.1f}", f"{c['p99_ms']:.1f}", str(c["errors"]), f"{c['server_cpu_cores']:.2f}",
+                             f"{c['requests_per_model_call']:.2f}" if kind != "mlflow" else ""])
     if rows:
         print()
         print(B.table(rows, ["server", "clients", "batch", "ok/sent", "rows/s", "p50 ms", "p99 ms", "errors",
@@ -444,24 +482,30 @@ def main() -> int:
         print(B.table([[f"batch {b}", str(v["calls"]), f"{v['rows_per_s']:,.0f}", f"{v['p50_ms']:.2f}", f"{v['p99_ms']:.2f}"]
                        for b, v in limit.items()], ["", "calls", "rows/s", "p50 ms", "p99 ms"]))
 
-    summary: dict = {}
-    srows = []
-    for batch in BATCHES:
-        bc, mc = cell_of("bento", 16, batch), cell_of("mlflow", 16, batch)
+    def compare(kind: str, batch: int) -> dict:
+        bc, mc = cell_of(kind, 16, batch), cell_of("mlflow", 16, batch)
         if not bc or not mc:
-            continue
+            return {}
         r = B.ratio(bc["rows_per_s"], mc["rows_per_s"])
-        ok_ratio = r == r and r >= TARGET_RATIO
-        ok_p99 = bc["p99_ms"] <= mc["p99_ms"]
-        ok_err = bc["errors"] == 0
-        verdict = "PASS" if ok_ratio and ok_p99 and ok_err else "MISS"
+        ok_ratio, ok_p99, ok_err = r == r and r >= TARGET_RATIO, bc["p99_ms"] <= mc["p99_ms"], bc["errors"] == 0
         lim = limit.get(str(batch), {}).get("rows_per_s", float("nan"))
-        summary[f"batch_{batch}"] = {"ratio_rows_per_s": r, "bento_p99_ms": bc["p99_ms"], "mlflow_p99_ms": mc["p99_ms"],
-                                     "bento_errors": bc["errors"], "mlflow_errors": mc["errors"], "ratio_ok": ok_ratio,
-                                     "p99_ok": ok_p99, "no_errors": ok_err, "result": verdict,
-                                     "bento_vs_limit": B.ratio(bc["rows_per_s"], lim)}
-        srows.append([f"16 clients, batch {batch}", f"{r:.2f}x", f">= {TARGET_RATIO:g}x", f"{bc['p99_ms']:.1f} / {mc['p99_ms']:.1f}",
-                      f"{bc['errors']} / {mc['errors']}", verdict, f"{B.ratio(bc['rows_per_s'], lim):.2f}x"])
+        return {"ratio_rows_per_s": r, "bento_p99_ms": bc["p99_ms"], "mlflow_p99_ms": mc["p99_ms"], "bento_errors": bc["errors"],
+                "mlflow_errors": mc["errors"], "ratio_ok": ok_ratio, "p99_ok": ok_p99, "no_errors": ok_err,
+                "result": "PASS" if ok_ratio and ok_p99 and ok_err else "MISS", "bento_vs_limit": B.ratio(bc["rows_per_s"], lim)}
+
+    summary: dict = {}
+    diag_summary: dict = {}
+    srows = []
+    for kind in [k for k in kinds if k != "mlflow"]:
+        for batch in BATCHES:
+            s = compare(kind, batch)
+            if not s:
+                continue
+            (summary if kind == "bento" else diag_summary)[f"batch_{batch}"] = s
+            srows.append([f"{'' if kind == 'bento' else f'max_latency_ms={diag}, '}16 clients, batch {batch}",
+                          f"{s['ratio_rows_per_s']:.2f}x", f">= {TARGET_RATIO:g}x",
+                          f"{s['bento_p99_ms']:.1f} / {s['mlflow_p99_ms']:.1f}", f"{s['bento_errors']} / {s['mlflow_errors']}",
+                          s["result"] if kind == "bento" else f"({s['result']})", f"{s['bento_vs_limit']:.2f}x"])
     if srows:
         print("\nBento vs mlflow models serve (same model, same run):")
         print(B.table(srows, ["", "rows/s ratio", "target", "p99 ms bento / mlflow (<=)", "errors bento / mlflow (0)",
@@ -482,13 +526,21 @@ def main() -> int:
         cpu = max(c["server_cpu_cores"] for c in b16)
         notes.append(f"Bento server CPU at 16 clients: up to {cpu:.2f} cores"
                      + (" (about one core: the single worker is CPU-bound)" if cpu >= 0.85 else ""))
-    if log_counts:
-        if log_counts["overloaded_503"] or log_counts["max_latency_warning"]:
-            p50_1 = limit.get("1", {}).get("p50_ms", float("nan"))
-            notes.append(f"the Bento log has {log_counts['overloaded_503']} 'process is overloaded' (503) error(s)"
-                         + (" and BentoML's warning that the max latency is likely too low" if log_counts["max_latency_warning"] else "")
-                         + f": the dispatcher cancels a queued request when its estimated latency exceeds max_latency_ms "
-                           f"({settings.get('max_latency_ms')} ms), and one model.predict call alone takes {p50_1:.1f} ms in-process")
+    lc = log_counts.get("bento", {})
+    if lc.get("status_503_lines") or lc.get("max_latency_warning"):
+        one = cell_of("bento", 1, 1)
+        notes.append(f"the Bento answered {lc['status_503_lines']} request(s) with 503 'process is overloaded' (warm-up "
+                     f"included)" + (", after BentoML's warning that the max latency is likely too low" if lc["max_latency_warning"] else "")
+                     + f": its batching dispatcher cancels a queued request as soon as the estimated latency (wait + "
+                       f"learned cost of one model call) reaches max_latency_ms={settings.get('max_latency_ms')}; one call costs "
+                       f"{limit.get('1', {}).get('p50_ms', float('nan')):.1f} ms of model.predict alone in-process, "
+                       f"{one.get('p50_ms', float('nan')):.1f} ms end to end for a 1-row request at 1 client")
+    ds = diag_summary.get(f"batch_{BATCHES[0]}")
+    if ds:
+        notes.append(f"with max_latency_ms={diag} (diagnostic copy): " + ", ".join(
+            f"batch {b}: {diag_summary[f'batch_{b}']['ratio_rows_per_s']:.2f}x mlflow, p99 "
+            f"{diag_summary[f'batch_{b}']['bento_p99_ms']:.0f} ms, {diag_summary[f'batch_{b}']['bento_errors']} error(s)"
+            for b in BATCHES if f"batch_{b}" in diag_summary))
     if notes:
         print("\nwhat limits the Bento:\n" + "\n".join(f"  - {n}" for n in notes))
     results = {k: v["result"] for k, v in summary.items()}
@@ -497,9 +549,9 @@ def main() -> int:
         print(f"ERROR: {e}")
     out = B.write_json("bench_serve", {
         "quick": args.quick, "requests_per_cell": requests, "max_s_per_cell": max_s, "target_ratio": TARGET_RATIO,
-        "results": results, "summary": summary, "cells": cells, "inprocess_limit": limit, "setup": setup,
-        "bento_settings": settings, "servers": server_info, "warm_up": warm, "bento_log": log_counts, "notes": notes,
-        "errors": errors,
+        "results": results, "summary": summary, "diag_max_latency_ms": diag, "diag_summary": diag_summary, "cells": cells,
+        "inprocess_limit": limit, "setup": setup, "bento_settings": settings, "servers": server_info, "warm_up": warm,
+        "bento_logs": log_counts, "notes": notes, "errors": errors,
         "commands": {"setup": f"nbprod run {NB_REL} --project <tmp>",
                      "bento": "bentoml serve <bento_tag> --host 127.0.0.1 --port <P> (BENTOML_HOME=<tmp>/.nbprod/bentoml)",
                      "mlflow": f"mlflow models serve -m models:/{PIPELINE}@candidate --env-manager local --host 127.0.0.1 "

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-__all__ = ["render_svg", "STATUS_COLOURS"]
+if TYPE_CHECKING:  # annotations only: at run time this module needs nothing outside the standard library
+    from .plan import Pipeline, Step
+
+__all__ = ["render_svg", "edge_label", "STATUS_COLOURS"]
 
 #: step status -> (fill, stroke) of its box; anything else is drawn like "unknown".
 STATUS_COLOURS: dict[str, tuple[str, str]] = {
@@ -29,7 +32,7 @@ _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
 def _esc(text: Any) -> str:
-    """Escape any text for XML text and attribute values (also drops characters XML 1.0 cannot hold)."""
+    """Escape any text for XML text and attribute values (characters XML 1.0 cannot hold become U+FFFD)."""
     return html.escape(_XML_BAD.sub("\ufffd", str(text)), quote=True)
 
 
@@ -53,7 +56,7 @@ def edge_label(names: list[str]) -> str:
     return ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
 
 
-def _columns(plan: Any) -> dict[str, int]:
+def _columns(plan: Pipeline) -> dict[str, int]:
     """Longest path from a root for every step (bounded passes, so a cyclic plan still terminates)."""
     names = [s.name for s in plan.steps]
     col = {n: 0 for n in names}
@@ -69,9 +72,9 @@ def _columns(plan: Any) -> dict[str, int]:
     return col
 
 
-def _box_lines(step: Any) -> tuple[list[str], list[str]]:
+def _box_lines(step: Step) -> tuple[list[str], list[str]]:
     """(badges, require lines) of a step."""
-    badges = []
+    badges: list[str] = []
     if step.gates:
         badges.append("gate: " + ", ".join(step.gates))
     if step.model:
@@ -80,7 +83,7 @@ def _box_lines(step: Any) -> tuple[list[str], list[str]]:
     return [_clip(b, 28) for b in badges], [_clip(r) for r in requires]
 
 
-def render_svg(plan: Any, *, status: Optional[dict[str, str]] = None) -> str:
+def render_svg(plan: Pipeline, *, status: Optional[dict[str, str]] = None) -> str:
     """An inline, self-contained SVG picture of the pipeline DAG (no external fonts/CSS/JS, no network).
 
     Layered left-to-right layout: a step's column is the longest path from a root; the steps of a column are
