@@ -8,12 +8,13 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "read_notebook", "build_plan", "NbprodError"]
+__all__ = ["__version__", "read_notebook", "build_plan", "NbprodError", "panel"]
 
 _LAZY = {
     "read_notebook": ("nbprod.notebook", "read_notebook"),
     "build_plan": ("nbprod.plan", "build_plan"),
     "NbprodError": ("nbprod.errors", "NbprodError"),
+    "panel": ("nbprod.panel", "panel"),
 }
 
 

@@ -71,7 +71,7 @@ def render_service(spec: ServingSpec, *, pipeline: str, notebook: str, model_tag
     if spec.task == "classification":
         proba = f'''
 
-    @bentoml.api(batchable=True, max_batch_size=MAX_BATCH, max_latency_ms=20)
+    @bentoml.api(batchable=True, max_batch_size=MAX_BATCH, max_latency_ms=MAX_LATENCY_MS)
     def predict_proba(self, records: Annotated[list[Record], Field(min_length=1, max_length=MAX_BATCH)]) -> list[dict]:
         """Class probabilities for each record."""
         frame = _frame(records)
@@ -103,6 +103,9 @@ import nbprod_drift
 
 MODEL_TAG = {model_tag!r}
 MAX_BATCH = {MAX_BATCH}
+# adaptive batching: requests that arrive together are predicted in one call; a request is refused (503) only when
+# the estimated wait exceeds this, so it is generous: overload shows up as latency, not as errors
+MAX_LATENCY_MS = 10_000
 COLUMNS = {columns!r}
 GAUGE_INTERVAL_S = 1.0
 
@@ -150,7 +153,7 @@ class {cls}:
             self._last_gauges = now
         nbprod_drift.update_gauges(self.monitor.report())
 
-    @bentoml.api(batchable=True, max_batch_size=MAX_BATCH, max_latency_ms=20)
+    @bentoml.api(batchable=True, max_batch_size=MAX_BATCH, max_latency_ms=MAX_LATENCY_MS)
     def predict(self, records: Annotated[list[Record], Field(min_length=1, max_length=MAX_BATCH)]) -> list:
         """Predictions for a list of records (at most MAX_BATCH per request)."""
         frame = _frame(records)

@@ -22,6 +22,9 @@ import nbprod_drift
 
 MODEL_TAG = 'classifier:<version>'
 MAX_BATCH = 1000
+# adaptive batching: requests that arrive together are predicted in one call; a request is refused (503) only when
+# the estimated wait exceeds this, so it is generous: overload shows up as latency, not as errors
+MAX_LATENCY_MS = 10_000
 COLUMNS = ['plan', 'region', 'tenure_months', 'monthly_charges', 'support_calls', 'data_usage_gb']
 GAUGE_INTERVAL_S = 1.0
 
@@ -97,7 +100,7 @@ class ClassifierService:
             self._last_gauges = now
         nbprod_drift.update_gauges(self.monitor.report())
 
-    @bentoml.api(batchable=True, max_batch_size=MAX_BATCH, max_latency_ms=20)
+    @bentoml.api(batchable=True, max_batch_size=MAX_BATCH, max_latency_ms=MAX_LATENCY_MS)
     def predict(self, records: Annotated[list[Record], Field(min_length=1, max_length=MAX_BATCH)]) -> list:
         """Predictions for a list of records (at most MAX_BATCH per request)."""
         frame = _frame(records)
@@ -106,7 +109,7 @@ class ClassifierService:
         self._watch(records, raw)
         return postprocess(raw)
 
-    @bentoml.api(batchable=True, max_batch_size=MAX_BATCH, max_latency_ms=20)
+    @bentoml.api(batchable=True, max_batch_size=MAX_BATCH, max_latency_ms=MAX_LATENCY_MS)
     def predict_proba(self, records: Annotated[list[Record], Field(min_length=1, max_length=MAX_BATCH)]) -> list[dict]:
         """Class probabilities for each record."""
         frame = _frame(records)
