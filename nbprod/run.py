@@ -149,6 +149,12 @@ def _collect_metrics(products: dict[str, dict[str, Path]]) -> dict[str, float]:
     return metrics
 
 
+def _generator_fingerprint() -> str:
+    """The code that renders the Bento: when nbprod is upgraded, a no-op run still re-packages."""
+    here = Path(__file__).parent
+    return _sha("".join((here / f).read_text() for f in ("bento.py", "card.py", "drift.py", "package.py", "serving.py")))[:16]
+
+
 def _previous_gate_results(plan: Pipeline, project: Path, result: RunResult) -> None:
     """On a no-op run, report the gates of the last build (they passed then, for the same suites and data)."""
     if not any(s.gates or s.requires for s in plan.steps):
@@ -212,7 +218,8 @@ def run(
     fps = _fingerprints(spec, pdir, mode, _gate_inputs(plan, project))
     previous = record.load()
     complete = previous is not None and (not track or previous.get("tracked")) and (
-        not package or not any(s.model for s in plan.steps) or previous.get("bento_tag"))
+        not package or not any(s.model for s in plan.steps)
+        or (previous.get("bento_tag") and previous.get("generator") == _generator_fingerprint()))
     if not force and previous and complete and previous.get("steps") == fps:
         stats = {str(p): _stat(p) for prods in products.values() for p in prods.values()}
         if stats == previous.get("products") and all(v is not None for v in stats.values()):
@@ -273,7 +280,8 @@ def run(
         result.missing_card_fields = packaged.missing_card_fields
         emit(StepEvent("packaged", message=f"Bento {packaged.bento_tag} built from {project_relpath(packaged.bento_dir, project)}/"))
     stats = {str(p): _stat(p) for prods in products.values() for p in prods.values()}
-    record.save({"steps": fps, "products": stats, "tracked": result.tracked, "bento_tag": result.bento_tag})
+    record.save({"steps": fps, "products": stats, "tracked": result.tracked, "bento_tag": result.bento_tag,
+                 "generator": _generator_fingerprint()})
     return result
 
 

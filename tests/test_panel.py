@@ -77,7 +77,7 @@ def test_run_then_review_approve_and_reject(project):
     assert "<td>r2</td>" in p.run_result.value and "<td>rmse</td>" in p.run_result.value
     assert "<td>df</td><td>clean</td><td>passed</td>" in p.run_result.value
     assert (project / ".nbprod/products/regression/evaluate/metrics.json").exists()
-    assert 'status="ran"' in p.dag_html.value or "ran" in p.dag_html.value
+    assert p.dag_html.value.count('data-status="ran"') == 4  # the Pipeline tab shows the run
     assert not p.run_button.disabled
 
     p.review_button.click()
