@@ -8,7 +8,8 @@ export PLOOMBER_STATS_ENABLED := false
 export MLFLOW_DISABLE_TELEMETRY := true
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: venv demo test test-fast bench clean
+.PHONY: venv demo test test-fast bench clean browser
+SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
 venv: $(VENV)/.installed
 
@@ -25,7 +26,11 @@ demo: venv
 	$(BIN)/python example_notebooks/call_service.py
 	@echo "products, gate reports, the MLflow store and the Bento store are under .nbprod/"
 
-test: venv
+# the browser test drives JupyterLab in Debian's headless Chromium (Playwright never downloads a browser)
+browser:
+	@[ -x /usr/bin/chromium ] || ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null)
+
+test: venv browser
 	$(BIN)/python -m pytest -q
 
 test-fast: venv
