@@ -15,7 +15,7 @@ registers model "classifier" (alias "candidate") and builds a Bento (tag in .nbp
 
 Both servers run at the same time (one worker each, their defaults) and are warmed up first; the cells alternate
 between them. Each cell: 1 or 16 concurrent clients (threads, one ``httpx.Client`` each, keep-alive) sending batches
-of 1 or 100 rows, until a request count (600 for batch 1, 150 for batch 100; a quarter with --quick) or a duration
+of 1 or 100 rows, until a request count (800 for batch 1, 300 for batch 100; a quarter with --quick) or a duration
 (15 s; 8 s with --quick) is reached. Reported per cell: throughput (rows/s of 200 responses), p50 and p99 latency
 (ms, 200 responses), errors (non-200 or transport errors), the server's CPU use (cores, its whole process tree) and
 the client's. For the Bento, BentoML's /metrics ``bentoml_service_adaptive_batch_size`` (requests merged into one
@@ -52,7 +52,7 @@ NB_REL = "example_notebooks/classifier.ipynb"
 PIPELINE = "classifier"
 CLIENTS = (1, 16)
 BATCHES = (1, 100)
-REQUESTS = {1: 600, 100: 150}  # per cell; a quarter with --quick
+REQUESTS = {1: 800, 100: 300}  # per cell; a quarter with --quick
 MAX_S = 15.0  # per cell; 8 s with --quick
 INPROC_CALLS = {1: 200, 100: 50, 1000: 20}  # a quarter with --quick; 1000 rows = the service's max_batch_size
 TARGET_RATIO = 2.0
@@ -272,6 +272,57 @@ def inprocess_limit(model, X, batch: int, calls: int) -> dict:
             "p50_ms": percentile(lat, 0.5) * 1000, "p99_ms": percentile(lat, 0.99) * 1000}
 
 
+_SERVICE_PATH = r"""
+import json, statistics, sys, time
+src, data_path, calls = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+sys.path.insert(0, src)
+import yaml
+module_name, cls_name = yaml.safe_load(open(src.rsplit("/src", 1)[0] + "/bento.yaml"))["service"].split(":")
+t = time.perf_counter()
+module = __import__(module_name)
+import_s = time.perf_counter() - t
+svc = getattr(module, cls_name)
+from pydantic import TypeAdapter
+adapter = TypeAdapter(list[module.Record])
+inst = svc.inner()
+records = json.load(open(data_path))
+out = {"import_s": import_s, "batches": {}}
+for batch, n in calls.items():
+    batch = int(batch)
+    bodies = [json.dumps(records[i:i + batch]).encode() for i in range(0, len(records) - batch + 1, batch)]
+    for b in bodies[:3]:
+        inst.predict(adapter.validate_json(b))
+    val, pred = [], []
+    for i in range(n):
+        t0 = time.perf_counter()
+        recs = adapter.validate_json(bodies[i % len(bodies)])
+        t1 = time.perf_counter()
+        inst.predict(recs)
+        t2 = time.perf_counter()
+        val.append(t1 - t0)
+        pred.append(t2 - t1)
+    out["batches"][str(batch)] = {"calls": n, "validate_ms": statistics.median(val) * 1000,
+                                  "predict_ms": statistics.median(pred) * 1000,
+                                  "rows_per_s": n * batch / (sum(val) + sum(pred))}
+print("RESULT " + json.dumps(out))
+"""
+
+
+def service_path_limit(bento_path: Path, bentoml_home: Path, records: list[dict], calls: dict[int, int], tmp: Path) -> dict:
+    """The Bento's own ``predict`` code in-process, no HTTP: the generated service.py imported in a fresh
+    interpreter (BENTOML_HOME set), request JSON validated into Records (pydantic, as the server does) and
+    ``predict`` called on the service instance (frame, preprocess, model.predict, drift monitor, postprocess)."""
+    data = tmp / "service-path-records.json"
+    data.write_text(json.dumps(records))
+    t, proc = B.time_cmd([B.PYTHON, "-c", _SERVICE_PATH, str(bento_path / "src"), str(data),
+                          json.dumps({str(b): n for b, n in calls.items()})], tmp,
+                         {**B.bench_env(), "BENTOML_HOME": str(bentoml_home)})
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if line is None:
+        raise B.CommandFailed(f"service path: no result in the output:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return {"wall_s": t, **json.loads(line[len("RESULT "):])}
+
+
 # --------------------------------------------------------------------------------------------- main
 def _setting(text: str, args: str, name: str):
     """The value of keyword ``name`` in decorator ``args``: a literal, or a module-level constant of ``text``."""
@@ -350,6 +401,7 @@ def main() -> int:
     cells: list[dict] = []
     setup: dict = {}
     limit: dict = {}
+    svc_path: dict = {}
     warm: dict = {}
     settings: dict = {}
     server_info: dict = {}
@@ -406,6 +458,11 @@ def main() -> int:
             print("  in-process model.predict: " + ", ".join(
                 f"batch {b}: {limit[str(b)]['rows_per_s']:,.0f} rows/s (p50 {limit[str(b)]['p50_ms']:.1f} ms)" for b in INPROC_CALLS),
                 flush=True)
+            svc_path = service_path_limit(Path(bento_info["bento_path"]), root / ".nbprod" / "bentoml", records,
+                                          calls, root)
+            print("  in-process Bento predict() (validate + service code): " + ", ".join(
+                f"batch {b}: {v['rows_per_s']:,.0f} rows/s (validate {v['validate_ms']:.1f} ms + predict {v['predict_ms']:.1f} ms)"
+                for b, v in svc_path["batches"].items()), flush=True)
 
             # ---- servers (all up at once, one worker each: their defaults)
             path_env = {"PATH": f"{B.BIN}{os.pathsep}{os.environ.get('PATH', '')}"}  # mlflow execs `uvicorn` from the PATH
@@ -491,10 +548,15 @@ def main() -> int:
         print(B.table(rows, ["server", "clients", "batch", "ok/sent", "rows/s", "p50 ms", "p99 ms", "errors",
                              "server CPU (cores)", "requests/model call"]))
     if limit:
-        print("\nin-process limit (model.predict on processed features, this process, 1 thread; batch 1000 = the most "
-              "adaptive batching may merge into one call):")
-        print(B.table([[f"batch {b}", str(v["calls"]), f"{v['rows_per_s']:,.0f}", f"{v['p50_ms']:.2f}", f"{v['p99_ms']:.2f}"]
-                       for b, v in limit.items()], ["", "calls", "rows/s", "p50 ms", "p99 ms"]))
+        sp = svc_path.get("batches", {})
+        print("\nin-process limit, 1 thread, no HTTP (batch 1000 = the most adaptive batching may merge into one call):\n"
+              "  model.predict on processed features (the limit), and the Bento's own code: request JSON validated into\n"
+              "  Records + the service's predict() (frame, preprocess, model.predict, drift monitor, postprocess)")
+        print(B.table([[f"batch {b}", str(v["calls"]), f"{v['rows_per_s']:,.0f}", f"{v['p50_ms']:.2f}", f"{v['p99_ms']:.2f}",
+                        f"{sp[b]['rows_per_s']:,.0f}" if b in sp else "n/a",
+                        f"{sp[b]['validate_ms']:.2f} + {sp[b]['predict_ms']:.2f}" if b in sp else "n/a"]
+                       for b, v in limit.items()],
+                      ["", "calls", "model rows/s", "p50 ms", "p99 ms", "Bento code rows/s", "validate + predict() ms (median)"]))
 
     def compare(kind: str, batch: int) -> dict:
         bc, mc = cell_of(kind, 16, batch), cell_of("mlflow", 16, batch)
@@ -539,15 +601,19 @@ def main() -> int:
                      f"({'it kicked in' if merged > 1.05 else 'it did NOT kick in: one request per model call'})")
         cpu = max(c["server_cpu_cores"] for c in b16)
         notes.append(f"Bento server CPU at 16 clients: up to {cpu:.2f} cores"
-                     + (" (about one core: the single worker is CPU-bound)" if cpu >= 0.85 else "")
+                     + (" (about one core: the single worker is CPU-bound)" if cpu >= 0.85 else
+                        " (below one core: the worker also waits, for its batching window or for a CPU shared with the "
+                        "clients and other processes)")
                      + f"; the load generator (this process, same machine) used up to "
                        f"{max(c['client_cpu_cores'] for c in cells if c['clients'] == 16):.2f} cores")
         lim = limit.get("1000", {}).get("rows_per_s")
         if lim:
             best = max(c["rows_per_s"] for c in b16)
-            notes.append(f"model.predict alone on 1000-row batches does {lim:,.0f} rows/s in-process; the Bento's best "
-                         f"cell is {best:,.0f} rows/s ({B.ratio(best, lim):.2f}x of it): the rest is HTTP, JSON, "
-                         f"validation of each record, preprocess and the drift monitor, in one Python worker")
+            code = svc_path.get("batches", {}).get("1000", {}).get("rows_per_s", float("nan"))
+            notes.append(f"on 1000-row batches in-process: model.predict alone {lim:,.0f} rows/s, the Bento's own code "
+                         f"(record validation + its predict(): frame, preprocess, model, drift monitor) {code:,.0f} rows/s; "
+                         f"the Bento's best cell over HTTP is {best:,.0f} rows/s ({B.ratio(best, code):.2f}x of its own "
+                         f"code): the rest is HTTP, JSON and BentoML's dispatcher, in one Python worker")
     lc = log_counts.get("bento", {})
     if lc.get("status_503_lines") or lc.get("max_latency_warning"):
         one = cell_of("bento", 1, 1)
@@ -572,7 +638,7 @@ def main() -> int:
     out = B.write_json("bench_serve", {
         "quick": args.quick, "requests_per_cell": requests, "max_s_per_cell": max_s, "target_ratio": TARGET_RATIO,
         "results": results, "summary": summary, "diag_max_latency_ms": diag, "diag_summary": diag_summary, "cells": cells,
-        "inprocess_limit": limit, "setup": setup, "bento_settings": settings, "servers": server_info, "warm_up": warm,
+        "inprocess_limit": limit, "inprocess_service_path": svc_path, "setup": setup, "bento_settings": settings, "servers": server_info, "warm_up": warm,
         "bento_logs": log_counts, "notes": notes, "errors": errors,
         "commands": {"setup": f"nbprod run {NB_REL} --project <tmp>",
                      "bento": "bentoml serve <bento_tag> --host 127.0.0.1 --port <P> (BENTOML_HOME=<tmp>/.nbprod/bentoml)",

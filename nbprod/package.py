@@ -12,13 +12,13 @@ import importlib.metadata
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from . import __version__
 from .bento import render_bentofile, render_service
 from .card import build_model_card, card_json, missing_human_fields, render_markdown
 from .convert import pipeline_dir, products_dir, project_relpath, step_products, write_atomically
@@ -162,7 +162,11 @@ def package_plan(plan: Pipeline, project: Path, *, tracked: Optional[dict] = Non
     baseline = compute_baseline(raw, predictions)
     work = (project / ".nbprod" / "package" / plan.name).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, work / "model.joblib")
+    stored = products[spec.model_step][spec.model_var] / "value.joblib"
+    if stored.exists():  # the run's own product: the same model gives the same bytes, hence the same model tag
+        shutil.copyfile(stored, work / "model.joblib")
+    else:
+        joblib.dump(model, work / "model.joblib")
     (work / "drift_baseline.json").write_text(json.dumps(baseline, sort_keys=True, indent=1))
     (work / "input_schema.json").write_text(spec.schema_json())
     h = hashlib.sha256()
@@ -221,7 +225,11 @@ def package(notebook: Union[str, Path], *, project: Union[str, Path] = ".", name
     if not any(s.model for s in plan.steps):
         raise NbprodError("nothing to package: the notebook has no model:<variable> tag", path=nb.path,
                           fix="tag the cell that trains the model, e.g. '# nbprod: step:train model:model'")
-    return package_plan(plan, project, tracked=tracked, build=build)
-
-
-_ = __version__
+    result = package_plan(plan, project, tracked=tracked, build=build)
+    if result.built and state.exists():  # the build record names the Bento that release and approvals refer to
+        data = json.loads(state.read_text())
+        data["bento_tag"] = result.bento_tag
+        tmp = state.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, sort_keys=True, indent=1))
+        os.replace(tmp, state)
+    return result

@@ -7,6 +7,7 @@ Each field is typed from the training data; ranges and value sets come from the 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -107,7 +108,9 @@ def _fields(frame: Any, suite: dict[str, dict[str, Any]]) -> list[InputField]:
         if ptypes.is_bool_dtype(s):
             out.append(InputField(str(col), "boolean", nullable=nullable))
         elif ptypes.is_integer_dtype(s):
-            out.append(InputField(str(col), "integer", facts.get("minimum"), facts.get("maximum"), nullable=nullable))
+            lo, hi = facts.get("minimum"), facts.get("maximum")
+            out.append(InputField(str(col), "integer", None if lo is None else math.floor(lo), None if hi is None else math.ceil(hi),
+                                  nullable=nullable))
         elif ptypes.is_numeric_dtype(s):
             out.append(InputField(str(col), "number", facts.get("minimum"), facts.get("maximum"), nullable=nullable))
         else:

@@ -84,6 +84,7 @@ def track(plan: Pipeline, project: Path, products: dict[str, dict[str, Path]], *
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(project)
     (project / ".nbprod").mkdir(parents=True, exist_ok=True)
+    user_uri = os.environ.get("MLFLOW_TRACKING_URI")
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
@@ -94,6 +95,15 @@ def track(plan: Pipeline, project: Path, products: dict[str, dict[str, Path]], *
         raise RunError(f"tracking the run in MLflow failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})",
                        path=uri, fix="check the tracking URI (--tracking-uri / MLFLOW_TRACKING_URI) and that the store is "
                                      "reachable and not locked; the pipeline's products under .nbprod/ are kept") from exc
+    finally:
+        _restore_tracking_uri(user_uri)
+
+
+def _restore_tracking_uri(user_uri: Optional[str]) -> None:
+    """mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI in the environment: give the user's process its own back."""
+    import mlflow
+
+    mlflow.set_tracking_uri(user_uri)  # None unsets both MLflow's global and the environment variable
 
 
 def _track(plan: Pipeline, project: Path, products: dict[str, dict[str, Path]], params: dict[str, Any],

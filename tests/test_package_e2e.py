@@ -115,11 +115,14 @@ def test_mlflow_run_holds_params_metrics_model_and_artifacts(packaged):
     # the registered model loads back and predicts
     import mlflow
 
-    mlflow.set_tracking_uri(result.tracked["tracking_uri"])
     from nbprod.io import load_value
 
     X = load_value(project / ".nbprod/products/classifier/features/X_test").head(5)
-    loaded = mlflow.pyfunc.load_model("models:/classifier@candidate")
+    mlflow.set_tracking_uri(result.tracked["tracking_uri"])
+    try:
+        loaded = mlflow.pyfunc.load_model("models:/classifier@candidate")
+    finally:
+        mlflow.set_tracking_uri(None)  # leave no MLFLOW_TRACKING_URI behind for the other tests
     assert list(loaded.predict(X)) == list(load_value(project / ".nbprod/products/classifier/train/model").predict(X))
 
 
@@ -310,6 +313,7 @@ def test_tracking_uri_points_at_a_real_mlflow_server(tmp_path, monkeypatch):
         assert r.data.metrics["r2"] == pytest.approx(result.metrics["r2"])
         assert client.get_model_version_by_alias("regression", "candidate").run_id == r.info.run_id
         assert not (tmp_path / ".nbprod/mlflow.db").exists()
+        assert os.environ.get("MLFLOW_TRACKING_URI") is None  # the user's environment is left as it was
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
