@@ -41,6 +41,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_convert.py
 	$(BIN)/python benchmarks/bench_run.py
 	$(BIN)/python benchmarks/bench_gates.py
+	$(BIN)/python benchmarks/bench_serve.py
 
 clean:
 	rm -rf $(VENV) .nbprod
