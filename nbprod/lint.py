@@ -46,6 +46,7 @@ CHECKS: dict[str, tuple[str, str]] = {
     "NB301": (ERROR, "absolute or user-specific path"),
     "NB302": (ERROR, "shell, %pip or other IPython magic in a cell not tagged skip"),
     "NB303": (ERROR, "star import"),
+    "NB304": (ERROR, "hard-coded credential (password, token, API key) in a cell"),
     "NB401": (WARNING, "code cell outside every step"),
     "NB402": (WARNING, "a step mutates data another step produced"),
 }

@@ -17,6 +17,7 @@ from .analysis import BUILTINS, CellAnalysis, analyze_source
 from .errors import PlanError
 from .findings import ERROR, Finding
 from .notebook import Cell, Notebook
+from .secrets import find_credentials
 from .tags import ROLE_TAGS, Requirement, validate_identifier
 
 __all__ = ["Step", "Pipeline", "build_plan", "pipeline_name"]
@@ -439,6 +440,11 @@ class _Planner:
         self.read_parameters()
         for cell in self.nb.cells:
             a = self.analyses.get(cell.index)
+            if a is not None and a.tree is not None:
+                for line, what in sorted(set(find_credentials(a.tree))):
+                    self.err("NB304", f"hard-coded credential on line {line}: {what}", cell,
+                             "read it from the environment (os.environ['NAME']) or a secrets manager; nbprod will not copy "
+                             "it into generated files")
             if a is not None and a.syntax_error and cell not in self.skipped:
                 self.err("NB100", f"syntax error, {a.syntax_error}", cell, "fix the code so the cell runs in Jupyter")
         self.check_names()

@@ -15,15 +15,15 @@ import os
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import Callable, Iterator, Optional, Union
 
 import yaml
 
 from . import settings
 from .convert import INPUTS_PARAM, convert, pipeline_dir, products_dir, project_relpath
-
+from .errors import RunError
 from .params import apply_overrides
-from .plan import Pipeline
+from .plan import Pipeline, pipeline_name
 
 
 __all__ = ["StepEvent", "RunResult", "run"]
@@ -190,6 +190,39 @@ def run(
     both default to on (environment ``NBPROD_TRACK=0`` / ``NBPROD_PACKAGE=0`` turn them off)."""
     track = os.environ.get("NBPROD_TRACK", "1") != "0" if track is None else track
     package = os.environ.get("NBPROD_PACKAGE", "1") != "0" if package is None else package
+    with _run_lock(Path(project), name or pipeline_name(str(notebook)), notebook):
+        return _run(notebook, project=project, name=name, params=params, isolated=isolated, force=force, split=split,
+                    on_event=on_event, track=track, tracking_uri=tracking_uri, package=package)
+
+
+@contextlib.contextmanager
+def _run_lock(project: Path, pipeline: str, notebook: Union[str, Path]) -> Iterator[None]:
+    """One ``nbprod run`` per pipeline at a time: a second one stops with a clear message instead of racing."""
+    import fcntl
+
+    path = project / ".nbprod" / "locks" / f"{pipeline}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(path, "a+")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().strip() or "?"
+            raise RunError(f"another `nbprod run` of pipeline {pipeline!r} is running (pid {holder})", path=str(notebook),
+                           fix="wait for it to finish, then run again; nothing was changed by this attempt") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        yield
+    finally:
+        fh.close()  # closing releases the lock
+
+
+def _run(notebook: Union[str, Path], *, project: Union[str, Path], name: Optional[str], params: Optional[dict[str, str]],
+         isolated: bool, force: bool, split: str, on_event: Optional[Callable[[StepEvent], None]], track: bool,
+         tracking_uri: Optional[str], package: bool) -> RunResult:
     settings.quiet_dependencies()
     emit = on_event or (lambda e: None)
     project = Path(project)

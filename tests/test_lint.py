@@ -92,3 +92,31 @@ def test_kale_cluster_tags_reported_as_info():
     report = lint(FIXTURES / "kale_dialect.ipynb")
     assert report.errors == []
     assert sum(f.code == "NB002" for f in report.findings) == 2
+
+
+@pytest.mark.parametrize("code,what", [
+    ("db_password = 'hunter2'", "a literal assigned to 'db_password'"),
+    ("API_KEY = 'abc123def456'", "a literal assigned to 'API_KEY'"),
+    ("client = connect(token='tok-123456')", "a literal passed as token="),
+    ("key = 'AKIAIOSFODNN7EXAMPLE'", "an AWS access key"),
+    ("url = 'postgres://admin:s3cret@db:5432/x'", "a password in a URL"),
+    ("gh = 'ghp_" + "a" * 36 + "'", "a GitHub token"),
+])
+def test_hard_coded_credentials_are_errors_and_never_reach_generated_files(tmp_path, monkeypatch, write_nb, code, what):
+    from nbprod.convert import convert
+    from nbprod.errors import PlanError
+
+    nb = write_nb([("code", "x = 1", ["step:a"]), ("code", code, ["step:b"])])
+    report = lint(nb)
+    [finding] = [f for f in report.findings if f.code == "NB304"]
+    assert what in finding.message and finding.cell.index == 1 and finding.severity == "error"
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(PlanError, match="hard-coded credential"):
+        convert(nb)
+    assert not (tmp_path / "pipelines").exists()
+
+
+def test_reading_credentials_from_the_environment_is_fine(write_nb):
+    report = lint(write_nb([("code", "import os", ["imports"]),
+                            ("code", "password = os.environ['DB_PASSWORD']\ntoken = None\napi_key = ''", ["step:a"])]))
+    assert [f for f in report.findings if f.code == "NB304"] == []

@@ -99,3 +99,58 @@ def test_isolated_mode_runs_each_step_in_its_own_kernel(project):
     assert "papermill" in executed["metadata"]
     # a second isolated run finds every step up to date
     assert run("percent_format.py", isolated=True).ran == []
+
+
+def test_two_runs_of_one_pipeline_at_once_do_not_race(project, write_nb):
+    """The second run stops at once with a clear message; the first completes."""
+    import subprocess
+    import sys
+    import time
+
+    from nbprod.errors import RunError
+
+    write_nb([("code", "import time", ["imports"]), ("code", "time.sleep(6)\nx = 1", ["step:slow"]),
+              ("code", "y = x + 1", ["step:after_it"])], "slowpoke.ipynb", folder=project)
+    first = subprocess.Popen([sys.executable, "-m", "nbprod", "run", "slowpoke.ipynb"], cwd=project,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lock = project / ".nbprod/locks/slowpoke.lock"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (lock.exists() and lock.read_text().strip()):
+        time.sleep(0.1)
+    time.sleep(0.5)
+    with pytest.raises(RunError, match=r"another `nbprod run` of pipeline 'slowpoke' is running \(pid \d+\)"):
+        run("slowpoke.ipynb")
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert "2 ran" in out
+    assert run("slowpoke.ipynb").ran == []  # the lock is released
+
+
+def test_a_run_killed_mid_step_resumes_correctly(project, write_nb):
+    """SIGKILL in the middle of a step: the re-run re-runs that step and its downstream only, and the result is right."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    write_nb([("code", "import time\nfrom pathlib import Path", ["imports"]),
+              ("code", "x = 20", ["step:first"]),
+              ("code", "Path('b_started').write_text('1')\ntime.sleep(0 if Path('fast').exists() else 60)\ny = x + 1",
+               ["step:second"]),
+              ("code", "z = y * 2", ["step:third", "metrics"])], "killme.ipynb", folder=project)
+    proc = subprocess.Popen([sys.executable, "-m", "nbprod", "run", "killme.ipynb"], cwd=project,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker = project / "b_started"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not marker.exists():
+        time.sleep(0.1)
+    assert marker.exists()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert not (project / ".nbprod/products/killme/second/y").exists()  # nothing half-written is a product
+    marker.unlink()
+    (project / "fast").write_text("the re-run does not sleep; the step's code is unchanged")
+    result = run("killme.ipynb")
+    assert result.ran == ["second", "third"] and result.skipped == ["first"]
+    assert result.metrics == {"z": 42.0}
