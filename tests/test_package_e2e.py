@@ -330,3 +330,26 @@ def test_unreachable_tracking_server_is_a_clear_error_and_products_are_kept(tmp_
         run("example_notebooks/regression.ipynb", track=True, package=False, tracking_uri=f"http://127.0.0.1:{free_port()}")
     assert "tracking the run in MLflow failed" in str(info.value) and "products under .nbprod/ are kept" in info.value.fix
     assert (tmp_path / ".nbprod/products/regression/train/model").exists()
+
+
+def test_a_locked_mlflow_store_is_a_clear_error_and_products_are_kept(tmp_path, monkeypatch):
+    import sqlite3
+
+    from nbprod.errors import RunError
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(EXAMPLES, tmp_path / "example_notebooks")
+    shutil.copytree(ROOT / "expectations", tmp_path / "expectations")
+    run("example_notebooks/regression.ipynb", track=True, package=False)
+    con = sqlite3.connect(tmp_path / ".nbprod/mlflow.db", isolation_level=None)
+    con.execute("BEGIN EXCLUSIVE")  # another process holds the store
+    try:
+        with pytest.raises(RunError) as info:
+            run("example_notebooks/regression.ipynb", params={"alpha": "2"}, track=True, package=False)
+    finally:
+        con.execute("ROLLBACK")
+        con.close()
+    assert "database is locked" in str(info.value) and "products under .nbprod/ are kept" in info.value.fix
+    assert (tmp_path / ".nbprod/products/regression/train/model").exists()
+    # once the store is free again, the same run completes and is tracked
+    assert run("example_notebooks/regression.ipynb", params={"alpha": "2"}, track=True, package=False).tracked["run_id"]
