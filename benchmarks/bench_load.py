@@ -188,17 +188,17 @@ class RssSampler(threading.Thread):
     def __init__(self, pid: int, every_s: float = 1.0):
         super().__init__(daemon=True)
         self.pid, self.every_s, self.samples = pid, every_s, []
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self.t0 = time.perf_counter()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             rss, n = rss_tree(self.pid)
             self.samples.append((round(time.perf_counter() - self.t0, 2), rss, n))
-            self._stop.wait(self.every_s)
+            self._halt.wait(self.every_s)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(timeout=5)
 
 
@@ -362,10 +362,11 @@ def main() -> int:
             errors.append(f"{type(exc).__name__}: {exc}")
             print(f"  ! {exc}", file=sys.stderr)
         finally:
+            if server is not None:
+                server.stop()
             if sampler is not None and sampler.is_alive():
                 sampler.stop()
             if server is not None:
-                server.stop()
                 text = server.log_path.read_text(errors="replace") if server.log_path.is_file() else ""
                 log_counts = {"traceback_lines": text.count("Traceback (most recent call last)"),
                               "status_5xx_lines": len(re.findall(r"status=5\d\d\b", text)),

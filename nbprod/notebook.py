@@ -258,6 +258,9 @@ def read_notebook(path: Union[str, os.PathLike], display_path: Optional[str] = N
     """Read a notebook; raise :class:`NotebookReadError` naming the file and the fix when it cannot be read."""
     p = Path(path)
     shown = display_path or str(path)
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in str(path) + shown):
+        raise NotebookReadError("the file name contains a newline or another control character", path=repr(shown),
+                                fix="rename the notebook: its path is written into generated files")
     text = _read_bytes(p, shown)
     if p.suffix == ".ipynb":
         nb = _read_ipynb(text, shown)

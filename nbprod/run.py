@@ -190,6 +190,14 @@ def run(
     both default to on (environment ``NBPROD_TRACK=0`` / ``NBPROD_PACKAGE=0`` turn them off)."""
     track = os.environ.get("NBPROD_TRACK", "1") != "0" if track is None else track
     package = os.environ.get("NBPROD_PACKAGE", "1") != "0" if package is None else package
+    if name is not None:
+        from .tags import validate_identifier
+
+        why = validate_identifier(name, "pipeline name")
+        if why:  # checked before anything, even the lock file, is written
+            from .errors import UsageError
+
+            raise UsageError(why, path=str(notebook), fix="use letters, digits and '_', e.g. --name churn_model")
     with _run_lock(Path(project), name or pipeline_name(str(notebook)), notebook):
         return _run(notebook, project=project, name=name, params=params, isolated=isolated, force=force, split=split,
                     on_event=on_event, track=track, tracking_uri=tracking_uri, package=package)

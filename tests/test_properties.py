@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from nbprod.analysis import BUILTINS, analyze_source
@@ -33,7 +33,11 @@ from nbprod.plan import build_plan
 from nbprod.tags import validate_identifier
 
 PROJECT = Path("/tmp/proj")
-FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+_HC = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+FAST = settings(max_examples=200, deadline=None, database=None, suppress_health_check=_HC)
+#: for properties marked xfail: they fail on their explicit @example; no shrinking, so CI stays fast
+KNOWN_BUG = settings(max_examples=30, deadline=None, database=None, suppress_health_check=_HC,
+                     phases=[Phase.explicit, Phase.generate])
 
 # ---------------------------------------------------------------------------------------------------------------
 # generators
@@ -105,22 +109,24 @@ def code_source(names: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     return st.lists(stmt_strategy(names), min_size=0, max_size=4).map("\n".join)
 
 
-LITERALS = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=True) | st.text(max_size=8)
-    | st.sampled_from(["1e999", "-1e999", "1j", "b'x'", "'../evil'", "'a\\nb'", "'${HOME}'", "'# c'", "{1, 2}", "(1, 2)",
-                       "{(1, 2): 3}", "{1: 2}", "float('nan')"]).map(lambda s: _Raw(s)),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
-    max_leaves=5,
-)
+#: parameter literals that trigger the known bugs reported in the module docstring (BUG-A, BUG-B, BUG-C)
+KNOWN_BUG_LITERALS = ["1j", "{(1, 2): 3}", "1e999", "-1e999", "[1e999]"]
+_RAW_LITERALS = ["b'x'", "'../evil'", "'a\\nb'", "'${HOME}'", "'# c'", "{1, 2}", "(1, 2)", "{1: 2}", "float('nan')", "-0.0"]
 
 
-class _Raw(str):
-    """Source text used verbatim for a parameter value."""
+def literals(known_bugs: bool) -> st.SearchStrategy:
+    raw = _RAW_LITERALS + (KNOWN_BUG_LITERALS if known_bugs else [])
+    return st.recursive(
+        st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=True) | st.text(max_size=8)
+        | st.sampled_from(raw).map(lambda s: ("raw", s)),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+        max_leaves=5,
+    )
 
 
 def _lit_src(v: object) -> str:
-    if isinstance(v, _Raw):
-        return str(v)
+    if isinstance(v, tuple):  # ("raw", source text used verbatim)
+        return v[1]
     if isinstance(v, list):
         return "[" + ", ".join(_lit_src(x) for x in v) + "]"
     if isinstance(v, dict):
@@ -128,13 +134,14 @@ def _lit_src(v: object) -> str:
     return repr(v)
 
 
-param_source = st.lists(st.tuples(valid_var | st.sampled_from(["upstream", "product", "nbprod_inputs", "load_value"]),
-                                  LITERALS), min_size=1, max_size=3).map(
-    lambda ps: "\n".join(f"{k} = {_lit_src(v)}" for k, v in ps))
+def param_source(known_bugs: bool) -> st.SearchStrategy[str]:
+    return st.lists(st.tuples(valid_var | st.sampled_from(["upstream", "product", "nbprod_inputs", "load_value"]),
+                              literals(known_bugs)), min_size=1, max_size=3).map(
+        lambda ps: "\n".join(f"{k} = {_lit_src(v)}" for k, v in ps))
 
 
 @st.composite
-def cell_strategy(draw, names, steps, hostile: bool):
+def cell_strategy(draw, names, steps, hostile: bool, known_bugs: bool):
     kind = draw(st.sampled_from(["code"] * 6 + ["markdown", "raw"]))
     tags = draw(st.lists(tag_strategy(names, steps), max_size=3))
     if kind == "markdown":
@@ -144,7 +151,7 @@ def cell_strategy(draw, names, steps, hostile: bool):
     if kind == "raw":
         return ("raw", draw(st.text(max_size=10)), tags)
     if "parameters" in tags or draw(st.integers(0, 9)) == 0:
-        src = draw(param_source)
+        src = draw(param_source(known_bugs))
     else:
         src = draw(code_source(names))
     if draw(st.integers(0, 6)) == 0 and tags:  # tags written as a first-line comment instead of metadata
@@ -154,22 +161,22 @@ def cell_strategy(draw, names, steps, hostile: bool):
 
 
 @st.composite
-def notebooks(draw, hostile: bool = True):
+def notebooks(draw, hostile: bool = True, known_bugs: bool = True):
     names = any_name if hostile else valid_var
     steps = any_name if hostile else valid_step
-    cells = draw(st.lists(cell_strategy(names, steps, hostile), min_size=0, max_size=8))
+    cells = draw(st.lists(cell_strategy(names, steps, hostile, known_bugs), min_size=0, max_size=8))
     # most of the time start with a step so that plans succeed often enough to exercise properties 3-5
     if draw(st.booleans()):
         cells.insert(0, ("code", draw(code_source(names)), [f"step:{draw(steps)}"]))
     return cells
 
 
-def _valid_notebooks():
-    return st.one_of(wellformed_notebooks(), wellformed_notebooks(), notebooks(hostile=False))
+def _valid_notebooks(known_bugs: bool = True):
+    return st.one_of(wellformed_notebooks(known_bugs), wellformed_notebooks(known_bugs), notebooks(False, known_bugs))
 
 
-def _any_notebooks():
-    return st.one_of(notebooks(hostile=True), notebooks(hostile=False), wellformed_notebooks())
+def _any_notebooks(known_bugs: bool = True):
+    return st.one_of(notebooks(True, known_bugs), notebooks(False, known_bugs), wellformed_notebooks(known_bugs))
 
 
 PARAM_NAMES = ["lr", "n", "seed", "path", "a"]
@@ -177,10 +184,10 @@ FUNC_NAMES = ["helper", "prep", "score"]
 
 
 @st.composite
-def valid_stmt(draw, defined: list[str], funcs: list[str]):
+def valid_stmt(draw, defined: list[str], funcs: list[str], known_bugs: bool = True):
     """A statement that only reads names bound so far (``defined``); returns (source, names it binds)."""
     d = draw(st.sampled_from(defined)) if defined else "1"
-    t = draw(st.sampled_from(VAR_NAMES[:8]))
+    t = draw(st.sampled_from(VAR_NAMES[:8] + (["product", "upstream"] if known_bugs else [])))
     f = draw(st.sampled_from(funcs)) if funcs else None
     options = [
         (f"{t} = {d} + 1", [t]),
@@ -211,12 +218,12 @@ def valid_stmt(draw, defined: list[str], funcs: list[str]):
 
 
 @st.composite
-def wellformed_notebooks(draw):
+def wellformed_notebooks(draw, known_bugs: bool = True):
     """Notebooks that are mostly valid (so the plan succeeds often) but still exercise every feature."""
     defined: list[str] = []
     funcs: list[str] = []
     shared: list[tuple] = []
-    params = draw(st.lists(st.tuples(st.sampled_from(PARAM_NAMES), LITERALS), max_size=3, unique_by=lambda p: p[0]))
+    params = draw(st.lists(st.tuples(st.sampled_from(PARAM_NAMES), literals(known_bugs)), max_size=3, unique_by=lambda p: p[0]))
     if params:
         shared.append(("code", "\n".join(f"{k} = {_lit_src(v)}" for k, v in params), ["parameters"]))
         defined += [k for k, _ in params]
@@ -236,7 +243,7 @@ def wellformed_notebooks(draw):
         for j in range(draw(st.integers(1, 3))):
             lines = []
             for _ in range(draw(st.integers(1, 4))):
-                src, binds = draw(valid_stmt(defined, funcs))
+                src, binds = draw(valid_stmt(defined, funcs, known_bugs))
                 lines.append(src)
                 defined += [b for b in binds if b not in defined]
                 assigned += binds
@@ -299,11 +306,17 @@ def _is_ident(n: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# minimal failing examples of the known bugs (kept as explicit examples of the xfail properties)
+
+BUG_A = [("code", "p = 1j", ["parameters"]), ("code", "x = p", ["step:load"])]
+BUG_B = [("code", "lr = 1e999", ["parameters"]), ("code", "a = lr", ["step:load"])]
+BUG_C = [("code", "p = {(1, 2): 3}", ["parameters"]), ("code", "x = p", ["step:load"])]
+BUG_D = [("code", "product = 1", ["step:load"]), ("code", "x = product", ["step:train"])]
+
+
 # 1. only NbprodError
 
-@FAST
-@given(_any_notebooks())
-def test_only_nbprod_errors(cells):
+def check_only_nbprod_errors(cells):
     """Building and rendering any notebook either succeeds or raises NbprodError (never another exception)."""
     try:
         _convert(cells)
@@ -311,15 +324,35 @@ def test_only_nbprod_errors(cells):
         pass
 
 
+@pytest.mark.xfail(strict=True, reason="BUG-A: a complex-number parameter (p = 1j) makes render_yaml raise "
+                                       "yaml.representer.RepresenterError instead of an NbprodError")
+@KNOWN_BUG
+@given(_any_notebooks())
+@example(cells=BUG_A)
+def test_only_nbprod_errors(cells):
+    check_only_nbprod_errors(cells)
+
+
+@FAST
+@given(_any_notebooks(known_bugs=False))
+def test_only_nbprod_errors_without_known_bugs(cells):
+    """Same property on notebooks without the parameter literals of the known bugs (keeps the rest covered)."""
+    check_only_nbprod_errors(cells)
+
+
 # 2. determinism
 
 @FAST
 @given(_any_notebooks())
 def test_deterministic(cells):
-    """The same notebook renders to identical files twice (separately built notebooks and plans)."""
-    first = _try_convert(cells)[1]
-    second = _try_convert(cells)[1]
-    assert first == second
+    """The same notebook renders to identical files twice (separately built notebooks and plans); a notebook that
+    fails, fails the same way both times."""
+    def outcome():
+        try:
+            return _convert(cells)[1]
+        except Exception as exc:  # noqa: BLE001 - comparing outcomes; property 1 judges the exception type
+            return (type(exc).__name__, str(exc))
+    assert outcome() == outcome()
 
 
 # 3. every used name resolves
@@ -344,8 +377,9 @@ def _function_globals(plan, step):
 def test_every_used_name_resolves(cells):
     """Every name a step's cells use (plus globals of functions it calls) is defined, builtin, a parameter,
     shared, re-emitted, or an input from exactly one upstream step that outputs it."""
-    plan, _files = _try_convert(cells)
-    if plan is None:
+    try:
+        plan = build_plan(notebook_from_cells("nb.ipynb", cells))
+    except NbprodError:
         return
     position = {s.name: i for i, s in enumerate(plan.steps)}
     for step in plan.steps:
@@ -414,9 +448,7 @@ def _code_outside_strings_and_comments(text: str) -> str:
     return " ".join(out)
 
 
-@FAST
-@given(_any_notebooks())
-def test_generated_files_well_formed(cells):
+def check_generated_files_well_formed(cells):
     """Task scripts compile, pipeline.yaml parses with the plan's step names, hostile names fail the build."""
     hostile_tag = any(
         ctype == "code" and (m := _NAME_TAG.match(t)) and m.group(2).strip() and not _is_ident(m.group(2).strip())
@@ -444,8 +476,33 @@ def test_generated_files_well_formed(cells):
         for pname, value in (t.get("params") or {}).items():
             assert _is_ident(pname)
             if pname in plan.parameters:
-                v = plan.parameters[pname]
-                assert value == v or (v != v and value != value), (pname, value, v)
+                assert _norm(value) == _norm(plan.parameters[pname]), (pname, value, plan.parameters[pname])
+
+
+def _norm(v):
+    """Compare parameter values as YAML carries them: tuples as lists, NaN equal to NaN."""
+    if isinstance(v, (list, tuple)):
+        return [_norm(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _norm(x) for k, x in v.items()}
+    if isinstance(v, float) and v != v:
+        return "<nan>"
+    return v
+
+
+@pytest.mark.xfail(strict=True, reason="BUG-C: a dict parameter with a tuple key ({(1, 2): 3}) is dumped as a YAML "
+                                       "complex key that yaml.safe_load rejects (ConstructorError: unhashable key)")
+@KNOWN_BUG
+@given(_any_notebooks())
+@example(cells=BUG_C)
+def test_generated_files_well_formed(cells):
+    check_generated_files_well_formed(cells)
+
+
+@FAST
+@given(_any_notebooks(known_bugs=False))
+def test_generated_files_well_formed_without_known_bugs(cells):
+    check_generated_files_well_formed(cells)
 
 
 # 5. task scripts are self-consistent
@@ -453,9 +510,7 @@ def test_generated_files_well_formed(cells):
 RESERVED = {"upstream", "product", "load_value", "save_value", "save_metrics"}
 
 
-@FAST
-@given(_valid_notebooks())
-def test_task_scripts_self_consistent(cells):
+def check_task_scripts_self_consistent(cells):
     """In each generated task script every name read at top level is bound by an earlier statement, globals read by
     functions are bound by the end, and user code never rebinds names the generated code relies on."""
     plan, files = _try_convert(cells)
@@ -485,3 +540,21 @@ def test_task_scripts_self_consistent(cells):
         clash = user_bound & RESERVED
         assert not clash or not (step.inputs or step.outputs or step.metrics or step.params), \
             f"{step.name}: user code rebinds {clash}, which the generated task code relies on"
+
+
+@pytest.mark.xfail(strict=True, reason="BUG-B: an infinite float parameter (lr = 1e999) is rendered as 'lr = inf' "
+                                       "in the task script (NameError when the task runs); "
+                                       "BUG-D: user code assigning 'product'/'upstream' clobbers Ploomber's injected "
+                                       "parameter that the generated save/load code relies on")
+@KNOWN_BUG
+@given(_valid_notebooks())
+@example(cells=BUG_B)
+@example(cells=BUG_D)
+def test_task_scripts_self_consistent(cells):
+    check_task_scripts_self_consistent(cells)
+
+
+@FAST
+@given(_valid_notebooks(known_bugs=False))
+def test_task_scripts_self_consistent_without_known_bugs(cells):
+    check_task_scripts_self_consistent(cells)
