@@ -42,6 +42,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_run.py
 	$(BIN)/python benchmarks/bench_gates.py
 	$(BIN)/python benchmarks/bench_serve.py
+	$(BIN)/python benchmarks/bench_load.py
 
 clean:
 	rm -rf $(VENV) .nbprod
