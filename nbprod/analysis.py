@@ -26,6 +26,9 @@ MUTATING_METHODS = frozenset(
     }
 )
 
+#: Cell magics whose body is Python that still runs (the task script keeps the body).
+RUNNING_CELL_MAGICS = frozenset({"%%time", "%%timeit", "%%capture"})
+
 _SHELL_ASSIGN = re.compile(r"^(\s*[A-Za-z_][\w\s,]*=\s*)([!%].*)$")
 
 
@@ -60,10 +63,15 @@ def _clean(source: str) -> tuple[str, list[tuple[int, str]], bool]:
     lines = source.split("\n")
     magics: list[tuple[int, str]] = []
     first = next((ln for ln in lines if ln.strip()), "")
-    if first.lstrip().startswith("%%"):
+    timed = first.strip().split()[0] in RUNNING_CELL_MAGICS if first.strip().startswith("%%") else False
+    if first.lstrip().startswith("%%") and not timed:
         return "\n".join("#" + ln for ln in lines), [(1, first.strip())], True
     out = []
     for no, line in enumerate(lines, 1):
+        if timed and line is first:
+            magics.append((no, line.strip()))
+            out.append("#" + line)  # %%time and friends: the body below is ordinary Python and runs in the pipeline
+            continue
         stripped = line.lstrip()
         indent = line[: len(line) - len(stripped)]
         if stripped.startswith(("!", "%")):

@@ -266,6 +266,15 @@ class _Planner:
                         self.err("NB020", f"parameter {pname!r} is not a literal ({ast.get_source_segment(a.cleaned, stmt.value)})", cell,
                                  "parameters must be literals (numbers, strings, booleans, None, lists, dicts): compute derived values in a step")
                         continue
+                    if not _plain_value(value):
+                        self.err("NB020", f"parameter {pname!r} = {value!r} is not a plain value", cell,
+                                 "use finite numbers, strings, booleans, None, and lists or dicts with string keys of those "
+                                 "(the value is written to pipeline.yaml and passed on the command line)")
+                        continue
+                    if pname in RESERVED_NAMES:
+                        self.err("NB021", f"parameter name {pname!r} is reserved by the generated task scripts", cell,
+                                 f"rename it (e.g. '{pname}_'); reserved: {', '.join(sorted(RESERVED_NAMES))}")
+                        continue
                     self.parameters[pname] = value
                 elif not isinstance(stmt, ast.Expr) or not isinstance(getattr(stmt, "value", None), ast.Constant):
                     self.err("NB020", "the parameters cell may hold only assignments", cell, "move other code into a step")
@@ -430,6 +439,13 @@ class _Planner:
         return [self.steps[n] for n in result]
 
     def check_names(self) -> None:
+        for cell in self.nb.cells:
+            a = self.analyses.get(cell.index)
+            if a is None or a.tree is None or cell in self.skipped or cell in self.param_cells:
+                continue
+            for n in sorted(set(a.defines) & RESERVED_NAMES):
+                self.err("NB021", f"the name {n!r} is reserved by the generated task scripts (Ploomber passes "
+                                  f"'upstream' and 'product' to every task)", cell, f"rename the variable, e.g. '{n}_'")
         for step in self.steps.values():
             why = validate_identifier(step.name, "step name")
             if why:  # names from headings are slugged; tags are validated by the parser
@@ -462,6 +478,23 @@ class _Planner:
         return Pipeline(self.name, self.nb, ordered, self.parameters, self.param_cells, self.shared, self.skipped,
                         self.outside, self.cards, self.analyses, "headings" if self.used_headings else "tags",
                         self.findings, self.notes)
+
+
+#: Names the generated task scripts use themselves: a notebook variable of that name would clobber them.
+RESERVED_NAMES = frozenset({"upstream", "product", "load_value", "save_value", "save_metrics", "nbprod_inputs"})
+
+
+def _plain_value(value: Any) -> bool:
+    """A parameter value that YAML, JSON and ``repr`` all round-trip: finite numbers, str, bool, None, lists, str-keyed dicts."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return True
+    if isinstance(value, float):
+        return value == value and value not in (float("inf"), float("-inf"))
+    if isinstance(value, list):
+        return all(_plain_value(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain_value(v) for k, v in value.items())
+    return False
 
 
 def _input_files(step: Step, analyses: dict[int, CellAnalysis], nb_dir: Path) -> list[str]:

@@ -13,9 +13,7 @@ Invariants (see the docstring of each test):
 """
 from __future__ import annotations
 
-import ast
 import io
-import keyword
 import re
 import tokenize
 from pathlib import Path
@@ -35,7 +33,7 @@ from nbprod.tags import validate_identifier
 PROJECT = Path("/tmp/proj")
 _HC = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
 FAST = settings(max_examples=200, deadline=None, database=None, suppress_health_check=_HC)
-#: for properties marked xfail: they fail on their explicit @example; no shrinking, so CI stays fast
+#: for the properties that carry explicit @examples of fixed bugs: few examples, no shrinking, so CI stays fast
 KNOWN_BUG = settings(max_examples=30, deadline=None, database=None, suppress_health_check=_HC,
                      phases=[Phase.explicit, Phase.generate])
 
@@ -207,9 +205,10 @@ def valid_stmt(draw, defined: list[str], funcs: list[str], known_bugs: bool = Tr
         ("%pip install pandas", []),
         ("!ls -la", []),
         (f"{t} = !ls", [t]),
-        (f"%%time\n{t} = {d} + 1", [t]),
         ("# a comment", []),
     ]
+    if known_bugs:
+        options.append((f"%%time\n{t} = {d} + 1", [t]))
     if defined:
         options += [(f"{d}.append(1)", []), (f'{d}["c"] = 1', []), (f"{d} += 1", []), (f"{d}.fit({d})", [])]
     if f:
@@ -311,6 +310,7 @@ def _is_ident(n: str) -> bool:
 BUG_A = [("code", "p = 1j", ["parameters"]), ("code", "x = p", ["step:load"])]
 BUG_B = [("code", "lr = 1e999", ["parameters"]), ("code", "a = lr", ["step:load"])]
 BUG_C = [("code", "p = {(1, 2): 3}", ["parameters"]), ("code", "x = p", ["step:load"])]
+BUG_E = [("code", "x = 1", ["step:load"]), ("code", "%%time\ny = x", ["step:train"])]
 BUG_D = [("code", "product = 1", ["step:load"]), ("code", "x = product", ["step:train"])]
 
 
@@ -324,8 +324,6 @@ def check_only_nbprod_errors(cells):
         pass
 
 
-@pytest.mark.xfail(strict=True, reason="BUG-A: a complex-number parameter (p = 1j) makes render_yaml raise "
-                                       "yaml.representer.RepresenterError instead of an NbprodError")
 @KNOWN_BUG
 @given(_any_notebooks())
 @example(cells=BUG_A)
@@ -490,8 +488,6 @@ def _norm(v):
     return v
 
 
-@pytest.mark.xfail(strict=True, reason="BUG-C: a dict parameter with a tuple key ({(1, 2): 3}) is dumped as a YAML "
-                                       "complex key that yaml.safe_load rejects (ConstructorError: unhashable key)")
 @KNOWN_BUG
 @given(_any_notebooks())
 @example(cells=BUG_C)
@@ -542,14 +538,11 @@ def check_task_scripts_self_consistent(cells):
             f"{step.name}: user code rebinds {clash}, which the generated task code relies on"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG-B: an infinite float parameter (lr = 1e999) is rendered as 'lr = inf' "
-                                       "in the task script (NameError when the task runs); "
-                                       "BUG-D: user code assigning 'product'/'upstream' clobbers Ploomber's injected "
-                                       "parameter that the generated save/load code relies on")
 @KNOWN_BUG
 @given(_valid_notebooks())
 @example(cells=BUG_B)
 @example(cells=BUG_D)
+@example(cells=BUG_E)
 def test_task_scripts_self_consistent(cells):
     check_task_scripts_self_consistent(cells)
 
