@@ -54,14 +54,20 @@ def save_value(obj: Any, path: PathLike) -> None:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    backup = None
     try:
         _write_into(tmp, obj)
-        if target.exists():
-            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        if target.exists():  # move the old product aside first: it comes back if anything below fails
+            backup = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.rename(target, backup)
         os.rename(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if backup is not None and backup.exists() and not target.exists():
+            os.rename(backup, target)
         raise
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True) if backup.is_dir() else backup.unlink()
 
 
 def load_value(path: PathLike) -> Any:

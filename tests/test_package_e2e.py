@@ -353,3 +353,21 @@ def test_a_locked_mlflow_store_is_a_clear_error_and_products_are_kept(tmp_path, 
     assert (tmp_path / ".nbprod/products/regression/train/model").exists()
     # once the store is free again, the same run completes and is tracked
     assert run("example_notebooks/regression.ipynb", params={"alpha": "2"}, track=True, package=False).tracked["run_id"]
+
+
+def test_unwritable_bento_folder_is_a_clear_error_and_the_last_bento_stays(packaged):
+    from nbprod.errors import ConvertError
+    from nbprod.package import package
+
+    project, result = packaged
+    bentos = project / "bentos"
+    shutil.move(bentos, project / "bentos.bak")
+    bentos.write_text("a file where the bentos folder should be")
+    store_before = sorted(p.name for p in (project / ".nbprod/bentoml/bentos/classifier").iterdir())
+    try:
+        with pytest.raises(ConvertError, match="cannot write"):
+            package(project / "example_notebooks/classifier.ipynb", project=project)
+        assert sorted(p.name for p in (project / ".nbprod/bentoml/bentos/classifier").iterdir()) == store_before
+    finally:
+        bentos.unlink()
+        shutil.move(project / "bentos.bak", bentos)

@@ -154,3 +154,26 @@ def test_a_run_killed_mid_step_resumes_correctly(project, write_nb):
     result = run("killme.ipynb")
     assert result.ran == ["second", "third"] and result.skipped == ["first"]
     assert result.metrics == {"z": 42.0}
+
+
+def test_full_disk_during_a_step_is_a_clear_error_and_keeps_the_previous_products(project, monkeypatch):
+    import errno
+
+    import nbprod.io as nio
+
+    assert run(CLASSIFIER).ran == ["load", "features", "train", "evaluate"]
+    model = project / ".nbprod/products/classifier/train/model/value.joblib"
+    before = model.read_bytes()
+    real_rename = nio.os.rename
+
+    def full_disk(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(nio.os, "rename", full_disk)
+    with pytest.raises(StepFailedError) as info:
+        run(CLASSIFIER, params={"n_estimators": "40"})
+    assert "step 'train' failed" in str(info.value) and "No space left on device" in str(info.value)
+    assert model.read_bytes() == before  # the product of the last good run is intact
+    assert not list(model.parent.parent.glob(".model.tmp-*"))  # no half-written product left behind
+    monkeypatch.setattr(nio.os, "rename", real_rename)
+    assert run(CLASSIFIER, params={"n_estimators": "40"}).ran == ["train", "evaluate"]
