@@ -40,7 +40,7 @@ from bench_serve import JSON_HEADERS, NB_REL, PIPELINE, Server, free_port, perce
 N_REQUESTS = 10_000
 N_QUICK = 2_000
 CLIENTS = 16
-MAX_S = 180.0
+MAX_S = 300.0
 MAX_S_QUICK = 90.0
 GOOD_SHARE = 0.70
 SEED = 20240611
@@ -276,12 +276,13 @@ def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help=f"{N_QUICK:,} requests instead of {N_REQUESTS:,} (a smoke test)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary project folder (and the server log) and print its path")
+    ap.add_argument("--requests", type=int, default=None, help="request count (a soak: e.g. 30000); overrides --quick")
     return ap.parse_args()
 
 
 def main() -> int:
     args = parse_args()
-    n = N_QUICK if args.quick else N_REQUESTS
+    n = args.requests or (N_QUICK if args.quick else N_REQUESTS)
     max_s = MAX_S_QUICK if args.quick else MAX_S
     nbprod = B.tool("nbprod")
     errors: list[str] = []
