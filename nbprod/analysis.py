@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-__all__ = ["CellAnalysis", "FunctionInfo", "analyze_source", "BUILTINS", "MUTATING_METHODS"]
+__all__ = ["CellAnalysis", "FunctionInfo", "analyze_source", "BUILTINS", "MUTATING_METHODS", "RUNNING_CELL_MAGICS",
+           "SHELL_ASSIGN"]
 
 #: Names that exist in every notebook kernel without being defined.
 BUILTINS = frozenset(dir(builtins)) | {"get_ipython", "display", "In", "Out", "_", "__", "___", "exit", "quit"}
@@ -29,7 +30,7 @@ MUTATING_METHODS = frozenset(
 #: Cell magics whose body is Python that still runs (the task script keeps the body).
 RUNNING_CELL_MAGICS = frozenset({"%%time", "%%timeit", "%%capture"})
 
-_SHELL_ASSIGN = re.compile(r"^(\s*[A-Za-z_][\w\s,]*=\s*)([!%].*)$")
+SHELL_ASSIGN = re.compile(r"^(\s*[A-Za-z_][\w\s,]*=\s*)([!%].*)$")
 
 
 @dataclass
@@ -78,7 +79,7 @@ def _clean(source: str) -> tuple[str, list[tuple[int, str]], bool]:
             magics.append((no, stripped))
             out.append(indent + "pass")
             continue
-        m = _SHELL_ASSIGN.match(line)
+        m = SHELL_ASSIGN.match(line)
         if m:
             magics.append((no, stripped))
             out.append(m.group(1) + "None")

@@ -18,11 +18,11 @@ from typing import Any, Optional, Union
 
 from .convert import project_relpath
 from .errors import NbprodError
-from .notebook import Notebook, read_notebook
+from .notebook import read_notebook
 from .plan import Pipeline, build_plan
 
-__all__ = ["ApprovalRefused", "ApprovalCheck", "approve", "check", "current_digests", "content_fingerprint",
-           "record_path", "load_record", "readiness"]
+__all__ = ["ApprovalRefused", "ApprovalCheck", "approve", "check", "current_digests", "record_path", "load_record",
+           "readiness", "plan_of"]
 
 SCHEMA = 1
 
@@ -47,16 +47,6 @@ class ApprovalCheck:
 
 def record_path(project: Path, pipeline: str) -> Path:
     return project / "approvals" / f"{pipeline}.json"
-
-
-def content_fingerprint(nb: Notebook) -> str:
-    """Code and markdown sources and nbprod's tags; outputs, execution counts and metadata are ignored."""
-    h = hashlib.sha256()
-    for c in nb.cells:
-        if c.cell_type not in ("code", "markdown"):
-            continue
-        h.update(json.dumps([c.cell_type, c.source, sorted(str(t) for t in c.tags)]).encode())
-    return h.hexdigest()
 
 
 def _sha_file(path: Path) -> str:
@@ -86,7 +76,7 @@ def _state(project: Path, pipeline: str) -> dict:
 def current_digests(project: Path, plan: Pipeline) -> dict[str, Any]:
     nb_path = project_relpath(plan.notebook.abspath or plan.notebook.path, project)
     digests: dict[str, Any] = {
-        "notebook": {"path": nb_path, "fingerprint": content_fingerprint(plan.notebook)},
+        "notebook": {"path": nb_path, "fingerprint": plan.notebook.digest()},
         "files": {project_relpath(p, project): _sha_file(p) for p in _files(project, plan)},
     }
     if any(s.model for s in plan.steps):
@@ -135,7 +125,7 @@ def readiness(project: Path, plan: Pipeline) -> list[str]:
     return reasons
 
 
-def _plan(notebook: Union[str, Path], project: Path, name: Optional[str]) -> Pipeline:
+def plan_of(notebook: Union[str, Path], project: Path, name: Optional[str]) -> Pipeline:
     nb = read_notebook(notebook, display_path=project_relpath(notebook, project))
     return build_plan(nb, name=name)
 
@@ -155,11 +145,11 @@ def approve(notebook: Union[str, Path], *, by: str, note: str = "", reject: bool
             project: Union[str, Path] = ".", name: Optional[str] = None) -> dict:
     """Record an approval (or, with ``reject=True``, a rejection) of what was generated from ``notebook``."""
     project = Path(project)
-    plan = _plan(notebook, project, name)
+    plan = plan_of(notebook, project, name)
     if not by.strip():
-        raise NbprodError("an approval needs the reviewer's name", fix="pass --by NAME")
+        raise NbprodError("an approval needs the reviewer's name", path=plan.notebook.path, fix="pass --by NAME")
     if reject and not note.strip():
-        raise NbprodError("a rejection needs a note saying why", fix="pass --note TEXT")
+        raise NbprodError("a rejection needs a note saying why", path=plan.notebook.path, fix="pass --note TEXT")
     if not reject:
         reasons = readiness(project, plan)
         if reasons:
@@ -192,7 +182,7 @@ def _snapshot(project: Path, plan: Pipeline, record: dict) -> None:
 def check(notebook: Union[str, Path], *, project: Union[str, Path] = ".", name: Optional[str] = None) -> ApprovalCheck:
     """Is there a valid approval for exactly what is here now?"""
     project = Path(project)
-    plan = _plan(notebook, project, name)
+    plan = plan_of(notebook, project, name)
     record = load_record(project, plan.name)
     if record is None:
         return ApprovalCheck("none", message=f"no approval record ({project_relpath(record_path(project, plan.name), project)})")

@@ -28,6 +28,8 @@ the journey:
 tags (cell metadata, or a first line '# nbprod: step:train model:model'):
   parameters  step:<name>  after:<step>  imports  functions  skip  gate:<var>
   model:<var>  metrics  require:<metric><op><number>  serve  card:<field>
+
+`nbprod COMMAND --help` for a command's options; README.md for the whole journey.
 """
 
 

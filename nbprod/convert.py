@@ -5,6 +5,7 @@ atomically: a convert that fails leaves the previous folder exactly as it was.
 """
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import tempfile
@@ -14,12 +15,13 @@ from typing import Optional, Union
 
 import yaml
 
+from .analysis import RUNNING_CELL_MAGICS, SHELL_ASSIGN
 from .errors import ConvertError
 from .notebook import Cell, read_notebook
 from .pipeline_card import render_card
 from .plan import Pipeline, Step, build_plan
 
-__all__ = ["ConvertResult", "convert", "render_pipeline", "products_dir", "pipeline_dir", "project_relpath"]
+__all__ = ["ConvertResult", "convert", "render_pipeline", "products_dir", "product_paths", "pipeline_dir", "project_relpath"]
 
 #: Task parameter holding the digest of the data files a step reads, so that a changed file re-runs the step.
 INPUTS_PARAM = "nbprod_inputs"
@@ -62,25 +64,23 @@ def _task_code(cell: Cell) -> str:
     first = next((ln for ln in lines if ln.strip()), "")
     if first.lstrip().startswith("%%"):
         magic = first.strip().split()[0]
-        if magic in ("%%time", "%%timeit", "%%capture"):
+        if magic in RUNNING_CELL_MAGICS:
             at = lines.index(first)
             return "\n".join(lines[:at] + [f"# nbprod: cell magic {first.strip()!s} not run in the pipeline"] + lines[at + 1:])
         return "\n".join(["# nbprod: cell magic, not run in the pipeline:"] + ["# " + ln for ln in lines])
-    out = []
-    import ast
     try:
         ast.parse(source)
         return source
     except SyntaxError:
         pass
-    from .analysis import _SHELL_ASSIGN
+    out = []
     for line in lines:
         stripped = line.lstrip()
         indent = line[: len(line) - len(stripped)]
         if stripped.startswith(("!", "%")):
             out.append(f"{indent}pass  # nbprod: IPython magic not run in the pipeline: {stripped}")
-        elif _SHELL_ASSIGN.match(line):
-            m = _SHELL_ASSIGN.match(line)
+        elif SHELL_ASSIGN.match(line):
+            m = SHELL_ASSIGN.match(line)
             out.append(f"{m.group(1)}None  # nbprod: shell output not run in the pipeline: {m.group(2)}")  # type: ignore[union-attr]
         else:
             out.append(line)
@@ -143,6 +143,13 @@ def step_products(plan: Pipeline, step: Step, rel_products: str) -> dict[str, st
     if step.metrics:
         prods["metrics"] = f"{rel_products}/{step.name}/metrics.json"
     return prods
+
+
+def product_paths(plan: Pipeline, project: Path) -> dict[str, dict[str, Path]]:
+    """Every step's products as absolute paths: {step: {product key: path}} (the same paths pipeline.yaml names)."""
+    out = pipeline_dir(project, plan.name)
+    rel = Path(os.path.relpath(products_dir(project, plan.name), out)).as_posix()
+    return {s.name: {k: (out / v).resolve() for k, v in step_products(plan, s, rel).items()} for s in plan.steps}
 
 
 def render_yaml(plan: Pipeline, nb_rel: str, rel_products: str) -> str:

@@ -55,15 +55,7 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 
 def _root_cause(exc: BaseException) -> BaseException:
-    seen = set()
-    while (exc.__cause__ or exc.__context__) is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    return exc
-
-
-def keeper_blocked(dag, TaskStatus) -> bool:  # noqa: N803 - Ploomber's enum passed in
-    return any(dag[n].exec_status == TaskStatus.Aborted for n in dag)
+    return _chain(exc)[-1]
 
 
 def build_dag(spec: dict, pdir: Path, nb_dir: Path, plan: Pipeline, *, isolated: bool, force: bool,
@@ -142,7 +134,8 @@ def build_dag(spec: dict, pdir: Path, nb_dir: Path, plan: Pipeline, *, isolated:
         for cause in _chain(exc):
             if isinstance(cause, NbprodError):  # e.g. a malformed suite found by a gate: already a clear message
                 raise cause from None
-        if not failures and not (keeper is not None and keeper_blocked(dag, TaskStatus)):
+        blocked_by_gate = keeper is not None and any(dag[n].exec_status == TaskStatus.Aborted for n in dag)
+        if not failures and not blocked_by_gate:
             raise RunError(f"the pipeline build failed: {_root_cause(exc)}", path=str(pdir / "pipeline.yaml")) from exc
     if failures:
         step, exc = failures[0]

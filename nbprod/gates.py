@@ -233,12 +233,12 @@ def _paths(project: Path, pipeline: str, variable: str) -> tuple[Path, str, Path
     return spath, f"expectations/{pipeline}/{variable}.json", out / f"{variable}.json", out / f"{variable}.html"
 
 
-def cached_gate(project: Path, pipeline: str, variable: str, product: Path) -> Optional[GateResult]:
+def cached_gate(project: Path, pipeline: str, variable: str, product: Path, key: Optional[str] = None) -> Optional[GateResult]:
     """The last result of this gate when neither the suite nor the data changed since (no GX import)."""
     spath, _, report_json, report_html = _paths(project, pipeline, variable)
     try:
         cached = GateResult.from_dict(json.loads(report_json.read_text()))
-        if cached.key == _key(spath, product) and report_html.exists():
+        if cached.key == (key or _key(spath, product)) and report_html.exists():
             cached.cached = True
             return cached
     except (OSError, ValueError, TypeError, KeyError):
@@ -253,7 +253,7 @@ def run_gate(project: Path, pipeline: str, step: str, variable: str, product: Pa
                                                     "then review the proposed suite")
     out = report_json.parent
     key = _key(spath, product)
-    previous = cached_gate(project, pipeline, variable, product)
+    previous = cached_gate(project, pipeline, variable, product, key)
     if previous is not None:
         return previous
     from .io import load_value

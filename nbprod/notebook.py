@@ -78,10 +78,12 @@ class Notebook:
         return [p for c in self.cells for p in c.problems]
 
     def digest(self) -> str:
-        """Content fingerprint: sources and tags only (outputs and execution counts are ignored)."""
+        """Content fingerprint: code and markdown sources and nbprod's tags. Outputs, execution counts, metadata and
+        other tools' tags are ignored, so re-running the notebook keeps it while editing a cell changes it."""
         h = hashlib.sha256()
         for c in self.cells:
-            h.update(json.dumps([c.cell_type, c.source, list(c.raw_tags)]).encode())
+            if c.cell_type in ("code", "markdown"):
+                h.update(json.dumps([c.cell_type, c.source, sorted(str(t) for t in c.tags)]).encode())
         return h.hexdigest()
 
 

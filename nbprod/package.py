@@ -21,7 +21,7 @@ from typing import Any, Optional, Union
 
 from .bento import render_bentofile, render_service
 from .card import build_model_card, card_json, missing_human_fields, render_markdown
-from .convert import pipeline_dir, products_dir, project_relpath, step_products, write_atomically
+from .convert import product_paths, project_relpath, write_atomically
 from .errors import NbprodError, RunError
 from .gates import GateFailedError, cached_gate, check_requirements
 from .notebook import read_notebook
@@ -50,12 +50,6 @@ def bentoml_home(project: Path) -> Path:
 
 def bento_dir(project: Path, name: str) -> Path:
     return project / "bentos" / name
-
-
-def _products(plan: Pipeline, project: Path) -> dict[str, dict[str, Path]]:
-    rel = os.path.relpath(products_dir(project, plan.name), pipeline_dir(project, plan.name))
-    base = pipeline_dir(project, plan.name)
-    return {s.name: {k: (base / v).resolve() for k, v in step_products(plan, s, rel).items()} for s in plan.steps}
 
 
 def _version(name: str) -> Optional[str]:
@@ -107,14 +101,14 @@ def _facts(plan: Pipeline, project: Path, spec: Any, model: Any, raw: Any, produ
         p = prods.get("metrics")
         if p is not None and p.exists():
             metrics.update(json.loads(p.read_text()))
-    thresholds = {r.metric: (str(r), s.name) for s in plan.steps for r, _ in s.requires}
+    requirements = {r.metric: r for s in plan.steps for r, _ in s.requires}
     metric_rows = []
     for s in plan.steps:
         for m in s.metrics:
             if m in metrics:
-                req = thresholds.get(m, (None, s.name))[0]
-                metric_rows.append({"name": m, "value": metrics[m], "threshold": req, "step": s.name,
-                                    "passed": None if req is None else next(r.holds(metrics[m]) for st in plan.steps for r, _ in st.requires if r.metric == m)})
+                req = requirements.get(m)
+                metric_rows.append({"name": m, "value": metrics[m], "threshold": None if req is None else str(req),
+                                    "step": s.name, "passed": None if req is None else req.holds(metrics[m])})
     params = model.get_params() if hasattr(model, "get_params") else {}
     raw_digest = hashlib.sha256(raw.to_csv(index=False).encode()).hexdigest()[:16] if hasattr(raw, "to_csv") else None
     return {
@@ -149,16 +143,10 @@ def package_plan(plan: Pipeline, project: Path, *, tracked: Optional[dict] = Non
 
     from .drift import compute_baseline
 
-    products = _products(plan, project)
+    products = product_paths(plan, project)
     gates = _check_gates(plan, project, products)
-    spec, model, raw = infer_serving(plan, project, products)
-    frame = raw
-    if spec.has_preprocess:
-        ns: dict[str, Any] = {}
-        imports, code = serve_source(plan)
-        exec(compile(imports + "\n" + code, "<serve cells>", "exec"), ns)
-        frame = ns["preprocess"](raw)
-    predictions = model.predict(frame)
+    spec, model, raw, features = infer_serving(plan, project, products)
+    predictions = model.predict(features)
     baseline = compute_baseline(raw, predictions)
     work = (project / ".nbprod" / "package" / plan.name).resolve()
     work.mkdir(parents=True, exist_ok=True)

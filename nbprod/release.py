@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 
-from .approval import check
+from .approval import check, plan_of
 from .errors import NbprodError
 from .tracking import default_tracking_uri
 
@@ -96,9 +96,7 @@ def release(notebook: Union[str, Path], *, project: Union[str, Path] = ".", name
 def rollback(notebook: Union[str, Path], *, project: Union[str, Path] = ".", name: Optional[str] = None,
              tracking_uri: Optional[str] = None) -> dict:
     project = Path(project)
-    from .approval import _plan
-
-    pipeline = _plan(notebook, project, name).name
+    pipeline = plan_of(notebook, project, name).name
     entries = history(project, pipeline)
     if len(entries) < 2:
         raise NbprodError(f"nothing to roll back to: {len(entries)} release(s) of {pipeline!r} so far", path=str(notebook),
@@ -135,9 +133,7 @@ def status(notebook: Union[str, Path], *, project: Union[str, Path] = ".", name:
            tracking_uri: Optional[str] = None) -> Status:
     project = Path(project)
     verdict = check(notebook, project=project, name=name)
-    from .approval import _plan
-
-    pipeline = _plan(notebook, project, name).name
+    pipeline = plan_of(notebook, project, name).name
     result = Status(pipeline, approval=verdict.state, changed=verdict.changed, message=verdict.message if verdict.state != "stale" else "")
     if (project / ".nbprod" / "mlflow.db").exists() or tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"):
         client = _client(project, tracking_uri)

@@ -20,7 +20,7 @@ from typing import Callable, Iterator, Optional, Union
 import yaml
 
 from . import settings
-from .convert import INPUTS_PARAM, convert, pipeline_dir, products_dir, project_relpath
+from .convert import INPUTS_PARAM, convert, pipeline_dir, product_paths, project_relpath
 from .errors import RunError
 from .params import apply_overrides
 from .plan import Pipeline, pipeline_name
@@ -136,10 +136,6 @@ def ast_upstream(source: str) -> list[str]:
     return []
 
 
-def _product_paths(spec: dict, pdir: Path) -> dict[str, dict[str, Path]]:
-    return {t["name"]: {k: (pdir / v).resolve() for k, v in t["product"].items()} for t in spec["tasks"]}
-
-
 def _collect_metrics(products: dict[str, dict[str, Path]]) -> dict[str, float]:
     metrics: dict[str, float] = {}
     for prods in products.values():
@@ -251,7 +247,7 @@ def _run(notebook: Union[str, Path], *, project: Union[str, Path], name: Optiona
             task_params[INPUTS_PARAM] = _digest_files(nb_dir, files[task["name"]])
         if task_params:
             task["params"] = task_params
-    products = _product_paths(spec, pdir)
+    products = product_paths(plan, project)
     result = RunResult(plan, products={s: {k: project_relpath(v, project) for k, v in p.items()} for s, p in products.items()})
     emit(StepEvent("plan", message=f"{len(plan.steps)} steps: " + " -> ".join(s.name for s in plan.steps)))
 

@@ -122,8 +122,9 @@ def _fields(frame: Any, suite: dict[str, dict[str, Any]]) -> list[InputField]:
     return out
 
 
-def infer_serving(plan: Pipeline, project: Path, products: dict[str, dict[str, Path]]) -> tuple[ServingSpec, Any, Any]:
-    """Returns (spec, model, raw training frame of request records)."""
+def infer_serving(plan: Pipeline, project: Path,
+                  products: dict[str, dict[str, Path]]) -> tuple[ServingSpec, Any, Any, Any]:
+    """Returns (spec, model, raw training frame of request records, the model's features for those records)."""
     import pandas as pd
 
     from .io import load_value
@@ -177,4 +178,5 @@ def infer_serving(plan: Pipeline, project: Path, products: dict[str, dict[str, P
             raw = X
             spec.notes.append(f"preprocess() did not reproduce {x_name!r} from any DataFrame of the pipeline: the service takes {x_name!r} as is")
     spec.fields = _fields(raw, _suite_facts(project, plan))
-    return spec, model, raw
+    features = ns["preprocess"](raw) if spec.has_preprocess else raw
+    return spec, model, raw, features
