@@ -42,7 +42,7 @@ def tool(name: str) -> str:
 
 def bench_env() -> dict[str, str]:
     """The environment for timed subprocesses: nbprod's telemetry opt-outs (no network while measuring)."""
-    from nbprod.settings import TELEMETRY_OPT_OUT
+    from nbprod._core.env import TELEMETRY_OPT_OUT
 
     env = dict(os.environ)
     env.update(TELEMETRY_OPT_OUT)

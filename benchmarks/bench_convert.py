@@ -8,7 +8,7 @@ assignments that use names from earlier cells and earlier steps, function defini
 
   * ``convert()`` in-process, fresh project per run (output folder removed, untimed), after an untimed
     warm-up call: median time per cell for each size; ratio per-cell 5,000 vs 100    target: <= 1.5x
-  * ``nbprod convert`` of the 1,000-cell notebook (subprocess) minus ``python -c "import nbprod.cli"``
+  * ``nbprod convert`` of the 1,000-cell notebook (subprocess) minus ``python -c "import nbprod.ui.cli"``
     (same run, interleaved)                                                            target: < 1 s
 
 Usage: python benchmarks/bench_convert.py [--quick]
@@ -153,7 +153,7 @@ def make_notebook(n_cells: int, seed: int = 0) -> dict:
 def time_convert(nb_path: Path, work: Path, runs: int, gc_enabled: bool = True) -> tuple[list[float], int, int]:
     """Medians of ``convert()`` into a fresh project. ``gc_enabled=False``: the same with the cyclic GC off
     (a diagnostic: how much of the time, and of any non-linear growth, is garbage collection)."""
-    from nbprod.convert import convert
+    from nbprod.convert.render import convert
 
     times = []
     steps = files = 0
@@ -212,10 +212,10 @@ def main() -> int:
             except Exception as exc:
                 errors.append(f"convert({nbs[n].name}, gc off): {type(exc).__name__}: {exc}")
 
-        # CLI: nbprod convert of the 1,000-cell notebook vs `python -c "import nbprod.cli"`, interleaved.
+        # CLI: nbprod convert of the 1,000-cell notebook vs `python -c "import nbprod.ui.cli"`, interleaved.
         nbprod = B.tool("nbprod")
         cli_nb = nbs[1000]
-        base_cmd = [B.PYTHON, "-c", "import nbprod.cli"]
+        base_cmd = [B.PYTHON, "-c", "import nbprod.ui.cli"]
         cli_times: list[float] = []
         base_times: list[float] = []
         for i in range(cli_runs + 1):
@@ -262,7 +262,7 @@ def main() -> int:
     v_cli = B.verdict(extra, TARGET_CLI_EXTRA_S, "<")
     print()
     print(B.table([
-        ['python -c "import nbprod.cli" (baseline)', B.fmt_s(med_base), "1.00x"],
+        ['python -c "import nbprod.ui.cli" (baseline)', B.fmt_s(med_base), "1.00x"],
         ["nbprod convert synth_1000.ipynb", B.fmt_s(med_cli), f"{B.ratio(med_cli, med_base):.2f}x"],
     ], ["command", "median", "ratio"]))
     print(f"\nnbprod convert (1,000 cells) beyond start-up: {B.fmt_s(extra)}   target < {TARGET_CLI_EXTRA_S:g} s   {v_cli}")

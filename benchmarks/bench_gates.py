@@ -16,7 +16,7 @@
    where the extra time goes: ``import great_expectations``, the ephemeral GX context, the first and a warm
    validation of the real gated frame; and ``import great_expectations`` in a bare interpreter (timed, and
    ``-X importtime`` by package), plus the wall time of a fresh process made ready to validate
-   (``python -c "from nbprod.gates import _gx; _gx()"``: what a side process validating gates pays first).
+   (``python -c "from nbprod.gates.validate import _gx; _gx()"``: what a side process validating gates pays first).
 
 2. One gate in-process: a synthetic DataFrame (8 columns: 5 floats, two with ~1% nulls, a 5-value string
    category, two int columns) at 10,000 and 1,000,000 rows. A starter suite is proposed from a 10,000-row
@@ -147,12 +147,12 @@ _BREAKDOWN = r"""
 import json, sys, time
 t = time.perf_counter()
 import numpy, pandas, sklearn.ensemble, sklearn.linear_model, sklearn.metrics  # what the steps already imported
-import nbprod.cli, nbprod.gates, nbprod.io, nbprod.suites
+import nbprod.ui.cli, nbprod.gates, nbprod.io, nbprod.suites
 pre = time.perf_counter() - t
 from pathlib import Path
-from nbprod.gates import _gx, validate_frame
+from nbprod.gates.validate import _gx, validate_frame
 from nbprod.io import load_value
-from nbprod.suites import load_suite
+from nbprod.gates.suites import load_suite
 df = load_value(Path(sys.argv[1]))
 suite = load_suite(sys.argv[2])
 out = {"preimported_s": pre, "rows": len(df), "columns": len(df.columns)}
@@ -191,7 +191,7 @@ def breakdown(proj: B.TempProject, name: str, reps: int, errors: list[str]) -> d
 
 def gx_import_diagnostics(cwd: Path, reps: int, cache_dir: Path) -> dict:
     """``import great_expectations`` in a fresh interpreter: timed (median) and ``-X importtime`` by package; and the
-    wall time of ``python -c "from nbprod.gates import _gx; _gx()"`` (a fresh process ready to validate)."""
+    wall time of ``python -c "from nbprod.gates.validate import _gx; _gx()"`` (a fresh process ready to validate)."""
     code = "import time; t = time.perf_counter(); import great_expectations; print(time.perf_counter() - t)"
     def timed_imports(env: dict) -> list[float]:
         times = []
@@ -211,7 +211,7 @@ def gx_import_diagnostics(cwd: Path, reps: int, cache_dir: Path) -> dict:
     ready = []
     for _ in range(reps):
         try:
-            ready.append(B.time_cmd([B.PYTHON, "-c", "from nbprod.gates import _gx; _gx()"], cwd, ENV)[0])
+            ready.append(B.time_cmd([B.PYTHON, "-c", "from nbprod.gates.validate import _gx; _gx()"], cwd, ENV)[0])
         except B.CommandFailed:
             break
     proc = subprocess.run([B.PYTHON, "-X", "importtime", "-c", "import great_expectations"], cwd=str(cwd),
@@ -250,9 +250,9 @@ def part2(reps: int, tmp: Path, errors: list[str]) -> dict:
     t = time.perf_counter()
     import numpy  # noqa: F401
     import pandas  # noqa: F401
-    from nbprod.expect import propose_suite
-    from nbprod.gates import validate_frame
-    from nbprod.suites import dump_suite, load_suite
+    from nbprod.workflow.expect import propose_suite
+    from nbprod.gates.validate import validate_frame
+    from nbprod.gates.suites import dump_suite, load_suite
     pre_s = time.perf_counter() - t
     gx_loaded_before = "great_expectations" in sys.modules
 
@@ -422,7 +422,7 @@ def main() -> int:
               f"in the venv's great_expectations)")
         print(f"  -X importtime total {B.fmt_s(gx_imp['importtime_total_s'])}, self time by package:")
         print("  " + ", ".join(f"{k} {B.fmt_s(v)}" for k, v in gx_imp["importtime_top_s"].items()))
-        print(f"a fresh process ready to validate (python -c \"from nbprod.gates import _gx; _gx()\", wall): "
+        print(f"a fresh process ready to validate (python -c \"from nbprod.gates.validate import _gx; _gx()\", wall): "
               f"{B.fmt_s(gx_imp['fresh_ready_s'])} (median); compare with the run extra: "
               + ", ".join(f"{n} {B.fmt_s(summary[n]['extra_s'])}" for n in NOTEBOOKS))
 

@@ -23,7 +23,7 @@ TARGET_HELP_RATIO = 3.0
 
 PROBE = """\
 import contextlib, io, json, sys
-from nbprod.cli import main
+from nbprod.ui.cli import main
 argv = json.loads(sys.argv[1])
 with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
     try:
@@ -77,7 +77,7 @@ def main() -> int:
                 loaded[label] = None
         # Diagnostics: what `nbprod lint` imports, by top-level package (cumulative import time).
         it = subprocess.run([B.PYTHON, "-X", "importtime", "-c",
-                             "import sys; from nbprod.cli import main; sys.exit(main(sys.argv[1:]))", "lint", nb],
+                             "import sys; from nbprod.ui.cli import main; sys.exit(main(sys.argv[1:]))", "lint", nb],
                             cwd=str(proj.root), env=B.bench_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         lint_imports_total, lint_imports_top = B.importtime_top(it.stderr, 8)
 

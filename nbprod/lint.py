@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
-from .analysis import BUILTINS
-from .findings import ERROR, INFO, WARNING, Finding
-from .notebook import Cell, Notebook, read_notebook
-from .plan import Pipeline, build_plan
+from nbprod.analysis.cells import BUILTINS
+from nbprod.notebook.findings import ERROR, INFO, WARNING, Finding
+from nbprod.notebook.reader import Cell, Notebook, read_notebook
+from nbprod.plan.build import build_plan
+from nbprod.plan.model import Pipeline
 
 __all__ = ["LintReport", "lint", "lint_notebook", "render_text", "render_json", "CHECKS"]
 

@@ -1,4 +1,4 @@
-from nbprod.analysis import analyze_source
+from nbprod.analysis.cells import analyze_source
 
 
 def test_defines_uses_in_evaluation_order():

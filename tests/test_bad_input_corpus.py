@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from nbprod.convert import convert
+from nbprod.convert.render import convert
 from nbprod.errors import NbprodError
 from tests.conftest import ROOT, nb_json, tree_snapshot
 
@@ -228,9 +228,9 @@ def _write_approval(project: Path, setup: str) -> None:
     if setup == "invalid_json":
         path.write_text('{"decision": "approved", ')
         return
-    from nbprod.approval import current_digests
-    from nbprod.notebook import read_notebook
-    from nbprod.plan import build_plan
+    from nbprod.workflow.approval import current_digests
+    from nbprod.notebook.reader import read_notebook
+    from nbprod.plan.build import build_plan
 
     plan = build_plan(read_notebook(project / NB, display_path=NB))
     record = {"schema": 1, "pipeline": "nb", "decision": "approved", "by": "Ada", "at": "2024-01-01T00:00:00Z", "note": "ok",
@@ -266,9 +266,9 @@ def test_bad_input_is_rejected_with_what_and_where(kind, payload, messages, cli,
             assert all(len(text) < 10_000 for text in result.files.values())
             return
         if isinstance(payload, dict):
-            import nbprod.notebook
+            import nbprod.notebook.reader
 
-            monkeypatch.setattr(nbprod.notebook, "MAX_NOTEBOOK_BYTES", payload["limit"])
+            monkeypatch.setattr(nbprod.notebook.reader, "MAX_NOTEBOOK_BYTES", payload["limit"])
             payload = payload["content"]
         _write_bad(tmp_path, payload)
         with pytest.raises(NbprodError) as info:
@@ -293,8 +293,8 @@ def test_bad_input_is_rejected_with_what_and_where(kind, payload, messages, cli,
         for m in messages:
             assert m in found, found
     elif kind == "suite":
-        from nbprod.gates import validate_frame
-        from nbprod.suites import SuiteError, load_suite
+        from nbprod.gates.validate import validate_frame
+        from nbprod.gates.suites import SuiteError, load_suite
 
         content, outcome = payload
         path = tmp_path / "expectations" / "nb" / "df.json"
@@ -321,9 +321,9 @@ def test_bad_input_is_rejected_with_what_and_where(kind, payload, messages, cli,
         for m in messages:
             assert m in text, text
     elif kind == "param":
-        from nbprod.notebook import read_notebook
-        from nbprod.params import apply_overrides, parse_assignments
-        from nbprod.plan import build_plan
+        from nbprod.notebook.reader import read_notebook
+        from nbprod.plan.params import apply_overrides, parse_assignments
+        from nbprod.plan.build import build_plan
 
         assignments, cells = payload
         if cells is None:
@@ -338,7 +338,7 @@ def test_bad_input_is_rejected_with_what_and_where(kind, payload, messages, cli,
             assert m in text, text
         assert "fix:" in text
     elif kind == "approval":
-        from nbprod.approval import check
+        from nbprod.workflow.approval import check
 
         _write_good(tmp_path)
         convert(NB)

@@ -20,7 +20,7 @@ from typing import Optional
 
 import pytest
 
-from nbprod.settings import TELEMETRY_OPT_OUT
+from nbprod._core.env import TELEMETRY_OPT_OUT
 from tests.conftest import ROOT, tree_snapshot
 
 BINDER = ROOT / "binder"

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from nbprod.card import (
+from nbprod.package.model_card import (
     HUMAN_FIELDS,
     build_model_card,
     card_files,
@@ -19,7 +19,7 @@ from nbprod.card import (
     missing_human_fields,
     render_markdown,
 )
-from nbprod.tags import CARD_FIELDS
+from nbprod.notebook.tags import CARD_FIELDS
 from tests.conftest import GOLDEN
 
 GOLDEN_CARD = GOLDEN / "model_card"

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from nbprod.cli import main
+from nbprod.ui.cli import main
 from tests.conftest import EXAMPLES
 
 HEAVY = ["ploomber", "papermill", "pandas", "great_expectations", "mlflow", "bentoml", "sklearn", "nbformat", "jupytext"]
@@ -12,7 +12,7 @@ HEAVY = ["ploomber", "papermill", "pandas", "great_expectations", "mlflow", "ben
 
 def _imported_after(argv: list[str]) -> list[str]:
     code = (
-        "import sys, json\nfrom nbprod.cli import main\n"
+        "import sys, json\nfrom nbprod.ui.cli import main\n"
         f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
         f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))))"
     )

@@ -3,7 +3,7 @@ import os
 import pytest
 import yaml
 
-from nbprod.convert import convert, render_pipeline
+from nbprod.convert.render import convert, render_pipeline
 from nbprod.errors import ConvertError, NbprodError
 from tests.conftest import GOLDEN, ROOT, tree_snapshot
 from tests.update_golden import GOLDEN_SOURCES, render
@@ -129,7 +129,7 @@ def test_write_failure_midway_restores_previous_folder(project, monkeypatch):
     before = tree_snapshot(out)
     nb = project / "example_notebooks" / "classifier.ipynb"
     nb.write_text(nb.read_text().replace("n_estimators = 200", "n_estimators = 300"))
-    import nbprod.convert as conv
+    import nbprod.convert.render as conv
 
     real_fsync = os.fsync
     calls = {"n": 0}
@@ -148,8 +148,8 @@ def test_write_failure_midway_restores_previous_folder(project, monkeypatch):
 
 
 def test_render_is_independent_of_the_working_directory(tmp_path, monkeypatch):
-    from nbprod.notebook import read_notebook
-    from nbprod.plan import build_plan
+    from nbprod.notebook.reader import read_notebook
+    from nbprod.plan.build import build_plan
 
     rel = "example_notebooks/classifier.ipynb"
     a = render_pipeline(build_plan(read_notebook(ROOT / rel, display_path=rel)), ROOT)

@@ -6,9 +6,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from nbprod.dag_svg import STATUS_COLOURS, edge_label, render_svg
-from nbprod.notebook import notebook_from_cells, read_notebook
-from nbprod.plan import build_plan
+from nbprod.views.dag_svg import STATUS_COLOURS, edge_label, render_svg
+from nbprod.notebook.reader import notebook_from_cells, read_notebook
+from nbprod.plan.build import build_plan
 from tests.conftest import EXAMPLES
 
 NS = "{http://www.w3.org/2000/svg}"

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from prometheus_client import REGISTRY
 
-from nbprod import drift
-from nbprod.drift import ALERT_LEVELS, DriftMonitor, compute_baseline, prometheus_gauges, update_gauges
+from nbprod.package import drift
+from nbprod.package.drift import ALERT_LEVELS, DriftMonitor, compute_baseline, prometheus_gauges, update_gauges
 
 DRIFT_PY = Path(drift.__file__)
 COLORS = ["red", "green", "blue"]

@@ -4,11 +4,11 @@ import json
 import pandas as pd
 import pytest
 
-from nbprod.expect import propose_suite, was_edited
-from nbprod.gates import check_requirements, render_html, validate_frame
-from nbprod.notebook import notebook_from_cells
-from nbprod.plan import build_plan
-from nbprod.suites import SuiteError, dump_suite, load_suite
+from nbprod.workflow.expect import propose_suite, was_edited
+from nbprod.gates.validate import check_requirements, render_html, validate_frame
+from nbprod.notebook.reader import notebook_from_cells
+from nbprod.plan.build import build_plan
+from nbprod.gates.suites import SuiteError, dump_suite, load_suite
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ def test_missing_suite_tells_to_run_expect(tmp_path):
 
 
 def test_html_report_escapes_values(tmp_path, frame):
-    from nbprod.gates import GateResult
+    from nbprod.gates.validate import GateResult
 
     suite = load_suite(write(tmp_path, propose_suite(frame, "p.df")))
     bad = frame.assign(plan=["<script>alert(1)</script>"] + list(frame["plan"][1:]))

@@ -5,10 +5,10 @@ import sys
 
 import pytest
 
-from nbprod.expect import expect
-from nbprod.gates import GateFailedError
-from nbprod.run import run
-from nbprod.suites import SuiteError
+from nbprod.workflow.expect import expect
+from nbprod.gates.validate import GateFailedError
+from nbprod.workflow.run import run
+from nbprod.gates.suites import SuiteError
 from tests.conftest import tree_snapshot
 
 pytestmark = pytest.mark.slow
@@ -135,7 +135,7 @@ def test_gx_is_imported_once_and_only_when_a_gate_is_validated(project, monkeypa
 
     from tests.conftest import FIXTURES
 
-    code = ("import sys; from nbprod.run import run; r = run({nb!r}); "
+    code = ("import sys; from nbprod.workflow.run import run; r = run({nb!r}); "
             "print('GX' if 'great_expectations' in sys.modules else 'noGX')")
     shutil.copy(FIXTURES / "kale_dialect.ipynb", project / "kale_dialect.ipynb")
     monkeypatch.setenv("NBPROD_GATE_WORKER", "0")  # validate in-process, to see the import in this process
@@ -149,7 +149,7 @@ def test_gx_is_imported_once_and_only_when_a_gate_is_validated(project, monkeypa
 def test_gate_worker_validates_in_a_side_process(project, monkeypatch):
     """The default: GX is imported by one side process per run, overlapping with the steps."""
     monkeypatch.setenv("NBPROD_GATE_WORKER", "1")
-    code = ("import sys; from nbprod.run import run; r = run({nb!r}); "
+    code = ("import sys; from nbprod.workflow.run import run; r = run({nb!r}); "
             "print([g.success for g in r.gates], 'GX' if 'great_expectations' in sys.modules else 'noGX')")
     out = subprocess.run([sys.executable, "-c", code.format(nb=REGRESSION)], capture_output=True, text=True, check=True)
     assert _last_line(out) == "[True] noGX"

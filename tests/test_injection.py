@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nbprod.convert import convert
+from nbprod.convert.render import convert
 from nbprod.errors import NbprodError
-from nbprod.tags import TagProblem, parse_tag
+from nbprod.notebook.tags import TagProblem, parse_tag
 from tests.conftest import ROOT, nb_json, tree_snapshot
 
 PAYLOAD = "__import__('os').system('touch pwned')"
@@ -150,9 +150,9 @@ def test_hostile_parameter_values_are_assigned_as_exactly_that_string(tmp_path, 
 
 @pytest.mark.parametrize("raw", ["__import__('os').system('x')", "[1, __import__('os')]", "(lambda: 1)()"])
 def test_override_values_are_never_evaluated_as_code(tmp_path, monkeypatch, raw):
-    from nbprod.notebook import read_notebook
-    from nbprod.params import apply_overrides
-    from nbprod.plan import build_plan
+    from nbprod.notebook.reader import read_notebook
+    from nbprod.plan.params import apply_overrides
+    from nbprod.plan.build import build_plan
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "nb.ipynb").write_text(json.dumps(nb_json([("code", "items = [1]\nlabel = 'a'", ["parameters"]),
@@ -170,8 +170,8 @@ SCRIPT = "<script>alert('x')</script><img src=x onerror=alert(1)>"
 
 
 def test_review_html_escapes_card_text_and_names(tmp_path, monkeypatch):
-    from nbprod.card import build_model_card, card_files
-    from nbprod.review import review
+    from nbprod.package.model_card import build_model_card, card_files
+    from nbprod.workflow.review import review
 
     monkeypatch.chdir(tmp_path)
     cells = [("markdown", f"Intended for {SCRIPT}", ["card:intended-use"]),
@@ -196,10 +196,10 @@ def _rendered(markdown: str) -> str:
 
 
 def test_pipeline_card_and_model_card_escape_facts():
-    from nbprod.card import build_model_card, render_markdown
-    from nbprod.notebook import notebook_from_cells
-    from nbprod.pipeline_card import render_card
-    from nbprod.plan import build_plan
+    from nbprod.package.model_card import build_model_card, render_markdown
+    from nbprod.notebook.reader import notebook_from_cells
+    from nbprod.convert.readme import render_card
+    from nbprod.plan.build import build_plan
 
     nb = notebook_from_cells("nb.ipynb", [("markdown", SCRIPT, ["card:limitations"]),
                                           ("code", f"label = {SCRIPT!r}", ["parameters"]),
@@ -222,8 +222,8 @@ HOSTILE_COLUMNS = ["a'b\n__import__('os')", 'c"""\n__import__("os").system("x")\
 
 
 def test_hostile_column_names_are_string_constants_in_the_service():
-    from nbprod.bento import render_service
-    from nbprod.serving import InputField, ServingSpec
+    from nbprod.package.templates import render_service
+    from nbprod.package.spec import InputField, ServingSpec
 
     fields = [InputField(name=n, type="number") for n in HOSTILE_COLUMNS]
     fields.append(InputField(name="plan", type="string", values=["x'\n__import__('os')", '"""']))
@@ -244,8 +244,8 @@ def test_hostile_column_names_are_string_constants_in_the_service():
 
 
 def test_hostile_notebook_path_stays_inside_the_service_docstring():
-    from nbprod.bento import render_service
-    from nbprod.serving import InputField, ServingSpec
+    from nbprod.package.templates import render_service
+    from nbprod.package.spec import InputField, ServingSpec
 
     spec = ServingSpec([InputField(name="a", type="number")], "regression")
     src = render_service(spec, pipeline="p", notebook='n"""\n' + PAYLOAD + '\n"""b.ipynb', model_tag="p:1",

@@ -103,7 +103,7 @@ def test_kale_cluster_tags_reported_as_info():
     ("gh = 'ghp_" + "a" * 36 + "'", "a GitHub token"),
 ])
 def test_hard_coded_credentials_are_errors_and_never_reach_generated_files(tmp_path, monkeypatch, write_nb, code, what):
-    from nbprod.convert import convert
+    from nbprod.convert.render import convert
     from nbprod.errors import PlanError
 
     nb = write_nb([("code", "x = 1", ["step:a"]), ("code", code, ["step:b"])])

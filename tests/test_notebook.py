@@ -3,7 +3,7 @@ import json
 import pytest
 
 from nbprod.errors import NotebookReadError
-from nbprod.notebook import read_notebook
+from nbprod.notebook.reader import read_notebook
 from tests.conftest import FIXTURES, nb_json
 
 

@@ -13,7 +13,7 @@ import httpx
 from pathlib import Path
 import pytest
 
-from nbprod.run import run
+from nbprod.workflow.run import run
 from tests.conftest import EXAMPLES, GOLDEN, ROOT
 
 pytestmark = pytest.mark.slow
@@ -44,7 +44,7 @@ def packaged(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(packaged):
-    from nbprod.serve import serve_command
+    from nbprod.workflow.serve import serve_command
 
     project, result = packaged
     port = free_port()
@@ -253,7 +253,7 @@ def test_drift_gauges_move_only_for_shifted_data(packaged, server):
 
 
 def test_a_notebook_without_card_cells_lists_the_missing_fields(tmp_path, monkeypatch):
-    from nbprod.package import package
+    from nbprod.package.packager import package
 
     monkeypatch.chdir(tmp_path)
     shutil.copytree(EXAMPLES, tmp_path / "example_notebooks")
@@ -273,7 +273,7 @@ def test_a_notebook_without_card_cells_lists_the_missing_fields(tmp_path, monkey
 
 
 def test_no_packaging_after_a_failed_evaluation_gate(tmp_path, monkeypatch):
-    from nbprod.gates import GateFailedError
+    from nbprod.gates.validate import GateFailedError
 
     monkeypatch.chdir(tmp_path)
     shutil.copytree(EXAMPLES, tmp_path / "example_notebooks")
@@ -357,7 +357,7 @@ def test_a_locked_mlflow_store_is_a_clear_error_and_products_are_kept(tmp_path, 
 
 def test_unwritable_bento_folder_is_a_clear_error_and_the_last_bento_stays(packaged):
     from nbprod.errors import ConvertError
-    from nbprod.package import package
+    from nbprod.package.packager import package
 
     project, result = packaged
     bentos = project / "bentos"

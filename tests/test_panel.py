@@ -11,7 +11,7 @@ import pytest
 
 import nbprod
 from nbprod.errors import NbprodError
-from nbprod.panel import Panel, panel
+from nbprod.ui.jupyter import Panel, panel
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "example_notebooks"
@@ -144,7 +144,7 @@ def test_without_a_session_asks_for_the_path(monkeypatch):
 
 
 def test_importing_the_panel_is_cheap_and_nbprod_panel_stays_callable():
-    code = ("import sys, nbprod, nbprod.panel as m; assert callable(nbprod.panel); "
+    code = ("import sys, nbprod, nbprod.ui.jupyter as m; assert callable(nbprod.panel); "
             "heavy = [h for h in ('ploomber', 'mlflow', 'great_expectations', 'bentoml', 'papermill', 'ipywidgets') "
             "if h in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)

@@ -1,8 +1,9 @@
 import pytest
 
 from nbprod.errors import PlanError
-from nbprod.notebook import notebook_from_cells, read_notebook
-from nbprod.plan import build_plan, pipeline_name
+from nbprod.notebook.reader import notebook_from_cells, read_notebook
+from nbprod.plan.build import build_plan
+from nbprod.plan.model import pipeline_name
 from tests.conftest import EXAMPLES, FIXTURES
 
 

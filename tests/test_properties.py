@@ -23,12 +23,12 @@ import yaml
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from nbprod.analysis import BUILTINS, analyze_source
-from nbprod.convert import render_pipeline
+from nbprod.analysis.cells import BUILTINS, analyze_source
+from nbprod.convert.render import render_pipeline
 from nbprod.errors import NbprodError
-from nbprod.notebook import notebook_from_cells
-from nbprod.plan import build_plan
-from nbprod.tags import validate_identifier
+from nbprod.notebook.reader import notebook_from_cells
+from nbprod.plan.build import build_plan
+from nbprod.notebook.tags import validate_identifier
 
 PROJECT = Path("/tmp/proj")
 _HC = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]

@@ -4,11 +4,11 @@ import shutil
 
 import pytest
 
-from nbprod.approval import ApprovalRefused, approve, check
+from nbprod.workflow.approval import ApprovalRefused, approve, check
 from nbprod.errors import NbprodError
-from nbprod.release import release, rollback, status
-from nbprod.review import review
-from nbprod.run import run
+from nbprod.workflow.release import release, rollback, status
+from nbprod.workflow.review import review
+from nbprod.workflow.run import run
 from tests.conftest import EXAMPLES, ROOT, tree_snapshot
 
 pytestmark = pytest.mark.slow

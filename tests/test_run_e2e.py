@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from nbprod.errors import StepFailedError
-from nbprod.run import run
+from nbprod.workflow.run import run
 from tests.conftest import FIXTURES
 
 pytestmark = pytest.mark.slow

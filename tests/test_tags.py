@@ -1,6 +1,6 @@
 import pytest
 
-from nbprod.tags import GRAMMAR, Requirement, Tag, TagProblem, comment_tags, parse_tag
+from nbprod.notebook.tags import GRAMMAR, Requirement, Tag, TagProblem, comment_tags, parse_tag
 
 
 @pytest.mark.parametrize("raw,kind,value", [

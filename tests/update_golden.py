@@ -8,9 +8,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nbprod.convert import render_pipeline  # noqa: E402
-from nbprod.notebook import read_notebook  # noqa: E402
-from nbprod.plan import build_plan  # noqa: E402
+from nbprod.convert.render import render_pipeline  # noqa: E402
+from nbprod.notebook.reader import read_notebook  # noqa: E402
+from nbprod.plan.build import build_plan  # noqa: E402
 
 #: notebook (relative to the repository) -> golden folder name
 GOLDEN_SOURCES = {

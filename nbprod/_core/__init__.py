@@ -1,0 +1,1 @@
+"""Core helpers every layer may use: where files live, atomic writes, digests, the process environment."""

@@ -1,0 +1,1 @@
+"""Front-ends over the workflow: the ``nbprod`` command line and the JupyterLab panel."""
