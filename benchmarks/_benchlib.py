@@ -4,6 +4,7 @@ Every script measures its own baseline in the same run, repeats each measurement
 and ratios; nothing here asserts. Commands run in a temporary copy of ``example_notebooks/`` so the
 repository is never touched.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,8 +71,11 @@ class TempProject:
     def __init__(self, keep: bool = False) -> None:
         self.keep = keep
         self.root = Path(tempfile.mkdtemp(prefix="nbprod-bench-"))
-        shutil.copytree(EXAMPLES, self.root / "example_notebooks",
-                        ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+        shutil.copytree(
+            EXAMPLES,
+            self.root / "example_notebooks",
+            ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"),
+        )
         # the examples' gates need their committed expectation suites
         shutil.copytree(EXAMPLES.parent / "expectations", self.root / "expectations")
 
@@ -96,8 +100,9 @@ class CommandFailed(RuntimeError):
 def time_cmd(cmd: Sequence[str], cwd: Path, env: Optional[dict] = None) -> tuple[float, subprocess.CompletedProcess]:
     """Wall time of one subprocess (output captured). Raises CommandFailed on a non-zero exit."""
     t0 = time.perf_counter()
-    proc = subprocess.run(list(cmd), cwd=str(cwd), env=env or bench_env(), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(
+        list(cmd), cwd=str(cwd), env=env or bench_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
@@ -128,13 +133,20 @@ def fmt_s(x: float) -> str:
 
 def table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
-    line = lambda r: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    line = lambda r: "  ".join(
+        str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths))
+    )
     return "\n".join([line(header), "  ".join("-" * w for w in widths)] + [line(r) for r in rows])
 
 
 def machine_info() -> dict:
-    return {"python": PYTHON, "python_version": platform.python_version(), "platform": platform.platform(),
-            "cpus": os.cpu_count(), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    return {
+        "python": PYTHON,
+        "python_version": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
 
 
 def write_json(script: str, data: dict) -> Path:
@@ -156,7 +168,7 @@ def importtime_top(stderr: str, n: int = 10) -> tuple[float, list[tuple[str, flo
     for line in stderr.splitlines():
         if not line.startswith("import time:") or "|" not in line:
             continue
-        parts = line[len("import time:"):].split("|")
+        parts = line[len("import time:") :].split("|")
         if len(parts) < 3:
             continue
         try:

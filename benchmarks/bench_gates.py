@@ -27,6 +27,7 @@
 
 Usage: python benchmarks/bench_gates.py [--quick] [--keep]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,7 +53,10 @@ EXPECTATIONS = B.REPO / "expectations"
 #: the pipeline run only: no MLflow tracking, no Bento build (both come after the gates and cost far more than them)
 RUN_FLAGS = ("--no-track", "--no-package")
 _DONE = re.compile(r"^done: (\d+) ran \(([\d.]+) s\), (\d+) up to date", re.M)
-_COMMENT = {"code": re.compile(r"^(\s*#\s*nbprod\s*:)(.*)$"), "markdown": re.compile(r"^(\s*<!--\s*nbprod\s*:)(.*?)(-->\s*)$")}
+_COMMENT = {
+    "code": re.compile(r"^(\s*#\s*nbprod\s*:)(.*)$"),
+    "markdown": re.compile(r"^(\s*<!--\s*nbprod\s*:)(.*?)(-->\s*)$"),
+}
 _GATE_PREFIXES = ("gate:", "require:")
 #: environment of every subprocess (B.bench_env(), plus a private bytecode cache with --bytecode-cache)
 ENV: dict = B.bench_env()
@@ -125,8 +129,11 @@ def load1() -> float:
 def run_once(nbprod: str, proj: B.TempProject, name: str, env: dict | None = None) -> dict:
     proj.clean_outputs()
     load = load1()
-    t, proc = B.time_cmd([nbprod, "run", f"example_notebooks/{name}.ipynb", "--project", str(proj.root), *RUN_FLAGS],
-                          proj.root, env or ENV)
+    t, proc = B.time_cmd(
+        [nbprod, "run", f"example_notebooks/{name}.ipynb", "--project", str(proj.root), *RUN_FLAGS],
+        proj.root,
+        env or ENV,
+    )
     m = _DONE.search(proc.stdout)
     gates = {}
     gdir = proj.root / ".nbprod" / "gates" / name
@@ -136,11 +143,20 @@ def run_once(nbprod: str, proj: B.TempProject, name: str, env: dict | None = Non
         except (ValueError, TypeError, OSError):
             pass
     pdir = proj.root / ".nbprod" / "products" / name
-    return {"wall_s": t, "load1_before": load, "steps_s": float(m.group(2)) if m else None, "ran": int(m.group(1)) if m else None,
-            "gate_lines": sum(1 for line in proc.stdout.splitlines() if line.strip().startswith(("✓ gate", "✗ gate"))),
-            "require_lines": sum(1 for line in proc.stdout.splitlines() if line.strip().startswith(("✓ require", "✗ require"))),
-            "gate_elapsed_s": gates,
-            "product_files": sum(1 for p in pdir.rglob("*") if p.is_file() and not p.name.startswith(".")) if pdir.is_dir() else 0}
+    return {
+        "wall_s": t,
+        "load1_before": load,
+        "steps_s": float(m.group(2)) if m else None,
+        "ran": int(m.group(1)) if m else None,
+        "gate_lines": sum(1 for line in proc.stdout.splitlines() if line.strip().startswith(("✓ gate", "✗ gate"))),
+        "require_lines": sum(
+            1 for line in proc.stdout.splitlines() if line.strip().startswith(("✓ require", "✗ require"))
+        ),
+        "gate_elapsed_s": gates,
+        "product_files": sum(1 for p in pdir.rglob("*") if p.is_file() and not p.name.startswith("."))
+        if pdir.is_dir()
+        else 0,
+    }
 
 
 _BREAKDOWN = r"""
@@ -185,14 +201,20 @@ def breakdown(proj: B.TempProject, name: str, reps: int, errors: list[str]) -> d
     if not runs:
         return {}
     keys = [k for k in runs[0] if k.endswith("_s")]
-    return {"variable": var, "rows": runs[0]["rows"], "columns": runs[0]["columns"],
-            "median_s": {k: B.median([r[k] for r in runs]) for k in keys}, "raw": runs}
+    return {
+        "variable": var,
+        "rows": runs[0]["rows"],
+        "columns": runs[0]["columns"],
+        "median_s": {k: B.median([r[k] for r in runs]) for k in keys},
+        "raw": runs,
+    }
 
 
 def gx_import_diagnostics(cwd: Path, reps: int, cache_dir: Path) -> dict:
     """``import great_expectations`` in a fresh interpreter: timed (median) and ``-X importtime`` by package; and the
     wall time of ``python -c "from nbprod.gates.validate import _gx; _gx()"`` (a fresh process ready to validate)."""
     code = "import time; t = time.perf_counter(); import great_expectations; print(time.perf_counter() - t)"
+
     def timed_imports(env: dict) -> list[float]:
         times = []
         for _ in range(reps):
@@ -214,15 +236,30 @@ def gx_import_diagnostics(cwd: Path, reps: int, cache_dir: Path) -> dict:
             ready.append(B.time_cmd([B.PYTHON, "-c", "from nbprod.gates.validate import _gx; _gx()"], cwd, ENV)[0])
         except B.CommandFailed:
             break
-    proc = subprocess.run([B.PYTHON, "-X", "importtime", "-c", "import great_expectations"], cwd=str(cwd),
-                          env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(
+        [B.PYTHON, "-X", "importtime", "-c", "import great_expectations"],
+        cwd=str(cwd),
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     total, top = B.importtime_top(proc.stderr, 8)
     gx_dir = Path(B.PYTHON).parent.parent  # the venv; the package folder is found without importing it
     pkg = next(iter(gx_dir.glob("lib/python*/site-packages/great_expectations")), None)
-    return {"timed_import_s": B.median(times), "timed_raw_s": times, "timed_import_cached_bytecode_s": B.median(times_cached),
-            "timed_cached_raw_s": times_cached, "PYTHONDONTWRITEBYTECODE": ENV.get("PYTHONDONTWRITEBYTECODE"),
-            "PYTHONPYCACHEPREFIX": ENV.get("PYTHONPYCACHEPREFIX"),
-            "venv_gx_pyc_files": sum(1 for _ in pkg.rglob("*.pyc")) if pkg else None, "fresh_ready_s": B.median(ready), "fresh_ready_raw_s": ready, "importtime_total_s": total, "importtime_top_s": dict(top)}
+    return {
+        "timed_import_s": B.median(times),
+        "timed_raw_s": times,
+        "timed_import_cached_bytecode_s": B.median(times_cached),
+        "timed_cached_raw_s": times_cached,
+        "PYTHONDONTWRITEBYTECODE": ENV.get("PYTHONDONTWRITEBYTECODE"),
+        "PYTHONPYCACHEPREFIX": ENV.get("PYTHONPYCACHEPREFIX"),
+        "venv_gx_pyc_files": sum(1 for _ in pkg.rglob("*.pyc")) if pkg else None,
+        "fresh_ready_s": B.median(ready),
+        "fresh_ready_raw_s": ready,
+        "importtime_total_s": total,
+        "importtime_top_s": dict(top),
+    }
 
 
 # --------------------------------------------------------------------------------------------- part 2
@@ -231,16 +268,18 @@ def synthetic_frame(rows: int, seed: int = 0):
     import pandas as pd
 
     rng = np.random.default_rng(seed)
-    df = pd.DataFrame({
-        "amount": rng.uniform(0.0, 500.0, rows),
-        "score": rng.uniform(-1.0, 1.0, rows),
-        "ratio": rng.uniform(0.0, 1.0, rows),
-        "weight": rng.uniform(40.0, 120.0, rows),
-        "latency_ms": rng.uniform(1.0, 250.0, rows),
-        "segment": rng.choice(["alpha", "beta", "gamma", "delta", "epsilon"], rows),
-        "visits": rng.integers(0, 100, rows, dtype="int64"),
-        "age": rng.integers(18, 90, rows, dtype="int64"),
-    })
+    df = pd.DataFrame(
+        {
+            "amount": rng.uniform(0.0, 500.0, rows),
+            "score": rng.uniform(-1.0, 1.0, rows),
+            "ratio": rng.uniform(0.0, 1.0, rows),
+            "weight": rng.uniform(40.0, 120.0, rows),
+            "latency_ms": rng.uniform(1.0, 250.0, rows),
+            "segment": rng.choice(["alpha", "beta", "gamma", "delta", "epsilon"], rows),
+            "visits": rng.integers(0, 100, rows, dtype="int64"),
+            "age": rng.integers(18, 90, rows, dtype="int64"),
+        }
+    )
     for col in ("amount", "ratio"):  # a few nulls (~1%)
         df.loc[rng.random(rows) < 0.01, col] = np.nan
     return df
@@ -250,9 +289,11 @@ def part2(reps: int, tmp: Path, errors: list[str]) -> dict:
     t = time.perf_counter()
     import numpy  # noqa: F401
     import pandas  # noqa: F401
-    from nbprod.workflow.expect import propose_suite
-    from nbprod.gates.validate import validate_frame
+
     from nbprod.gates.suites import dump_suite, load_suite
+    from nbprod.gates.validate import validate_frame
+    from nbprod.workflow.expect import propose_suite
+
     pre_s = time.perf_counter() - t
     gx_loaded_before = "great_expectations" in sys.modules
 
@@ -274,9 +315,15 @@ def part2(reps: int, tmp: Path, errors: list[str]) -> dict:
     t = time.perf_counter()
     first = validate_frame(frames[SIZES[0]], suite)
     first_s = time.perf_counter() - t
-    res: dict = {"preimports_s": pre_s, "gx_loaded_before_first_call": gx_loaded_before, "propose_s": propose_s,
-                 "expectations": n_exp, "first_call_incl_import_s": first_s,
-                 "first_call_failed": sum(1 for o in first if not o.success), "sizes": {}}
+    res: dict = {
+        "preimports_s": pre_s,
+        "gx_loaded_before_first_call": gx_loaded_before,
+        "propose_s": propose_s,
+        "expectations": n_exp,
+        "first_call_incl_import_s": first_s,
+        "first_call_failed": sum(1 for o in first if not o.success),
+        "sizes": {},
+    }
     for n in SIZES:
         ts, failed = [], 0
         for _ in range(reps):
@@ -286,7 +333,12 @@ def part2(reps: int, tmp: Path, errors: list[str]) -> dict:
             ts.append(time.perf_counter() - t)
             failed = sum(1 for o in outcomes if not o.success)
         med = B.median(ts)
-        res["sizes"][str(n)] = {"median_s": med, "raw_s": ts, "rows_per_s": n / med if med else float("nan"), "failed": failed}
+        res["sizes"][str(n)] = {
+            "median_s": med,
+            "raw_s": ts,
+            "rows_per_s": n / med if med else float("nan"),
+            "failed": failed,
+        }
         print(f"  {n:>9,} rows: {B.fmt_s(med)} (median of {reps}), {failed} of {n_exp} expectations failed", flush=True)
         if failed:
             errors.append(f"synthetic {n} rows: {failed} expectation(s) failed (timings include failure details)")
@@ -294,8 +346,14 @@ def part2(reps: int, tmp: Path, errors: list[str]) -> dict:
     growth = B.ratio(big, small)
     rows_factor = SIZES[1] / SIZES[0]
     per_row = growth / rows_factor
-    res.update({"growth_1m_vs_10k": growth, "rows_factor": rows_factor, "per_row_cost_ratio": per_row,
-                "growth_kind": "sub-linear" if per_row < 0.8 else ("linear" if per_row <= 1.25 else "super-linear")})
+    res.update(
+        {
+            "growth_1m_vs_10k": growth,
+            "rows_factor": rows_factor,
+            "per_row_cost_ratio": per_row,
+            "growth_kind": "sub-linear" if per_row < 0.8 else ("linear" if per_row <= 1.25 else "super-linear"),
+        }
+    )
     return res
 
 
@@ -304,12 +362,18 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke test of the benchmark)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary project folders and print their paths")
-    ap.add_argument("--bytecode-cache", action="store_true",
-                    help="run everything with a private warm bytecode cache (PYTHONPYCACHEPREFIX in a temporary folder, "
-                         "bytecode writing on), as in an installation with .pyc files; results go to bench_gates-bytecode-cache.json")
-    ap.add_argument("--in-process", action="store_true",
-                    help="also time the gated notebooks with NBPROD_GATE_WORKER=0 (gates validated in the run's own "
-                         "process, no side worker): a diagnostic row, same project as 'gated'")
+    ap.add_argument(
+        "--bytecode-cache",
+        action="store_true",
+        help="run everything with a private warm bytecode cache (PYTHONPYCACHEPREFIX in a temporary folder, "
+        "bytecode writing on), as in an installation with .pyc files; results go to bench_gates-bytecode-cache.json",
+    )
+    ap.add_argument(
+        "--in-process",
+        action="store_true",
+        help="also time the gated notebooks with NBPROD_GATE_WORKER=0 (gates validated in the run's own "
+        "process, no side worker): a diagnostic row, same project as 'gated'",
+    )
     args = ap.parse_args()
     reps = 1 if args.quick else 3
     warmup = not args.quick or args.bytecode_cache  # the cache must be primed before anything is timed
@@ -325,8 +389,10 @@ def main() -> int:
     runs: dict[str, dict[str, list[dict]]] = {n: {k: [] for k in kinds} for n in NOTEBOOKS}
     bd: dict[str, dict] = {}
     gx_imp: dict = {}
-    print(f"bench_gates: {reps} repetition(s){' after an untimed warm-up' if warmup else ''}; python = {B.PYTHON}; "
-          f"bytecode: {'private warm cache ' + str(cache_dir) if args.bytecode_cache else 'as configured (PYTHONDONTWRITEBYTECODE=' + str(ENV.get('PYTHONDONTWRITEBYTECODE')) + ')'}")
+    print(
+        f"bench_gates: {reps} repetition(s){' after an untimed warm-up' if warmup else ''}; python = {B.PYTHON}; "
+        f"bytecode: {'private warm cache ' + str(cache_dir) if args.bytecode_cache else 'as configured (PYTHONDONTWRITEBYTECODE=' + str(ENV.get('PYTHONDONTWRITEBYTECODE')) + ')'}"
+    )
 
     print("\n[1] nbprod run from clean, gated vs ungated (subprocess wall time)", flush=True)
     gated, _ = make_project(args.keep, ungated=False)
@@ -344,20 +410,31 @@ def main() -> int:
                     for kind in kinds:
                         run_once(nbprod, projects[kind], name, envs[kind])
             for rep in range(reps):
-                order = kinds[rep % len(kinds):] + kinds[:rep % len(kinds)]  # rotate: each kind goes first in turn
+                order = kinds[rep % len(kinds) :] + kinds[: rep % len(kinds)]  # rotate: each kind goes first in turn
                 for name in NOTEBOOKS:
                     for kind in order:
                         runs[name][kind].append(run_once(nbprod, projects[kind], name, envs[kind]))
                     g, u = runs[name]["gated"][-1], runs[name]["ungated"][-1]
-                    extra = (f", gated in-process {B.fmt_s(runs[name]['gated_inproc'][-1]['wall_s'])}"
-                             if "gated_inproc" in runs[name] else "")
-                    print(f"  rep {rep + 1} {name}: gated {B.fmt_s(g['wall_s'])} ({g['gate_lines']} gate(s), "
-                          f"{g['require_lines']} require(s)), ungated {B.fmt_s(u['wall_s'])} "
-                          f"({u['gate_lines']} gate(s), {u['require_lines']} require(s)){extra}; "
-                          f"load avg before: {max(runs[name][k][-1]['load1_before'] for k in order):.2f}", flush=True)
+                    extra = (
+                        f", gated in-process {B.fmt_s(runs[name]['gated_inproc'][-1]['wall_s'])}"
+                        if "gated_inproc" in runs[name]
+                        else ""
+                    )
+                    print(
+                        f"  rep {rep + 1} {name}: gated {B.fmt_s(g['wall_s'])} ({g['gate_lines']} gate(s), "
+                        f"{g['require_lines']} require(s)), ungated {B.fmt_s(u['wall_s'])} "
+                        f"({u['gate_lines']} gate(s), {u['require_lines']} require(s)){extra}; "
+                        f"load avg before: {max(runs[name][k][-1]['load1_before'] for k in order):.2f}",
+                        flush=True,
+                    )
                     if u["gate_lines"] or u["require_lines"] or not g["gate_lines"]:
-                        errors.append(f"{name} rep {rep + 1}: unexpected gate output (gated {g['gate_lines']}, ungated {u['gate_lines']})")
-            print("  breakdown of the gate cost (fresh interpreter, pandas/scikit-learn/nbprod pre-imported) ...", flush=True)
+                        errors.append(
+                            f"{name} rep {rep + 1}: unexpected gate output (gated {g['gate_lines']}, ungated {u['gate_lines']})"
+                        )
+            print(
+                "  breakdown of the gate cost (fresh interpreter, pandas/scikit-learn/nbprod pre-imported) ...",
+                flush=True,
+            )
             for name in NOTEBOOKS:
                 run_once(nbprod, gated, name)  # products of the gated run for the breakdown
                 bd[name] = breakdown(gated, name, reps, errors)
@@ -366,7 +443,10 @@ def main() -> int:
             errors.append(str(exc))
             print(f"  ! {exc}", file=sys.stderr)
 
-        print(f"\n[2] validate_frame in-process, synthetic 8-column frame, suite proposed from {SAMPLE_ROWS:,} rows", flush=True)
+        print(
+            f"\n[2] validate_frame in-process, synthetic 8-column frame, suite proposed from {SAMPLE_ROWS:,} rows",
+            flush=True,
+        )
         try:
             syn = part2(reps, gated.root, errors)
         except Exception as exc:  # report, never crash: the JSON still gets written
@@ -385,23 +465,70 @@ def main() -> int:
         gsteps, usteps = med(name, "gated", "steps_s"), med(name, "ungated", "steps_s")
         gel = B.median([sum(r["gate_elapsed_s"].values()) for r in runs[name]["gated"] if r["gate_elapsed_s"]])
         r = B.ratio(g, u)
-        summary[name] = {"gated_s": g, "ungated_s": u, "ratio": r, "extra_s": g - u, "gated_steps_s": gsteps,
-                         "ungated_steps_s": usteps, "gate_validation_in_run_s": gel, "result": B.verdict(r, TARGET_RATIO),
-                         "product_files": {k: (runs[name][k][-1]["product_files"] if runs[name][k] else None) for k in runs[name]},
-                         "max_load1_before": max((x["load1_before"] for k in runs[name] for x in runs[name][k]), default=None)}
-        rows.append([f"{name}.ipynb", B.fmt_s(u), B.fmt_s(g), B.fmt_s(g - u), f"{r:.2f}x", f"<= {TARGET_RATIO:.2f}x",
-                     summary[name]["result"], B.fmt_s(gel), f"{B.fmt_s(usteps)} / {B.fmt_s(gsteps)}"])
+        summary[name] = {
+            "gated_s": g,
+            "ungated_s": u,
+            "ratio": r,
+            "extra_s": g - u,
+            "gated_steps_s": gsteps,
+            "ungated_steps_s": usteps,
+            "gate_validation_in_run_s": gel,
+            "result": B.verdict(r, TARGET_RATIO),
+            "product_files": {k: (runs[name][k][-1]["product_files"] if runs[name][k] else None) for k in runs[name]},
+            "max_load1_before": max((x["load1_before"] for k in runs[name] for x in runs[name][k]), default=None),
+        }
+        rows.append(
+            [
+                f"{name}.ipynb",
+                B.fmt_s(u),
+                B.fmt_s(g),
+                B.fmt_s(g - u),
+                f"{r:.2f}x",
+                f"<= {TARGET_RATIO:.2f}x",
+                summary[name]["result"],
+                B.fmt_s(gel),
+                f"{B.fmt_s(usteps)} / {B.fmt_s(gsteps)}",
+            ]
+        )
         if "gated_inproc" in runs[name]:
             gi = med(name, "gated_inproc", "wall_s")
             ri = B.ratio(gi, u)
-            summary[name].update({"gated_inproc_s": gi, "inproc_ratio": ri, "inproc_result": B.verdict(ri, TARGET_RATIO)})
-            gel_i = B.median([sum(x["gate_elapsed_s"].values()) for x in runs[name]["gated_inproc"] if x["gate_elapsed_s"]])
-            rows.append(["  same, NBPROD_GATE_WORKER=0", B.fmt_s(u), B.fmt_s(gi), B.fmt_s(gi - u), f"{ri:.2f}x",
-                         "(diagnostic)", summary[name]["inproc_result"], B.fmt_s(gel_i),
-                         f"{B.fmt_s(usteps)} / {B.fmt_s(med(name, 'gated_inproc', 'steps_s'))}"])
+            summary[name].update(
+                {"gated_inproc_s": gi, "inproc_ratio": ri, "inproc_result": B.verdict(ri, TARGET_RATIO)}
+            )
+            gel_i = B.median(
+                [sum(x["gate_elapsed_s"].values()) for x in runs[name]["gated_inproc"] if x["gate_elapsed_s"]]
+            )
+            rows.append(
+                [
+                    "  same, NBPROD_GATE_WORKER=0",
+                    B.fmt_s(u),
+                    B.fmt_s(gi),
+                    B.fmt_s(gi - u),
+                    f"{ri:.2f}x",
+                    "(diagnostic)",
+                    summary[name]["inproc_result"],
+                    B.fmt_s(gel_i),
+                    f"{B.fmt_s(usteps)} / {B.fmt_s(med(name, 'gated_inproc', 'steps_s'))}",
+                ]
+            )
     print("\n[1] nbprod run from clean (median wall time)")
-    print(B.table(rows, ["notebook", "ungated", "gated", "extra", "ratio", "target", "result",
-                         "gate validate (in run)", "steps ungated/gated"]))
+    print(
+        B.table(
+            rows,
+            [
+                "notebook",
+                "ungated",
+                "gated",
+                "extra",
+                "ratio",
+                "target",
+                "result",
+                "gate validate (in run)",
+                "steps ungated/gated",
+            ],
+        )
+    )
     if bd:
         print("\nwhere the gate time goes (fresh interpreter; pandas, scikit-learn, nbprod already imported):")
         brow = []
@@ -410,32 +537,64 @@ def main() -> int:
                 continue
             m = b["median_s"]
             total = m["import_gx_s"] + m["context_s"] + m["first_validation_s"]
-            brow.append([f"{name} ({b['variable']}, {b['rows']:,}x{b['columns']})", B.fmt_s(m["import_gx_s"]),
-                         B.fmt_s(m["context_s"]), B.fmt_s(m["first_validation_s"]), B.fmt_s(m["warm_validation_s"]),
-                         B.fmt_s(total), B.fmt_s(summary[name]["extra_s"])])
-        print(B.table(brow, ["gated frame", "import GX (pandas loaded)", "GX context", "1st validation", "warm validation",
-                             "sum (in-process cost)", "run extra (measured)"]))
+            brow.append(
+                [
+                    f"{name} ({b['variable']}, {b['rows']:,}x{b['columns']})",
+                    B.fmt_s(m["import_gx_s"]),
+                    B.fmt_s(m["context_s"]),
+                    B.fmt_s(m["first_validation_s"]),
+                    B.fmt_s(m["warm_validation_s"]),
+                    B.fmt_s(total),
+                    B.fmt_s(summary[name]["extra_s"]),
+                ]
+            )
+        print(
+            B.table(
+                brow,
+                [
+                    "gated frame",
+                    "import GX (pandas loaded)",
+                    "GX context",
+                    "1st validation",
+                    "warm validation",
+                    "sum (in-process cost)",
+                    "run extra (measured)",
+                ],
+            )
+        )
     if gx_imp:
-        print(f"\n`import great_expectations` alone (fresh interpreter): {B.fmt_s(gx_imp['timed_import_s'])} (median); "
-              f"with a warm private bytecode cache: {B.fmt_s(gx_imp['timed_import_cached_bytecode_s'])} "
-              f"(PYTHONDONTWRITEBYTECODE={gx_imp['PYTHONDONTWRITEBYTECODE']}, {gx_imp['venv_gx_pyc_files']} .pyc files "
-              f"in the venv's great_expectations)")
+        print(
+            f"\n`import great_expectations` alone (fresh interpreter): {B.fmt_s(gx_imp['timed_import_s'])} (median); "
+            f"with a warm private bytecode cache: {B.fmt_s(gx_imp['timed_import_cached_bytecode_s'])} "
+            f"(PYTHONDONTWRITEBYTECODE={gx_imp['PYTHONDONTWRITEBYTECODE']}, {gx_imp['venv_gx_pyc_files']} .pyc files "
+            f"in the venv's great_expectations)"
+        )
         print(f"  -X importtime total {B.fmt_s(gx_imp['importtime_total_s'])}, self time by package:")
         print("  " + ", ".join(f"{k} {B.fmt_s(v)}" for k, v in gx_imp["importtime_top_s"].items()))
-        print(f"a fresh process ready to validate (python -c \"from nbprod.gates.validate import _gx; _gx()\", wall): "
-              f"{B.fmt_s(gx_imp['fresh_ready_s'])} (median); compare with the run extra: "
-              + ", ".join(f"{n} {B.fmt_s(summary[n]['extra_s'])}" for n in NOTEBOOKS))
+        print(
+            f'a fresh process ready to validate (python -c "from nbprod.gates.validate import _gx; _gx()", wall): '
+            f"{B.fmt_s(gx_imp['fresh_ready_s'])} (median); compare with the run extra: "
+            + ", ".join(f"{n} {B.fmt_s(summary[n]['extra_s'])}" for n in NOTEBOOKS)
+        )
 
     if syn.get("sizes"):
-        print(f"\n[2] validate_frame on a synthetic 8-column frame ({syn['expectations']} expectations proposed from "
-              f"{SAMPLE_ROWS:,} rows; propose_suite {B.fmt_s(syn['propose_s'])})")
-        print(f"  first call incl. GX import and context (10,000 rows): {B.fmt_s(syn['first_call_incl_import_s'])}"
-              f"{'' if not syn['gx_loaded_before_first_call'] else ' (GX was already imported!)'}")
-        srows = [[f"{int(n):,} rows", B.fmt_s(s['median_s']), f"{s['rows_per_s']:,.0f}", str(s["failed"])]
-                 for n, s in syn["sizes"].items()]
+        print(
+            f"\n[2] validate_frame on a synthetic 8-column frame ({syn['expectations']} expectations proposed from "
+            f"{SAMPLE_ROWS:,} rows; propose_suite {B.fmt_s(syn['propose_s'])})"
+        )
+        print(
+            f"  first call incl. GX import and context (10,000 rows): {B.fmt_s(syn['first_call_incl_import_s'])}"
+            f"{'' if not syn['gx_loaded_before_first_call'] else ' (GX was already imported!)'}"
+        )
+        srows = [
+            [f"{int(n):,} rows", B.fmt_s(s["median_s"]), f"{s['rows_per_s']:,.0f}", str(s["failed"])]
+            for n, s in syn["sizes"].items()
+        ]
         print(B.table(srows, ["frame", "median", "rows/s", "failed"]))
-        print(f"  growth 1M vs 10k: {syn['growth_1m_vs_10k']:.1f}x for {syn['rows_factor']:.0f}x the rows "
-              f"(per-row cost ratio {syn['per_row_cost_ratio']:.2f}): {syn['growth_kind']}")
+        print(
+            f"  growth 1M vs 10k: {syn['growth_1m_vs_10k']:.1f}x for {syn['rows_factor']:.0f}x the rows "
+            f"(per-row cost ratio {syn['per_row_cost_ratio']:.2f}): {syn['growth_kind']}"
+        )
 
     verdicts = {f"{n}_gated_vs_ungated": summary[n]["result"] for n in NOTEBOOKS}
     print("\n" + "\n".join(f"{k}: {v}" for k, v in verdicts.items()))
@@ -443,12 +602,25 @@ def main() -> int:
         print(f"ERROR: {e}")
     if not args.keep:
         shutil.rmtree(cache_dir, ignore_errors=True)
-    out = B.write_json("bench_gates-bytecode-cache" if args.bytecode_cache else "bench_gates", {
-        "quick": args.quick, "repetitions": reps, "warmup": warmup, "bytecode_cache": args.bytecode_cache, "target_ratio": TARGET_RATIO, "results": verdicts,
-        "full_runs": summary, "runs": runs, "removed_tags": removed, "breakdown": bd, "gx_import": gx_imp,
-        "synthetic": syn, "errors": errors,
-        "command": "nbprod run example_notebooks/<nb>.ipynb --project <tmp> --no-track --no-package (from clean)",
-    })
+    out = B.write_json(
+        "bench_gates-bytecode-cache" if args.bytecode_cache else "bench_gates",
+        {
+            "quick": args.quick,
+            "repetitions": reps,
+            "warmup": warmup,
+            "bytecode_cache": args.bytecode_cache,
+            "target_ratio": TARGET_RATIO,
+            "results": verdicts,
+            "full_runs": summary,
+            "runs": runs,
+            "removed_tags": removed,
+            "breakdown": bd,
+            "gx_import": gx_imp,
+            "synthetic": syn,
+            "errors": errors,
+            "command": "nbprod run example_notebooks/<nb>.ipynb --project <tmp> --no-track --no-package (from clean)",
+        },
+    )
     print(f"\nwritten {out.relative_to(B.REPO)}")
     return 0
 

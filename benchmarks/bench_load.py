@@ -18,6 +18,7 @@ max sampled every second during the load. Throughput (requests/s) and p50/p99 la
 Only loopback traffic (127.0.0.1). Results: benchmarks/out/bench_load.json.
 Usage: python benchmarks/bench_load.py [--quick] [--keep]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,19 @@ SEED = 20240611
 CLIENT_TIMEOUT_S = 60.0
 MAX_BATCH = 1000  # the service's max_batch_size (MAX_BATCH in the generated service.py)
 NEST_DEPTH = 3000
-BAD_KINDS = ("missing_field", "wrong_type", "out_of_range", "unknown_category", "extra_field", "empty_list",
-             "too_many_records", "nan", "non_json", "deep_nesting", "json_string")
+BAD_KINDS = (
+    "missing_field",
+    "wrong_type",
+    "out_of_range",
+    "unknown_category",
+    "extra_field",
+    "empty_list",
+    "too_many_records",
+    "nan",
+    "non_json",
+    "deep_nesting",
+    "json_string",
+)
 VARIANTS = 16  # distinct bodies per bad kind (different base records)
 
 
@@ -83,14 +95,18 @@ def record_schema(bento_path: Path) -> dict:
     return fields
 
 
-def build_bodies(records: list[dict], schema: dict, n: int, rng: random.Random) -> tuple[list[str], dict[str, list[bytes]]]:
+def build_bodies(
+    records: list[dict], schema: dict, n: int, rng: random.Random
+) -> tuple[list[str], dict[str, list[bytes]]]:
     """The request plan (one kind per request, in order) and the body pool per kind."""
-    numeric = [k for k, f in schema.items() if f["kind"] in ("int", "float")] or \
-              [k for k, v in records[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    numeric = [k for k, f in schema.items() if f["kind"] in ("int", "float")] or [
+        k for k, v in records[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+    ]
     bounded = [k for k in numeric if "le" in schema.get(k, {})] or numeric
     floats = [k for k in numeric if schema.get(k, {}).get("kind") == "float"] or numeric
-    literals = [k for k, f in schema.items() if f["kind"] == "literal"] or \
-               [k for k, v in records[0].items() if isinstance(v, str)]
+    literals = [k for k, f in schema.items() if f["kind"] == "literal"] or [
+        k for k, v in records[0].items() if isinstance(v, str)
+    ]
 
     def some(k: int) -> list[dict]:
         return [dict(r) for r in rng.sample(records, k)]
@@ -268,14 +284,23 @@ def run_mixed(url: str, plan: list[str], pools: dict[str, list[bytes]], clients:
         th.join()
     elapsed = max(ends) - t0
     flat = [r for rs in results for r in rs]
-    return {"results": flat, "elapsed_s": elapsed, "client_cpu_cores": (time.process_time() - pt0) / elapsed if elapsed else float("nan"),
-            "stopped_by": "count" if len(flat) >= len(plan) else "duration", "samples": samples}
+    return {
+        "results": flat,
+        "elapsed_s": elapsed,
+        "client_cpu_cores": (time.process_time() - pt0) / elapsed if elapsed else float("nan"),
+        "stopped_by": "count" if len(flat) >= len(plan) else "duration",
+        "samples": samples,
+    }
 
 
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help=f"{N_QUICK:,} requests instead of {N_REQUESTS:,} (a smoke test)")
-    ap.add_argument("--keep", action="store_true", help="keep the temporary project folder (and the server log) and print its path")
+    ap.add_argument(
+        "--quick", action="store_true", help=f"{N_QUICK:,} requests instead of {N_REQUESTS:,} (a smoke test)"
+    )
+    ap.add_argument(
+        "--keep", action="store_true", help="keep the temporary project folder (and the server log) and print its path"
+    )
     ap.add_argument("--requests", type=int, default=None, help="request count (a soak: e.g. 30000); overrides --quick")
     return ap.parse_args()
 
@@ -294,8 +319,11 @@ def main() -> int:
     log_counts: dict = {}
     schema: dict = {}
     plan: list[str] = []
-    print(f"bench_load: {'quick' if args.quick else 'full'}; {n:,} requests from {CLIENTS} clients, at most {max_s:g} s; "
-          f"python = {B.PYTHON}", flush=True)
+    print(
+        f"bench_load: {'quick' if args.quick else 'full'}; {n:,} requests from {CLIENTS} clients, at most {max_s:g} s; "
+        f"python = {B.PYTHON}",
+        flush=True,
+    )
 
     with B.TempProject(keep=args.keep) as proj:
         root = proj.root
@@ -308,8 +336,11 @@ def main() -> int:
             bento_info = json.loads((root / ".nbprod" / "package" / PIPELINE / "last_bento.json").read_text())
             setup = {"nbprod_run_s": t, **bento_info}
             schema = record_schema(Path(bento_info["bento_path"]))
-            print(f"  set-up: nbprod run (tracked, packaged) {B.fmt_s(t)}; Bento {bento_info['bento_tag']}; Record fields: "
-                  + ", ".join(f"{k} ({f['kind']})" for k, f in schema.items()), flush=True)
+            print(
+                f"  set-up: nbprod run (tracked, packaged) {B.fmt_s(t)}; Bento {bento_info['bento_tag']}; Record fields: "
+                + ", ".join(f"{k} ({f['kind']})" for k, f in schema.items()),
+                flush=True,
+            )
 
             from nbprod.io import load_value
 
@@ -318,22 +349,38 @@ def main() -> int:
             rng = random.Random(SEED)
             plan, pools = build_bodies(records, schema, n, rng)
             mix = Counter(plan)
-            print(f"  plan: {n:,} requests, {mix['good']:,} good ({mix['good'] / n:.0%}), {n - mix['good']:,} bad over "
-                  f"{len(BAD_KINDS)} kinds (seed {SEED}); {len(records)} training records", flush=True)
+            print(
+                f"  plan: {n:,} requests, {mix['good']:,} good ({mix['good'] / n:.0%}), {n - mix['good']:,} bad over "
+                f"{len(BAD_KINDS)} kinds (seed {SEED}); {len(records)} training records",
+                flush=True,
+            )
 
             # ---- server (its own session, loopback only)
             port = free_port()
-            env = {**B.bench_env(), "PATH": f"{B.BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-                   "BENTOML_HOME": str(root / ".nbprod" / "bentoml")}
-            server = Server("bentoml serve", [B.tool("bentoml"), "serve", bento_info["bento_tag"], "--host", "127.0.0.1",
-                                              "--port", str(port)], env, root, root / "bento-serve.log",
-                            f"http://127.0.0.1:{port}", "/readyz")
-            server_info = {"command": f"bentoml serve {bento_info['bento_tag']} --host 127.0.0.1 --port {port}",
-                           "ready_s": server.wait_ready()}
+            env = {
+                **B.bench_env(),
+                "PATH": f"{B.BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+                "BENTOML_HOME": str(root / ".nbprod" / "bentoml"),
+            }
+            server = Server(
+                "bentoml serve",
+                [B.tool("bentoml"), "serve", bento_info["bento_tag"], "--host", "127.0.0.1", "--port", str(port)],
+                env,
+                root,
+                root / "bento-serve.log",
+                f"http://127.0.0.1:{port}",
+                "/readyz",
+            )
+            server_info = {
+                "command": f"bentoml serve {bento_info['bento_tag']} --host 127.0.0.1 --port {port}",
+                "ready_s": server.wait_ready(),
+            }
             url = server.base_url + "/predict"
             print(f"  server ready in {B.fmt_s(server_info['ready_s'])}", flush=True)
-            warm_bodies = {b: [json.dumps({"records": records[s:s + b]}).encode() for s in range(0, len(records) - b + 1, b)]
-                           for b in (1, 100)}
+            warm_bodies = {
+                b: [json.dumps({"records": records[s : s + b]}).encode() for s in range(0, len(records) - b + 1, b)]
+                for b in (1, 100)
+            }
             warm = warm_up("bento", url, warm_bodies, server, errors)
             print(f"  warm-up: {warm}", flush=True)
 
@@ -347,15 +394,22 @@ def main() -> int:
             load = run_mixed(url, plan, pools, CLIENTS, max_s)
             sampler.stop()
             rss1, procs1 = rss_tree(server.proc.pid)
-            mem.update({"end_bytes": rss1, "end_processes": procs1,
-                        "max_bytes": max([s[1] for s in sampler.samples] + [rss0, rss1]),
-                        "samples": sampler.samples})
+            mem.update(
+                {
+                    "end_bytes": rss1,
+                    "end_processes": procs1,
+                    "max_bytes": max([s[1] for s in sampler.samples] + [rss0, rss1]),
+                    "samples": sampler.samples,
+                }
+            )
             time.sleep(3.0)
             mem["end_plus_3s_bytes"] = rss_tree(server.proc.pid)[0]
             import httpx
 
             try:
-                server_info["readyz_after"] = httpx.get(server.base_url + "/readyz", timeout=10, trust_env=False).status_code
+                server_info["readyz_after"] = httpx.get(
+                    server.base_url + "/readyz", timeout=10, trust_env=False
+                ).status_code
             except httpx.HTTPError as exc:
                 server_info["readyz_after"] = type(exc).__name__
             server_info["alive_after"] = server.proc.poll() is None
@@ -369,12 +423,14 @@ def main() -> int:
                 sampler.stop()
             if server is not None:
                 text = server.log_path.read_text(errors="replace") if server.log_path.is_file() else ""
-                log_counts = {"traceback_lines": text.count("Traceback (most recent call last)"),
-                              "status_5xx_lines": len(re.findall(r"status=5\d\d\b", text)),
-                              "error_lines": len(re.findall(r"\bERROR\b", text))}
+                log_counts = {
+                    "traceback_lines": text.count("Traceback (most recent call last)"),
+                    "status_5xx_lines": len(re.findall(r"status=5\d\d\b", text)),
+                    "error_lines": len(re.findall(r"\bERROR\b", text)),
+                }
                 tb = text.find("Traceback (most recent call last)")
                 if tb >= 0:
-                    log_counts["first_traceback"] = text[tb:tb + 1500]
+                    log_counts["first_traceback"] = text[tb : tb + 1500]
 
     # ------------------------------------------------------------------ report
     res = load.get("results", [])
@@ -402,16 +458,27 @@ def main() -> int:
     elapsed = load.get("elapsed_s", float("nan"))
     all_lat = [lat for _, lat, _, _ in res]
     summary = {
-        "requests_planned": len(plan), "requests_sent": len(res), "elapsed_s": elapsed, "stopped_by": load.get("stopped_by"),
-        "max_s": max_s, "max_duration_hit": load.get("stopped_by") == "duration",
+        "requests_planned": len(plan),
+        "requests_sent": len(res),
+        "elapsed_s": elapsed,
+        "stopped_by": load.get("stopped_by"),
+        "max_s": max_s,
+        "max_duration_hit": load.get("stopped_by") == "duration",
         "requests_per_s": len(res) / elapsed if res and elapsed > 0 else float("nan"),
-        "good_requests_per_s": sum(1 for st, p in good if st == 200 and p is None) / elapsed if res and elapsed > 0 else float("nan"),
-        "p50_ms": percentile(all_lat, 0.5) * 1000, "p99_ms": percentile(all_lat, 0.99) * 1000,
+        "good_requests_per_s": sum(1 for st, p in good if st == 200 and p is None) / elapsed
+        if res and elapsed > 0
+        else float("nan"),
+        "p50_ms": percentile(all_lat, 0.5) * 1000,
+        "p99_ms": percentile(all_lat, 0.99) * 1000,
         "good_p50_ms": percentile(lat_by_kind.get("good", []), 0.5) * 1000,
         "good_p99_ms": percentile(lat_by_kind.get("good", []), 0.99) * 1000,
-        "status_5xx": len(five), "status_5xx_by_kind": dict(Counter(f"{k} -> {st}" for k, _, st in five)),
-        "dropped": len(dropped), "dropped_by_kind": dict(Counter(f"{k} -> {st}" for k, st in dropped)),
-        "good_not_200": good_bad, "bad_not_4xx": bad_not_4xx, "client_cpu_cores": load.get("client_cpu_cores"),
+        "status_5xx": len(five),
+        "status_5xx_by_kind": dict(Counter(f"{k} -> {st}" for k, _, st in five)),
+        "dropped": len(dropped),
+        "dropped_by_kind": dict(Counter(f"{k} -> {st}" for k, st in dropped)),
+        "good_not_200": good_bad,
+        "bad_not_4xx": bad_not_4xx,
+        "client_cpu_cores": load.get("client_cpu_cores"),
     }
     verdicts = {
         "zero_5xx": "PASS" if res and not five else "MISS",
@@ -421,43 +488,82 @@ def main() -> int:
         "completed_within_max_duration": "PASS" if res and load.get("stopped_by") == "count" else "MISS",
     }
     if by_kind:
-        rows = [[k, str(by_kind[k]["count"]), ", ".join(f"{s}: {c}" for s, c in by_kind[k]["statuses"].items()),
-                 f"{by_kind[k]['p50_ms']:.1f}", f"{by_kind[k]['p99_ms']:.1f}",
-                 "200" if k == "good" else "4xx"] for k in kinds if k in by_kind]
+        rows = [
+            [
+                k,
+                str(by_kind[k]["count"]),
+                ", ".join(f"{s}: {c}" for s, c in by_kind[k]["statuses"].items()),
+                f"{by_kind[k]['p50_ms']:.1f}",
+                f"{by_kind[k]['p99_ms']:.1f}",
+                "200" if k == "good" else "4xx",
+            ]
+            for k in kinds
+            if k in by_kind
+        ]
         print()
         print(B.table(rows, ["kind", "count", "status codes", "p50 ms", "p99 ms", "expected"]))
-        print(f"\n{len(res):,} of {len(plan):,} requests in {elapsed:.1f} s (stopped by {load.get('stopped_by')}, max "
-              f"{max_s:g} s): {summary['requests_per_s']:,.0f} requests/s ({summary['good_requests_per_s']:,.0f} good 200/s), "
-              f"latency p50 {summary['p50_ms']:.1f} ms, p99 {summary['p99_ms']:.1f} ms (good: p50 {summary['good_p50_ms']:.1f}, "
-              f"p99 {summary['good_p99_ms']:.1f}); load generator {summary['client_cpu_cores']:.2f} cores")
-        print(f"5xx: {len(five)} {summary['status_5xx_by_kind'] or ''}; dropped connections: {len(dropped)} "
-              f"{summary['dropped_by_kind'] or ''}; good not 200 (or wrong prediction count): {good_bad}; bad not 4xx: {bad_not_4xx}")
-        interesting = {f"{k} -> {s}": v for (k, s), v in load.get("samples", {}).items()
-                       if k == "good" and s != "200" or k != "good" and not (s.isdigit() and 400 <= int(s) < 500)}
+        print(
+            f"\n{len(res):,} of {len(plan):,} requests in {elapsed:.1f} s (stopped by {load.get('stopped_by')}, max "
+            f"{max_s:g} s): {summary['requests_per_s']:,.0f} requests/s ({summary['good_requests_per_s']:,.0f} good 200/s), "
+            f"latency p50 {summary['p50_ms']:.1f} ms, p99 {summary['p99_ms']:.1f} ms (good: p50 {summary['good_p50_ms']:.1f}, "
+            f"p99 {summary['good_p99_ms']:.1f}); load generator {summary['client_cpu_cores']:.2f} cores"
+        )
+        print(
+            f"5xx: {len(five)} {summary['status_5xx_by_kind'] or ''}; dropped connections: {len(dropped)} "
+            f"{summary['dropped_by_kind'] or ''}; good not 200 (or wrong prediction count): {good_bad}; bad not 4xx: {bad_not_4xx}"
+        )
+        interesting = {
+            f"{k} -> {s}": v
+            for (k, s), v in load.get("samples", {}).items()
+            if k == "good" and s != "200" or k != "good" and not (s.isdigit() and 400 <= int(s) < 500)
+        }
         for key, v in interesting.items():
             print(f"  sample response {key}: {v[:200]!r}")
     if mem.get("start_bytes"):
-        print(f"server RSS (process tree): start {mib(mem['start_bytes'])} ({mem['start_processes']} proc.), end "
-              f"{mib(mem['end_bytes'])} ({mem['end_processes']} proc.), max {mib(mem['max_bytes'])} (sampled every 1 s, "
-              f"{len(mem['samples'])} samples), 3 s after the end {mib(mem['end_plus_3s_bytes'])}; growth "
-              f"{(mem['end_bytes'] - mem['start_bytes']) / 2**20:+,.1f} MiB")
+        print(
+            f"server RSS (process tree): start {mib(mem['start_bytes'])} ({mem['start_processes']} proc.), end "
+            f"{mib(mem['end_bytes'])} ({mem['end_processes']} proc.), max {mib(mem['max_bytes'])} (sampled every 1 s, "
+            f"{len(mem['samples'])} samples), 3 s after the end {mib(mem['end_plus_3s_bytes'])}; growth "
+            f"{(mem['end_bytes'] - mem['start_bytes']) / 2**20:+,.1f} MiB"
+        )
         mem["growth_bytes"] = mem["end_bytes"] - mem["start_bytes"]
     if server_info.get("alive_after") is not None:
-        print(f"server after the load: alive {server_info['alive_after']}, GET /readyz -> {server_info.get('readyz_after')}")
+        print(
+            f"server after the load: alive {server_info['alive_after']}, GET /readyz -> {server_info.get('readyz_after')}"
+        )
     if log_counts:
-        print(f"server log: {log_counts['traceback_lines']} traceback(s), {log_counts['status_5xx_lines']} status=5xx line(s), "
-              f"{log_counts['error_lines']} ERROR line(s)")
+        print(
+            f"server log: {log_counts['traceback_lines']} traceback(s), {log_counts['status_5xx_lines']} status=5xx line(s), "
+            f"{log_counts['error_lines']} ERROR line(s)"
+        )
     print("\n" + "\n".join(f"{k}: {v}" for k, v in verdicts.items()))
     for e in errors:
         print(f"ERROR: {e}")
-    out = B.write_json("bench_load", {
-        "quick": args.quick, "clients": CLIENTS, "seed": SEED, "good_share": GOOD_SHARE, "bad_kinds": list(BAD_KINDS),
-        "verdicts": verdicts, "summary": summary, "by_kind": by_kind, "memory": mem, "setup": setup, "record_schema": schema,
-        "server": server_info, "warm_up": warm, "server_log": log_counts,
-        "response_samples": {f"{k} -> {s}": v for (k, s), v in load.get("samples", {}).items()}, "errors": errors,
-        "commands": {"setup": f"nbprod run {NB_REL} --project <tmp>",
-                     "serve": "bentoml serve <bento_tag> --host 127.0.0.1 --port <P> (BENTOML_HOME=<tmp>/.nbprod/bentoml)"},
-    })
+    out = B.write_json(
+        "bench_load",
+        {
+            "quick": args.quick,
+            "clients": CLIENTS,
+            "seed": SEED,
+            "good_share": GOOD_SHARE,
+            "bad_kinds": list(BAD_KINDS),
+            "verdicts": verdicts,
+            "summary": summary,
+            "by_kind": by_kind,
+            "memory": mem,
+            "setup": setup,
+            "record_schema": schema,
+            "server": server_info,
+            "warm_up": warm,
+            "server_log": log_counts,
+            "response_samples": {f"{k} -> {s}": v for (k, s), v in load.get("samples", {}).items()},
+            "errors": errors,
+            "commands": {
+                "setup": f"nbprod run {NB_REL} --project <tmp>",
+                "serve": "bentoml serve <bento_tag> --host 127.0.0.1 --port <P> (BENTOML_HOME=<tmp>/.nbprod/bentoml)",
+            },
+        },
+    )
     print(f"\nwritten {out.relative_to(B.REPO)}")
     return 0
 

@@ -16,6 +16,7 @@ reports what ``nbprod run`` imports (``python -X importtime``). Last, one ``nbpr
 tracking and the Bento build (the default), and its extra cost over the plain full run (informational, no target).
 Usage: python benchmarks/bench_run.py [--quick]
 """
+
 from __future__ import annotations
 
 import json
@@ -109,13 +110,25 @@ def main() -> int:
         if not args.quick or any(v != "PASS" for v in verdicts.values()):
             nb_path.write_text(original)
             proj.clean_outputs()
-            proc = subprocess.run([B.PYTHON, "-X", "importtime", "-m", "nbprod", "run", NB_REL, "--project", str(root), *RUN_FLAGS],
-                                  cwd=str(root), env=B.bench_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            proc = subprocess.run(
+                [B.PYTHON, "-X", "importtime", "-m", "nbprod", "run", NB_REL, "--project", str(root), *RUN_FLAGS],
+                cwd=str(root),
+                env=B.bench_env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             total, top = B.importtime_top(proc.stderr, 12)
             importtime = {"total_s": total, "top_s": dict(top), "returncode": proc.returncode}
             proj.clean_outputs()
-            proc = subprocess.run([B.PYTHON, "-X", "importtime", "-c", "import ploomber.spec, ploomber_engine"], cwd=str(root),
-                                  env=B.bench_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            proc = subprocess.run(
+                [B.PYTHON, "-X", "importtime", "-c", "import ploomber.spec, ploomber_engine"],
+                cwd=str(root),
+                env=B.bench_env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             importtime["ploomber_alone_s"] = B.importtime_top(proc.stderr, 1)[0] if proc.returncode == 0 else None
 
         # Informational: one run from clean WITH tracking (MLflow, SQLite under .nbprod/) and packaging (Bento build).
@@ -123,9 +136,12 @@ def main() -> int:
         proj.clean_outputs()
         try:
             t, proc = B.time_cmd([nbprod, "run", NB_REL, "--project", str(root)], root, B.tracking_env())
-            tracked = {"wall_s": t, **parse_done(proc.stdout),
-                       "bento_built": (root / ".nbprod" / "package" / "classifier" / "last_bento.json").is_file(),
-                       "mlflow_db": (root / ".nbprod" / "mlflow.db").is_file()}
+            tracked = {
+                "wall_s": t,
+                **parse_done(proc.stdout),
+                "bento_built": (root / ".nbprod" / "package" / "classifier" / "last_bento.json").is_file(),
+                "mlflow_db": (root / ".nbprod" / "mlflow.db").is_file(),
+            }
             print(f"  tracked + packaged run: {B.fmt_s(t)}", flush=True)
         except B.CommandFailed as exc:
             errors.append(f"tracked + packaged run: {exc}")
@@ -136,42 +152,72 @@ def main() -> int:
         return B.median(vals) if vals else float("nan")
 
     rows = [["papermill (baseline)", B.fmt_s(med["papermill"]), "1.00x", "", "", "", ""]]
-    labels = {"full": ("nbprod run, from clean", "full_vs_papermill", "papermill"),
-              "noop": ("nbprod run, no-op re-run", "noop_vs_full", "full"),
-              "edit": ("nbprod run, after editing evaluate", "edit_vs_full", "full")}
+    labels = {
+        "full": ("nbprod run, from clean", "full_vs_papermill", "papermill"),
+        "noop": ("nbprod run, no-op re-run", "noop_vs_full", "full"),
+        "edit": ("nbprod run, after editing evaluate", "edit_vs_full", "full"),
+    }
     for kind, (label, rk, vs) in labels.items():
         ran = [d["ran"] for d in details[kind]]
-        rows.append([label, B.fmt_s(med[kind]), f"{ratios[rk]:.2f}x", f"vs {vs}", f"<= {TARGETS[rk]:g}x", verdicts[rk],
-                     f"{ran[-1] if ran else '?'} ran, steps {B.fmt_s(med_of(kind, 'steps_s'))}"])
+        rows.append(
+            [
+                label,
+                B.fmt_s(med[kind]),
+                f"{ratios[rk]:.2f}x",
+                f"vs {vs}",
+                f"<= {TARGETS[rk]:g}x",
+                verdicts[rk],
+                f"{ran[-1] if ran else '?'} ran, steps {B.fmt_s(med_of(kind, 'steps_s'))}",
+            ]
+        )
     print()
     print(B.table(rows, ["command", "median", "ratio", "of", "target", "result", "steps (nbprod's own count)"]))
     full_steps = med_of("full", "steps_s")
     if full_steps == full_steps:
-        print(f"\nfull nbprod run: {B.fmt_s(med['full'])} wall = {B.fmt_s(full_steps)} inside the 4 steps "
-              f"+ {B.fmt_s(med['full'] - full_steps)} outside them (interpreter, imports, convert, Ploomber DAG set-up, saving)")
+        print(
+            f"\nfull nbprod run: {B.fmt_s(med['full'])} wall = {B.fmt_s(full_steps)} inside the 4 steps "
+            f"+ {B.fmt_s(med['full'] - full_steps)} outside them (interpreter, imports, convert, Ploomber DAG set-up, saving)"
+        )
     if importtime:
-        print(f"\n`nbprod run` from clean, python -X importtime (self time by package): total {B.fmt_s(importtime['total_s'])}")
+        print(
+            f"\n`nbprod run` from clean, python -X importtime (self time by package): total {B.fmt_s(importtime['total_s'])}"
+        )
         print("  " + ", ".join(f"{k} {B.fmt_s(v)}" for k, v in importtime["top_s"].items()))
         if importtime.get("ploomber_alone_s") is not None:
             print(f"  `import ploomber.spec, ploomber_engine` alone: {B.fmt_s(importtime['ploomber_alone_s'])}")
     if tracked:
         extra = tracked["wall_s"] - med["full"]
         tracked.update({"extra_vs_full_s": extra, "ratio_vs_full": B.ratio(tracked["wall_s"], med["full"])})
-        print(f"\nnbprod run from clean WITH tracking and packaging (1 run, informational): {B.fmt_s(tracked['wall_s'])} "
-              f"= {tracked['ratio_vs_full']:.2f}x the plain full run ({B.fmt_s(med['full'])}), "
-              f"+{B.fmt_s(extra)} for MLflow tracking + Bento build "
-              f"(steps {B.fmt_s(tracked['steps_s'] if tracked.get('steps_s') is not None else float('nan'))}; "
-              f"Bento {'built' if tracked['bento_built'] else 'NOT built'}, mlflow.db {'written' if tracked['mlflow_db'] else 'MISSING'})")
+        print(
+            f"\nnbprod run from clean WITH tracking and packaging (1 run, informational): {B.fmt_s(tracked['wall_s'])} "
+            f"= {tracked['ratio_vs_full']:.2f}x the plain full run ({B.fmt_s(med['full'])}), "
+            f"+{B.fmt_s(extra)} for MLflow tracking + Bento build "
+            f"(steps {B.fmt_s(tracked['steps_s'] if tracked.get('steps_s') is not None else float('nan'))}; "
+            f"Bento {'built' if tracked['bento_built'] else 'NOT built'}, mlflow.db {'written' if tracked['mlflow_db'] else 'MISSING'})"
+        )
     for e in errors:
         print(f"ERROR: {e}")
-    out = B.write_json("bench_run", {
-        "quick": args.quick, "repetitions": reps, "raw_s": times, "median_s": med, "ratios": ratios, "targets": TARGETS,
-        "results": verdicts, "nbprod_runs": details, "importtime": importtime, "tracked_and_packaged": tracked,
-        "errors": errors,
-        "commands": {"papermill": "papermill " + " ".join(pm_cmd[1:]),
-                     "nbprod": "nbprod " + " ".join(run_cmd[1:3]) + " --project <tmp> " + " ".join(RUN_FLAGS),
-                     "tracked_and_packaged": "nbprod " + " ".join(run_cmd[1:3]) + " --project <tmp>"},
-    })
+    out = B.write_json(
+        "bench_run",
+        {
+            "quick": args.quick,
+            "repetitions": reps,
+            "raw_s": times,
+            "median_s": med,
+            "ratios": ratios,
+            "targets": TARGETS,
+            "results": verdicts,
+            "nbprod_runs": details,
+            "importtime": importtime,
+            "tracked_and_packaged": tracked,
+            "errors": errors,
+            "commands": {
+                "papermill": "papermill " + " ".join(pm_cmd[1:]),
+                "nbprod": "nbprod " + " ".join(run_cmd[1:3]) + " --project <tmp> " + " ".join(RUN_FLAGS),
+                "tracked_and_packaged": "nbprod " + " ".join(run_cmd[1:3]) + " --project <tmp>",
+            },
+        },
+    )
     print(f"\nwritten {out.relative_to(B.REPO)}")
     return 0
 

@@ -27,6 +27,7 @@ no Bento errors. Only loopback traffic (127.0.0.1); both servers are stopped (pr
 APIs (a diagnostic: what the dispatcher's latency budget costs; not in the verdict).
 Usage: python benchmarks/bench_serve.py [--quick] [--keep] [--diag-max-latency-ms MS]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,8 +76,9 @@ class Server:
         self.name, self.cmd, self.base_url, self.ready_path, self.log_path = name, cmd, base_url, ready_path, log_path
         self._log = open(log_path, "w")
         self.t0 = time.perf_counter()
-        self.proc = subprocess.Popen(cmd, cwd=str(cwd), env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd, cwd=str(cwd), env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.ready_s: Optional[float] = None
 
     def log_tail(self, n: int = 15) -> str:
@@ -92,7 +94,9 @@ class Server:
         with httpx.Client(trust_env=False, timeout=2.0) as c:
             while time.perf_counter() < deadline:
                 if self.proc.poll() is not None:
-                    raise B.CommandFailed(f"{self.name} exited {self.proc.returncode} before it was ready:\n{self.log_tail()}")
+                    raise B.CommandFailed(
+                        f"{self.name} exited {self.proc.returncode} before it was ready:\n{self.log_tail()}"
+                    )
                 try:
                     if c.get(self.base_url + self.ready_path).status_code == 200:
                         self.ready_s = time.perf_counter() - self.t0
@@ -100,7 +104,9 @@ class Server:
                 except httpx.HTTPError:
                     pass
                 time.sleep(0.25)
-        raise B.CommandFailed(f"{self.name} not ready after {timeout:.0f} s (GET {self.ready_path}):\n{self.log_tail()}")
+        raise B.CommandFailed(
+            f"{self.name} not ready after {timeout:.0f} s (GET {self.ready_path}):\n{self.log_tail()}"
+        )
 
     def cpu_s(self) -> float:
         """CPU seconds (user + system) of the server's live process tree."""
@@ -147,7 +153,7 @@ def bento_batch_metrics(base_url: str) -> dict:
     except httpx.HTTPError:
         return {}
     out = {"sum": 0.0, "count": 0.0, "workers": set()}
-    for m in re.finditer(r'^bentoml_service_adaptive_batch_size_(sum|count)\{([^}]*)\} (\S+)$', text, re.M):
+    for m in re.finditer(r"^bentoml_service_adaptive_batch_size_(sum|count)\{([^}]*)\} (\S+)$", text, re.M):
         if 'method_name="predict"' in m.group(2):
             out[m.group(1)] += float(m.group(3))
             w = re.search(r'worker_index="([^"]*)"', m.group(2))
@@ -167,8 +173,15 @@ def percentile(xs: list[float], q: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
-def run_load(url: str, bodies: list[bytes], clients: int, n_requests: int, max_s: float, rows: int,
-             server: Optional[Server] = None) -> dict:
+def run_load(
+    url: str,
+    bodies: list[bytes],
+    clients: int,
+    n_requests: int,
+    max_s: float,
+    rows: int,
+    server: Optional[Server] = None,
+) -> dict:
     """``clients`` threads (one keep-alive httpx.Client each) POST ``bodies`` in turn until ``n_requests`` are sent
     or ``max_s`` has passed. Latencies and rows/s count 200 responses only."""
     import httpx
@@ -211,15 +224,23 @@ def run_load(url: str, bodies: list[bytes], clients: int, n_requests: int, max_s
     flat = [r for rs in results for r in rs]
     ok = [lat for lat, st in flat if st == 200]
     errors = Counter(str(st) for _, st in flat if st != 200)
-    return {"clients": clients, "batch": rows, "requests": len(flat), "ok": len(ok), "errors": sum(errors.values()),
-            "error_kinds": dict(errors), "elapsed_s": elapsed,
-            "stopped_by": "count" if len(flat) >= n_requests else "duration",
-            "rows_per_s": len(ok) * rows / elapsed if elapsed > 0 else float("nan"),
-            "requests_per_s": len(flat) / elapsed if elapsed > 0 else float("nan"),
-            "p50_ms": percentile(ok, 0.50) * 1000, "p99_ms": percentile(ok, 0.99) * 1000,
-            "mean_ms": (sum(ok) / len(ok) * 1000) if ok else float("nan"),
-            "server_cpu_cores": server_cpu / elapsed if elapsed > 0 else float("nan"),
-            "client_cpu_cores": client_cpu / elapsed if elapsed > 0 else float("nan")}
+    return {
+        "clients": clients,
+        "batch": rows,
+        "requests": len(flat),
+        "ok": len(ok),
+        "errors": sum(errors.values()),
+        "error_kinds": dict(errors),
+        "elapsed_s": elapsed,
+        "stopped_by": "count" if len(flat) >= n_requests else "duration",
+        "rows_per_s": len(ok) * rows / elapsed if elapsed > 0 else float("nan"),
+        "requests_per_s": len(flat) / elapsed if elapsed > 0 else float("nan"),
+        "p50_ms": percentile(ok, 0.50) * 1000,
+        "p99_ms": percentile(ok, 0.99) * 1000,
+        "mean_ms": (sum(ok) / len(ok) * 1000) if ok else float("nan"),
+        "server_cpu_cores": server_cpu / elapsed if elapsed > 0 else float("nan"),
+        "client_cpu_cores": client_cpu / elapsed if elapsed > 0 else float("nan"),
+    }
 
 
 def check_response(name: str, resp, rows: int) -> Optional[str]:
@@ -242,13 +263,17 @@ def warm_up(name: str, url: str, bodies: dict[int, list[bytes]], server: Server,
     with httpx.Client(trust_env=False, timeout=60.0) as c:
         for batch, n in ((1, 40), (100, 10)):
             for i in range(n):
-                problem = check_response(name, c.post(url, content=bodies[batch][i % len(bodies[batch])],
-                                                      headers=JSON_HEADERS), batch)
+                problem = check_response(
+                    name, c.post(url, content=bodies[batch][i % len(bodies[batch])], headers=JSON_HEADERS), batch
+                )
                 if problem:
                     errors.append(f"warm-up {problem}")
                     return {"failed": problem}
     burst = run_load(url, bodies[1], 16, 64, 10.0, 1, server)
-    return {"seconds": time.perf_counter() - t, "burst_16_clients": {k: burst[k] for k in ("requests", "ok", "errors", "error_kinds")}}
+    return {
+        "seconds": time.perf_counter() - t,
+        "burst_16_clients": {k: burst[k] for k in ("requests", "ok", "errors", "error_kinds")},
+    }
 
 
 # --------------------------------------------------------------------------------------------- in-process limit
@@ -256,7 +281,7 @@ def inprocess_limit(model, X, batch: int, calls: int) -> dict:
     import gc
 
     n = len(X)
-    slices = [X.iloc[(i * batch) % n:(i * batch) % n + batch] for i in range(calls)]
+    slices = [X.iloc[(i * batch) % n : (i * batch) % n + batch] for i in range(calls)]
     slices = [s for s in slices if len(s) == batch] or [X.iloc[:batch]]
     for s in slices[:3]:  # warm-up
         model.predict(s)
@@ -268,8 +293,14 @@ def inprocess_limit(model, X, batch: int, calls: int) -> dict:
         model.predict(slices[i % len(slices)])
         lat.append(time.perf_counter() - t)
     total = time.perf_counter() - t0
-    return {"batch": batch, "calls": calls, "seconds": total, "rows_per_s": calls * batch / total,
-            "p50_ms": percentile(lat, 0.5) * 1000, "p99_ms": percentile(lat, 0.99) * 1000}
+    return {
+        "batch": batch,
+        "calls": calls,
+        "seconds": total,
+        "rows_per_s": calls * batch / total,
+        "p50_ms": percentile(lat, 0.5) * 1000,
+        "p99_ms": percentile(lat, 0.99) * 1000,
+    }
 
 
 _SERVICE_PATH = r"""
@@ -308,19 +339,30 @@ print("RESULT " + json.dumps(out))
 """
 
 
-def service_path_limit(bento_path: Path, bentoml_home: Path, records: list[dict], calls: dict[int, int], tmp: Path) -> dict:
+def service_path_limit(
+    bento_path: Path, bentoml_home: Path, records: list[dict], calls: dict[int, int], tmp: Path
+) -> dict:
     """The Bento's own ``predict`` code in-process, no HTTP: the generated service.py imported in a fresh
     interpreter (BENTOML_HOME set), request JSON validated into Records (pydantic, as the server does) and
     ``predict`` called on the service instance (frame, preprocess, model.predict, drift monitor, postprocess)."""
     data = tmp / "service-path-records.json"
     data.write_text(json.dumps(records))
-    t, proc = B.time_cmd([B.PYTHON, "-c", _SERVICE_PATH, str(bento_path / "src"), str(data),
-                          json.dumps({str(b): n for b, n in calls.items()})], tmp,
-                         {**B.bench_env(), "BENTOML_HOME": str(bentoml_home)})
+    t, proc = B.time_cmd(
+        [
+            B.PYTHON,
+            "-c",
+            _SERVICE_PATH,
+            str(bento_path / "src"),
+            str(data),
+            json.dumps({str(b): n for b, n in calls.items()}),
+        ],
+        tmp,
+        {**B.bench_env(), "BENTOML_HOME": str(bentoml_home)},
+    )
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if line is None:
         raise B.CommandFailed(f"service path: no result in the output:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    return {"wall_s": t, **json.loads(line[len("RESULT "):])}
+    return {"wall_s": t, **json.loads(line[len("RESULT ") :])}
 
 
 # --------------------------------------------------------------------------------------------- main
@@ -366,11 +408,17 @@ def service_settings(bento_path: Path) -> dict:
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer requests per cell, shorter cells (a smoke test)")
-    ap.add_argument("--keep", action="store_true", help="keep the temporary project folder (and the server logs) and print its path")
-    ap.add_argument("--diag-max-latency-ms", type=int, metavar="MS",
-                    help="diagnostic: also serve a copy of the Bento whose predict API has max_latency_ms=MS (the "
-                         "generated service.py patched; everything else identical) and load it like the others (not in "
-                         "the verdict)")
+    ap.add_argument(
+        "--keep", action="store_true", help="keep the temporary project folder (and the server logs) and print its path"
+    )
+    ap.add_argument(
+        "--diag-max-latency-ms",
+        type=int,
+        metavar="MS",
+        help="diagnostic: also serve a copy of the Bento whose predict API has max_latency_ms=MS (the "
+        "generated service.py patched; everything else identical) and load it like the others (not in "
+        "the verdict)",
+    )
     return ap.parse_args()
 
 
@@ -408,10 +456,16 @@ def main() -> int:
     log_counts: dict = {}
     diag = args.diag_max_latency_ms
     kinds = ["bento", "mlflow"] + (["bento_diag"] if diag else [])
-    labels = {"bento": "bento (POST /predict)", "mlflow": "mlflow (POST /invocations)",
-              "bento_diag": f"bento, max_latency_ms={diag} (diag.)"}
-    print(f"bench_serve: {'quick' if args.quick else 'full'}; requests per cell {requests} (batch: count), at most "
-          f"{max_s:g} s per cell; python = {B.PYTHON}", flush=True)
+    labels = {
+        "bento": "bento (POST /predict)",
+        "mlflow": "mlflow (POST /invocations)",
+        "bento_diag": f"bento, max_latency_ms={diag} (diag.)",
+    }
+    print(
+        f"bench_serve: {'quick' if args.quick else 'full'}; requests per cell {requests} (batch: count), at most "
+        f"{max_s:g} s per cell; python = {B.PYTHON}",
+        flush=True,
+    )
 
     with B.TempProject(keep=args.keep) as proj:
         root = proj.root
@@ -424,17 +478,23 @@ def main() -> int:
             bento_info = json.loads((root / ".nbprod" / "package" / PIPELINE / "last_bento.json").read_text())
             setup = {"nbprod_run_s": t, **bento_info}
             settings = service_settings(Path(bento_info.get("bento_path", "")))
-            print(f"  set-up: nbprod run (tracked, packaged) {B.fmt_s(t)}; Bento {bento_info['bento_tag']}; "
-                  f"predict: max_latency_ms={settings['max_latency_ms']}, max_batch_size={settings['max_batch_size']}, "
-                  f"workers={settings['workers']}", flush=True)
+            print(
+                f"  set-up: nbprod run (tracked, packaged) {B.fmt_s(t)}; Bento {bento_info['bento_tag']}; "
+                f"predict: max_latency_ms={settings['max_latency_ms']}, max_batch_size={settings['max_batch_size']}, "
+                f"workers={settings['workers']}",
+                flush=True,
+            )
+
+            import pandas as pd
 
             from nbprod.io import load_value
-            import pandas as pd
 
             df = load_value(products / "features" / "df").drop(columns=["churned"])
             records = json.loads(df.to_json(orient="records"))
-            X = pd.concat([load_value(products / "features" / "X_test"), load_value(products / "features" / "X_train")],
-                          ignore_index=True)
+            X = pd.concat(
+                [load_value(products / "features" / "X_test"), load_value(products / "features" / "X_train")],
+                ignore_index=True,
+            )
             model = load_value(products / "train" / "model")
             split = json.loads(X.to_json(orient="split", index=False))
             columns, data = split["columns"], split["data"]
@@ -443,29 +503,47 @@ def main() -> int:
                 n = len(records) if kind == "bento" else len(data)
                 starts = range(0, n - batch + 1, batch)
                 if kind == "bento":
-                    return [json.dumps({"records": records[s:s + batch]}).encode() for s in starts]
-                return [json.dumps({"dataframe_split": {"columns": columns, "data": data[s:s + batch]}}).encode()
-                        for s in starts]
+                    return [json.dumps({"records": records[s : s + batch]}).encode() for s in starts]
+                return [
+                    json.dumps({"dataframe_split": {"columns": columns, "data": data[s : s + batch]}}).encode()
+                    for s in starts
+                ]
 
             bodies = {kind: {b: bodies_for(kind, b) for b in BATCHES} for kind in ("bento", "mlflow")}
             bodies["bento_diag"] = bodies["bento"]
-            print(f"  request rows: {len(records)} raw records (Bento), {len(data)} x {len(columns)} processed features "
-                  f"(mlflow); model {type(model).__name__}", flush=True)
+            print(
+                f"  request rows: {len(records)} raw records (Bento), {len(data)} x {len(columns)} processed features "
+                f"(mlflow); model {type(model).__name__}",
+                flush=True,
+            )
 
             # ---- the limit: model.predict in this process (before the servers start: no contention)
             for b in INPROC_CALLS:
                 limit[str(b)] = inprocess_limit(model, X, b, calls[b])
-            print("  in-process model.predict: " + ", ".join(
-                f"batch {b}: {limit[str(b)]['rows_per_s']:,.0f} rows/s (p50 {limit[str(b)]['p50_ms']:.1f} ms)" for b in INPROC_CALLS),
-                flush=True)
-            svc_path = service_path_limit(Path(bento_info["bento_path"]), root / ".nbprod" / "bentoml", records,
-                                          calls, root)
-            print("  in-process Bento predict() (validate + service code): " + ", ".join(
-                f"batch {b}: {v['rows_per_s']:,.0f} rows/s (validate {v['validate_ms']:.1f} ms + predict {v['predict_ms']:.1f} ms)"
-                for b, v in svc_path["batches"].items()), flush=True)
+            print(
+                "  in-process model.predict: "
+                + ", ".join(
+                    f"batch {b}: {limit[str(b)]['rows_per_s']:,.0f} rows/s (p50 {limit[str(b)]['p50_ms']:.1f} ms)"
+                    for b in INPROC_CALLS
+                ),
+                flush=True,
+            )
+            svc_path = service_path_limit(
+                Path(bento_info["bento_path"]), root / ".nbprod" / "bentoml", records, calls, root
+            )
+            print(
+                "  in-process Bento predict() (validate + service code): "
+                + ", ".join(
+                    f"batch {b}: {v['rows_per_s']:,.0f} rows/s (validate {v['validate_ms']:.1f} ms + predict {v['predict_ms']:.1f} ms)"
+                    for b, v in svc_path["batches"].items()
+                ),
+                flush=True,
+            )
 
             # ---- servers (all up at once, one worker each: their defaults)
-            path_env = {"PATH": f"{B.BIN}{os.pathsep}{os.environ.get('PATH', '')}"}  # mlflow execs `uvicorn` from the PATH
+            path_env = {
+                "PATH": f"{B.BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+            }  # mlflow execs `uvicorn` from the PATH
             benv = {**B.bench_env(), **path_env, "BENTOML_HOME": str(root / ".nbprod" / "bentoml")}
             menv = {**B.bench_env(), **path_env, "MLFLOW_TRACKING_URI": f"sqlite:///{root / '.nbprod' / 'mlflow.db'}"}
             targets = {"bento": bento_info["bento_tag"]}
@@ -474,19 +552,48 @@ def main() -> int:
             for kind in kinds:
                 port = free_port()
                 if kind == "mlflow":
-                    servers[kind] = Server("mlflow models serve", [B.tool("mlflow"), "models", "serve", "-m",
-                                           f"models:/{PIPELINE}@candidate", "--env-manager", "local", "--host", "127.0.0.1",
-                                           "--port", str(port)], menv, root, root / "mlflow-serve.log",
-                                           f"http://127.0.0.1:{port}", "/ping")
+                    servers[kind] = Server(
+                        "mlflow models serve",
+                        [
+                            B.tool("mlflow"),
+                            "models",
+                            "serve",
+                            "-m",
+                            f"models:/{PIPELINE}@candidate",
+                            "--env-manager",
+                            "local",
+                            "--host",
+                            "127.0.0.1",
+                            "--port",
+                            str(port),
+                        ],
+                        menv,
+                        root,
+                        root / "mlflow-serve.log",
+                        f"http://127.0.0.1:{port}",
+                        "/ping",
+                    )
                 else:
-                    servers[kind] = Server(f"bentoml serve ({kind})", [B.tool("bentoml"), "serve", targets[kind], "--host",
-                                           "127.0.0.1", "--port", str(port)], benv, root, root / f"{kind}-serve.log",
-                                           f"http://127.0.0.1:{port}", "/readyz")
+                    servers[kind] = Server(
+                        f"bentoml serve ({kind})",
+                        [B.tool("bentoml"), "serve", targets[kind], "--host", "127.0.0.1", "--port", str(port)],
+                        benv,
+                        root,
+                        root / f"{kind}-serve.log",
+                        f"http://127.0.0.1:{port}",
+                        "/readyz",
+                    )
             urls = {k: s.base_url + ("/invocations" if k == "mlflow" else "/predict") for k, s in servers.items()}
             for kind, srv in servers.items():
-                server_info[kind] = {"command": " ".join([Path(srv.cmd[0]).name] + srv.cmd[1:]),
-                                     "port": srv.base_url.rsplit(":", 1)[1], "ready_s": srv.wait_ready()}
-            print("  servers ready: " + ", ".join(f"{k} {B.fmt_s(v['ready_s'])}" for k, v in server_info.items()), flush=True)
+                server_info[kind] = {
+                    "command": " ".join([Path(srv.cmd[0]).name] + srv.cmd[1:]),
+                    "port": srv.base_url.rsplit(":", 1)[1],
+                    "ready_s": srv.wait_ready(),
+                }
+            print(
+                "  servers ready: " + ", ".join(f"{k} {B.fmt_s(v['ready_s'])}" for k, v in server_info.items()),
+                flush=True,
+            )
             for kind in kinds:
                 warm[kind] = warm_up(kind, urls[kind], bodies[kind], servers[kind], errors)
                 print(f"  warm-up {kind}: {warm[kind]}", flush=True)
@@ -502,20 +609,33 @@ def main() -> int:
                             load1 = os.getloadavg()[0]
                         except OSError:
                             load1 = float("nan")
-                        cell = {"server": kind, "load1_before": load1,
-                                **run_load(urls[kind], bodies[kind][batch], clients, requests[batch], max_s, batch, servers[kind])}
+                        cell = {
+                            "server": kind,
+                            "load1_before": load1,
+                            **run_load(
+                                urls[kind], bodies[kind][batch], clients, requests[batch], max_s, batch, servers[kind]
+                            ),
+                        }
                         if is_bento:
                             after = bento_batch_metrics(servers[kind].base_url)
                             calls_n = after.get("count", 0) - before.get("count", 0)
                             merged = after.get("sum", 0) - before.get("sum", 0)
-                            cell.update({"model_calls": calls_n, "requests_per_model_call": merged / calls_n if calls_n else float("nan"),
-                                         "workers_seen": len(after.get("workers", ()))})
+                            cell.update(
+                                {
+                                    "model_calls": calls_n,
+                                    "requests_per_model_call": merged / calls_n if calls_n else float("nan"),
+                                    "workers_seen": len(after.get("workers", ())),
+                                }
+                            )
                         cells.append(cell)
                         extra = f", {cell['requests_per_model_call']:.2f} requests/model call" if is_bento else ""
-                        print(f"  {kind:10} {clients:>2} client(s) batch {batch:>3}: {cell['rows_per_s']:>8,.0f} rows/s, "
-                              f"p50 {cell['p50_ms']:.1f} ms, p99 {cell['p99_ms']:.1f} ms, {cell['errors']} error(s) "
-                              f"{cell['error_kinds'] or ''}, {cell['requests']} requests in {cell['elapsed_s']:.1f} s "
-                              f"(by {cell['stopped_by']}), server CPU {cell['server_cpu_cores']:.2f} cores{extra}", flush=True)
+                        print(
+                            f"  {kind:10} {clients:>2} client(s) batch {batch:>3}: {cell['rows_per_s']:>8,.0f} rows/s, "
+                            f"p50 {cell['p50_ms']:.1f} ms, p99 {cell['p99_ms']:.1f} ms, {cell['errors']} error(s) "
+                            f"{cell['error_kinds'] or ''}, {cell['requests']} requests in {cell['elapsed_s']:.1f} s "
+                            f"(by {cell['stopped_by']}), server CPU {cell['server_cpu_cores']:.2f} cores{extra}",
+                            flush=True,
+                        )
                     order = order[1:] + order[:1]
         except Exception as exc:  # report, never crash: the servers are stopped and the JSON still gets written
             errors.append(f"{type(exc).__name__}: {exc}")
@@ -525,9 +645,11 @@ def main() -> int:
                 srv.stop()
                 if kind != "mlflow":
                     text = srv.log_path.read_text(errors="replace") if srv.log_path.is_file() else ""
-                    log_counts[kind] = {"status_503_lines": len(re.findall(r"status=503\b", text)),
-                                        "overloaded_errors": len(re.findall(r"ServiceUnavailable: process is overloaded", text)),
-                                        "max_latency_warning": _OVERLOAD_WARNING in text}
+                    log_counts[kind] = {
+                        "status_503_lines": len(re.findall(r"status=503\b", text)),
+                        "overloaded_errors": len(re.findall(r"ServiceUnavailable: process is overloaded", text)),
+                        "max_latency_warning": _OVERLOAD_WARNING in text,
+                    }
 
     # ------------------------------------------------------------------ report
     def cell_of(kind: str, clients: int, batch: int) -> dict:
@@ -540,23 +662,71 @@ def main() -> int:
                 c = cell_of(kind, clients, batch)
                 if not c:
                     continue
-                rows.append([labels[kind], str(clients), str(batch), f"{c['ok']}/{c['requests']}", f"{c['rows_per_s']:,.0f}",
-                             f"{c['p50_ms']:.1f}", f"{c['p99_ms']:.1f}", str(c["errors"]), f"{c['server_cpu_cores']:.2f}",
-                             f"{c['requests_per_model_call']:.2f}" if kind != "mlflow" else ""])
+                rows.append(
+                    [
+                        labels[kind],
+                        str(clients),
+                        str(batch),
+                        f"{c['ok']}/{c['requests']}",
+                        f"{c['rows_per_s']:,.0f}",
+                        f"{c['p50_ms']:.1f}",
+                        f"{c['p99_ms']:.1f}",
+                        str(c["errors"]),
+                        f"{c['server_cpu_cores']:.2f}",
+                        f"{c['requests_per_model_call']:.2f}" if kind != "mlflow" else "",
+                    ]
+                )
     if rows:
         print()
-        print(B.table(rows, ["server", "clients", "batch", "ok/sent", "rows/s", "p50 ms", "p99 ms", "errors",
-                             "server CPU (cores)", "requests/model call"]))
+        print(
+            B.table(
+                rows,
+                [
+                    "server",
+                    "clients",
+                    "batch",
+                    "ok/sent",
+                    "rows/s",
+                    "p50 ms",
+                    "p99 ms",
+                    "errors",
+                    "server CPU (cores)",
+                    "requests/model call",
+                ],
+            )
+        )
     if limit:
         sp = svc_path.get("batches", {})
-        print("\nin-process limit, 1 thread, no HTTP (batch 1000 = the most adaptive batching may merge into one call):\n"
-              "  model.predict on processed features (the limit), and the Bento's own code: request JSON validated into\n"
-              "  Records + the service's predict() (frame, preprocess, model.predict, drift monitor, postprocess)")
-        print(B.table([[f"batch {b}", str(v["calls"]), f"{v['rows_per_s']:,.0f}", f"{v['p50_ms']:.2f}", f"{v['p99_ms']:.2f}",
+        print(
+            "\nin-process limit, 1 thread, no HTTP (batch 1000 = the most adaptive batching may merge into one call):\n"
+            "  model.predict on processed features (the limit), and the Bento's own code: request JSON validated into\n"
+            "  Records + the service's predict() (frame, preprocess, model.predict, drift monitor, postprocess)"
+        )
+        print(
+            B.table(
+                [
+                    [
+                        f"batch {b}",
+                        str(v["calls"]),
+                        f"{v['rows_per_s']:,.0f}",
+                        f"{v['p50_ms']:.2f}",
+                        f"{v['p99_ms']:.2f}",
                         f"{sp[b]['rows_per_s']:,.0f}" if b in sp else "n/a",
-                        f"{sp[b]['validate_ms']:.2f} + {sp[b]['predict_ms']:.2f}" if b in sp else "n/a"]
-                       for b, v in limit.items()],
-                      ["", "calls", "model rows/s", "p50 ms", "p99 ms", "Bento code rows/s", "validate + predict() ms (median)"]))
+                        f"{sp[b]['validate_ms']:.2f} + {sp[b]['predict_ms']:.2f}" if b in sp else "n/a",
+                    ]
+                    for b, v in limit.items()
+                ],
+                [
+                    "",
+                    "calls",
+                    "model rows/s",
+                    "p50 ms",
+                    "p99 ms",
+                    "Bento code rows/s",
+                    "validate + predict() ms (median)",
+                ],
+            )
+        )
 
     def compare(kind: str, batch: int) -> dict:
         bc, mc = cell_of(kind, 16, batch), cell_of("mlflow", 16, batch)
@@ -565,9 +735,18 @@ def main() -> int:
         r = B.ratio(bc["rows_per_s"], mc["rows_per_s"])
         ok_ratio, ok_p99, ok_err = r == r and r >= TARGET_RATIO, bc["p99_ms"] <= mc["p99_ms"], bc["errors"] == 0
         lim = limit.get(str(batch), {}).get("rows_per_s", float("nan"))
-        return {"ratio_rows_per_s": r, "bento_p99_ms": bc["p99_ms"], "mlflow_p99_ms": mc["p99_ms"], "bento_errors": bc["errors"],
-                "mlflow_errors": mc["errors"], "ratio_ok": ok_ratio, "p99_ok": ok_p99, "no_errors": ok_err,
-                "result": "PASS" if ok_ratio and ok_p99 and ok_err else "MISS", "bento_vs_limit": B.ratio(bc["rows_per_s"], lim)}
+        return {
+            "ratio_rows_per_s": r,
+            "bento_p99_ms": bc["p99_ms"],
+            "mlflow_p99_ms": mc["p99_ms"],
+            "bento_errors": bc["errors"],
+            "mlflow_errors": mc["errors"],
+            "ratio_ok": ok_ratio,
+            "p99_ok": ok_p99,
+            "no_errors": ok_err,
+            "result": "PASS" if ok_ratio and ok_p99 and ok_err else "MISS",
+            "bento_vs_limit": B.ratio(bc["rows_per_s"], lim),
+        }
 
     summary: dict = {}
     diag_summary: dict = {}
@@ -578,73 +757,132 @@ def main() -> int:
             if not s:
                 continue
             (summary if kind == "bento" else diag_summary)[f"batch_{batch}"] = s
-            srows.append([f"{'' if kind == 'bento' else f'max_latency_ms={diag}, '}16 clients, batch {batch}",
-                          f"{s['ratio_rows_per_s']:.2f}x", f">= {TARGET_RATIO:g}x",
-                          f"{s['bento_p99_ms']:.1f} / {s['mlflow_p99_ms']:.1f}", f"{s['bento_errors']} / {s['mlflow_errors']}",
-                          s["result"] if kind == "bento" else f"({s['result']})", f"{s['bento_vs_limit']:.2f}x"])
+            srows.append(
+                [
+                    f"{'' if kind == 'bento' else f'max_latency_ms={diag}, '}16 clients, batch {batch}",
+                    f"{s['ratio_rows_per_s']:.2f}x",
+                    f">= {TARGET_RATIO:g}x",
+                    f"{s['bento_p99_ms']:.1f} / {s['mlflow_p99_ms']:.1f}",
+                    f"{s['bento_errors']} / {s['mlflow_errors']}",
+                    s["result"] if kind == "bento" else f"({s['result']})",
+                    f"{s['bento_vs_limit']:.2f}x",
+                ]
+            )
     if srows:
         print("\nBento vs mlflow models serve (same model, same run):")
-        print(B.table(srows, ["", "rows/s ratio", "target", "p99 ms bento / mlflow (<=)", "errors bento / mlflow (0)",
-                              "result", "Bento vs in-process (same batch)"]))
+        print(
+            B.table(
+                srows,
+                [
+                    "",
+                    "rows/s ratio",
+                    "target",
+                    "p99 ms bento / mlflow (<=)",
+                    "errors bento / mlflow (0)",
+                    "result",
+                    "Bento vs in-process (same batch)",
+                ],
+            )
+        )
 
     # what limits the Bento: worker count, adaptive batching, the dispatcher's latency budget, CPU
     notes: list[str] = []
     if settings:
-        notes.append(f"the Bento serves with {settings['workers']} worker(s) (BentoML's default is 1) on a "
-                     f"{os.cpu_count()}-CPU machine; predict is batchable with max_latency_ms={settings['max_latency_ms']}, "
-                     f"max_batch_size={settings['max_batch_size']}")
+        notes.append(
+            f"the Bento serves with {settings['workers']} worker(s) (BentoML's default is 1) on a "
+            f"{os.cpu_count()}-CPU machine; predict is batchable with max_latency_ms={settings['max_latency_ms']}, "
+            f"max_batch_size={settings['max_batch_size']}"
+        )
     b16 = [c for c in cells if c["server"] == "bento" and c["clients"] == 16]
     if b16:
-        merged = max((c["requests_per_model_call"] for c in b16 if c["requests_per_model_call"] == c["requests_per_model_call"]),
-                     default=float("nan"))
-        notes.append(f"adaptive batching at 16 clients: {merged:.2f} requests per model call at most "
-                     f"({'it kicked in' if merged > 1.05 else 'it did NOT kick in: one request per model call'})")
+        merged = max(
+            (c["requests_per_model_call"] for c in b16 if c["requests_per_model_call"] == c["requests_per_model_call"]),
+            default=float("nan"),
+        )
+        notes.append(
+            f"adaptive batching at 16 clients: {merged:.2f} requests per model call at most "
+            f"({'it kicked in' if merged > 1.05 else 'it did NOT kick in: one request per model call'})"
+        )
         cpu = max(c["server_cpu_cores"] for c in b16)
-        notes.append(f"Bento server CPU at 16 clients: up to {cpu:.2f} cores"
-                     + (" (about one core: the single worker is CPU-bound)" if cpu >= 0.85 else
-                        " (below one core: the worker also waits, for its batching window or for a CPU shared with the "
-                        "clients and other processes)")
-                     + f"; the load generator (this process, same machine) used up to "
-                       f"{max(c['client_cpu_cores'] for c in cells if c['clients'] == 16):.2f} cores")
+        notes.append(
+            f"Bento server CPU at 16 clients: up to {cpu:.2f} cores"
+            + (
+                " (about one core: the single worker is CPU-bound)"
+                if cpu >= 0.85
+                else " (below one core: the worker also waits, for its batching window or for a CPU shared with the "
+                "clients and other processes)"
+            )
+            + f"; the load generator (this process, same machine) used up to "
+            f"{max(c['client_cpu_cores'] for c in cells if c['clients'] == 16):.2f} cores"
+        )
         lim = limit.get("1000", {}).get("rows_per_s")
         if lim:
             best = max(c["rows_per_s"] for c in b16)
             code = svc_path.get("batches", {}).get("1000", {}).get("rows_per_s", float("nan"))
-            notes.append(f"on 1000-row batches in-process: model.predict alone {lim:,.0f} rows/s, the Bento's own code "
-                         f"(record validation + its predict(): frame, preprocess, model, drift monitor) {code:,.0f} rows/s; "
-                         f"the Bento's best cell over HTTP is {best:,.0f} rows/s ({B.ratio(best, code):.2f}x of its own "
-                         f"code): the rest is HTTP, JSON and BentoML's dispatcher, in one Python worker")
+            notes.append(
+                f"on 1000-row batches in-process: model.predict alone {lim:,.0f} rows/s, the Bento's own code "
+                f"(record validation + its predict(): frame, preprocess, model, drift monitor) {code:,.0f} rows/s; "
+                f"the Bento's best cell over HTTP is {best:,.0f} rows/s ({B.ratio(best, code):.2f}x of its own "
+                f"code): the rest is HTTP, JSON and BentoML's dispatcher, in one Python worker"
+            )
     lc = log_counts.get("bento", {})
     if lc.get("status_503_lines") or lc.get("max_latency_warning"):
         one = cell_of("bento", 1, 1)
-        notes.append(f"the Bento answered {lc['status_503_lines']} request(s) with 503 'process is overloaded' (warm-up "
-                     f"included)" + (", after BentoML's warning that the max latency is likely too low" if lc["max_latency_warning"] else "")
-                     + f": its batching dispatcher cancels a queued request as soon as the estimated latency (wait + "
-                       f"learned cost of one model call) reaches max_latency_ms={settings.get('max_latency_ms')}; one call costs "
-                       f"{limit.get('1', {}).get('p50_ms', float('nan')):.1f} ms of model.predict alone in-process, "
-                       f"{one.get('p50_ms', float('nan')):.1f} ms end to end for a 1-row request at 1 client")
+        notes.append(
+            f"the Bento answered {lc['status_503_lines']} request(s) with 503 'process is overloaded' (warm-up "
+            f"included)"
+            + (", after BentoML's warning that the max latency is likely too low" if lc["max_latency_warning"] else "")
+            + f": its batching dispatcher cancels a queued request as soon as the estimated latency (wait + "
+            f"learned cost of one model call) reaches max_latency_ms={settings.get('max_latency_ms')}; one call costs "
+            f"{limit.get('1', {}).get('p50_ms', float('nan')):.1f} ms of model.predict alone in-process, "
+            f"{one.get('p50_ms', float('nan')):.1f} ms end to end for a 1-row request at 1 client"
+        )
     ds = diag_summary.get(f"batch_{BATCHES[0]}")
     if ds:
-        notes.append(f"with max_latency_ms={diag} (diagnostic copy): " + ", ".join(
-            f"batch {b}: {diag_summary[f'batch_{b}']['ratio_rows_per_s']:.2f}x mlflow, p99 "
-            f"{diag_summary[f'batch_{b}']['bento_p99_ms']:.0f} ms, {diag_summary[f'batch_{b}']['bento_errors']} error(s)"
-            for b in BATCHES if f"batch_{b}" in diag_summary))
+        notes.append(
+            f"with max_latency_ms={diag} (diagnostic copy): "
+            + ", ".join(
+                f"batch {b}: {diag_summary[f'batch_{b}']['ratio_rows_per_s']:.2f}x mlflow, p99 "
+                f"{diag_summary[f'batch_{b}']['bento_p99_ms']:.0f} ms, {diag_summary[f'batch_{b}']['bento_errors']} error(s)"
+                for b in BATCHES
+                if f"batch_{b}" in diag_summary
+            )
+        )
     if notes:
         print("\nwhat limits the Bento:\n" + "\n".join(f"  - {n}" for n in notes))
     results = {k: v["result"] for k, v in summary.items()}
     print("\n" + "\n".join(f"bento_vs_mlflow_16_clients_{k}: {v}" for k, v in results.items()))
     for e in errors:
         print(f"ERROR: {e}")
-    out = B.write_json("bench_serve", {
-        "quick": args.quick, "requests_per_cell": requests, "max_s_per_cell": max_s, "target_ratio": TARGET_RATIO,
-        "results": results, "summary": summary, "diag_max_latency_ms": diag, "diag_summary": diag_summary, "cells": cells,
-        "inprocess_limit": limit, "inprocess_service_path": svc_path, "setup": setup, "bento_settings": settings, "servers": server_info, "warm_up": warm,
-        "bento_logs": log_counts, "notes": notes, "errors": errors,
-        "commands": {"setup": f"nbprod run {NB_REL} --project <tmp>",
-                     "bento": "bentoml serve <bento_tag> --host 127.0.0.1 --port <P> (BENTOML_HOME=<tmp>/.nbprod/bentoml)",
-                     "mlflow": f"mlflow models serve -m models:/{PIPELINE}@candidate --env-manager local --host 127.0.0.1 "
-                               "--port <Q> (MLFLOW_TRACKING_URI=sqlite:///<tmp>/.nbprod/mlflow.db)"},
-    })
+    out = B.write_json(
+        "bench_serve",
+        {
+            "quick": args.quick,
+            "requests_per_cell": requests,
+            "max_s_per_cell": max_s,
+            "target_ratio": TARGET_RATIO,
+            "results": results,
+            "summary": summary,
+            "diag_max_latency_ms": diag,
+            "diag_summary": diag_summary,
+            "cells": cells,
+            "inprocess_limit": limit,
+            "inprocess_service_path": svc_path,
+            "setup": setup,
+            "bento_settings": settings,
+            "servers": server_info,
+            "warm_up": warm,
+            "bento_logs": log_counts,
+            "notes": notes,
+            "errors": errors,
+            "commands": {
+                "setup": f"nbprod run {NB_REL} --project <tmp>",
+                "bento": "bentoml serve <bento_tag> --host 127.0.0.1 --port <P> (BENTOML_HOME=<tmp>/.nbprod/bentoml)",
+                "mlflow": f"mlflow models serve -m models:/{PIPELINE}@candidate --env-manager local --host 127.0.0.1 "
+                "--port <Q> (MLFLOW_TRACKING_URI=sqlite:///<tmp>/.nbprod/mlflow.db)",
+            },
+        },
+    )
     print(f"\nwritten {out.relative_to(B.REPO)}")
     return 0
 

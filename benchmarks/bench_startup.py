@@ -8,6 +8,7 @@
 Each command is a subprocess (wall time), the runs of all commands interleaved, median of N.
 Usage: python benchmarks/bench_startup.py [--quick]
 """
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,14 @@ print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))
 
 
 def loaded_after(argv: list[str], cwd: Path) -> list[str]:
-    proc = subprocess.run([B.PYTHON, "-c", PROBE, json.dumps(argv), json.dumps(HEAVY)], cwd=str(cwd), env=B.bench_env(),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(
+        [B.PYTHON, "-c", PROBE, json.dumps(argv), json.dumps(HEAVY)],
+        cwd=str(cwd),
+        env=B.bench_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     if proc.returncode != 0:
         raise B.CommandFailed(f"probe {argv} exited {proc.returncode}: {proc.stderr.strip()[-800:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -76,9 +83,22 @@ def main() -> int:
                 errors.append(str(exc))
                 loaded[label] = None
         # Diagnostics: what `nbprod lint` imports, by top-level package (cumulative import time).
-        it = subprocess.run([B.PYTHON, "-X", "importtime", "-c",
-                             "import sys; from nbprod.ui.cli import main; sys.exit(main(sys.argv[1:]))", "lint", nb],
-                            cwd=str(proj.root), env=B.bench_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        it = subprocess.run(
+            [
+                B.PYTHON,
+                "-X",
+                "importtime",
+                "-c",
+                "import sys; from nbprod.ui.cli import main; sys.exit(main(sys.argv[1:]))",
+                "lint",
+                nb,
+            ],
+            cwd=str(proj.root),
+            env=B.bench_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         lint_imports_total, lint_imports_top = B.importtime_top(it.stderr, 8)
 
     med = {k: B.median(v) for k, v in times.items()}
@@ -108,16 +128,25 @@ def main() -> int:
     print("  " + ", ".join(f"{k} {B.fmt_s(v)}" for k, v in lint_imports_top))
     for e in errors:
         print(f"ERROR: {e}")
-    out = B.write_json("bench_startup", {
-        "quick": args.quick, "runs": n,
-        "median_s": med, "raw_s": times,
-        "ratio_help_vs_python": r_help, "target_help_ratio": TARGET_HELP_RATIO, "help_result": v_help,
-        "ratio_lint_vs_python": r_lint,
-        "heavy_modules_checked": HEAVY, "heavy_modules_loaded": loaded,
-        "heavy_modules_result": {k: ("PASS" if v else "MISS") for k, v in heavy_ok.items()},
-        "lint_importtime_total_s": lint_imports_total, "lint_importtime_top_s": dict(lint_imports_top),
-        "errors": errors,
-    })
+    out = B.write_json(
+        "bench_startup",
+        {
+            "quick": args.quick,
+            "runs": n,
+            "median_s": med,
+            "raw_s": times,
+            "ratio_help_vs_python": r_help,
+            "target_help_ratio": TARGET_HELP_RATIO,
+            "help_result": v_help,
+            "ratio_lint_vs_python": r_lint,
+            "heavy_modules_checked": HEAVY,
+            "heavy_modules_loaded": loaded,
+            "heavy_modules_result": {k: ("PASS" if v else "MISS") for k, v in heavy_ok.items()},
+            "lint_importtime_total_s": lint_imports_total,
+            "lint_importtime_top_s": dict(lint_imports_top),
+            "errors": errors,
+        },
+    )
     print(f"\nwritten {out.relative_to(B.REPO)}")
     return 0
 

@@ -609,6 +609,7 @@ NOTEBOOKS = {"classifier": CLASSIFIER, "regression": REGRESSION}
 # execution
 # --------------------------------------------------------------------------------------------
 
+
 def _strip_bookkeeping(nb: nbformat.NotebookNode) -> None:
     """Drop papermill/nbclient metadata: absolute paths, timestamps, durations."""
     nb.metadata.pop("papermill", None)
@@ -648,7 +649,9 @@ def execute(name: str, nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", metavar="NAME", help=f"notebooks to build: {', '.join(NOTEBOOKS)} (default: all)")
+    parser.add_argument(
+        "names", nargs="*", metavar="NAME", help=f"notebooks to build: {', '.join(NOTEBOOKS)} (default: all)"
+    )
     parser.add_argument("--no-execute", action="store_true", help="write cells and metadata without outputs")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.names) - set(NOTEBOOKS))

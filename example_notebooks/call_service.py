@@ -2,6 +2,7 @@
 
 Used by `make demo` after `nbprod run` to show that the Bento is servable; run it from the repository root.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,14 @@ from pathlib import Path
 
 from nbprod.serve import last_bento, serve_command
 
-RECORD = {"plan": "basic", "region": "north", "tenure_months": 3, "monthly_charges": 70.5, "support_calls": 4,
-          "data_usage_gb": 10.0}
+RECORD = {
+    "plan": "basic",
+    "region": "north",
+    "tenure_months": 3,
+    "monthly_charges": 70.5,
+    "support_calls": 4,
+    "data_usage_gb": 10.0,
+}
 
 
 def main() -> int:
@@ -39,7 +46,9 @@ def main() -> int:
             except OSError:
                 time.sleep(0.5)
         body = json.dumps({"records": [RECORD]}).encode()
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/predict", data=body, headers={"content-type": "application/json"})
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/predict", data=body, headers={"content-type": "application/json"}
+        )
         answer = urllib.request.urlopen(req, timeout=30).read().decode()
         print(f"served {tag} on 127.0.0.1:{port}")
         print(f"POST /predict {json.dumps({'records': [RECORD]})}\n  -> {answer}")

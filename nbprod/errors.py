@@ -4,6 +4,7 @@ Every error a user can cause is an :class:`NbprodError`. Subclasses carry the lo
 (notebook path, cell index, the cell's first line, the tag) so that the CLI can print
 "where, what was expected, how to fix it" without a traceback.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -90,10 +91,13 @@ class PlanError(NbprodError):
         lines = [f"{len(self.problems)} problem(s) in the notebook's pipeline tags:"] if len(self.problems) > 1 else []
         for p in self.problems:
             lines.append(p.render(path))
-        NbprodError.__init__(self, "\n".join(lines) if len(self.problems) > 1 else first.message,
-                             path=None if len(self.problems) > 1 else path,
-                             cell=None if len(self.problems) > 1 else first.cell,
-                             fix=None if len(self.problems) > 1 else first.fix)
+        NbprodError.__init__(
+            self,
+            "\n".join(lines) if len(self.problems) > 1 else first.message,
+            path=None if len(self.problems) > 1 else path,
+            cell=None if len(self.problems) > 1 else first.cell,
+            fix=None if len(self.problems) > 1 else first.fix,
+        )
 
 
 class ConvertError(NbprodError):

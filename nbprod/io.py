@@ -4,6 +4,7 @@ A product is a folder holding one ``value.*`` file whose format follows the type
 Series as parquet (one column), numpy arrays as ``.npy``, anything else with joblib. Writes are atomic
 (temporary folder, then rename), so a killed run never leaves a half-written product behind.
 """
+
 from __future__ import annotations
 
 import json
@@ -102,7 +103,9 @@ def save_metrics(metrics: dict[str, Any], path: PathLike) -> None:
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise TypeError(f"metric {name!r} is {type(value).__name__}, not a number: assign a float in the 'metrics' cell") from None
+            raise TypeError(
+                f"metric {name!r} is {type(value).__name__}, not a number: assign a float in the 'metrics' cell"
+            ) from None
         if math.isnan(number):
             raise ValueError(f"metric {name!r} is NaN")
         clean[name] = number

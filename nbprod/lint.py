@@ -3,6 +3,7 @@
 Codes are stable. NB0xx: tags and pipeline structure (from the planner); NB1xx: state and names;
 NB2xx: reproducibility; NB3xx: portability; NB4xx: step boundaries. Imports nothing heavy.
 """
+
 from __future__ import annotations
 
 import ast
@@ -54,12 +55,47 @@ CHECKS: dict[str, tuple[str, str]] = {
 }
 
 _NP_GLOBAL = {
-    "rand", "randn", "randint", "random", "random_sample", "ranf", "sample", "choice", "shuffle", "permutation",
-    "normal", "uniform", "binomial", "poisson", "exponential", "beta", "gamma", "standard_normal", "multivariate_normal",
-    "lognormal", "laplace", "logistic", "geometric", "bytes", "integers",
+    "rand",
+    "randn",
+    "randint",
+    "random",
+    "random_sample",
+    "ranf",
+    "sample",
+    "choice",
+    "shuffle",
+    "permutation",
+    "normal",
+    "uniform",
+    "binomial",
+    "poisson",
+    "exponential",
+    "beta",
+    "gamma",
+    "standard_normal",
+    "multivariate_normal",
+    "lognormal",
+    "laplace",
+    "logistic",
+    "geometric",
+    "bytes",
+    "integers",
 }
-_PY_RANDOM = {"random", "randint", "choice", "choices", "shuffle", "sample", "uniform", "gauss", "randrange",
-              "normalvariate", "triangular", "betavariate", "expovariate"}
+_PY_RANDOM = {
+    "random",
+    "randint",
+    "choice",
+    "choices",
+    "shuffle",
+    "sample",
+    "uniform",
+    "gauss",
+    "randrange",
+    "normalvariate",
+    "triangular",
+    "betavariate",
+    "expovariate",
+}
 #: scikit-learn (and friends') estimators and splitters whose results depend on random_state.
 RANDOM_STATE_ESTIMATORS = frozenset(
     """RandomForestClassifier RandomForestRegressor ExtraTreesClassifier ExtraTreesRegressor GradientBoostingClassifier
@@ -75,7 +111,9 @@ RANDOM_STATE_ESTIMATORS = frozenset(
     resample""".split()
 )
 _SHUFFLE_SPLITTERS = {"KFold", "StratifiedKFold", "GroupKFold", "StratifiedGroupKFold"}
-_PATH_RE = re.compile(r"^(?:/(?:Users|home|root|mnt|Volumes|tmp|var|opt|data|srv)(?:/|$)|[A-Za-z]:[\\/]|~(?:[\\/]|$)|\\\\[^\\])")
+_PATH_RE = re.compile(
+    r"^(?:/(?:Users|home|root|mnt|Volumes|tmp|var|opt|data|srv)(?:/|$)|[A-Za-z]:[\\/]|~(?:[\\/]|$)|\\\\[^\\])"
+)
 _ABS_FILE_RE = re.compile(r"^/[^/\s]+/[^\s]+$|^/[^/\s]+\.\w{1,5}$")
 _INSTALL_RE = re.compile(r"^(?:%|!)\s*(?:pip|conda|mamba|apt|apt-get|uv)\b")
 
@@ -140,12 +178,20 @@ class _Linter:
             if not cell.is_code or not cell.source.strip():
                 continue
             if cell.execution_count is None:
-                self.add("NB101", cell, "the cell was never executed in the saved session (no execution count)",
-                         "restart the kernel and run all cells (Kernel > Restart & Run All), then save")
+                self.add(
+                    "NB101",
+                    cell,
+                    "the cell was never executed in the saved session (no execution count)",
+                    "restart the kernel and run all cells (Kernel > Restart & Run All), then save",
+                )
                 continue
             if cell.execution_count <= last:
-                self.add("NB101", cell, f"executed out of order: count [{cell.execution_count}] after [{last}] in cell {last_cell}",
-                         "restart the kernel and run all cells top to bottom, then save: outputs may depend on hidden state")
+                self.add(
+                    "NB101",
+                    cell,
+                    f"executed out of order: count [{cell.execution_count}] after [{last}] in cell {last_cell}",
+                    "restart the kernel and run all cells top to bottom, then save: outputs may depend on hidden state",
+                )
             last, last_cell = cell.execution_count, cell.index
 
     def names(self) -> None:
@@ -164,18 +210,30 @@ class _Linter:
                 if n in defined or n in BUILTINS:
                     continue
                 if n in defined_at and defined_at[n] > cell.index:
-                    self.add("NB102", cell, f"{n!r} is used before cell {defined_at[n]} defines it",
-                             f"move the cell that defines {n!r} above this one: the notebook only works by running cells out of order")
+                    self.add(
+                        "NB102",
+                        cell,
+                        f"{n!r} is used before cell {defined_at[n]} defines it",
+                        f"move the cell that defines {n!r} above this one: the notebook only works by running cells out of order",
+                    )
                 elif n not in defined_at:
-                    self.add("NB103", cell, f"{n!r} is not defined anywhere in the notebook",
-                             f"define {n!r} (or import it) in an earlier cell; it may exist only in a kernel's hidden state")
+                    self.add(
+                        "NB103",
+                        cell,
+                        f"{n!r} is not defined anywhere in the notebook",
+                        f"define {n!r} (or import it) in an earlier cell; it may exist only in a kernel's hidden state",
+                    )
             defined.update(a.defines)
             fn_globals.extend((cell, f.name, f.globals_read) for f in a.functions.values())
         for cell, fname, globs in fn_globals:
             for n in sorted(globs):
                 if n not in defined_at and n not in BUILTINS:
-                    self.add("NB103", cell, f"function {fname!r} reads {n!r}, which is not defined anywhere in the notebook",
-                             f"pass {n!r} as an argument or define it in an earlier cell")
+                    self.add(
+                        "NB103",
+                        cell,
+                        f"function {fname!r} reads {n!r}, which is not defined anywhere in the notebook",
+                        f"pass {n!r} as an argument or define it in an earlier cell",
+                    )
 
     def randomness(self) -> None:
         steps = {c.index: s for s in self.plan.steps for c in s.code_cells}
@@ -187,7 +245,9 @@ class _Linter:
             if tree is None:
                 continue
             scope = steps[cell.index].name if cell.index in steps else shared_scope
-            calls = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Call)), key=lambda n: (n.lineno, n.col_offset))
+            calls = sorted(
+                (n for n in ast.walk(tree) if isinstance(n, ast.Call)), key=lambda n: (n.lineno, n.col_offset)
+            )
             for call in calls:
                 name = _dotted(call.func)
                 tail = name.rsplit(".", 1)[-1]
@@ -197,26 +257,61 @@ class _Linter:
                     seeded_py.add(scope)
                 elif name.startswith(("np.random.", "numpy.random.")) and tail in _NP_GLOBAL:
                     if scope not in seeded_np and shared_scope not in seeded_np:
-                        self.add("NB201", cell, f"{name}() draws from numpy's global RNG, which is never seeded in this step",
-                                 "use rng = np.random.default_rng(seed) with a 'seed' parameter, and rng.<method>(...)")
-                elif name in ("np.random.default_rng", "numpy.random.default_rng", "np.random.RandomState",
-                              "numpy.random.RandomState", "default_rng", "random.Random") and not call.args and _is_none(_kw(call, "seed")):
-                    self.add("NB205", cell, f"{name}() is created without a seed", f"pass a seed: {name}(seed) with 'seed' a parameter")
+                        self.add(
+                            "NB201",
+                            cell,
+                            f"{name}() draws from numpy's global RNG, which is never seeded in this step",
+                            "use rng = np.random.default_rng(seed) with a 'seed' parameter, and rng.<method>(...)",
+                        )
+                elif (
+                    name
+                    in (
+                        "np.random.default_rng",
+                        "numpy.random.default_rng",
+                        "np.random.RandomState",
+                        "numpy.random.RandomState",
+                        "default_rng",
+                        "random.Random",
+                    )
+                    and not call.args
+                    and _is_none(_kw(call, "seed"))
+                ):
+                    self.add(
+                        "NB205",
+                        cell,
+                        f"{name}() is created without a seed",
+                        f"pass a seed: {name}(seed) with 'seed' a parameter",
+                    )
                 elif name.startswith("random.") and tail in _PY_RANDOM and name.count(".") == 1:
                     if scope not in seeded_py and shared_scope not in seeded_py:
-                        self.add("NB202", cell, f"{name}() uses Python's global RNG, which is never seeded in this step",
-                                 "call random.seed(seed) first, or use random.Random(seed)")
+                        self.add(
+                            "NB202",
+                            cell,
+                            f"{name}() uses Python's global RNG, which is never seeded in this step",
+                            "call random.seed(seed) first, or use random.Random(seed)",
+                        )
                 elif tail == "train_test_split":
                     shuffle = _kw(call, "shuffle")
                     no_shuffle = isinstance(shuffle, ast.Constant) and shuffle.value is False
                     if _is_none(_kw(call, "random_state")) and not no_shuffle and not _has_star_kwargs(call):
-                        self.add("NB204", cell, "train_test_split(...) without random_state gives a different split on every run",
-                                 "add random_state=seed (a parameter) to train_test_split")
-                elif tail in RANDOM_STATE_ESTIMATORS or (tail in _SHUFFLE_SPLITTERS and isinstance(_kw(call, "shuffle"), ast.Constant)
-                                                         and _kw(call, "shuffle").value is True):  # type: ignore[union-attr]
+                        self.add(
+                            "NB204",
+                            cell,
+                            "train_test_split(...) without random_state gives a different split on every run",
+                            "add random_state=seed (a parameter) to train_test_split",
+                        )
+                elif tail in RANDOM_STATE_ESTIMATORS or (
+                    tail in _SHUFFLE_SPLITTERS
+                    and isinstance(_kw(call, "shuffle"), ast.Constant)
+                    and _kw(call, "shuffle").value is True
+                ):  # type: ignore[union-attr]
                     if _is_none(_kw(call, "random_state")) and not _has_star_kwargs(call):
-                        self.add("NB203", cell, f"{tail}(...) takes random_state but does not get one: results change on every run",
-                                 f"add random_state=seed (a parameter) to {tail}(...)")
+                        self.add(
+                            "NB203",
+                            cell,
+                            f"{tail}(...) takes random_state but does not get one: results change on every run",
+                            f"add random_state=seed (a parameter) to {tail}(...)",
+                        )
 
     def paths(self) -> None:
         for cell in self.pipeline_cells:
@@ -229,36 +324,68 @@ class _Linter:
                     if "\n" in value or "://" in value:
                         continue
                     if _PATH_RE.match(value) or _ABS_FILE_RE.match(value):
-                        self.add("NB301", cell, f"absolute or user-specific path {value!r} will not exist on another machine",
-                                 "use a path relative to the notebook's folder (e.g. 'data/file.csv'), or make it a parameter")
+                        self.add(
+                            "NB301",
+                            cell,
+                            f"absolute or user-specific path {value!r} will not exist on another machine",
+                            "use a path relative to the notebook's folder (e.g. 'data/file.csv'), or make it a parameter",
+                        )
 
     def magics(self) -> None:
         for cell in self.pipeline_cells:
             a = self.plan.analyses[cell.index]
             shown = [m for _, m in a.magics]
             if a.tree is not None:
-                shown += [_dotted(n.func) + "(...)" for n in ast.walk(a.tree) if isinstance(n, ast.Call)
-                          and isinstance(n.func, ast.Attribute) and n.func.attr in ("system", "run_line_magic", "run_cell_magic")
-                          and _dotted(n.func).startswith("get_ipython")]
+                shown += [
+                    _dotted(n.func) + "(...)"
+                    for n in ast.walk(a.tree)
+                    if isinstance(n, ast.Call)
+                    and isinstance(n.func, ast.Attribute)
+                    and n.func.attr in ("system", "run_line_magic", "run_cell_magic")
+                    and _dotted(n.func).startswith("get_ipython")
+                ]
             for magic in shown:
-                kind = "package install" if _INSTALL_RE.match(magic) else ("shell command" if magic.startswith("!") or "system" in magic else "IPython magic")
-                self.add("NB302", cell, f"{kind} {magic!r} in a pipeline cell is not run in production",
-                         "tag the cell 'skip' (installs belong in requirements, not in the notebook)"
-                         if kind != "IPython magic" else "tag the cell 'skip', or remove the magic")
+                kind = (
+                    "package install"
+                    if _INSTALL_RE.match(magic)
+                    else ("shell command" if magic.startswith("!") or "system" in magic else "IPython magic")
+                )
+                self.add(
+                    "NB302",
+                    cell,
+                    f"{kind} {magic!r} in a pipeline cell is not run in production",
+                    "tag the cell 'skip' (installs belong in requirements, not in the notebook)"
+                    if kind != "IPython magic"
+                    else "tag the cell 'skip', or remove the magic",
+                )
             for module in a.star_imports:
-                self.add("NB303", cell, f"'from {module} import *' hides which names the cell uses",
-                         f"import the names you use: from {module} import name1, name2")
+                self.add(
+                    "NB303",
+                    cell,
+                    f"'from {module} import *' hides which names the cell uses",
+                    f"import the names you use: from {module} import name1, name2",
+                )
 
     def boundaries(self) -> None:
         for cell in self.plan.outside:
-            self.add("NB401", cell, "code cell outside every step: it will not be part of the pipeline",
-                     "tag it with step:<name>, 'imports', 'functions', or 'skip'")
+            self.add(
+                "NB401",
+                cell,
+                "code cell outside every step: it will not be part of the pipeline",
+                "tag it with step:<name>, 'imports', 'functions', or 'skip'",
+            )
         for step in self.plan.steps:
             for name in step.mutated_inputs:
                 producer = step.inputs.get(name, "?")
-                cell = next((c for c in step.code_cells if name in self.plan.analyses[c.index].mutates), step.first_cell)
-                self.add("NB402", cell, f"step {step.name!r} changes {name!r} in place, which step {producer!r} produced",
-                         f"work on a copy ({name} = {name}.copy()) or assign to a new name, so each step's product stays what it produced")
+                cell = next(
+                    (c for c in step.code_cells if name in self.plan.analyses[c.index].mutates), step.first_cell
+                )
+                self.add(
+                    "NB402",
+                    cell,
+                    f"step {step.name!r} changes {name!r} in place, which step {producer!r} produced",
+                    f"work on a copy ({name} = {name}.copy()) or assign to a new name, so each step's product stays what it produced",
+                )
 
 
 def lint_notebook(nb: Notebook, *, split: str = "auto", name: Optional[str] = None) -> LintReport:
@@ -297,9 +424,12 @@ def render_text(report: LintReport) -> str:
 
 
 def render_json(report: LintReport) -> str:
-    return json.dumps({
-        "notebook": report.path,
-        "findings": [f.to_dict() for f in report.findings],
-        "summary": {"errors": len(report.errors), "warnings": len(report.warnings),
-                    "total": len(report.findings)},
-    }, indent=2, sort_keys=True)
+    return json.dumps(
+        {
+            "notebook": report.path,
+            "findings": [f.to_dict() for f in report.findings],
+            "summary": {"errors": len(report.errors), "warnings": len(report.warnings), "total": len(report.findings)},
+        },
+        indent=2,
+        sort_keys=True,
+    )

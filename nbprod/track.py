@@ -5,19 +5,20 @@ reused), the ``model:`` variable logged with a signature and input example and r
 name with the alias ``candidate``, and as artifacts the executed step notebooks, gate results and pipeline card.
 The default store is SQLite under ``.nbprod/`` (no server); MLflow is imported only here.
 """
+
 from __future__ import annotations
 
 import ast
 import contextlib
 import io
 import logging
-import warnings
 import os
-from nbprod._core.vcs import git_commit
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from nbprod._core.vcs import git_commit
 from nbprod.errors import RunError
 from nbprod.plan.model import Pipeline, Step
 
@@ -50,8 +51,13 @@ def training_inputs(plan: Pipeline, step: Step) -> tuple[Optional[str], Optional
         if tree is None:
             continue
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "fit"
-                    and isinstance(node.func.value, ast.Name) and node.func.value.id == step.model):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "fit"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == step.model
+            ):
                 names = [a.id if isinstance(a, ast.Name) else None for a in node.args[:2]]
                 return (names + [None, None])[0], (names + [None, None])[1]
     return None, None
@@ -65,9 +71,20 @@ def _product(products: dict[str, dict[str, Path]], plan: Pipeline, step: Step, n
     return products[step.name].get(name)
 
 
-def track(plan: Pipeline, project: Path, products: dict[str, dict[str, Path]], *, params: dict[str, Any],
-          metrics: dict[str, float], ran: list[str], reused: list[str], gates: list, requirements: list,
-          tracking_uri: Optional[str] = None, version: str = "") -> TrackedRun:
+def track(
+    plan: Pipeline,
+    project: Path,
+    products: dict[str, dict[str, Path]],
+    *,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    ran: list[str],
+    reused: list[str],
+    gates: list,
+    requirements: list,
+    tracking_uri: Optional[str] = None,
+    version: str = "",
+) -> TrackedRun:
     """Log this run to MLflow and register the model with the alias ``candidate``."""
     from nbprod._core.env import quiet_dependencies
 
@@ -78,15 +95,22 @@ def track(plan: Pipeline, project: Path, products: dict[str, dict[str, Path]], *
     (project / ".nbprod").mkdir(parents=True, exist_ok=True)
     user_uri = os.environ.get("MLFLOW_TRACKING_URI")
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(io.StringIO()),
+            contextlib.redirect_stderr(io.StringIO()),
+        ):
             warnings.simplefilter("ignore")
             return _track(plan, project, products, params, metrics, ran, reused, gates, requirements, uri, version)
     except RunError:
         raise
     except Exception as exc:  # MLflow raises many types for an unreachable or locked store
-        raise RunError(f"tracking the run in MLflow failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})",
-                       path=uri, fix="check the tracking URI (--tracking-uri / MLFLOW_TRACKING_URI) and that the store is "
-                                     "reachable and not locked; the pipeline's products under .nbprod/ are kept") from exc
+        raise RunError(
+            f"tracking the run in MLflow failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})",
+            path=uri,
+            fix="check the tracking URI (--tracking-uri / MLFLOW_TRACKING_URI) and that the store is "
+            "reachable and not locked; the pipeline's products under .nbprod/ are kept",
+        ) from exc
     finally:
         _restore_tracking_uri(user_uri)
 
@@ -98,9 +122,19 @@ def _restore_tracking_uri(user_uri: Optional[str]) -> None:
     mlflow.set_tracking_uri(user_uri)  # None unsets both MLflow's global and the environment variable
 
 
-def _track(plan: Pipeline, project: Path, products: dict[str, dict[str, Path]], params: dict[str, Any],
-           metrics: dict[str, float], ran: list[str], reused: list[str], gates: list, requirements: list, uri: str,
-           version: str) -> TrackedRun:
+def _track(
+    plan: Pipeline,
+    project: Path,
+    products: dict[str, dict[str, Path]],
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    ran: list[str],
+    reused: list[str],
+    gates: list,
+    requirements: list,
+    uri: str,
+    version: str,
+) -> TrackedRun:
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -117,8 +151,11 @@ def _track(plan: Pipeline, project: Path, products: dict[str, dict[str, Path]], 
         exp_id = experiment.experiment_id
     nb_path = plan.notebook.path
     tags = {
-        "nbprod.notebook": nb_path, "nbprod.notebook_digest": plan.notebook.digest(), "nbprod.version": version,
-        "nbprod.steps_ran": ",".join(ran) or "-", "nbprod.steps_reused": ",".join(reused) or "-",
+        "nbprod.notebook": nb_path,
+        "nbprod.notebook_digest": plan.notebook.digest(),
+        "nbprod.version": version,
+        "nbprod.steps_ran": ",".join(ran) or "-",
+        "nbprod.steps_reused": ",".join(reused) or "-",
         "mlflow.source.name": nb_path,
     }
     commit = git_commit(project)
@@ -129,7 +166,9 @@ def _track(plan: Pipeline, project: Path, products: dict[str, dict[str, Path]], 
     for r in requirements:
         tags[f"nbprod.require.{r.metric}"] = f"{r.requirement}:{'passed' if r.passed else 'failed'}"
     result = TrackedRun("", plan.name, uri)
-    with mlflow.start_run(experiment_id=exp_id, run_name=f"{plan.name}-{plan.notebook.digest()[:8]}", tags=tags) as active:
+    with mlflow.start_run(
+        experiment_id=exp_id, run_name=f"{plan.name}-{plan.notebook.digest()[:8]}", tags=tags
+    ) as active:
         result.run_id = active.info.run_id
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
         if metrics:
@@ -175,8 +214,14 @@ def _track(plan: Pipeline, project: Path, products: dict[str, dict[str, Path]], 
 def _log_model(mlflow: Any, model: Any, signature: Any, example: Any, registered: str) -> Any:
     module = type(model).__module__.split(".")[0]
     if module == "sklearn":
-        return mlflow.sklearn.log_model(model, name="model", signature=signature, input_example=example,
-                                        registered_model_name=registered, serialization_format="cloudpickle")
+        return mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=signature,
+            input_example=example,
+            registered_model_name=registered,
+            serialization_format="cloudpickle",
+        )
     import mlflow.pyfunc
 
     class _Wrapped(mlflow.pyfunc.PythonModel):
@@ -186,5 +231,10 @@ def _log_model(mlflow: Any, model: Any, signature: Any, example: Any, registered
         def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
             return self.inner.predict(model_input)
 
-    return mlflow.pyfunc.log_model(name="model", python_model=_Wrapped(model), signature=signature,
-                                   input_example=example, registered_model_name=registered)
+    return mlflow.pyfunc.log_model(
+        name="model",
+        python_model=_Wrapped(model),
+        signature=signature,
+        input_example=example,
+        registered_model_name=registered,
+    )

@@ -1,4 +1,5 @@
 """Shared fixtures: real notebook files written into tmp_path, the examples copied into a temporary project."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,12 @@ def nb_json(cells: list, nbformat: int = 4) -> dict:
             cell["execution_count"] = c[3] if len(c) > 3 else None
             cell["outputs"] = []
         out.append(cell)
-    return {"cells": out, "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-            "nbformat": nbformat, "nbformat_minor": 5}
+    return {
+        "cells": out,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": nbformat,
+        "nbformat_minor": 5,
+    }
 
 
 @pytest.fixture(autouse=True)

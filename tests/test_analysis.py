@@ -8,7 +8,9 @@ def test_defines_uses_in_evaluation_order():
 
 
 def test_imports_functions_and_their_globals():
-    a = analyze_source("import pandas as pd\nfrom os import path as p\n\ndef f(a, b=DEFAULT):\n    return a + THRESH + pd.x\n")
+    a = analyze_source(
+        "import pandas as pd\nfrom os import path as p\n\ndef f(a, b=DEFAULT):\n    return a + THRESH + pd.x\n"
+    )
     assert a.imports == {"pd": "import pandas as pd", "p": "from os import path as p"}
     assert a.functions["f"].globals_read == {"THRESH", "pd"}
     assert "DEFAULT" in a.uses and "THRESH" not in a.uses
@@ -30,7 +32,8 @@ def test_comprehension_and_lambda_scopes():
 def test_in_place_mutations():
     a = analyze_source(
         'df["x"] = 1\nframe.loc[0, "a"] = 2\nobj.attr = 3\ndf2.drop(columns=["a"], inplace=True)\n'
-        "items.append(1)\nmodel.fit(X, y)\nnp.random.shuffle(arr)\ndel cache['k']\n")
+        "items.append(1)\nmodel.fit(X, y)\nnp.random.shuffle(arr)\ndel cache['k']\n"
+    )
     assert set(a.mutates) == {"df", "frame", "obj", "df2", "items", "model", "arr", "cache"}
     assert {"df", "frame", "obj", "df2", "items", "model", "arr", "cache"} <= set(a.uses)
 
@@ -67,7 +70,9 @@ def test_top_level_assigned_names_for_metrics():
 
 
 def test_walrus_for_with_except():
-    a = analyze_source("if (n := len(xs)) > 0:\n    pass\nfor i, j in pairs:\n    pass\nwith open(p) as fh:\n    pass\n"
-                       "try:\n    pass\nexcept ValueError as err:\n    pass\n")
+    a = analyze_source(
+        "if (n := len(xs)) > 0:\n    pass\nfor i, j in pairs:\n    pass\nwith open(p) as fh:\n    pass\n"
+        "try:\n    pass\nexcept ValueError as err:\n    pass\n"
+    )
     assert {"n", "i", "j", "fh", "err"} <= set(a.defines)
     assert set(a.uses) == {"xs", "pairs", "p"}

@@ -4,6 +4,7 @@ and a failed command leaves every previously generated file as it was.
 One table (``CASES``): malformed notebooks, tags, expectation suites, ``-p`` parameters and approval records.
 Notebook and parameter cases marked ``cli`` are also fed to ``python -m nbprod`` in a subprocess.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,7 +40,15 @@ def _raw_nb(cells: list) -> bytes:
 
 
 def _code(source, **extra) -> dict:
-    return {"cell_type": "code", "id": "c", "metadata": {}, "outputs": [], "execution_count": None, "source": source, **extra}
+    return {
+        "cell_type": "code",
+        "id": "c",
+        "metadata": {},
+        "outputs": [],
+        "execution_count": None,
+        "source": source,
+        **extra,
+    }
 
 
 def _big_output_nb() -> bytes:
@@ -75,99 +84,251 @@ CASES = [
     # --- malformed notebooks -------------------------------------------------------------------------------------
     nb("truncated_json", _good_json()[:200].encode(), "is not valid JSON", "restore it from version control", cli=True),
     nb("empty_file", b"", "is not valid JSON: Expecting value at line 1, column 1", cli=True),
-    nb("nbformat3", b'{"nbformat": 3, "nbformat_minor": 0, "worksheets": [{"cells": []}], "metadata": {}}',
-       "has nbformat 3; nbprod reads nbformat 4", "jupyter nbconvert --to notebook --nbformat 4", cli=True),
+    nb(
+        "nbformat3",
+        b'{"nbformat": 3, "nbformat_minor": 0, "worksheets": [{"cells": []}], "metadata": {}}',
+        "has nbformat 3; nbprod reads nbformat 4",
+        "jupyter nbconvert --to notebook --nbformat 4",
+        cli=True,
+    ),
     nb("nbformat_missing", b'{"cells": [], "metadata": {}}', "has nbformat None; nbprod reads nbformat 4"),
     nb("json_not_a_notebook", b"[1, 2, 3]", "is JSON but not a Jupyter notebook (no 'cells')", cli=True),
     nb("cells_not_a_list", b'{"nbformat": 4, "nbformat_minor": 5, "cells": {"a": 1}}', "'cells' is not a list"),
-    nb("cell_not_an_object", b'{"nbformat": 4, "nbformat_minor": 5, "cells": ["x = 1"]}', "cell 0 is not a JSON object"),
-    nb("cell_without_source", _raw_nb([_code("x = 1"), {"cell_type": "code", "metadata": {}, "outputs": []}]),
-       "cell 1 has no 'source'", cli=True),
-    nb("source_is_int", _raw_nb([_code(42)]), "cell 0 has a 'source' of type int", "a string or a list of strings", cli=True),
+    nb(
+        "cell_not_an_object", b'{"nbformat": 4, "nbformat_minor": 5, "cells": ["x = 1"]}', "cell 0 is not a JSON object"
+    ),
+    nb(
+        "cell_without_source",
+        _raw_nb([_code("x = 1"), {"cell_type": "code", "metadata": {}, "outputs": []}]),
+        "cell 1 has no 'source'",
+        cli=True,
+    ),
+    nb(
+        "source_is_int",
+        _raw_nb([_code(42)]),
+        "cell 0 has a 'source' of type int",
+        "a string or a list of strings",
+        cli=True,
+    ),
     nb("source_is_dict", _raw_nb([_code({"a": "b"})]), "cell 0 has a 'source' of type dict"),
     nb("source_list_with_number", _raw_nb([_code(["x = 1\n", 2])]), "cell 0 has a 'source' of type list"),
-    nb("unknown_cell_type", _raw_nb([{"cell_type": "heading", "metadata": {}, "source": "# T", "level": 1}]),
-       "cell 0 has cell_type 'heading'; expected 'code', 'markdown' or 'raw'"),
-    nb("tags_not_a_list", _raw_nb([_code("x = 1", metadata={"tags": "step:a"})]), "cell 0: metadata.tags is not a list"),
-    nb("binary_garbage", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", "is not UTF-8 text (byte 0: b'\\x89')", cli=True),
-    nb("latin1_text", _good_json().replace("math.pi", "math.pi  # caf\u00e9").encode("latin-1"), "is not UTF-8 text", "\\xe9"),
+    nb(
+        "unknown_cell_type",
+        _raw_nb([{"cell_type": "heading", "metadata": {}, "source": "# T", "level": 1}]),
+        "cell 0 has cell_type 'heading'; expected 'code', 'markdown' or 'raw'",
+    ),
+    nb(
+        "tags_not_a_list", _raw_nb([_code("x = 1", metadata={"tags": "step:a"})]), "cell 0: metadata.tags is not a list"
+    ),
+    nb(
+        "binary_garbage",
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe",
+        "is not UTF-8 text (byte 0: b'\\x89')",
+        cli=True,
+    ),
+    nb(
+        "latin1_text",
+        _good_json().replace("math.pi", "math.pi  # caf\u00e9").encode("latin-1"),
+        "is not UTF-8 text",
+        "\\xe9",
+    ),
     nb("utf16_text", _good_json().encode("utf-16"), "is not UTF-8 text (byte 0"),
-    nb("empty_notebook", b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []}', "the notebook has no cells",
-       cli=True),
+    nb(
+        "empty_notebook",
+        b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []}',
+        "the notebook has no cells",
+        cli=True,
+    ),
     nb("no_step_tags", [("code", "x = 1", [])], "the notebook has no step: tags and no '## ' headings"),
     nb("syntax_error", [("code", "x = = 1", ["step:a"])], "cell 0 ('x = = 1'): syntax error, line 1", cli=True),
     nb("over_size_limit", {"limit": 1000, "content": _good_json().encode()}, "MB, over the", "Clear Outputs"),
     pytest.param("big_output", _big_output_nb, (), False, id="output_blob_50mb_converts"),
     # --- tags ----------------------------------------------------------------------------------------------------
-    nb("misspelled_step", [("code", "x = 1", ["stpe:train"])], "unknown tag 'stpe:train'", "did you mean 'step:train'?", cli=True),
-    nb("misspelled_gate", [("code", "x = 1", ["step:a", "gaet:x"])], "cell 0 ('x = 1'): unknown tag 'gaet:x'", "did you mean 'gate:x'?"),
-    nb("dash_instead_of_colon", [("code", "df = 1", ["step:a", "gate-df"])], "unknown tag 'gate-df'", "did you mean 'gate:df'?"),
+    nb(
+        "misspelled_step",
+        [("code", "x = 1", ["stpe:train"])],
+        "unknown tag 'stpe:train'",
+        "did you mean 'step:train'?",
+        cli=True,
+    ),
+    nb(
+        "misspelled_gate",
+        [("code", "x = 1", ["step:a", "gaet:x"])],
+        "cell 0 ('x = 1'): unknown tag 'gaet:x'",
+        "did you mean 'gate:x'?",
+    ),
+    nb(
+        "dash_instead_of_colon",
+        [("code", "df = 1", ["step:a", "gate-df"])],
+        "unknown tag 'gate-df'",
+        "did you mean 'gate:df'?",
+    ),
     nb("misspelled_flag", [("code", "n = 1", ["paramters"])], "unknown tag 'paramters'", "did you mean 'parameters'?"),
     nb("empty_step_name", [("code", "x = 1", ["step:"])], "cell 0 ('x = 1'): tag 'step:' has an empty value", cli=True),
     nb("empty_gate_name", [("code", "x = 1", ["step:a", "gate:"])], "tag 'gate:' has an empty value"),
     nb("step_without_value", [("code", "x = 1", ["step"])], "tag 'step' needs a value", "write step:<name>"),
     nb("flag_with_value", [("code", "x = 1", ["skip:yes"])], "tag 'skip:yes': 'skip' takes no value"),
     nb("tag_not_a_string", [("code", "x = 1", ["step:a", 7])], "tag 7 is not a string"),
-    nb("duplicate_step", [("code", "x = 1", ["step:a"]), ("code", "y = x", ["step:b"]), ("code", "z = y", ["step:a"])],
-       "cell 2 ('z = y'): duplicate step 'a': it was started at cell 0", cli=True),
+    nb(
+        "duplicate_step",
+        [("code", "x = 1", ["step:a"]), ("code", "y = x", ["step:b"]), ("code", "z = y", ["step:a"])],
+        "cell 2 ('z = y'): duplicate step 'a': it was started at cell 0",
+        cli=True,
+    ),
     nb("two_steps_one_cell", [("code", "x = 1", ["step:a", "step:b"])], "cell carries 2 step tags (a, b)"),
     nb("role_and_step", [("code", "x = 1", ["step:a", "skip"])], "conflicting tags skip, step:a on one cell"),
-    nb("cycle", [("code", "x = 1", ["step:a", "after:b"]), ("code", "y = x", ["step:b"])], "the steps a, b form a cycle", cli=True),
+    nb(
+        "cycle",
+        [("code", "x = 1", ["step:a", "after:b"]), ("code", "y = x", ["step:b"])],
+        "the steps a, b form a cycle",
+        cli=True,
+    ),
     nb("after_itself", [("code", "x = 1", ["step:a", "after:a"])], "step 'a' cannot run after itself"),
-    nb("unknown_after", [("code", "x = 1", ["step:a", "after:zzz"])], "cell 0 ('x = 1'): after:zzz names an unknown step",
-       "use one of the steps: a", cli=True),
-    nb("gate_never_assigned", [("code", "x = 1", ["step:a", "gate:df"])], "gate:df names a variable step 'a' never assigns", cli=True),
-    nb("model_never_assigned", [("code", "x = 1", ["step:a", "model:clf"])], "model:clf names a variable step 'a' never assigns"),
-    nb("threshold_bad_operator", [("code", "x = 1", ["step:a", "require:accuracy>>0.9"])],
-       "tag 'require:accuracy>>0.9': the threshold does not parse", cli=True),
-    nb("threshold_not_a_number", [("code", "x = 1", ["step:a", "require:accuracy>=high"])],
-       "tag 'require:accuracy>=high': the threshold does not parse"),
-    nb("threshold_unknown_metric", [("code", "x = 1", ["step:a", "require:accuracy>=0.9"])],
-       "names metric 'accuracy', which no 'metrics' cell assigns"),
-    nb("step_path_separator", [("code", "x = 1", ["step:../../etc"])], "step name '../../etc' contains a path separator", cli=True),
+    nb(
+        "unknown_after",
+        [("code", "x = 1", ["step:a", "after:zzz"])],
+        "cell 0 ('x = 1'): after:zzz names an unknown step",
+        "use one of the steps: a",
+        cli=True,
+    ),
+    nb(
+        "gate_never_assigned",
+        [("code", "x = 1", ["step:a", "gate:df"])],
+        "gate:df names a variable step 'a' never assigns",
+        cli=True,
+    ),
+    nb(
+        "model_never_assigned",
+        [("code", "x = 1", ["step:a", "model:clf"])],
+        "model:clf names a variable step 'a' never assigns",
+    ),
+    nb(
+        "threshold_bad_operator",
+        [("code", "x = 1", ["step:a", "require:accuracy>>0.9"])],
+        "tag 'require:accuracy>>0.9': the threshold does not parse",
+        cli=True,
+    ),
+    nb(
+        "threshold_not_a_number",
+        [("code", "x = 1", ["step:a", "require:accuracy>=high"])],
+        "tag 'require:accuracy>=high': the threshold does not parse",
+    ),
+    nb(
+        "threshold_unknown_metric",
+        [("code", "x = 1", ["step:a", "require:accuracy>=0.9"])],
+        "names metric 'accuracy', which no 'metrics' cell assigns",
+    ),
+    nb(
+        "step_path_separator",
+        [("code", "x = 1", ["step:../../etc"])],
+        "step name '../../etc' contains a path separator",
+        cli=True,
+    ),
     nb("step_backslash", [("code", "x = 1", ["step:a\\b"])], "contains a path separator"),
     nb("step_dotdot", [("code", "x = 1", ["step:.."])], "step name '..' contains a path separator"),
-    nb("step_single_quote", [("code", "x = 1", ["step:a'b"])], "step name \"a'b\" is not a Python identifier", cli=True),
+    nb("step_single_quote", [("code", "x = 1", ["step:a'b"])], 'step name "a\'b" is not a Python identifier', cli=True),
     nb("step_double_quote", [("code", "x = 1", ['step:a"b'])], "step name 'a\"b' is not a Python identifier"),
-    nb("step_newline", [("code", "x = 1", ["step:a\nimport os"])], "step name 'a\\nimport os' is not a Python identifier", cli=True),
-    nb("step_semicolon", [("code", "x = 1", ["step:a;rm -rf ~"])], "step name 'a;rm -rf ~' is not a Python identifier", cli=True),
+    nb(
+        "step_newline",
+        [("code", "x = 1", ["step:a\nimport os"])],
+        "step name 'a\\nimport os' is not a Python identifier",
+        cli=True,
+    ),
+    nb(
+        "step_semicolon",
+        [("code", "x = 1", ["step:a;rm -rf ~"])],
+        "step name 'a;rm -rf ~' is not a Python identifier",
+        cli=True,
+    ),
     nb("step_pipe", [("code", "x = 1", ["step:a|b"])], "step name 'a|b' is not a Python identifier"),
     nb("step_ampersand", [("code", "x = 1", ["step:a&b"])], "step name 'a&b' is not a Python identifier"),
-    nb("step_command_substitution", [("code", "x = 1", ["step:$(whoami)"])], "step name '$(whoami)' is not a Python identifier", cli=True),
+    nb(
+        "step_command_substitution",
+        [("code", "x = 1", ["step:$(whoami)"])],
+        "step name '$(whoami)' is not a Python identifier",
+        cli=True,
+    ),
     nb("step_backtick", [("code", "x = 1", ["step:`id`"])], "step name '`id`' is not a Python identifier"),
     nb("step_keyword", [("code", "x = 1", ["step:class"])], "step name 'class' is a Python keyword"),
     nb("step_non_ascii", [("code", "x = 1", ["step:st\u00e9p"])], "step name 'st\u00e9p' is not a Python identifier"),
-    nb("gate_quote", [("code", "x = 1", ["step:a", "gate:x'"])], "variable name \"x'\" is not a Python identifier"),
+    nb("gate_quote", [("code", "x = 1", ["step:a", "gate:x'"])], 'variable name "x\'" is not a Python identifier'),
     nb("model_path", [("code", "x = 1", ["step:a", "model:../m"])], "variable name '../m' contains a path separator"),
     nb("after_semicolon", [("code", "x = 1", ["step:a", "after:b;c"])], "step name 'b;c' is not a Python identifier"),
-    nb("comment_tag_metachar", [("code", "# nbprod: step:a;b\nx = 1", [])],
-       "cell 0 ('# nbprod: step:a;b'): tag 'step:a;b': step name 'a;b' is not a Python identifier", cli=True),
-    nb("card_on_code_cell", [("code", "x = 1", ["step:a", "card:owners"])], "tag 'card:owners' belongs on a markdown cell"),
-    nb("card_unknown_field", [("markdown", "me", ["card:ownres"]), ("code", "x = 1", ["step:a"])],
-       "unknown model-card field 'ownres'", "did you mean 'card:owners'?"),
-    nb("parameter_not_literal", [("code", "n = int('3')", ["parameters"]), ("code", "x = n", ["step:a"])],
-       "parameter 'n' is not a literal (int('3'))"),
+    nb(
+        "comment_tag_metachar",
+        [("code", "# nbprod: step:a;b\nx = 1", [])],
+        "cell 0 ('# nbprod: step:a;b'): tag 'step:a;b': step name 'a;b' is not a Python identifier",
+        cli=True,
+    ),
+    nb(
+        "card_on_code_cell",
+        [("code", "x = 1", ["step:a", "card:owners"])],
+        "tag 'card:owners' belongs on a markdown cell",
+    ),
+    nb(
+        "card_unknown_field",
+        [("markdown", "me", ["card:ownres"]), ("code", "x = 1", ["step:a"])],
+        "unknown model-card field 'ownres'",
+        "did you mean 'card:owners'?",
+    ),
+    nb(
+        "parameter_not_literal",
+        [("code", "n = int('3')", ["parameters"]), ("code", "x = n", ["step:a"])],
+        "parameter 'n' is not a literal (int('3'))",
+    ),
     # --- expectation suites ---------------------------------------------------------------------------------------
     suite("suite_invalid_json", '{"expectations": [', "the suite is not valid JSON"),
-    suite("suite_trailing_comma", '{"expectations": [{"type": "expect_table_row_count_to_be_between", "kwargs": {}},]}',
-          "the suite is not valid JSON", "a trailing comma"),
+    suite(
+        "suite_trailing_comma",
+        '{"expectations": [{"type": "expect_table_row_count_to_be_between", "kwargs": {}},]}',
+        "the suite is not valid JSON",
+        "a trailing comma",
+    ),
     suite("suite_not_utf8", b'{"name": "caf\xe9", "expectations": []}', "the suite is not UTF-8 text"),
     suite("suite_not_an_object", "[1, 2]", "must be a JSON object with an 'expectations' list"),
-    suite("suite_expectation_without_type", {"expectations": [{"kwargs": {"column": "a"}}]}, "expectation 0 has no valid 'type'"),
-    suite("suite_kwargs_not_object", {"expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": ["a"]}]},
-          "expectation 0 (expect_column_values_to_not_be_null): 'kwargs' must be an object"),
-    suite("suite_bad_severity", {"expectations": [dict(_exp("expect_column_values_to_not_be_null", column="a"), severity="fatal")]},
-          "on column 'a'): severity 'fatal' is not one of critical, warning, info"),
-    suite("suite_unknown_field", {"expectations": [dict(_exp("expect_column_values_to_not_be_null", column="a"), id="x")]},
-          "unknown field(s) id"),
+    suite(
+        "suite_expectation_without_type",
+        {"expectations": [{"kwargs": {"column": "a"}}]},
+        "expectation 0 has no valid 'type'",
+    ),
+    suite(
+        "suite_kwargs_not_object",
+        {"expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": ["a"]}]},
+        "expectation 0 (expect_column_values_to_not_be_null): 'kwargs' must be an object",
+    ),
+    suite(
+        "suite_bad_severity",
+        {"expectations": [dict(_exp("expect_column_values_to_not_be_null", column="a"), severity="fatal")]},
+        "on column 'a'): severity 'fatal' is not one of critical, warning, info",
+    ),
+    suite(
+        "suite_unknown_field",
+        {"expectations": [dict(_exp("expect_column_values_to_not_be_null", column="a"), id="x")]},
+        "unknown field(s) id",
+    ),
     suite("suite_missing_file", None, "the expectation suite does not exist", "nbprod expect"),
-    suite("suite_unknown_expectation_type", {"expectations": [_exp("expect_column_values_to_be_purple", column="a")]},
-          "expectation 0 (expect_column_values_to_be_purple) is not a known Great Expectations expectation type"),
-    suite("suite_invalid_kwargs", {"expectations": [_exp("expect_column_values_to_be_between", column="a", min_value="low")]},
-          "expectation 0 (expect_column_values_to_be_between) has invalid kwargs"),
-    suite("suite_missing_column_fails_gate", {"expectations": [_exp("expect_column_values_to_not_be_null", column="a"),
-                                                                _exp("expect_column_values_to_not_be_null", column="zzz")]},
-          "column 'zzz': expect_column_values_to_not_be_null", "column(s) zzz missing from the data", outcome="fail"),
+    suite(
+        "suite_unknown_expectation_type",
+        {"expectations": [_exp("expect_column_values_to_be_purple", column="a")]},
+        "expectation 0 (expect_column_values_to_be_purple) is not a known Great Expectations expectation type",
+    ),
+    suite(
+        "suite_invalid_kwargs",
+        {"expectations": [_exp("expect_column_values_to_be_between", column="a", min_value="low")]},
+        "expectation 0 (expect_column_values_to_be_between) has invalid kwargs",
+    ),
+    suite(
+        "suite_missing_column_fails_gate",
+        {
+            "expectations": [
+                _exp("expect_column_values_to_not_be_null", column="a"),
+                _exp("expect_column_values_to_not_be_null", column="zzz"),
+            ]
+        },
+        "column 'zzz': expect_column_values_to_not_be_null",
+        "column(s) zzz missing from the data",
+        outcome="fail",
+    ),
     # --- -p parameters --------------------------------------------------------------------------------------------
     param("param_int_gets_word", ["n=abc"], "parameter 'n' expects int (default 3), got 'abc'", "-p n=3", cli=True),
     param("param_int_gets_float", ["n=1.5"], "parameter 'n' expects int (default 3), got '1.5'"),
@@ -176,10 +337,20 @@ CASES = [
     param("param_list_truncated", ["items=[1,"], "parameter 'items' expects list (default [1, 2]), got '[1,'"),
     param("param_list_gets_dict", ["items={'a': 1}"], "parameter 'items' expects list"),
     param("param_list_gets_code", ["items=__import__('os').system('x')"], "parameter 'items' expects list", cli=True),
-    param("param_unknown_name", ["rat=0.1"], "nb.ipynb: unknown parameter 'rat'; did you mean 'rate'?",
-          "parameters of this notebook: n, rate, label, flag, items", cli=True),
-    param("param_without_parameters_cell", ["n=1"], "unknown parameter 'n'", "the notebook has no cell tagged 'parameters'",
-          cells=[("code", "x = 1", ["step:a"])]),
+    param(
+        "param_unknown_name",
+        ["rat=0.1"],
+        "nb.ipynb: unknown parameter 'rat'; did you mean 'rate'?",
+        "parameters of this notebook: n, rate, label, flag, items",
+        cli=True,
+    ),
+    param(
+        "param_without_parameters_cell",
+        ["n=1"],
+        "unknown parameter 'n'",
+        "the notebook has no cell tagged 'parameters'",
+        cells=[("code", "x = 1", ["step:a"])],
+    ),
     param("param_not_name_value", ["n"], "-p 'n' is not name=value", cli=True),
     param("param_empty_name", ["=5"], "-p '=5' is not name=value"),
     # --- approvals ------------------------------------------------------------------------------------------------
@@ -188,7 +359,9 @@ CASES = [
     approval("approval_edited_decision", "edit_decision", "tampered", "edited after it was written"),
     approval("approval_rejected", "rejected", "rejected", "rejected by Ada: needs more data"),
     approval("approval_stale_notebook", "stale", "stale", "nb.ipynb (notebook content)"),
-    pytest.param("approval", "invalid_json", ("error", "the approval record is not valid JSON"), True, id="approval_invalid_json"),
+    pytest.param(
+        "approval", "invalid_json", ("error", "the approval record is not valid JSON"), True, id="approval_invalid_json"
+    ),
 ]
 
 assert len(CASES) >= 40, len(CASES)
@@ -196,6 +369,7 @@ assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"
 
 
 # --- helpers ------------------------------------------------------------------------------------------------------
+
 
 def _write_good(project: Path) -> None:
     (project / NB).write_text(_good_json())
@@ -228,13 +402,21 @@ def _write_approval(project: Path, setup: str) -> None:
     if setup == "invalid_json":
         path.write_text('{"decision": "approved", ')
         return
-    from nbprod.workflow.approval import current_digests
     from nbprod.notebook.reader import read_notebook
     from nbprod.plan.build import build_plan
+    from nbprod.workflow.approval import current_digests
 
     plan = build_plan(read_notebook(project / NB, display_path=NB))
-    record = {"schema": 1, "pipeline": "nb", "decision": "approved", "by": "Ada", "at": "2024-01-01T00:00:00Z", "note": "ok",
-              "kind": "pipeline", "digests": current_digests(project, plan)}
+    record = {
+        "schema": 1,
+        "pipeline": "nb",
+        "decision": "approved",
+        "by": "Ada",
+        "at": "2024-01-01T00:00:00Z",
+        "note": "ok",
+        "kind": "pipeline",
+        "digests": current_digests(project, plan),
+    }
     if setup == "rejected":
         record.update(decision="rejected", note="needs more data")
     if setup == "stale":
@@ -249,6 +431,7 @@ def _write_approval(project: Path, setup: str) -> None:
 
 
 # --- the corpus, in-process ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("kind,payload,messages,cli", CASES)
 def test_bad_input_is_rejected_with_what_and_where(kind, payload, messages, cli, tmp_path, monkeypatch):
@@ -293,8 +476,8 @@ def test_bad_input_is_rejected_with_what_and_where(kind, payload, messages, cli,
         for m in messages:
             assert m in found, found
     elif kind == "suite":
-        from nbprod.gates.validate import validate_frame
         from nbprod.gates.suites import SuiteError, load_suite
+        from nbprod.gates.validate import validate_frame
 
         content, outcome = payload
         path = tmp_path / "expectations" / "nb" / "df.json"
@@ -322,8 +505,8 @@ def test_bad_input_is_rejected_with_what_and_where(kind, payload, messages, cli,
             assert m in text, text
     elif kind == "param":
         from nbprod.notebook.reader import read_notebook
-        from nbprod.plan.params import apply_overrides, parse_assignments
         from nbprod.plan.build import build_plan
+        from nbprod.plan.params import apply_overrides, parse_assignments
 
         assignments, cells = payload
         if cells is None:
@@ -366,9 +549,16 @@ assert len(CLI_CASES) >= 20
 
 
 def _nbprod(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {"PATH": "/usr/bin:/bin", "NBPROD_TRACK": "0", "NBPROD_PACKAGE": "0", "NBPROD_GATE_WORKER": "0",
-           "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "nbprod", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "NBPROD_TRACK": "0",
+        "NBPROD_PACKAGE": "0",
+        "NBPROD_GATE_WORKER": "0",
+        "PYTHONPATH": str(ROOT),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "nbprod", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120
+    )
 
 
 @pytest.mark.parametrize("kind,payload,messages,cli", CLI_CASES)

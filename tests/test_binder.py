@@ -6,6 +6,7 @@ binder/start_here.ipynb and the example notebooks with that environment's paperm
 repository under tmp_path, so nothing is ever written into the repository, and it checks that the tour left the copy
 as it was (the tour works in a scratch project of its own).
 """
+
 from __future__ import annotations
 
 import json
@@ -33,6 +34,7 @@ _IGNORED_ANYWHERE = shutil.ignore_patterns("__pycache__", "*.egg-info", ".ipynb_
 
 
 # ---- the files themselves (fast) ----
+
 
 def test_runtime_and_requirements():
     assert (BINDER / "runtime.txt").read_text().strip() == "python-3.11"
@@ -64,12 +66,24 @@ def test_tour_is_committed_without_outputs():
         if cell["cell_type"] == "code":
             assert cell["outputs"] == [] and cell["execution_count"] is None, f"clear the outputs of {cell['id']}"
     sources = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
-    for call in ("lint(", "convert(", "run(", "expect(", "review(", "approve(", "check(", "release(", "status(", "panel"):
+    for call in (
+        "lint(",
+        "convert(",
+        "run(",
+        "expect(",
+        "review(",
+        "approve(",
+        "check(",
+        "release(",
+        "status(",
+        "panel",
+    ):
         assert call in sources, f"the tour does not call {call}"
     assert not re.search(r"/(work|root)/", sources), "no paths of this machine in the tour"
 
 
 # ---- the environment Binder builds (slow) ----
+
 
 def _uv() -> Optional[list[str]]:
     for cmd in ([sys.executable, "-m", "uv"], [shutil.which("uv")], [shutil.which("python3"), "-m", "uv"]):
@@ -99,26 +113,40 @@ def _copy_repository(dest: Path) -> Path:
 
 def _clean_env(tmp: Path, venv: Path) -> dict[str, str]:
     """The environment of a Binder session: the venv first on PATH, a fresh home, nothing of the test run's settings."""
-    drop = ("NBPROD_", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "JUPYTER_", "IPYTHONDIR", "MLFLOW_", "BENTOML_",
-            "CONDA_", "PIP_", "UV_", "PYTEST_")
+    drop = (
+        "NBPROD_",
+        "VIRTUAL_ENV",
+        "PYTHONPATH",
+        "PYTHONHOME",
+        "JUPYTER_",
+        "IPYTHONDIR",
+        "MLFLOW_",
+        "BENTOML_",
+        "CONDA_",
+        "PIP_",
+        "UV_",
+        "PYTEST_",
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
     home, tmpdir = tmp / "home", tmp / "tmpdir"
     home.mkdir(exist_ok=True)
     tmpdir.mkdir(exist_ok=True)
-    env.update({
-        "PATH": f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
-        "VIRTUAL_ENV": str(venv),
-        "HOME": str(home),
-        "TMPDIR": str(tmpdir),  # the tour's scratch project lands here
-        "JUPYTER_PATH": str(venv / "share" / "jupyter"),
-        "JUPYTER_DATA_DIR": str(tmp / "jupyter-data"),
-        "JUPYTER_CONFIG_DIR": str(tmp / "jupyter-config"),
-        "JUPYTER_RUNTIME_DIR": str(tmp / "jupyter-runtime"),
-        "IPYTHONDIR": str(tmp / "ipython"),
-        "MPLCONFIGDIR": str(tmp / "mpl"),
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-    })
+    env.update(
+        {
+            "PATH": f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
+            "VIRTUAL_ENV": str(venv),
+            "HOME": str(home),
+            "TMPDIR": str(tmpdir),  # the tour's scratch project lands here
+            "JUPYTER_PATH": str(venv / "share" / "jupyter"),
+            "JUPYTER_DATA_DIR": str(tmp / "jupyter-data"),
+            "JUPYTER_CONFIG_DIR": str(tmp / "jupyter-config"),
+            "JUPYTER_RUNTIME_DIR": str(tmp / "jupyter-runtime"),
+            "IPYTHONDIR": str(tmp / "ipython"),
+            "MPLCONFIGDIR": str(tmp / "mpl"),
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
     return env
 
 
@@ -168,23 +196,47 @@ def test_binder_environment_runs_the_tour_and_the_examples(tmp_path):
         # that postBuild's `pip install -e .` below only builds nbprod itself: the same result as repo2docker, faster
         uv_env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_PYTHON"))}
         _sh([*uv, "venv", "-q", "--seed", "-p", _python_for_runtime(), str(venv)], what="uv venv", env=uv_env)
-        _sh([*uv, "pip", "install", "-q", "--python", str(python), "-r", str(reqs), "-r", str(repo / "pyproject.toml")],
-            what="installing binder/requirements.txt and nbprod's dependencies", env=uv_env)
+        _sh(
+            [*uv, "pip", "install", "-q", "--python", str(python), "-r", str(reqs), "-r", str(repo / "pyproject.toml")],
+            what="installing binder/requirements.txt and nbprod's dependencies",
+            env=uv_env,
+        )
     else:
         _sh([_python_for_runtime(), "-m", "venv", str(venv)], what="python -m venv")
-        _sh([str(python), "-m", "pip", "install", "-q", "-r", str(reqs)], what="pip install -r binder/requirements.txt",
-            env=env)
+        _sh(
+            [str(python), "-m", "pip", "install", "-q", "-r", str(reqs)],
+            what="pip install -r binder/requirements.txt",
+            env=env,
+        )
     lap("install requirements")
     _sh([str(repo / "binder" / "postBuild")], what="binder/postBuild", env=env, cwd=str(repo))
     lap("postBuild")
-    where = _sh([str(python), "-c", "import nbprod, sys; print(nbprod.__file__); print(sys.prefix)"],
-                what="importing nbprod", env=env, cwd=str(tmp_path)).stdout.split()
+    where = _sh(
+        [str(python), "-c", "import nbprod, sys; print(nbprod.__file__); print(sys.prefix)"],
+        what="importing nbprod",
+        env=env,
+        cwd=str(tmp_path),
+    ).stdout.split()
     assert Path(where[0]).resolve().is_relative_to(repo.resolve()), f"nbprod is not the editable checkout: {where[0]}"
     assert Path(where[1]).resolve() == venv.resolve()
 
     # 2. that environment's kernel, found by that environment's papermill
-    _sh([str(python), "-m", "ipykernel", "install", "--prefix", str(venv), "--name", KERNEL,
-         "--display-name", "Python 3 (nbprod Binder)"], what="installing the kernel", env=env)
+    _sh(
+        [
+            str(python),
+            "-m",
+            "ipykernel",
+            "install",
+            "--prefix",
+            str(venv),
+            "--name",
+            KERNEL,
+            "--display-name",
+            "Python 3 (nbprod Binder)",
+        ],
+        what="installing the kernel",
+        env=env,
+    )
     spec = json.loads((venv / "share" / "jupyter" / "kernels" / KERNEL / "kernel.json").read_text())
     assert Path(spec["argv"][0]).resolve() == python.resolve()
     lap("kernel")
@@ -194,12 +246,39 @@ def test_binder_environment_runs_the_tour_and_the_examples(tmp_path):
 
     # 3. the tour, from the repository root; then each example from its own folder
     tour_out = out / "start_here.ipynb"
-    _sh([papermill, "binder/start_here.ipynb", str(tour_out), "-k", KERNEL, "--cwd", str(repo),
-         "-p", "REVIEWER", "Binder Test"], what="the tour (binder/start_here.ipynb)", env=env, cwd=str(repo))
+    _sh(
+        [
+            papermill,
+            "binder/start_here.ipynb",
+            str(tour_out),
+            "-k",
+            KERNEL,
+            "--cwd",
+            str(repo),
+            "-p",
+            "REVIEWER",
+            "Binder Test",
+        ],
+        what="the tour (binder/start_here.ipynb)",
+        env=env,
+        cwd=str(repo),
+    )
     lap("tour")
     for name in EXAMPLES:
-        _sh([papermill, f"example_notebooks/{name}", str(out / name), "-k", KERNEL, "--cwd",
-             str(repo / "example_notebooks")], what=f"example_notebooks/{name}", env=env, cwd=str(repo))
+        _sh(
+            [
+                papermill,
+                f"example_notebooks/{name}",
+                str(out / name),
+                "-k",
+                KERNEL,
+                "--cwd",
+                str(repo / "example_notebooks"),
+            ],
+            what=f"example_notebooks/{name}",
+            env=env,
+            cwd=str(repo),
+        )
         lap(name)
 
     for nb in [tour_out, *(out / n for n in EXAMPLES)]:
@@ -207,9 +286,15 @@ def test_binder_environment_runs_the_tour_and_the_examples(tmp_path):
         assert not errors, f"{nb.name}: {errors[0].get('ename')}: {errors[0].get('evalue')}"
     text, _ = _outputs(tour_out)
     assert f"kernel python:   {python}" in text or f"kernel python:   {python.resolve()}" in text, text[:2000]
-    for expected in ("example_notebooks/classifier.ipynb: clean", "gate df after step features: passed",
-                     "require accuracy>=0.8: passed", "approved by Binder Test", "approval: approved",
-                     "released model version", "champion:  model version"):
+    for expected in (
+        "example_notebooks/classifier.ipynb: clean",
+        "gate df after step features: passed",
+        "require accuracy>=0.8: passed",
+        "approved by Binder Test",
+        "approval: approved",
+        "released model version",
+        "champion:  model version",
+    ):
         assert expected in text, f"the tour did not print {expected!r}"
     # the tour worked in a scratch project: the repository copy is exactly as it was
     assert tree_snapshot(repo) == before

@@ -3,6 +3,7 @@
 Needs Debian's chromium (/usr/bin/chromium; `make test` installs it) and Playwright's Python package; Playwright's
 own browser download is never used. A screenshot is kept in test-artifacts/ as the test's artifact.
 """
+
 import json
 import os
 import shutil
@@ -33,24 +34,54 @@ def lab(tmp_path):
     shutil.copytree(EXAMPLES, tmp_path / "example_notebooks")
     shutil.copytree(ROOT / "expectations", tmp_path / "expectations")
     cell = "import nbprod\npanel = nbprod.panel('example_notebooks/classifier.ipynb')\npanel"
-    nb = {"cells": [{"cell_type": "code", "id": "c0", "metadata": {}, "execution_count": None, "outputs": [], "source": cell}],
-          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-          "nbformat": 4, "nbformat_minor": 5}
+    nb = {
+        "cells": [
+            {"cell_type": "code", "id": "c0", "metadata": {}, "execution_count": None, "outputs": [], "source": cell}
+        ],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
     (tmp_path / "panel_demo.ipynb").write_text(json.dumps(nb))
     cfg = tmp_path / ".jupyter"
     cfg.mkdir()
     # a temporary settings folder; Ploomber's and nbclassic's server extensions stay off
-    (cfg / "jupyter_server_config.json").write_text(json.dumps(
-        {"ServerApp": {"jpserver_extensions": {"ploomber": False, "ploomber_extension": False, "nbclassic": False}}}))
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(cfg), JUPYTERLAB_SETTINGS_DIR=str(tmp_path / ".lab-settings"),
-               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / ".lab-ws"), JUPYTER_RUNTIME_DIR=str(tmp_path / ".rt"),
-               NBPROD_TRACK="0", NBPROD_PACKAGE="0")
+    (cfg / "jupyter_server_config.json").write_text(
+        json.dumps(
+            {"ServerApp": {"jpserver_extensions": {"ploomber": False, "ploomber_extension": False, "nbclassic": False}}}
+        )
+    )
+    env = dict(
+        os.environ,
+        JUPYTER_CONFIG_DIR=str(cfg),
+        JUPYTERLAB_SETTINGS_DIR=str(tmp_path / ".lab-settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / ".lab-ws"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / ".rt"),
+        NBPROD_TRACK="0",
+        NBPROD_PACKAGE="0",
+    )
     port = free_port()
     jupyter = str(Path(sys.executable).with_name("jupyter"))
     log = open(tmp_path / "lab.log", "wb")
-    proc = subprocess.Popen([jupyter, "lab", "--no-browser", "--allow-root", "--ip", "127.0.0.1", "--port", str(port),
-                             "--ServerApp.token=", "--ServerApp.password=", f"--ServerApp.root_dir={tmp_path}"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            jupyter,
+            "lab",
+            "--no-browser",
+            "--allow-root",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--ServerApp.token=",
+            "--ServerApp.password=",
+            f"--ServerApp.root_dir={tmp_path}",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -78,9 +109,19 @@ def test_panel_renders_in_jupyterlab_and_a_button_works(lab):
     assert Path(CHROMIUM).exists(), "Debian's chromium is missing: `make test` installs it (apt-get install chromium)"
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{base}/lab/tree/panel_demo.ipynb")

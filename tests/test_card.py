@@ -3,6 +3,7 @@
 Golden files: `NBPROD_UPDATE_GOLDEN=1 .venv/bin/python -m pytest -q tests/test_card.py` rewrites
 tests/golden/model_card/; review the diff.
 """
+
 from __future__ import annotations
 
 import copy
@@ -11,6 +12,7 @@ import os
 
 import pytest
 
+from nbprod.notebook.tags import CARD_FIELDS
 from nbprod.package.model_card import (
     HUMAN_FIELDS,
     build_model_card,
@@ -19,7 +21,6 @@ from nbprod.package.model_card import (
     missing_human_fields,
     render_markdown,
 )
-from nbprod.notebook.tags import CARD_FIELDS
 from tests.conftest import GOLDEN
 
 GOLDEN_CARD = GOLDEN / "model_card"
@@ -41,27 +42,71 @@ def churn_facts() -> dict:
         "task": "classification",
         "classes": [0, 1],
         "input_schema": [
-            {"name": "tenure_months", "type": "integer", "minimum": 0, "maximum": 72, "values": None, "nullable": False},
-            {"name": "monthly_charges", "type": "number", "minimum": 18.25, "maximum": 118.75, "values": None,
-             "nullable": False},
-            {"name": "contract", "type": "string", "minimum": None, "maximum": None,
-             "values": ["month-to-month", "one-year", "two-year"], "nullable": False},
-            {"name": "paperless_billing", "type": "boolean", "minimum": None, "maximum": None, "values": None,
-             "nullable": True},
+            {
+                "name": "tenure_months",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 72,
+                "values": None,
+                "nullable": False,
+            },
+            {
+                "name": "monthly_charges",
+                "type": "number",
+                "minimum": 18.25,
+                "maximum": 118.75,
+                "values": None,
+                "nullable": False,
+            },
+            {
+                "name": "contract",
+                "type": "string",
+                "minimum": None,
+                "maximum": None,
+                "values": ["month-to-month", "one-year", "two-year"],
+                "nullable": False,
+            },
+            {
+                "name": "paperless_billing",
+                "type": "boolean",
+                "minimum": None,
+                "maximum": None,
+                "values": None,
+                "nullable": True,
+            },
         ],
         "output_schema": {"type": "integer", "description": "1 when the customer is predicted to churn, else 0"},
-        "training_data": {"rows": 5634, "columns": ["tenure_months", "monthly_charges", "contract", "paperless_billing"],
-                          "digest": "sha256:2c26b46b68ff", "target": "churned"},
+        "training_data": {
+            "rows": 5634,
+            "columns": ["tenure_months", "monthly_charges", "contract", "paperless_billing"],
+            "digest": "sha256:2c26b46b68ff",
+            "target": "churned",
+        },
         "metrics": [
             {"name": "roc_auc", "value": 0.8412345, "threshold": "roc_auc>=0.85", "passed": False, "step": "evaluate"},
             {"name": "accuracy", "value": 0.8031, "threshold": "accuracy>=0.8", "passed": True, "step": "evaluate"},
             {"name": "f1", "value": 0.61, "threshold": None, "passed": None, "step": "evaluate"},
         ],
-        "gates": [{"variable": "train_df", "suite": "expectations/churn/train_df.json", "success": True,
-                   "expectations": 12, "failed": 0, "warnings": 1}],
-        "drift_baseline": {"rows": 5634, "numeric": ["monthly_charges", "tenure_months"], "categorical": ["contract"],
-                           "alert_levels": {"psi": 0.25, "z": 3.0, "unseen_share": 0.05}},
-        "environment": {"python": "3.11.7", "packages": {"scikit-learn": "1.9.1", "pandas": "3.0.0", "bentoml": "1.4.20"}},
+        "gates": [
+            {
+                "variable": "train_df",
+                "suite": "expectations/churn/train_df.json",
+                "success": True,
+                "expectations": 12,
+                "failed": 0,
+                "warnings": 1,
+            }
+        ],
+        "drift_baseline": {
+            "rows": 5634,
+            "numeric": ["monthly_charges", "tenure_months"],
+            "categorical": ["contract"],
+            "alert_levels": {"psi": 0.25, "z": 3.0, "unseen_share": 0.05},
+        },
+        "environment": {
+            "python": "3.11.7",
+            "packages": {"scikit-learn": "1.9.1", "pandas": "3.0.0", "bentoml": "1.4.20"},
+        },
     }
 
 
@@ -85,10 +130,26 @@ def full_card() -> dict:
 
 def test_full_card_has_no_missing_fields_and_canonical_sections(full_card):
     assert full_card["missing_human_fields"] == [] == missing_human_fields(full_card)
-    assert set(full_card) == {"schema_version", "model_details", "model_parameters", "data", "quantitative_analysis",
-                              "considerations", "monitoring", "environment", "missing_human_fields"}
-    assert set(full_card["considerations"]) == {"intended_use", "users", "out_of_scope", "factors", "limitations",
-                                                "ethical_considerations", "caveats"}
+    assert set(full_card) == {
+        "schema_version",
+        "model_details",
+        "model_parameters",
+        "data",
+        "quantitative_analysis",
+        "considerations",
+        "monitoring",
+        "environment",
+        "missing_human_fields",
+    }
+    assert set(full_card["considerations"]) == {
+        "intended_use",
+        "users",
+        "out_of_scope",
+        "factors",
+        "limitations",
+        "ethical_considerations",
+        "caveats",
+    }
     # the owners cell's tag comment is not part of the text
     assert full_card["model_details"]["owners"] == "Data science: Ana Ruiz (ana@example.com); MLOps: Ben Ode"
     assert full_card["model_details"]["mlflow_run_id"] == "4f1c2a9e8b7d4c3a9f0e1d2c3b4a5968"
@@ -128,9 +189,23 @@ def test_markdown_carries_human_texts_and_schema_rows(full_card):
     assert "| `monthly_charges` | `number` | 18.25 to 118.75 | no |" in md
     assert "| `contract` | `string` | `month-to-month`, `one-year`, `two-year` | no |" in md
     assert "| `paperless_billing` | `boolean` | - | yes |" in md
-    titles = ["Model details", "Intended use", "Users", "Out-of-scope uses", "Factors", "Metrics", "Data gates",
-              "Training data", "Input schema", "Output", "Limitations", "Ethical considerations",
-              "Caveats and recommendations", "Monitoring (drift)", "Environment"]
+    titles = [
+        "Model details",
+        "Intended use",
+        "Users",
+        "Out-of-scope uses",
+        "Factors",
+        "Metrics",
+        "Data gates",
+        "Training data",
+        "Input schema",
+        "Output",
+        "Limitations",
+        "Ethical considerations",
+        "Caveats and recommendations",
+        "Monitoring (drift)",
+        "Environment",
+    ]
     positions = [md.index(f"\n## {t}\n") for t in titles]
     assert positions == sorted(positions), "sections out of order"
 
@@ -168,7 +243,10 @@ def test_name_required_and_unknown_field_rejected():
 
 
 def test_threshold_evaluated_when_passed_not_given():
-    facts = {"name": "m", "metrics": [{"name": "rmse", "value": 3.5, "threshold": "rmse<=3", "passed": None, "step": "e"}]}
+    facts = {
+        "name": "m",
+        "metrics": [{"name": "rmse", "value": 3.5, "threshold": "rmse<=3", "passed": None, "step": "e"}],
+    }
     card = build_model_card(facts, {})
     assert card["quantitative_analysis"]["metrics"][0]["passed"] is False
     assert "| `rmse` | 3.5 | ≤ 3 | FAIL |" in render_markdown(card)
@@ -235,8 +313,10 @@ def test_golden_files():
             (GOLDEN_CARD / name).write_bytes(text.encode())
     for name, text in files.items():
         golden = (GOLDEN_CARD / name).read_bytes()
-        assert text.encode() == golden, (f"{name} differs from tests/golden/model_card/{name} "
-                                         "(NBPROD_UPDATE_GOLDEN=1 pytest tests/test_card.py, then review the diff)")
+        assert text.encode() == golden, (
+            f"{name} differs from tests/golden/model_card/{name} "
+            "(NBPROD_UPDATE_GOLDEN=1 pytest tests/test_card.py, then review the diff)"
+        )
 
 
 def test_author_headings_fit_under_the_card_sections():

@@ -7,7 +7,17 @@ import pytest
 from nbprod.ui.cli import main
 from tests.conftest import EXAMPLES
 
-HEAVY = ["ploomber", "papermill", "pandas", "great_expectations", "mlflow", "bentoml", "sklearn", "nbformat", "jupytext"]
+HEAVY = [
+    "ploomber",
+    "papermill",
+    "pandas",
+    "great_expectations",
+    "mlflow",
+    "bentoml",
+    "sklearn",
+    "nbformat",
+    "jupytext",
+]
 
 
 def _imported_after(argv: list[str]) -> list[str]:
@@ -20,8 +30,14 @@ def _imported_after(argv: list[str]) -> list[str]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["lint", str(EXAMPLES / "classifier.ipynb")],
-                                  ["lint", "--format", "json", str(EXAMPLES / "regression.ipynb")]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["lint", str(EXAMPLES / "classifier.ipynb")],
+        ["lint", "--format", "json", str(EXAMPLES / "regression.ipynb")],
+    ],
+)
 def test_help_and_lint_do_not_import_heavy_libraries(argv):
     assert _imported_after(argv) == []
 
@@ -76,10 +92,15 @@ def test_headings_split_is_announced(project, capsys):
     assert "note: no step: tags: split at 3 '## ' headings" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("param,message", [("alpah=2", "unknown parameter 'alpah'; did you mean 'alpha'?"),
-                                           ("alpha=abc", "parameter 'alpha' expects float"),
-                                           ("seed=1.5", "parameter 'seed' expects int"),
-                                           ("noequals", "is not name=value")])
+@pytest.mark.parametrize(
+    "param,message",
+    [
+        ("alpah=2", "unknown parameter 'alpah'; did you mean 'alpha'?"),
+        ("alpha=abc", "parameter 'alpha' expects float"),
+        ("seed=1.5", "parameter 'seed' expects int"),
+        ("noequals", "is not name=value"),
+    ],
+)
 def test_bad_parameters_are_usage_errors(project, capsys, param, message):
     assert main(["run", "example_notebooks/regression.ipynb", "-p", param]) == 2
     assert message in capsys.readouterr().err

@@ -1,4 +1,5 @@
 """The SVG picture of the pipeline DAG: structure, layout, status colours, determinism and escaping."""
+
 from __future__ import annotations
 
 import re
@@ -6,9 +7,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from nbprod.views.dag_svg import STATUS_COLOURS, edge_label, render_svg
 from nbprod.notebook.reader import notebook_from_cells, read_notebook
 from nbprod.plan.build import build_plan
+from nbprod.views.dag_svg import STATUS_COLOURS, edge_label, render_svg
 from tests.conftest import EXAMPLES
 
 NS = "{http://www.w3.org/2000/svg}"
@@ -102,7 +103,9 @@ def test_edge_label_shows_three_names_then_count():
     assert edge_label([]) == "after"
     assert edge_label(["a", "b"]) == "a, b"
     assert edge_label(["a", "b", "c", "d", "e"]) == "a, b, c +2"
-    plan = small_plan([("code", "a = b = c = d = e = 1", ["step:load"]), ("code", "f = a + b + c + d + e", ["step:use"])])
+    plan = small_plan(
+        [("code", "a = b = c = d = e = 1", ["step:load"]), ("code", "f = a + b + c + d + e", ["step:use"])]
+    )
     label = edge_groups(parse(render_svg(plan)))[0].find(NS + "text").text
     assert label == "a, b, c +2"
 
@@ -157,8 +160,10 @@ def test_status_colours():
     assert STATUS_COLOURS["ran"][1] != STATUS_COLOURS["failed"][1] != STATUS_COLOURS["blocked"][1]
     # no status: neutral and unmarked; an unrecognised status is drawn as unknown
     plain = step_groups(parse(render_svg(plan, status={"load": "weird"})))
-    assert (plain["load"].find(NS + "rect").get("fill"), plain["load"].find(NS + "rect").get("stroke")) == \
-        STATUS_COLOURS["unknown"]
+    assert (
+        plain["load"].find(NS + "rect").get("fill"),
+        plain["load"].find(NS + "rect").get("stroke"),
+    ) == STATUS_COLOURS["unknown"]
     assert plain["clean"].get("data-status") is None
     neutral = plain["clean"].find(NS + "rect")
     assert (neutral.get("fill"), neutral.get("stroke")) not in STATUS_COLOURS.values()

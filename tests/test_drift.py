@@ -1,4 +1,5 @@
 """Unit tests of nbprod/drift.py: baseline, sliding-window drift report, alerts, Prometheus gauges, self-containment."""
+
 from __future__ import annotations
 
 import ast
@@ -24,12 +25,14 @@ COLOR_P = [0.5, 0.3, 0.2]
 
 def make_frame(n: int, seed: int, *, x_shift: float = 0.0, colors=COLORS, color_p=COLOR_P) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "x": rng.normal(10.0 + x_shift, 2.0, n),
-        "k": rng.integers(0, 5, n),
-        "color": rng.choice(colors, n, p=color_p),
-        "flag": rng.random(n) < 0.3,
-    })
+    return pd.DataFrame(
+        {
+            "x": rng.normal(10.0 + x_shift, 2.0, n),
+            "k": rng.integers(0, 5, n),
+            "color": rng.choice(colors, n, p=color_p),
+            "flag": rng.random(n) < 0.3,
+        }
+    )
 
 
 def predict(frame: pd.DataFrame) -> np.ndarray:
@@ -228,7 +231,7 @@ def test_observe_is_thread_safe(baseline):
 
     def worker():
         for i in range(0, 100, 5):
-            monitor.observe(rows[i:i + 5], preds[i:i + 5])
+            monitor.observe(rows[i : i + 5], preds[i : i + 5])
         for _ in range(3):
             monitor.report()
 
@@ -280,8 +283,11 @@ def test_self_contained_imports():
     assert all(name in sys.stdlib_module_names or name == "numpy" for name in names), names
     every = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     every |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-    assert "nbprod" not in every and "pandas" not in every and not any(
-        isinstance(n, ast.ImportFrom) and n.level for n in ast.walk(tree))
+    assert (
+        "nbprod" not in every
+        and "pandas" not in every
+        and not any(isinstance(n, ast.ImportFrom) and n.level for n in ast.walk(tree))
+    )
     code = (
         "import runpy, sys\n"
         f"ns = runpy.run_path({str(DRIFT_PY)!r}, run_name='nbprod_drift')\n"
@@ -293,8 +299,9 @@ def test_self_contained_imports():
         "assert 'pandas' not in sys.modules\n"
         "print('ok')\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=DRIFT_PY.parent,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=DRIFT_PY.parent, timeout=60
+    )
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
 
 

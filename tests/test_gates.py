@@ -1,23 +1,26 @@
 """Suites, starter suites and GX validation on small in-memory frames (real Great Expectations)."""
+
 import json
 
 import pandas as pd
 import pytest
 
-from nbprod.workflow.expect import propose_suite, was_edited
+from nbprod.gates.suites import SuiteError, dump_suite, load_suite
 from nbprod.gates.validate import check_requirements, render_html, validate_frame
 from nbprod.notebook.reader import notebook_from_cells
 from nbprod.plan.build import build_plan
-from nbprod.gates.suites import SuiteError, dump_suite, load_suite
+from nbprod.workflow.expect import propose_suite, was_edited
 
 
 @pytest.fixture
 def frame():
-    return pd.DataFrame({
-        "age": [23, 35, 41, 52, 60, 29, 33, 47],
-        "income": [30.5, 52.0, None, 75.2, 81.0, 40.0, 45.5, 66.6],
-        "plan": ["basic", "pro", "pro", "enterprise", "basic", "basic", "pro", "enterprise"],
-    })
+    return pd.DataFrame(
+        {
+            "age": [23, 35, 41, 52, 60, 29, 33, 47],
+            "income": [30.5, 52.0, None, 75.2, 81.0, 40.0, 45.5, 66.6],
+            "plan": ["basic", "pro", "pro", "enterprise", "basic", "basic", "pro", "enterprise"],
+        }
+    )
 
 
 def write(tmp_path, suite, name="df.json"):
@@ -35,11 +38,21 @@ def test_starter_suite_covers_columns_rows_types_nulls_ranges_sets_and_means(fra
     assert ("expect_column_values_to_be_between", "age", "critical") in kinds
     assert ("expect_column_values_to_be_in_set", "plan", "critical") in kinds
     assert ("expect_column_mean_to_be_between", "income", "warning") in kinds
-    nulls = next(e for e in suite["expectations"] if e["type"] == "expect_column_values_to_not_be_null" and e["kwargs"]["column"] == "income")
+    nulls = next(
+        e
+        for e in suite["expectations"]
+        if e["type"] == "expect_column_values_to_not_be_null" and e["kwargs"]["column"] == "income"
+    )
     assert 0 < nulls["kwargs"]["mostly"] < 7 / 8
-    age = next(e for e in suite["expectations"] if e["type"] == "expect_column_values_to_be_between" and e["kwargs"]["column"] == "age")
+    age = next(
+        e
+        for e in suite["expectations"]
+        if e["type"] == "expect_column_values_to_be_between" and e["kwargs"]["column"] == "age"
+    )
     assert age["kwargs"]["min_value"] < 23 and age["kwargs"]["max_value"] > 60
-    assert next(e for e in suite["expectations"] if e["kwargs"].get("column") == "plan" and "value_set" in e["kwargs"])["kwargs"]["value_set"] == ["basic", "enterprise", "pro"]
+    assert next(e for e in suite["expectations"] if e["kwargs"].get("column") == "plan" and "value_set" in e["kwargs"])[
+        "kwargs"
+    ]["value_set"] == ["basic", "enterprise", "pro"]
 
 
 def test_starter_suite_is_canonical_and_deterministic(frame):
@@ -62,13 +75,22 @@ def test_clean_frame_passes_its_starter_suite(tmp_path, frame):
     assert outcomes and all(o.success for o in outcomes)
 
 
-@pytest.mark.parametrize("corrupt,failed", [
-    (lambda d: d.assign(age=[None] * 8), {("expect_column_values_to_not_be_null", "age")}),
-    (lambda d: d.assign(age=d["age"] * 10), {("expect_column_values_to_be_between", "age")}),
-    (lambda d: d.assign(plan=["gold"] + list(d["plan"][1:])), {("expect_column_values_to_be_in_set", "plan")}),
-    (lambda d: d.drop(columns=["plan"]), {("expect_table_columns_to_match_set", None), ("expect_column_values_to_not_be_null", "plan"),
-                                          ("expect_column_values_to_be_in_set", "plan")}),
-])
+@pytest.mark.parametrize(
+    "corrupt,failed",
+    [
+        (lambda d: d.assign(age=[None] * 8), {("expect_column_values_to_not_be_null", "age")}),
+        (lambda d: d.assign(age=d["age"] * 10), {("expect_column_values_to_be_between", "age")}),
+        (lambda d: d.assign(plan=["gold"] + list(d["plan"][1:])), {("expect_column_values_to_be_in_set", "plan")}),
+        (
+            lambda d: d.drop(columns=["plan"]),
+            {
+                ("expect_table_columns_to_match_set", None),
+                ("expect_column_values_to_not_be_null", "plan"),
+                ("expect_column_values_to_be_in_set", "plan"),
+            },
+        ),
+    ],
+)
 def test_corrupted_frames_fail_exactly_the_expected_expectations(tmp_path, frame, corrupt, failed):
     suite = load_suite(write(tmp_path, propose_suite(frame, "p.df")))
     outcomes = validate_frame(corrupt(frame), suite)
@@ -86,23 +108,45 @@ def test_failure_details_name_column_counts_and_examples(tmp_path, frame):
 
 
 def test_warning_expectations_do_not_fail(tmp_path, frame):
-    suite = load_suite(write(tmp_path, {"name": "w", "expectations": [
-        {"type": "expect_column_mean_to_be_between", "kwargs": {"column": "age", "min_value": 0, "max_value": 1},
-         "severity": "warning"}]}))
+    suite = load_suite(
+        write(
+            tmp_path,
+            {
+                "name": "w",
+                "expectations": [
+                    {
+                        "type": "expect_column_mean_to_be_between",
+                        "kwargs": {"column": "age", "min_value": 0, "max_value": 1},
+                        "severity": "warning",
+                    }
+                ],
+            },
+        )
+    )
     [o] = validate_frame(frame, suite)
     assert not o.success and o.severity == "warning"
 
 
-@pytest.mark.parametrize("content,message", [
-    ('{"expectations": [', "is not valid JSON"),
-    ('[1, 2]', "must be a JSON object with an 'expectations' list"),
-    ('{"expectations": [{"kwargs": {}}]}', "expectation 0 has no valid 'type'"),
-    ('{"expectations": [{"type": "expect_x", "kwargs": [], "severity": "critical"}]}', "'kwargs' must be an object"),
-    ('{"expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}, "severity": "fatal"}]}',
-     "severity 'fatal' is not one of"),
-    ('{"expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}, "id": "x"}]}',
-     "unknown field(s) id"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ('{"expectations": [', "is not valid JSON"),
+        ("[1, 2]", "must be a JSON object with an 'expectations' list"),
+        ('{"expectations": [{"kwargs": {}}]}', "expectation 0 has no valid 'type'"),
+        (
+            '{"expectations": [{"type": "expect_x", "kwargs": [], "severity": "critical"}]}',
+            "'kwargs' must be an object",
+        ),
+        (
+            '{"expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}, "severity": "fatal"}]}',
+            "severity 'fatal' is not one of",
+        ),
+        (
+            '{"expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}, "id": "x"}]}',
+            "unknown field(s) id",
+        ),
+    ],
+)
 def test_malformed_suites_name_the_file_and_expectation(tmp_path, content, message):
     path = write(tmp_path, content)
     with pytest.raises(SuiteError) as info:
@@ -111,13 +155,33 @@ def test_malformed_suites_name_the_file_and_expectation(tmp_path, content, messa
 
 
 def test_unknown_expectation_type_and_bad_kwargs_are_named(tmp_path, frame):
-    suite = load_suite(write(tmp_path, {"name": "x", "expectations": [
-        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "age"}},
-        {"type": "expect_column_values_to_be_purple", "kwargs": {"column": "age"}}]}))
-    with pytest.raises(SuiteError, match=r"expectation 1 \(expect_column_values_to_be_purple\) is not a known Great Expectations"):
+    suite = load_suite(
+        write(
+            tmp_path,
+            {
+                "name": "x",
+                "expectations": [
+                    {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "age"}},
+                    {"type": "expect_column_values_to_be_purple", "kwargs": {"column": "age"}},
+                ],
+            },
+        )
+    )
+    with pytest.raises(
+        SuiteError, match=r"expectation 1 \(expect_column_values_to_be_purple\) is not a known Great Expectations"
+    ):
         validate_frame(frame, suite)
-    suite = load_suite(write(tmp_path, {"name": "x", "expectations": [
-        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "age", "min_value": "low"}}]}))
+    suite = load_suite(
+        write(
+            tmp_path,
+            {
+                "name": "x",
+                "expectations": [
+                    {"type": "expect_column_values_to_be_between", "kwargs": {"column": "age", "min_value": "low"}}
+                ],
+            },
+        )
+    )
     with pytest.raises(SuiteError, match=r"expectation 0 \(expect_column_values_to_be_between\) has invalid kwargs"):
         validate_frame(frame, suite)
 
@@ -139,8 +203,12 @@ def test_html_report_escapes_values(tmp_path, frame):
 
 
 def test_requirements_compare_metrics_with_thresholds():
-    plan = build_plan(notebook_from_cells("nb.ipynb", [
-        ("code", "acc = 0.7\nloss = 0.2", ["step:ev", "metrics", "require:acc>=0.8", "require:loss<0.5"])]))
+    plan = build_plan(
+        notebook_from_cells(
+            "nb.ipynb",
+            [("code", "acc = 0.7\nloss = 0.2", ["step:ev", "metrics", "require:acc>=0.8", "require:loss<0.5"])],
+        )
+    )
     outcomes = check_requirements(plan.steps[0], {"acc": 0.7, "loss": 0.2})
     assert [(o.requirement, o.passed) for o in outcomes] == [("acc>=0.8", False), ("loss<0.5", True)]
     assert "acc = 0.7, required acc>=0.8 (cell 0" in outcomes[0].describe()

@@ -1,14 +1,15 @@
 """Gates in real runs of the regression example: corrupted data files stop the pipeline at the gate."""
+
 import json
 import subprocess
 import sys
 
 import pytest
 
-from nbprod.workflow.expect import expect
-from nbprod.gates.validate import GateFailedError
-from nbprod.workflow.run import run
 from nbprod.gates.suites import SuiteError
+from nbprod.gates.validate import GateFailedError
+from nbprod.workflow.expect import expect
+from nbprod.workflow.run import run
 from tests.conftest import tree_snapshot
 
 pytestmark = pytest.mark.slow
@@ -28,7 +29,8 @@ def corrupt_csv(project, fn):
 def downstream_products(project):
     base = project / ".nbprod" / "products" / "regression"
     return {name: tree_snapshot(base / name) for name in ("train", "evaluate")} | {
-        "nb": (base / "train.ipynb").read_bytes() + (base / "evaluate.ipynb").read_bytes()}
+        "nb": (base / "train.ipynb").read_bytes() + (base / "evaluate.ipynb").read_bytes()
+    }
 
 
 def test_clean_runs_pass_their_gates_and_starter_suites_match_the_committed_ones(project):
@@ -42,17 +44,36 @@ def test_clean_runs_pass_their_gates_and_starter_suites_match_the_committed_ones
         assert proposal.unchanged == [f"expectations/{name}/df.json"] and not proposal.written
 
 
-@pytest.mark.parametrize("label,fn,failed", [
-    ("nulls", lambda d: d.assign(bedrooms=d["bedrooms"].where(d.index % 3 != 0)),
-     {("expect_column_values_to_not_be_null", "bedrooms")}),
-    ("shifted", lambda d: d.assign(distance_km=d["distance_km"] * 100),
-     {("expect_column_values_to_be_between", "distance_km")}),
-    ("unseen_category", lambda d: d.assign(neighborhood=d["neighborhood"].where(d.index % 10 != 0, "atlantis")),
-     {("expect_column_values_to_be_in_set", "neighborhood")}),
-    ("dropped_column", lambda d: d.drop(columns=["distance_km"]),
-     {("expect_table_columns_to_match_set", None), ("expect_column_values_to_not_be_null", "distance_km"),
-      ("expect_column_values_to_be_in_type_list", "distance_km"), ("expect_column_values_to_be_between", "distance_km")}),
-])
+@pytest.mark.parametrize(
+    "label,fn,failed",
+    [
+        (
+            "nulls",
+            lambda d: d.assign(bedrooms=d["bedrooms"].where(d.index % 3 != 0)),
+            {("expect_column_values_to_not_be_null", "bedrooms")},
+        ),
+        (
+            "shifted",
+            lambda d: d.assign(distance_km=d["distance_km"] * 100),
+            {("expect_column_values_to_be_between", "distance_km")},
+        ),
+        (
+            "unseen_category",
+            lambda d: d.assign(neighborhood=d["neighborhood"].where(d.index % 10 != 0, "atlantis")),
+            {("expect_column_values_to_be_in_set", "neighborhood")},
+        ),
+        (
+            "dropped_column",
+            lambda d: d.drop(columns=["distance_km"]),
+            {
+                ("expect_table_columns_to_match_set", None),
+                ("expect_column_values_to_not_be_null", "distance_km"),
+                ("expect_column_values_to_be_in_type_list", "distance_km"),
+                ("expect_column_values_to_be_between", "distance_km"),
+            },
+        ),
+    ],
+)
 def test_corrupted_data_fails_the_gate_and_nothing_downstream_runs(project, label, fn, failed):
     assert run(REGRESSION).ran == ["load", "clean", "train", "evaluate"]
     before = downstream_products(project)
@@ -87,7 +108,11 @@ def test_warning_only_failures_pass_with_a_visible_warning(project):
     assert gate.success and [o.type for o in gate.warnings] == ["expect_column_mean_to_be_between"]
     assert result.ran[-1] == "evaluate"
     proc = subprocess.run([sys.executable, "-m", "nbprod", "run", REGRESSION], capture_output=True, text=True)
-    assert proc.returncode == 0 and "warning: gate df:" in proc.stdout and "expect_column_mean_to_be_between" in proc.stdout
+    assert (
+        proc.returncode == 0
+        and "warning: gate df:" in proc.stdout
+        and "expect_column_mean_to_be_between" in proc.stdout
+    )
 
 
 def test_threshold_failure_stops_the_run_naming_metric_value_threshold_and_cell(project):
@@ -96,7 +121,9 @@ def test_threshold_failure_stops_the_run_naming_metric_value_threshold_and_cell(
     text = str(info.value)
     assert "evaluation gate failed in step 'evaluate': r2 = " in text and "required r2>=0.85" in text
     assert "# nbprod: metrics require:r2>=0.85" in text  # the cell's first line
-    proc = subprocess.run([sys.executable, "-m", "nbprod", "run", REGRESSION, "-p", "alpha=1e9"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "nbprod", "run", REGRESSION, "-p", "alpha=1e9"], capture_output=True, text=True
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr and "required r2>=0.85" in proc.stderr
 
 
@@ -104,12 +131,19 @@ def test_missing_suite_tells_the_user_to_run_expect(project):
     (project / "expectations/regression/df.json").unlink()
     with pytest.raises(SuiteError) as info:
         run(REGRESSION)
-    assert "expectations/regression/df.json" in str(info.value) and "nbprod expect example_notebooks/regression.ipynb" in info.value.fix
+    assert (
+        "expectations/regression/df.json" in str(info.value)
+        and "nbprod expect example_notebooks/regression.ipynb" in info.value.fix
+    )
 
 
 def test_malformed_suite_is_named(project):
-    (project / "expectations/regression/df.json").write_text('{"expectations": [{"type": "expect_column_to_be_blue", "kwargs": {}}]}')
-    with pytest.raises(SuiteError, match=r"expectations/regression/df.json: expectation 0 \(expect_column_to_be_blue\)"):
+    (project / "expectations/regression/df.json").write_text(
+        '{"expectations": [{"type": "expect_column_to_be_blue", "kwargs": {}}]}'
+    )
+    with pytest.raises(
+        SuiteError, match=r"expectations/regression/df.json: expectation 0 \(expect_column_to_be_blue\)"
+    ):
         run(REGRESSION)
 
 
@@ -120,7 +154,10 @@ def test_expect_never_overwrites_an_edited_suite(project):
     assert edited != path.read_text()
     path.write_text(edited)
     result = expect(REGRESSION)
-    assert list(result.refused) == ["expectations/regression/df.json"] and "-" in result.refused["expectations/regression/df.json"]
+    assert (
+        list(result.refused) == ["expectations/regression/df.json"]
+        and "-" in result.refused["expectations/regression/df.json"]
+    )
     assert path.read_text() == edited
     assert expect(REGRESSION, force=True).written == ["expectations/regression/df.json"]
     assert path.read_text() != edited
@@ -135,8 +172,10 @@ def test_gx_is_imported_once_and_only_when_a_gate_is_validated(project, monkeypa
 
     from tests.conftest import FIXTURES
 
-    code = ("import sys; from nbprod.workflow.run import run; r = run({nb!r}); "
-            "print('GX' if 'great_expectations' in sys.modules else 'noGX')")
+    code = (
+        "import sys; from nbprod.workflow.run import run; r = run({nb!r}); "
+        "print('GX' if 'great_expectations' in sys.modules else 'noGX')"
+    )
     shutil.copy(FIXTURES / "kale_dialect.ipynb", project / "kale_dialect.ipynb")
     monkeypatch.setenv("NBPROD_GATE_WORKER", "0")  # validate in-process, to see the import in this process
     check = dict(capture_output=True, text=True, check=True)
@@ -149,14 +188,18 @@ def test_gx_is_imported_once_and_only_when_a_gate_is_validated(project, monkeypa
 def test_gate_worker_validates_in_a_side_process(project, monkeypatch):
     """The default: GX is imported by one side process per run, overlapping with the steps."""
     monkeypatch.setenv("NBPROD_GATE_WORKER", "1")
-    code = ("import sys; from nbprod.workflow.run import run; r = run({nb!r}); "
-            "print([g.success for g in r.gates], 'GX' if 'great_expectations' in sys.modules else 'noGX')")
+    code = (
+        "import sys; from nbprod.workflow.run import run; r = run({nb!r}); "
+        "print([g.success for g in r.gates], 'GX' if 'great_expectations' in sys.modules else 'noGX')"
+    )
     out = subprocess.run([sys.executable, "-c", code.format(nb=REGRESSION)], capture_output=True, text=True, check=True)
     assert _last_line(out) == "[True] noGX"
     assert (project / ".nbprod/logs/gate_worker.log").exists()
     # a malformed suite found by the worker is raised in the parent with the file and the expectation
     corrupt_csv(project, lambda d: d.assign(distance_km=d["distance_km"] * 100))
-    (project / "expectations/regression/df.json").write_text('{"expectations": [{"type": "expect_purple", "kwargs": {}}]}')
+    (project / "expectations/regression/df.json").write_text(
+        '{"expectations": [{"type": "expect_purple", "kwargs": {}}]}'
+    )
     proc = subprocess.run([sys.executable, "-m", "nbprod", "run", REGRESSION], capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "expectations/regression/df.json: expectation 0 (expect_purple)" in proc.stderr

@@ -3,11 +3,11 @@
 Hostile names are rejected when tags are parsed; hostile values (parameters, card text, served column names)
 are carried as data (Python string constants, YAML scalars, escaped HTML), never as code.
 """
+
 from __future__ import annotations
 
 import ast
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,8 +23,26 @@ from tests.conftest import ROOT, nb_json, tree_snapshot
 PAYLOAD = "__import__('os').system('touch pwned')"
 
 HOSTILE_NAMES = [
-    "a'b", 'a"b', 'a"""b', "a\nimport os", "a;rm -rf ~", "a|b", "a&b", "$(whoami)", "`id`", "a b", "../../evil", "..",
-    "a/b", "a\\b", "x')\n" + PAYLOAD + "\n#", "__import__('os')", "a\x00b", "a\rb", "{{a}}", "a:b",
+    "a'b",
+    'a"b',
+    'a"""b',
+    "a\nimport os",
+    "a;rm -rf ~",
+    "a|b",
+    "a&b",
+    "$(whoami)",
+    "`id`",
+    "a b",
+    "../../evil",
+    "..",
+    "a/b",
+    "a\\b",
+    "x')\n" + PAYLOAD + "\n#",
+    "__import__('os')",
+    "a\x00b",
+    "a\rb",
+    "{{a}}",
+    "a:b",
 ]
 
 
@@ -49,13 +67,19 @@ def _string_constants(tree: ast.AST) -> set[str]:
 
 # --- hostile names are rejected at parse time -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("kind", ["step", "after", "gate", "model"])
 @pytest.mark.parametrize("value", HOSTILE_NAMES, ids=[repr(v) for v in HOSTILE_NAMES])
 def test_hostile_names_in_tags_are_rejected_by_the_parser(kind, value):
     parsed = parse_tag(f"{kind}:{value}")
     assert isinstance(parsed, TagProblem), parsed
-    assert parsed.message.startswith(f"tag {f'{kind}:{value.strip()}'!r}") or parsed.message.startswith(f"tag {f'{kind}:{value}'!r}")
-    assert any(why in parsed.message for why in ("is not a Python identifier", "contains a path separator", "is a Python keyword"))
+    assert parsed.message.startswith(f"tag {f'{kind}:{value.strip()}'!r}") or parsed.message.startswith(
+        f"tag {f'{kind}:{value}'!r}"
+    )
+    assert any(
+        why in parsed.message
+        for why in ("is not a Python identifier", "contains a path separator", "is a Python keyword")
+    )
     # the suggested fix is itself a safe name
     suggestion = parsed.fix.split(f"'{kind}:", 1)[1].split("'", 1)[0]
     assert suggestion.isidentifier() and suggestion.isascii()
@@ -67,7 +91,9 @@ def test_hostile_step_names_write_nothing(tmp_path, monkeypatch, value):
     project = outer / "proj"
     project.mkdir(parents=True)
     monkeypatch.chdir(project)
-    (project / "nb.ipynb").write_text(json.dumps(nb_json([("code", "x = 1", [f"step:{value}"]), ("code", "y = x", ["step:b"])])))
+    (project / "nb.ipynb").write_text(
+        json.dumps(nb_json([("code", "x = 1", [f"step:{value}"]), ("code", "y = x", ["step:b"])]))
+    )
     with pytest.raises(NbprodError) as info:
         convert("nb.ipynb")
     assert repr(value) in str(info.value) or repr(value.strip()) in str(info.value)
@@ -78,22 +104,36 @@ def test_hostile_step_names_write_nothing(tmp_path, monkeypatch, value):
 def test_hostile_parameter_names_cannot_exist(tmp_path, monkeypatch, name):
     """A parameter is a Python assignment target: anything but an identifier is a syntax error, reported as such."""
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "nb.ipynb").write_text(json.dumps(nb_json([("code", f"{name} = 1", ["parameters"]), ("code", "y = 1", ["step:a"])])))
-    with pytest.raises(NbprodError, match="syntax error|parameters must be simple assignments|the parameters cell may hold only assignments"):
+    (tmp_path / "nb.ipynb").write_text(
+        json.dumps(nb_json([("code", f"{name} = 1", ["parameters"]), ("code", "y = 1", ["step:a"])]))
+    )
+    with pytest.raises(
+        NbprodError,
+        match="syntax error|parameters must be simple assignments|the parameters cell may hold only assignments",
+    ):
         convert("nb.ipynb")
     assert not (tmp_path / "pipelines").exists()
 
 
 def test_heading_step_names_are_slugged_into_safe_file_names(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    cells = [("markdown", "## ../../etc/passwd; rm -rf ~", []), ("code", "x = 1", []),
-             ("markdown", "## $(whoami) `id` \"\"\"", []), ("code", "y = x", [])]
+    cells = [
+        ("markdown", "## ../../etc/passwd; rm -rf ~", []),
+        ("code", "x = 1", []),
+        ("markdown", '## $(whoami) `id` """', []),
+        ("code", "y = x", []),
+    ]
     (tmp_path / "nb.ipynb").write_text(json.dumps(nb_json(cells)))
     result = convert("nb.ipynb")
     names = [s.name for s in result.plan.steps]
     assert all(n.isidentifier() and n.isascii() for n in names), names
-    assert _files_under(tmp_path) - {"nb.ipynb"} == {"pipelines", "pipelines/nb", "pipelines/nb/tasks", "pipelines/nb/README.md",
-                                                     "pipelines/nb/pipeline.yaml"} | {f"pipelines/nb/tasks/{n}.py" for n in names}
+    assert _files_under(tmp_path) - {"nb.ipynb"} == {
+        "pipelines",
+        "pipelines/nb",
+        "pipelines/nb/tasks",
+        "pipelines/nb/README.md",
+        "pipelines/nb/pipeline.yaml",
+    } | {f"pipelines/nb/tasks/{n}.py" for n in names}
 
 
 # --- hostile parameter values stay string data -------------------------------------------------------------------
@@ -109,7 +149,7 @@ HOSTILE_VALUES = [
     '"""\n' + PAYLOAD + '\n"""',
     "x\\",
     "\\'; " + PAYLOAD + " #",
-    "# %% tags=[\"parameters\"]\nimport os",
+    '# %% tags=["parameters"]\nimport os',
     "\r\n\t\x00\x0b\u2028\u2029\x85 end",
     "{{ jinja }} {% raw %} ${HOME} $(id) `id`",
     "- yaml: [list]\nkey: value",
@@ -151,12 +191,15 @@ def test_hostile_parameter_values_are_assigned_as_exactly_that_string(tmp_path, 
 @pytest.mark.parametrize("raw", ["__import__('os').system('x')", "[1, __import__('os')]", "(lambda: 1)()"])
 def test_override_values_are_never_evaluated_as_code(tmp_path, monkeypatch, raw):
     from nbprod.notebook.reader import read_notebook
-    from nbprod.plan.params import apply_overrides
     from nbprod.plan.build import build_plan
+    from nbprod.plan.params import apply_overrides
 
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "nb.ipynb").write_text(json.dumps(nb_json([("code", "items = [1]\nlabel = 'a'", ["parameters"]),
-                                                           ("code", "y = items, label", ["step:a"])])))
+    (tmp_path / "nb.ipynb").write_text(
+        json.dumps(
+            nb_json([("code", "items = [1]\nlabel = 'a'", ["parameters"]), ("code", "y = items, label", ["step:a"])])
+        )
+    )
     plan = build_plan(read_notebook("nb.ipynb"))
     with pytest.raises(NbprodError, match="parameter 'items' expects list"):
         apply_overrides(plan, {"items": raw})
@@ -174,8 +217,11 @@ def test_review_html_escapes_card_text_and_names(tmp_path, monkeypatch):
     from nbprod.workflow.review import review
 
     monkeypatch.chdir(tmp_path)
-    cells = [("markdown", f"Intended for {SCRIPT}", ["card:intended-use"]),
-             ("code", "x = 1", ["step:a"]), ("code", "y = x", ["step:b"])]
+    cells = [
+        ("markdown", f"Intended for {SCRIPT}", ["card:intended-use"]),
+        ("code", "x = 1", ["step:a"]),
+        ("code", "y = x", ["step:b"]),
+    ]
     (tmp_path / "nb.ipynb").write_text(json.dumps(nb_json(cells)))
     convert("nb.ipynb")
     bento = tmp_path / "bentos" / "nb"
@@ -196,14 +242,19 @@ def _rendered(markdown: str) -> str:
 
 
 def test_pipeline_card_and_model_card_escape_facts():
-    from nbprod.package.model_card import build_model_card, render_markdown
-    from nbprod.notebook.reader import notebook_from_cells
     from nbprod.convert.readme import render_card
+    from nbprod.notebook.reader import notebook_from_cells
+    from nbprod.package.model_card import build_model_card, render_markdown
     from nbprod.plan.build import build_plan
 
-    nb = notebook_from_cells("nb.ipynb", [("markdown", SCRIPT, ["card:limitations"]),
-                                          ("code", f"label = {SCRIPT!r}", ["parameters"]),
-                                          ("code", "x = label", ["step:a"])])
+    nb = notebook_from_cells(
+        "nb.ipynb",
+        [
+            ("markdown", SCRIPT, ["card:limitations"]),
+            ("code", f"label = {SCRIPT!r}", ["parameters"]),
+            ("code", "x = label", ["step:a"]),
+        ],
+    )
     plan = build_plan(nb)
     card = render_card(plan, f"notebooks/{SCRIPT}`.ipynb", {"a": {"nb": "p/a.ipynb", "x": "p/a/x"}})
     html = _rendered(card)
@@ -217,19 +268,28 @@ def test_pipeline_card_and_model_card_escape_facts():
 
 # --- served column names ---------------------------------------------------------------------------------------------
 
-HOSTILE_COLUMNS = ["a'b\n__import__('os')", 'c"""\n__import__("os").system("x")\n"""', "model_config", "class", "_private",
-                   "x\\", "1st", "é"]
+HOSTILE_COLUMNS = [
+    "a'b\n__import__('os')",
+    'c"""\n__import__("os").system("x")\n"""',
+    "model_config",
+    "class",
+    "_private",
+    "x\\",
+    "1st",
+    "é",
+]
 
 
 def test_hostile_column_names_are_string_constants_in_the_service():
-    from nbprod.package.templates import render_service
     from nbprod.package.spec import InputField, ServingSpec
+    from nbprod.package.templates import render_service
 
     fields = [InputField(name=n, type="number") for n in HOSTILE_COLUMNS]
     fields.append(InputField(name="plan", type="string", values=["x'\n__import__('os')", '"""']))
     spec = ServingSpec(fields, "classification")
-    src = render_service(spec, pipeline="p", notebook="nb.ipynb", model_tag="p:abc'\n__import__('os')#",
-                         serve_imports="", serve_code="")
+    src = render_service(
+        spec, pipeline="p", notebook="nb.ipynb", model_tag="p:abc'\n__import__('os')#", serve_imports="", serve_code=""
+    )
     tree = compile(src, "service.py", "exec", ast.PyCF_ONLY_AST)
     assert not _calls_to_import(tree), _calls_to_import(tree)
     constants = _string_constants(tree)
@@ -244,12 +304,18 @@ def test_hostile_column_names_are_string_constants_in_the_service():
 
 
 def test_hostile_notebook_path_stays_inside_the_service_docstring():
-    from nbprod.package.templates import render_service
     from nbprod.package.spec import InputField, ServingSpec
+    from nbprod.package.templates import render_service
 
     spec = ServingSpec([InputField(name="a", type="number")], "regression")
-    src = render_service(spec, pipeline="p", notebook='n"""\n' + PAYLOAD + '\n"""b.ipynb', model_tag="p:1",
-                         serve_imports="", serve_code="")
+    src = render_service(
+        spec,
+        pipeline="p",
+        notebook='n"""\n' + PAYLOAD + '\n"""b.ipynb',
+        model_tag="p:1",
+        serve_imports="",
+        serve_code="",
+    )
     tree = ast.parse(src)
     assert not _calls_to_import(tree), _calls_to_import(tree)
 
@@ -269,10 +335,18 @@ def test_hostile_notebook_file_name_is_refused_before_anything_is_written(tmp_pa
 
 # --- nothing is written outside the project -----------------------------------------------------------------------
 
+
 def _nbprod(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {"PATH": "/usr/bin:/bin", "NBPROD_TRACK": "0", "NBPROD_PACKAGE": "0", "NBPROD_GATE_WORKER": "0",
-           "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "nbprod", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "NBPROD_TRACK": "0",
+        "NBPROD_PACKAGE": "0",
+        "NBPROD_GATE_WORKER": "0",
+        "PYTHONPATH": str(ROOT),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "nbprod", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=120
+    )
 
 
 @pytest.fixture
@@ -280,7 +354,9 @@ def nested(tmp_path):
     """A project two levels down, so that ../../ from any of its folders is still inside tmp_path."""
     project = tmp_path / "outer" / "inner" / "proj"
     project.mkdir(parents=True)
-    (project / "nb.ipynb").write_text(json.dumps(nb_json([("code", "x = 1", ["step:a"]), ("code", "y = x", ["step:b"])])))
+    (project / "nb.ipynb").write_text(
+        json.dumps(nb_json([("code", "x = 1", ["step:a"]), ("code", "y = x", ["step:b"])]))
+    )
     return project
 
 
@@ -289,7 +365,12 @@ def test_name_with_path_components_is_rejected_by_convert(nested, monkeypatch, n
     monkeypatch.chdir(nested)
     with pytest.raises(NbprodError, match="pipeline name .* contains a path separator"):
         convert("nb.ipynb", name=name)
-    assert _files_under(nested.parent.parent.parent) == {"outer", "outer/inner", "outer/inner/proj", "outer/inner/proj/nb.ipynb"}
+    assert _files_under(nested.parent.parent.parent) == {
+        "outer",
+        "outer/inner",
+        "outer/inner/proj",
+        "outer/inner/proj/nb.ipynb",
+    }
 
 
 CLI_NAME_COMMANDS = [
@@ -310,7 +391,9 @@ def test_cli_name_cannot_write_outside_the_project(nested, command):
     before = _files_under(root)
     proc = _nbprod([command[0], "nb.ipynb", *command[1:], "--name", "../../../evil"], nested)
     assert proc.returncode != 0
-    assert proc.stderr.startswith("error: nb.ipynb: pipeline name '../../../evil' contains a path separator"), proc.stderr
+    assert proc.stderr.startswith("error: nb.ipynb: pipeline name '../../../evil' contains a path separator"), (
+        proc.stderr
+    )
     assert "Traceback" not in proc.stderr
     outside = {p for p in _files_under(root) - before if not p.startswith("outer/inner/proj/")}
     assert outside == set(), outside

@@ -6,16 +6,26 @@ from nbprod.lint import CHECKS, lint, render_json, render_text
 from tests.conftest import EXAMPLES, FIXTURES
 
 MESSY = [
-    ("code", "import numpy as np\nimport random\nfrom sklearn.model_selection import train_test_split, KFold\n"
-             "from sklearn.ensemble import RandomForestClassifier", ["imports"], 1),
-    ("code", "leftover = 1", [], 2),                                                            # 1 outside every step
+    (
+        "code",
+        "import numpy as np\nimport random\nfrom sklearn.model_selection import train_test_split, KFold\n"
+        "from sklearn.ensemble import RandomForestClassifier",
+        ["imports"],
+        1,
+    ),
+    ("code", "leftover = 1", [], 2),  # 1 outside every step
     ("code", "df = load(DATA)\nnoise = np.random.rand(3)\npick = random.choice([1, 2])", ["step:load"], 5),  # 2
-    ("code", "DATA = '/Users/alice/data.csv'\nhome = '~/data'\nwin = 'C:\\\\data\\\\x.csv'", [], 3),   # 3 out of order
-    ("code", "%pip install xgboost\n!ls\nrng = np.random.default_rng()", [], None),               # 4 never executed
-    ("code", "X_tr, X_te = train_test_split(df)\nclf = RandomForestClassifier(n_estimators=10)\n"
-             "cv = KFold(5, shuffle=True)\ndf['new'] = 1", ["step:train", "model:model"], 6),       # 5
+    ("code", "DATA = '/Users/alice/data.csv'\nhome = '~/data'\nwin = 'C:\\\\data\\\\x.csv'", [], 3),  # 3 out of order
+    ("code", "%pip install xgboost\n!ls\nrng = np.random.default_rng()", [], None),  # 4 never executed
+    (
+        "code",
+        "X_tr, X_te = train_test_split(df)\nclf = RandomForestClassifier(n_estimators=10)\n"
+        "cv = KFold(5, shuffle=True)\ndf['new'] = 1",
+        ["step:train", "model:model"],
+        6,
+    ),  # 5
     ("code", "from os.path import *\nscore = ghost + 1", ["step:evaluate", "require:auc>=0.8"], 7),  # 6
-    ("code", "df.describe()\n%matplotlib inline", ["skip"], 8),                                     # 7 skip: no findings
+    ("code", "df.describe()\n%matplotlib inline", ["skip"], 8),  # 7 skip: no findings
 ]
 
 
@@ -30,8 +40,23 @@ def codes_at(report, index):
 
 def test_every_check_fires_on_the_messy_notebook(messy):
     found = {f.code for f in messy.findings}
-    expected = {"NB101", "NB102", "NB103", "NB110", "NB111", "NB201", "NB202", "NB203", "NB204", "NB205", "NB301",
-                "NB302", "NB303", "NB401", "NB402"}
+    expected = {
+        "NB101",
+        "NB102",
+        "NB103",
+        "NB110",
+        "NB111",
+        "NB201",
+        "NB202",
+        "NB203",
+        "NB204",
+        "NB205",
+        "NB301",
+        "NB302",
+        "NB303",
+        "NB401",
+        "NB402",
+    }
     assert expected <= found, expected - found
 
 
@@ -52,7 +77,9 @@ def test_three_paths_found(messy):
 
 def test_two_magics_and_an_install(messy):
     magics = [f.message for f in messy.findings if f.code == "NB302"]
-    assert len(magics) == 2 and any("package install" in m for m in magics) and any("shell command" in m for m in magics)
+    assert (
+        len(magics) == 2 and any("package install" in m for m in magics) and any("shell command" in m for m in magics)
+    )
 
 
 def test_each_finding_has_severity_from_the_table_and_a_fix(messy):
@@ -62,20 +89,43 @@ def test_each_finding_has_severity_from_the_table_and_a_fix(messy):
 
 
 def test_seeded_code_is_clean(write_nb):
-    report = lint(write_nb([
-        ("code", "import numpy as np\nfrom sklearn.model_selection import train_test_split\n"
-                 "from sklearn.linear_model import LogisticRegression", ["imports"], 1),
-        ("code", "seed = 3", ["parameters"], 2),
-        ("code", "np.random.seed(seed)\nx = np.random.rand(10)\nrng = np.random.default_rng(seed)", ["step:a"], 3),
-        ("code", "a, b = train_test_split(x, random_state=seed)\nm = LogisticRegression(random_state=seed)\n"
-                 "c, d = train_test_split(x, shuffle=False)", ["step:b"], 4),
-    ]))
+    report = lint(
+        write_nb(
+            [
+                (
+                    "code",
+                    "import numpy as np\nfrom sklearn.model_selection import train_test_split\n"
+                    "from sklearn.linear_model import LogisticRegression",
+                    ["imports"],
+                    1,
+                ),
+                ("code", "seed = 3", ["parameters"], 2),
+                (
+                    "code",
+                    "np.random.seed(seed)\nx = np.random.rand(10)\nrng = np.random.default_rng(seed)",
+                    ["step:a"],
+                    3,
+                ),
+                (
+                    "code",
+                    "a, b = train_test_split(x, random_state=seed)\nm = LogisticRegression(random_state=seed)\n"
+                    "c, d = train_test_split(x, shuffle=False)",
+                    ["step:b"],
+                    4,
+                ),
+            ]
+        )
+    )
     assert report.findings == []
 
 
 def test_examples_and_fixtures_lint_clean():
-    for path in [EXAMPLES / "classifier.ipynb", EXAMPLES / "regression.ipynb", FIXTURES / "percent_format.py",
-                 FIXTURES / "headings.ipynb"]:
+    for path in [
+        EXAMPLES / "classifier.ipynb",
+        EXAMPLES / "regression.ipynb",
+        FIXTURES / "percent_format.py",
+        FIXTURES / "headings.ipynb",
+    ]:
         assert lint(path).errors == [], path
 
 
@@ -94,14 +144,17 @@ def test_kale_cluster_tags_reported_as_info():
     assert sum(f.code == "NB002" for f in report.findings) == 2
 
 
-@pytest.mark.parametrize("code,what", [
-    ("db_password = 'hunter2'", "a literal assigned to 'db_password'"),
-    ("API_KEY = 'abc123def456'", "a literal assigned to 'API_KEY'"),
-    ("client = connect(token='tok-123456')", "a literal passed as token="),
-    ("key = 'AKIAIOSFODNN7EXAMPLE'", "an AWS access key"),
-    ("url = 'postgres://admin:s3cret@db:5432/x'", "a password in a URL"),
-    ("gh = 'ghp_" + "a" * 36 + "'", "a GitHub token"),
-])
+@pytest.mark.parametrize(
+    "code,what",
+    [
+        ("db_password = 'hunter2'", "a literal assigned to 'db_password'"),
+        ("API_KEY = 'abc123def456'", "a literal assigned to 'API_KEY'"),
+        ("client = connect(token='tok-123456')", "a literal passed as token="),
+        ("key = 'AKIAIOSFODNN7EXAMPLE'", "an AWS access key"),
+        ("url = 'postgres://admin:s3cret@db:5432/x'", "a password in a URL"),
+        ("gh = 'ghp_" + "a" * 36 + "'", "a GitHub token"),
+    ],
+)
 def test_hard_coded_credentials_are_errors_and_never_reach_generated_files(tmp_path, monkeypatch, write_nb, code, what):
     from nbprod.convert.render import convert
     from nbprod.errors import PlanError
@@ -117,6 +170,12 @@ def test_hard_coded_credentials_are_errors_and_never_reach_generated_files(tmp_p
 
 
 def test_reading_credentials_from_the_environment_is_fine(write_nb):
-    report = lint(write_nb([("code", "import os", ["imports"]),
-                            ("code", "password = os.environ['DB_PASSWORD']\ntoken = None\napi_key = ''", ["step:a"])]))
+    report = lint(
+        write_nb(
+            [
+                ("code", "import os", ["imports"]),
+                ("code", "password = os.environ['DB_PASSWORD']\ntoken = None\napi_key = ''", ["step:a"]),
+            ]
+        )
+    )
     assert [f for f in report.findings if f.code == "NB304"] == []

@@ -8,8 +8,13 @@ from tests.conftest import FIXTURES, nb_json
 
 
 def test_reads_ipynb_cells_tags_and_execution_counts(write_nb):
-    path = write_nb([("markdown", "# Title", []), ("code", "import os", ["imports"], 1),
-                     ("code", "# nbprod: step:load gate:df\ndf = 1", [], 2)])
+    path = write_nb(
+        [
+            ("markdown", "# Title", []),
+            ("code", "import os", ["imports"], 1),
+            ("code", "# nbprod: step:load gate:df\ndf = 1", [], 2),
+        ]
+    )
     nb = read_notebook(path)
     assert [c.cell_type for c in nb.cells] == ["markdown", "code", "code"]
     assert [str(t) for t in nb.cells[2].tags] == ["step:load", "gate:df"]
@@ -66,18 +71,21 @@ def test_digest_ignores_outputs_and_counts(write_nb, tmp_path):
     assert a.digest() == b.digest() != c.digest()
 
 
-@pytest.mark.parametrize("content,message", [
-    (b'{"cells": [', "is not valid JSON"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00garbage", "is not UTF-8 text"),
-    (b"\xff\xfe{}", "is not UTF-8 text"),
-    (b'{"nbformat": 3, "nbformat_minor": 0, "worksheets": []}', "has nbformat 3"),
-    (b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []}', "has no cells"),
-    (b'{"foo": 1}', "not a Jupyter notebook"),
-    (b'[1, 2]', "not a Jupyter notebook"),
-    (b'{"nbformat": 4, "cells": [{"cell_type": "code", "metadata": {}}]}', "cell 0 has no 'source'"),
-    (b'{"nbformat": 4, "cells": [{"cell_type": "widget", "source": ""}]}', "cell 0 has cell_type 'widget'"),
-    (b'{"nbformat": 4, "cells": [{"cell_type": "code", "source": 5}]}', "cell 0 has a 'source' of type int"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b'{"cells": [', "is not valid JSON"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00garbage", "is not UTF-8 text"),
+        (b"\xff\xfe{}", "is not UTF-8 text"),
+        (b'{"nbformat": 3, "nbformat_minor": 0, "worksheets": []}', "has nbformat 3"),
+        (b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []}', "has no cells"),
+        (b'{"foo": 1}', "not a Jupyter notebook"),
+        (b"[1, 2]", "not a Jupyter notebook"),
+        (b'{"nbformat": 4, "cells": [{"cell_type": "code", "metadata": {}}]}', "cell 0 has no 'source'"),
+        (b'{"nbformat": 4, "cells": [{"cell_type": "widget", "source": ""}]}', "cell 0 has cell_type 'widget'"),
+        (b'{"nbformat": 4, "cells": [{"cell_type": "code", "source": 5}]}', "cell 0 has a 'source' of type int"),
+    ],
+)
 def test_bad_notebooks_get_clear_errors(tmp_path, content, message):
     path = tmp_path / "bad.ipynb"
     path.write_bytes(content)

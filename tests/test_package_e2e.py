@@ -1,4 +1,5 @@
 """End to end: run the classifier with MLflow tracking and packaging, serve the built Bento on 127.0.0.1, call it."""
+
 import json
 import os
 import re
@@ -8,9 +9,9 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
-from pathlib import Path
 import pytest
 
 from nbprod.workflow.run import run
@@ -88,7 +89,7 @@ def in_process_predictions(project, frame):
 
     ns = {}
     code = (project / "bentos/classifier/service.py").read_text()
-    serve_part = code[code.index("# --- the notebook's `serve` cells"):code.index("class Record(BaseModel)")]
+    serve_part = code[code.index("# --- the notebook's `serve` cells") : code.index("class Record(BaseModel)")]
     exec(serve_part, ns)
     model = load_value(project / ".nbprod/products/classifier/train/model")
     return ns["postprocess"](model.predict(ns["preprocess"](frame)))
@@ -104,13 +105,16 @@ def test_mlflow_run_holds_params_metrics_model_and_artifacts(packaged):
     assert r.data.params["n_estimators"] == "200" and r.data.params["seed"] == "42"
     assert r.data.metrics["accuracy"] == pytest.approx(result.metrics["accuracy"])
     assert r.data.tags["nbprod.notebook"] == "example_notebooks/classifier.ipynb"
-    assert r.data.tags["nbprod.steps_ran"] == "load,features,train,evaluate" and r.data.tags["nbprod.gate.df"] == "passed"
+    assert (
+        r.data.tags["nbprod.steps_ran"] == "load,features,train,evaluate" and r.data.tags["nbprod.gate.df"] == "passed"
+    )
     mv = client.get_model_version_by_alias("classifier", "candidate")
     assert mv.run_id == r.info.run_id and mv.version == result.tracked["model_version"]
     artifacts = {a.path for a in client.list_artifacts(r.info.run_id)}
     assert {"notebooks", "gates", "pipeline"} <= artifacts
     assert {a.path for a in client.list_artifacts(r.info.run_id, "notebooks")} == {
-        f"notebooks/{s}.ipynb" for s in ("load", "features", "train", "evaluate")}
+        f"notebooks/{s}.ipynb" for s in ("load", "features", "train", "evaluate")
+    }
     assert {a.path for a in client.list_artifacts(r.info.run_id, "gates")} == {"gates/df.json", "gates/df.html"}
     # the registered model loads back and predicts
     import mlflow
@@ -134,7 +138,9 @@ def test_a_rerun_with_skipped_steps_is_tracked_as_reused(packaged):
     os.environ["NBPROD_GATE_WORKER"] = "0"
     again = run(project / "example_notebooks/classifier.ipynb", project=project, track=True, package=False)
     r = MlflowClient(again.tracked["tracking_uri"]).get_run(again.tracked["run_id"])
-    assert r.data.tags["nbprod.steps_ran"] == "-" and r.data.tags["nbprod.steps_reused"] == "load,features,train,evaluate"
+    assert (
+        r.data.tags["nbprod.steps_ran"] == "-" and r.data.tags["nbprod.steps_reused"] == "load,features,train,evaluate"
+    )
     assert r.data.metrics["accuracy"] == pytest.approx(first.metrics["accuracy"])
     assert int(again.tracked["model_version"]) == int(first.tracked["model_version"]) + 1
 
@@ -162,7 +168,9 @@ def test_model_card_has_metrics_and_human_fields(packaged):
     assert "accuracy" in card and "TODO" not in card
     assert data["model_details"]["mlflow_run_id"] == result.tracked["run_id"]
     nb = json.loads((EXAMPLES / "classifier.ipynb").read_text())
-    intended = next("".join(c["source"]) for c in nb["cells"] if "card:intended-use" in c.get("metadata", {}).get("tags", []))
+    intended = next(
+        "".join(c["source"]) for c in nb["cells"] if "card:intended-use" in c.get("metadata", {}).get("tags", [])
+    )
     assert intended.strip().splitlines()[-1].strip()[:40] in card
 
 
@@ -180,15 +188,18 @@ def _bad(records):
     return {"records": records}
 
 
-@pytest.mark.parametrize("label,mutate,field", [
-    ("missing field", lambda r: {k: v for k, v in r.items() if k != "plan"}, "plan"),
-    ("wrong type", lambda r: {**r, "tenure_months": "abc"}, "tenure_months"),
-    ("float for int", lambda r: {**r, "tenure_months": 3.5}, "tenure_months"),
-    ("out of range", lambda r: {**r, "monthly_charges": 1e6}, "monthly_charges"),
-    ("unknown category", lambda r: {**r, "region": "mars"}, "region"),
-    ("extra field", lambda r: {**r, "favourite_colour": "blue"}, "favourite_colour"),
-    ("null in a required field", lambda r: {**r, "support_calls": None}, "support_calls"),
-])
+@pytest.mark.parametrize(
+    "label,mutate,field",
+    [
+        ("missing field", lambda r: {k: v for k, v in r.items() if k != "plan"}, "plan"),
+        ("wrong type", lambda r: {**r, "tenure_months": "abc"}, "tenure_months"),
+        ("float for int", lambda r: {**r, "tenure_months": 3.5}, "tenure_months"),
+        ("out of range", lambda r: {**r, "monthly_charges": 1e6}, "monthly_charges"),
+        ("unknown category", lambda r: {**r, "region": "mars"}, "region"),
+        ("extra field", lambda r: {**r, "favourite_colour": "blue"}, "favourite_colour"),
+        ("null in a required field", lambda r: {**r, "support_calls": None}, "support_calls"),
+    ],
+)
 def test_bad_records_get_4xx_naming_the_field(packaged, server, label, mutate, field):
     project, _ = packaged
     records, _ = training_records(project, 2)
@@ -197,14 +208,17 @@ def test_bad_records_get_4xx_naming_the_field(packaged, server, label, mutate, f
     assert field in resp.text
 
 
-@pytest.mark.parametrize("label,body,needle", [
-    ("empty list", json.dumps({"records": []}), "records"),
-    ("oversized batch", None, "records"),
-    ("NaN", None, "monthly_charges"),
-    ("not JSON", "this is not json", "json"),
-    ("deeply nested", '{"records": ' + "[" * 5000 + "]" * 5000 + "}", ""),
-    ("not a list", json.dumps({"records": {"plan": "basic"}}), "records"),
-])
+@pytest.mark.parametrize(
+    "label,body,needle",
+    [
+        ("empty list", json.dumps({"records": []}), "records"),
+        ("oversized batch", None, "records"),
+        ("NaN", None, "monthly_charges"),
+        ("not JSON", "this is not json", "json"),
+        ("deeply nested", '{"records": ' + "[" * 5000 + "]" * 5000 + "}", ""),
+        ("not a list", json.dumps({"records": {"plan": "basic"}}), "records"),
+    ],
+)
 def test_bad_bodies_get_4xx(packaged, server, label, body, needle):
     project, _ = packaged
     records, _ = training_records(project, 1)
@@ -233,7 +247,7 @@ def test_drift_gauges_move_only_for_shifted_data(packaged, server):
     records, frame = training_records(project)
     sample = records[:400]
     for i in range(0, len(sample), 100):
-        assert httpx.post(f"{server}/predict", json={"records": sample[i:i + 100]}, timeout=30).status_code == 200
+        assert httpx.post(f"{server}/predict", json={"records": sample[i : i + 100]}, timeout=30).status_code == 200
     report = httpx.get(f"{server}/drift/", timeout=10).json()
     assert report["ready"] and not report["alert"], report
     time.sleep(1.2)
@@ -242,7 +256,7 @@ def test_drift_gauges_move_only_for_shifted_data(packaged, server):
     assert _gauge(metrics, "nbprod_drift_psi", "plan") < 0.2
     shifted = [{**r, "plan": "enterprise", "monthly_charges": 140.0} for r in records[:1000]]
     for i in range(0, len(shifted), 250):
-        assert httpx.post(f"{server}/predict", json={"records": shifted[i:i + 250]}, timeout=30).status_code == 200
+        assert httpx.post(f"{server}/predict", json={"records": shifted[i : i + 250]}, timeout=30).status_code == 200
     report = httpx.get(f"{server}/drift/", timeout=10).json()
     assert report["alert"] and report["features"]["plan"]["alert"] and report["features"]["monthly_charges"]["alert"]
     time.sleep(1.2)
@@ -266,8 +280,18 @@ def test_a_notebook_without_card_cells_lists_the_missing_fields(tmp_path, monkey
     nb_path.write_text(json.dumps(nb))
     run("example_notebooks/regression.ipynb", track=False, package=False)
     result = package("example_notebooks/regression.ipynb", build=False)
-    assert result.missing_card_fields == sorted(["intended-use", "users", "out-of-scope", "factors", "limitations",
-                                                  "ethical-considerations", "caveats", "owners"])
+    assert result.missing_card_fields == sorted(
+        [
+            "intended-use",
+            "users",
+            "out-of-scope",
+            "factors",
+            "limitations",
+            "ethical-considerations",
+            "caveats",
+            "owners",
+        ]
+    )
     card = (tmp_path / "bentos/regression/MODEL_CARD.md").read_text()
     assert card.count("**TODO**") == 8 and "card:intended-use" in card
 
@@ -290,10 +314,27 @@ def test_tracking_uri_points_at_a_real_mlflow_server(tmp_path, monkeypatch):
     server_dir = tmp_path / "server"
     server_dir.mkdir()
     mlflow_bin = str(Path(sys.executable).with_name("mlflow"))
-    proc = subprocess.Popen([mlflow_bin, "server", "--backend-store-uri", f"sqlite:///{server_dir / 'srv.db'}",
-                             "--artifacts-destination", str(server_dir / "artifacts"), "--host", "127.0.0.1",
-                             "--port", str(port), "--workers", "1"], cwd=server_dir, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True, env=dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true"))
+    proc = subprocess.Popen(
+        [
+            mlflow_bin,
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{server_dir / 'srv.db'}",
+            "--artifacts-destination",
+            str(server_dir / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        cwd=server_dir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env=dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true"),
+    )
     uri = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -327,8 +368,15 @@ def test_unreachable_tracking_server_is_a_clear_error_and_products_are_kept(tmp_
     shutil.copytree(ROOT / "expectations", tmp_path / "expectations")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     with pytest.raises(RunError) as info:
-        run("example_notebooks/regression.ipynb", track=True, package=False, tracking_uri=f"http://127.0.0.1:{free_port()}")
-    assert "tracking the run in MLflow failed" in str(info.value) and "products under .nbprod/ are kept" in info.value.fix
+        run(
+            "example_notebooks/regression.ipynb",
+            track=True,
+            package=False,
+            tracking_uri=f"http://127.0.0.1:{free_port()}",
+        )
+    assert (
+        "tracking the run in MLflow failed" in str(info.value) and "products under .nbprod/ are kept" in info.value.fix
+    )
     assert (tmp_path / ".nbprod/products/regression/train/model").exists()
 
 

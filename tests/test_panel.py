@@ -1,4 +1,5 @@
 """The JupyterLab panel, driven in-process: set widget values, click buttons, check what is shown and written."""
+
 from __future__ import annotations
 
 import json
@@ -46,10 +47,12 @@ def test_steps_lint_and_pipeline_tabs_for_the_classifier():
 
 
 def test_messy_notebook_shows_the_finding_with_its_cell(write_nb):
-    path = write_nb([
-        ("code", "# nbprod: step:load\nx = 1", []),
-        ("code", "# nbprod: step:train\ny = x + undefined_thing", []),
-    ])
+    path = write_nb(
+        [
+            ("code", "# nbprod: step:load\nx = 1", []),
+            ("code", "# nbprod: step:train\ny = x + undefined_thing", []),
+        ]
+    )
     p = panel(path)
     assert "lint: 2 error(s)" in p.lint_html.value
     assert "NB103" in p.lint_html.value
@@ -100,7 +103,9 @@ def test_run_then_review_approve_and_reject(project):
     p.note.value = "the model card is missing"
     p.reject_button.click()
     data = json.loads(record.read_text())
-    assert data["decision"] == "rejected" and data["by"] == "Ada Reviewer" and data["note"] == "the model card is missing"
+    assert (
+        data["decision"] == "rejected" and data["by"] == "Ada Reviewer" and data["note"] == "the model card is missing"
+    )
     assert "rejected by Ada Reviewer" in p.review_status.value
     assert "approval state: rejected" in p.review_status.value
 
@@ -144,8 +149,10 @@ def test_without_a_session_asks_for_the_path(monkeypatch):
 
 
 def test_importing_the_panel_is_cheap_and_nbprod_panel_stays_callable():
-    code = ("import sys, nbprod, nbprod.ui.jupyter as m; assert callable(nbprod.panel); "
-            "heavy = [h for h in ('ploomber', 'mlflow', 'great_expectations', 'bentoml', 'papermill', 'ipywidgets') "
-            "if h in sys.modules]; print(heavy)")
+    code = (
+        "import sys, nbprod, nbprod.ui.jupyter as m; assert callable(nbprod.panel); "
+        "heavy = [h for h in ('ploomber', 'mlflow', 'great_expectations', 'bentoml', 'papermill', 'ipywidgets') "
+        "if h in sys.modules]; print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"

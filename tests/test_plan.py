@@ -46,11 +46,13 @@ def test_shared_cells_follow_function_globals():
 
 
 def test_mutation_makes_the_mutating_step_the_producer():
-    plan = plan_of([
-        ("code", "data = [1]", ["step:a"]),
-        ("code", "data.append(2)", ["step:b"]),
-        ("code", "total = sum(data)", ["step:c"]),
-    ])
+    plan = plan_of(
+        [
+            ("code", "data = [1]", ["step:a"]),
+            ("code", "data.append(2)", ["step:b"]),
+            ("code", "total = sum(data)", ["step:c"]),
+        ]
+    )
     assert plan.step("b").inputs == {"data": "a"} and plan.step("b").outputs == ["data"]
     assert plan.step("c").inputs == {"data": "b"}
     assert plan.step("a").outputs == ["data"]
@@ -63,10 +65,12 @@ def test_last_producer_wins():
 
 
 def test_imports_and_functions_defined_in_step_cells_are_reemitted_not_pickled():
-    plan = plan_of([
-        ("code", "import math\ndef sq(v):\n    return v * v\nx = 3", ["step:a"]),
-        ("code", "y = math.sqrt(sq(x))", ["step:b"]),
-    ])
+    plan = plan_of(
+        [
+            ("code", "import math\ndef sq(v):\n    return v * v\nx = 3", ["step:a"]),
+            ("code", "y = math.sqrt(sq(x))", ["step:b"]),
+        ]
+    )
     b = plan.step("b")
     assert b.inputs == {"x": "a"}
     assert b.extra_imports == ["import math"]
@@ -74,8 +78,13 @@ def test_imports_and_functions_defined_in_step_cells_are_reemitted_not_pickled()
 
 
 def test_after_orders_steps_and_adds_an_edge():
-    plan = plan_of([("code", "a = 1", ["step:one"]), ("code", "b = 2", ["step:two"]),
-                    ("code", "c = 3", ["step:three", "after:one"])])
+    plan = plan_of(
+        [
+            ("code", "a = 1", ["step:one"]),
+            ("code", "b = 2", ["step:two"]),
+            ("code", "c = 3", ["step:three", "after:one"]),
+        ]
+    )
     assert plan.step("three").upstream == ["one"]
     assert ("one", "three", []) in plan.edges
 
@@ -97,22 +106,29 @@ def test_code_outside_steps_is_collected():
     assert [c.index for c in plan.outside] == [0]
 
 
-@pytest.mark.parametrize("cells,code,message", [
-    ([("code", "x = 1", [])], "NB010", "no step: tags"),
-    ([("code", "x = 1", ["step:a"]), ("code", "y = 1", ["step:b"]), ("code", "z = 1", ["step:a"])], "NB013", "duplicate step 'a'"),
-    ([("code", "x = 1", ["step:a", "after:b"]), ("code", "y = x", ["step:b"])], "NB015", "form a cycle"),
-    ([("code", "x = 1", ["step:a", "after:nope"])], "NB014", "after:nope names an unknown step"),
-    ([("code", "x = 1", ["step:a", "after:a"])], "NB015", "cannot run after itself"),
-    ([("code", "x = 1", ["step:a", "gate:df"])], "NB110", "gate:df names a variable step 'a' never assigns"),
-    ([("code", "x = 1", ["step:a", "model:m"])], "NB110", "model:m names a variable"),
-    ([("code", "x = 1", ["step:a", "require:acc>=0.9"])], "NB111", "names metric 'acc'"),
-    ([("code", "x = 1", ["step:a", "imports"])], "NB011", "conflicting tags"),
-    ([("code", "x = 1", ["step:a"]), ("code", "x = 1", ["skip", "metrics"])], "NB011", "need a step cell"),
-    ([("code", "x = y", ["step:a"])], "NB104", "uses 'y'"),
-    ([("code", "x = compute()", ["parameters"]), ("code", "y = 1", ["step:a"])], "NB020", "not a literal"),
-    ([("code", "def f(:", ["step:a"])], "NB100", "syntax error"),
-    ([("code", "x = 1", ["stpe:a"])], "NB001", "unknown tag"),
-])
+@pytest.mark.parametrize(
+    "cells,code,message",
+    [
+        ([("code", "x = 1", [])], "NB010", "no step: tags"),
+        (
+            [("code", "x = 1", ["step:a"]), ("code", "y = 1", ["step:b"]), ("code", "z = 1", ["step:a"])],
+            "NB013",
+            "duplicate step 'a'",
+        ),
+        ([("code", "x = 1", ["step:a", "after:b"]), ("code", "y = x", ["step:b"])], "NB015", "form a cycle"),
+        ([("code", "x = 1", ["step:a", "after:nope"])], "NB014", "after:nope names an unknown step"),
+        ([("code", "x = 1", ["step:a", "after:a"])], "NB015", "cannot run after itself"),
+        ([("code", "x = 1", ["step:a", "gate:df"])], "NB110", "gate:df names a variable step 'a' never assigns"),
+        ([("code", "x = 1", ["step:a", "model:m"])], "NB110", "model:m names a variable"),
+        ([("code", "x = 1", ["step:a", "require:acc>=0.9"])], "NB111", "names metric 'acc'"),
+        ([("code", "x = 1", ["step:a", "imports"])], "NB011", "conflicting tags"),
+        ([("code", "x = 1", ["step:a"]), ("code", "x = 1", ["skip", "metrics"])], "NB011", "need a step cell"),
+        ([("code", "x = y", ["step:a"])], "NB104", "uses 'y'"),
+        ([("code", "x = compute()", ["parameters"]), ("code", "y = 1", ["step:a"])], "NB020", "not a literal"),
+        ([("code", "def f(:", ["step:a"])], "NB100", "syntax error"),
+        ([("code", "x = 1", ["stpe:a"])], "NB001", "unknown tag"),
+    ],
+)
 def test_plan_errors(cells, code, message):
     with pytest.raises(PlanError) as info:
         plan_of(cells)

@@ -11,6 +11,7 @@ Invariants (see the docstring of each test):
    functions read) is bound earlier in the script, and the user's code never rebinds the names the
    generated prologue/epilogue relies on (``upstream``, ``product``, ``load_value``, ``save_value``, ...).
 """
+
 from __future__ import annotations
 
 import io
@@ -18,7 +19,6 @@ import re
 import tokenize
 from pathlib import Path
 
-import pytest
 import yaml
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
@@ -27,15 +27,16 @@ from nbprod.analysis.cells import BUILTINS, analyze_source
 from nbprod.convert.render import render_pipeline
 from nbprod.errors import NbprodError
 from nbprod.notebook.reader import notebook_from_cells
-from nbprod.plan.build import build_plan
 from nbprod.notebook.tags import validate_identifier
+from nbprod.plan.build import build_plan
 
 PROJECT = Path("/tmp/proj")
 _HC = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
 FAST = settings(max_examples=200, deadline=None, database=None, suppress_health_check=_HC)
 #: for the properties that carry explicit @examples of fixed bugs: few examples, no shrinking, so CI stays fast
-KNOWN_BUG = settings(max_examples=30, deadline=None, database=None, suppress_health_check=_HC,
-                     phases=[Phase.explicit, Phase.generate])
+KNOWN_BUG = settings(
+    max_examples=30, deadline=None, database=None, suppress_health_check=_HC, phases=[Phase.explicit, Phase.generate]
+)
 
 # ---------------------------------------------------------------------------------------------------------------
 # generators
@@ -44,9 +45,41 @@ KNOWN_BUG = settings(max_examples=30, deadline=None, database=None, suppress_hea
 VAR_NAMES = ["a", "b", "df", "x", "model", "acc", "f1", "data", "print", "os", "np"]
 STEP_NAMES = ["load", "clean", "train", "evaluate", "s1", "s2", "print", "data"]
 HOSTILE = [
-    "../evil", "a/b", "a\\b", "..", ".", "x y", "it's", 'q"uote', "a\nb", "é", "ñame", "名前", "$(rm -rf ~)",
-    ";ls", "`id`", "a|b", "a&b", "a>b", "class", "def", "None", "True", "import", "1abc", "a-b", "a.b", "a:b",
-    "{{x}}", "${HOME}", "# c", "\x00", "a\tb", "CON", "ｆｕｌｌ", "x\u200b",
+    "../evil",
+    "a/b",
+    "a\\b",
+    "..",
+    ".",
+    "x y",
+    "it's",
+    'q"uote',
+    "a\nb",
+    "é",
+    "ñame",
+    "名前",
+    "$(rm -rf ~)",
+    ";ls",
+    "`id`",
+    "a|b",
+    "a&b",
+    "a>b",
+    "class",
+    "def",
+    "None",
+    "True",
+    "import",
+    "1abc",
+    "a-b",
+    "a.b",
+    "a:b",
+    "{{x}}",
+    "${HOME}",
+    "# c",
+    "\x00",
+    "a\tb",
+    "CON",
+    "ｆｕｌｌ",
+    "x\u200b",
 ]
 ALL_NAMES = VAR_NAMES + STEP_NAMES + HOSTILE
 
@@ -54,9 +87,32 @@ valid_var = st.sampled_from(VAR_NAMES)
 valid_step = st.sampled_from(STEP_NAMES)
 any_name = st.sampled_from(ALL_NAMES) | st.text(min_size=1, max_size=6)
 
-JUNK_TAGS = ["hide-input", "remove-cell", "foo", "todo", "stpe:load", "step=load", "paramters", "metrix", "Step:load",
-             "STEP:train", "block:train", "prev:load", "limit:nvidia.com/gpu:1", "imports:x", "step:", "after",
-             "require:acc>=", "require:acc=>0.5", "card:owners", "card:bogus", "skip ", " imports", "gate:", "model"]
+JUNK_TAGS = [
+    "hide-input",
+    "remove-cell",
+    "foo",
+    "todo",
+    "stpe:load",
+    "step=load",
+    "paramters",
+    "metrix",
+    "Step:load",
+    "STEP:train",
+    "block:train",
+    "prev:load",
+    "limit:nvidia.com/gpu:1",
+    "imports:x",
+    "step:",
+    "after",
+    "require:acc>=",
+    "require:acc=>0.5",
+    "card:owners",
+    "card:bogus",
+    "skip ",
+    " imports",
+    "gate:",
+    "model",
+]
 
 
 def tag_strategy(names: st.SearchStrategy[str], steps: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
@@ -97,9 +153,24 @@ def stmt_strategy(names: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
         n.map(lambda t: f"from math import pi as {t}"),
         st.sampled_from(["import os", "import os.path", "from math import *", "import json, re"]),
         n.map(lambda t: f"{t} = !ls"),
-        st.sampled_from(["%pip install pandas", "!ls -la", "%matplotlib inline", "%%time\nx = 1", "%%bash\necho hi",
-                         "x = = 1", "def (:", "  indented = 1", "'''unterminated", "pass", "", "# just a comment",
-                         "x = '../evil'", "s = 'a\\nb'"]),
+        st.sampled_from(
+            [
+                "%pip install pandas",
+                "!ls -la",
+                "%matplotlib inline",
+                "%%time\nx = 1",
+                "%%bash\necho hi",
+                "x = = 1",
+                "def (:",
+                "  indented = 1",
+                "'''unterminated",
+                "pass",
+                "",
+                "# just a comment",
+                "x = '../evil'",
+                "s = 'a\\nb'",
+            ]
+        ),
     )
 
 
@@ -109,13 +180,28 @@ def code_source(names: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
 
 #: parameter literals that trigger the known bugs reported in the module docstring (BUG-A, BUG-B, BUG-C)
 KNOWN_BUG_LITERALS = ["1j", "{(1, 2): 3}", "1e999", "-1e999", "[1e999]"]
-_RAW_LITERALS = ["b'x'", "'../evil'", "'a\\nb'", "'${HOME}'", "'# c'", "{1, 2}", "(1, 2)", "{1: 2}", "float('nan')", "-0.0"]
+_RAW_LITERALS = [
+    "b'x'",
+    "'../evil'",
+    "'a\\nb'",
+    "'${HOME}'",
+    "'# c'",
+    "{1, 2}",
+    "(1, 2)",
+    "{1: 2}",
+    "float('nan')",
+    "-0.0",
+]
 
 
 def literals(known_bugs: bool) -> st.SearchStrategy:
     raw = _RAW_LITERALS + (KNOWN_BUG_LITERALS if known_bugs else [])
     return st.recursive(
-        st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=True) | st.text(max_size=8)
+        st.none()
+        | st.booleans()
+        | st.integers(-(10**20), 10**20)
+        | st.floats(allow_nan=True)
+        | st.text(max_size=8)
         | st.sampled_from(raw).map(lambda s: ("raw", s)),
         lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
         max_leaves=5,
@@ -133,9 +219,13 @@ def _lit_src(v: object) -> str:
 
 
 def param_source(known_bugs: bool) -> st.SearchStrategy[str]:
-    return st.lists(st.tuples(valid_var | st.sampled_from(["upstream", "product", "nbprod_inputs", "load_value"]),
-                              literals(known_bugs)), min_size=1, max_size=3).map(
-        lambda ps: "\n".join(f"{k} = {_lit_src(v)}" for k, v in ps))
+    return st.lists(
+        st.tuples(
+            valid_var | st.sampled_from(["upstream", "product", "nbprod_inputs", "load_value"]), literals(known_bugs)
+        ),
+        min_size=1,
+        max_size=3,
+    ).map(lambda ps: "\n".join(f"{k} = {_lit_src(v)}" for k, v in ps))
 
 
 @st.composite
@@ -222,7 +312,9 @@ def wellformed_notebooks(draw, known_bugs: bool = True):
     defined: list[str] = []
     funcs: list[str] = []
     shared: list[tuple] = []
-    params = draw(st.lists(st.tuples(st.sampled_from(PARAM_NAMES), literals(known_bugs)), max_size=3, unique_by=lambda p: p[0]))
+    params = draw(
+        st.lists(st.tuples(st.sampled_from(PARAM_NAMES), literals(known_bugs)), max_size=3, unique_by=lambda p: p[0])
+    )
     if params:
         shared.append(("code", "\n".join(f"{k} = {_lit_src(v)}" for k, v in params), ["parameters"]))
         defined += [k for k, _ in params]
@@ -255,7 +347,9 @@ def wellformed_notebooks(draw, known_bugs: bool = True):
                 tags.append(draw(st.sampled_from(["hide-input", "remove-cell", "limit:nvidia.com/gpu:1"])))
             body.append(("code", "\n".join(lines), tags))
             if draw(st.integers(0, 4)) == 0:
-                body.append(("markdown", draw(st.sampled_from(["## Notes", "text", "<!-- nbprod: card:owners -->\nme"])), []))
+                body.append(
+                    ("markdown", draw(st.sampled_from(["## Notes", "text", "<!-- nbprod: card:owners -->\nme"])), [])
+                )
         if metric_step is None and draw(st.integers(0, 3)) == 0:
             body.append(("code", "acc = 0.9\nf1 = 0.8", ["metrics"] + ([f"step:{s}"] if draw(st.booleans()) else [])))
             defined += ["acc", "f1"]
@@ -281,6 +375,7 @@ def wellformed_notebooks(draw, known_bugs: bool = True):
 
 # ---------------------------------------------------------------------------------------------------------------
 # helpers
+
 
 def _convert(cells):
     nb = notebook_from_cells("nb.ipynb", cells)
@@ -316,6 +411,7 @@ BUG_D = [("code", "product = 1", ["step:load"]), ("code", "x = product", ["step:
 
 # 1. only NbprodError
 
+
 def check_only_nbprod_errors(cells):
     """Building and rendering any notebook either succeeds or raises NbprodError (never another exception)."""
     try:
@@ -340,20 +436,24 @@ def test_only_nbprod_errors_without_known_bugs(cells):
 
 # 2. determinism
 
+
 @FAST
 @given(_any_notebooks())
 def test_deterministic(cells):
     """The same notebook renders to identical files twice (separately built notebooks and plans); a notebook that
     fails, fails the same way both times."""
+
     def outcome():
         try:
             return _convert(cells)[1]
         except Exception as exc:  # noqa: BLE001 - comparing outcomes; property 1 judges the exception type
             return (type(exc).__name__, str(exc))
+
     assert outcome() == outcome()
 
 
 # 3. every used name resolves
+
 
 def _function_globals(plan, step):
     """name -> globals read, for functions visible to the step (shared cells, extra defs, its own cells)."""
@@ -381,7 +481,11 @@ def test_every_used_name_resolves(cells):
         return
     position = {s.name: i for i, s in enumerate(plan.steps)}
     for step in plan.steps:
-        shared_defs = set().union(*[set(plan.analyses[c.index].defines) for c in step.shared_cells]) if step.shared_cells else set()
+        shared_defs = (
+            set().union(*[set(plan.analyses[c.index].defines) for c in step.shared_cells])
+            if step.shared_cells
+            else set()
+        )
         extra = set()
         for stmt in step.extra_imports:
             extra |= _names_bound_by_source(stmt)
@@ -422,7 +526,9 @@ def test_every_used_name_resolves(cells):
                 continue
             seen.add(fn)
             for g in fglobs.get(fn, ()):
-                assert ok(g, all_step_defs), f"step {step.name!r}: function {fn!r} reads global {g!r} that does not resolve"
+                assert ok(g, all_step_defs), (
+                    f"step {step.name!r}: function {fn!r} reads global {g!r} that does not resolve"
+                )
                 if g in fglobs:
                     called.append(g)
         # each input maps to one producer that is upstream (a dict guarantees one; check the producer defines it)
@@ -440,8 +546,9 @@ _NAME_TAG = re.compile(r"^\s*(step|after|gate|model|block|prev)\s*:(.*)$", re.I 
 def _code_outside_strings_and_comments(text: str) -> str:
     out = []
     for tok in tokenize.generate_tokens(io.StringIO(text).readline):
-        if tok.type not in (tokenize.COMMENT, tokenize.STRING, tokenize.NL, tokenize.NEWLINE) and \
-                tok.type != getattr(tokenize, "FSTRING_MIDDLE", -1):
+        if tok.type not in (tokenize.COMMENT, tokenize.STRING, tokenize.NL, tokenize.NEWLINE) and tok.type != getattr(
+            tokenize, "FSTRING_MIDDLE", -1
+        ):
             out.append(tok.string)
     return " ".join(out)
 
@@ -457,7 +564,9 @@ def check_generated_files_well_formed(cells):
     if plan is None:
         return
     assert not hostile_tag, "a step/after/gate/model tag with a non-identifier value was accepted"
-    for name in [s.name for s in plan.steps] + [n for s in plan.steps for n in s.outputs + list(s.inputs) + s.params + s.metrics]:
+    for name in [s.name for s in plan.steps] + [
+        n for s in plan.steps for n in s.outputs + list(s.inputs) + s.params + s.metrics
+    ]:
         assert _is_ident(name), name
     for rel, text in files.items():
         assert _SAFE_FILE.match(rel), rel
@@ -521,8 +630,11 @@ def check_task_scripts_self_consistent(cells):
         for block in blocks:
             a = analyze_source(block)
             assert a.tree is not None, block
-            generated = "nbprod: load this step's inputs" in block or "nbprod: save this step's outputs" in block \
+            generated = (
+                "nbprod: load this step's inputs" in block
+                or "nbprod: save this step's outputs" in block
                 or block.startswith("\nupstream = ")
+            )
             for n in a.uses:
                 assert n in bound or n in BUILTINS, f"{step.name}: {n!r} read before it is bound in:\n{block}"
             if not generated:
@@ -534,8 +646,9 @@ def check_task_scripts_self_consistent(cells):
             assert not missing, f"{step.name}: function {fn} reads unbound globals {missing}"
         assert not set(step.params) & (RESERVED | {"nbprod_inputs"}), f"{step.name}: parameter shadows {step.params}"
         clash = user_bound & RESERVED
-        assert not clash or not (step.inputs or step.outputs or step.metrics or step.params), \
+        assert not clash or not (step.inputs or step.outputs or step.metrics or step.params), (
             f"{step.name}: user code rebinds {clash}, which the generated task code relies on"
+        )
 
 
 @KNOWN_BUG

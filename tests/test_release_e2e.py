@@ -1,11 +1,12 @@
 """Review, approval records, release and rollback on a real run (MLflow SQLite store, a built Bento)."""
+
 import json
 import shutil
 
 import pytest
 
-from nbprod.workflow.approval import ApprovalRefused, approve, check
 from nbprod.errors import NbprodError
+from nbprod.workflow.approval import ApprovalRefused, approve, check
 from nbprod.workflow.release import release, rollback, status
 from nbprod.workflow.review import review
 from nbprod.workflow.run import run
@@ -46,8 +47,16 @@ def test_2_approval_is_refused_while_lint_has_errors(here):
     nb_path = here / NB
     original = nb_path.read_text()
     nb = json.loads(original)
-    nb["cells"].append({"cell_type": "code", "id": "x-bad", "metadata": {"tags": ["skip"]}, "execution_count": None,
-                        "outputs": [], "source": "print(undefined_thing_xyz)"})
+    nb["cells"].append(
+        {
+            "cell_type": "code",
+            "id": "x-bad",
+            "metadata": {"tags": ["skip"]},
+            "execution_count": None,
+            "outputs": [],
+            "source": "print(undefined_thing_xyz)",
+        }
+    )
     nb_path.write_text(json.dumps(nb))
     try:
         with pytest.raises(ApprovalRefused) as info:

@@ -1,4 +1,5 @@
 """End to end: real notebooks converted and built by Ploomber (in-process and through papermill)."""
+
 import json
 import shutil
 
@@ -70,7 +71,11 @@ def test_changed_input_data_file_reruns_dependents(project):
 
 def test_failing_step_names_cell_line_and_resume_command(project):
     nb = project / CLASSIFIER
-    edit_cell(nb, '"model.fit(X_train, y_train)\\n",', '"model.fit(X_train, y_train)\\n",\n    "raise ValueError(\\"bad fit\\")\\n",')
+    edit_cell(
+        nb,
+        '"model.fit(X_train, y_train)\\n",',
+        '"model.fit(X_train, y_train)\\n",\n    "raise ValueError(\\"bad fit\\")\\n",',
+    )
     events = []
     with pytest.raises(StepFailedError) as info:
         run(CLASSIFIER, on_event=events.append)
@@ -109,10 +114,22 @@ def test_two_runs_of_one_pipeline_at_once_do_not_race(project, write_nb):
 
     from nbprod.errors import RunError
 
-    write_nb([("code", "import time", ["imports"]), ("code", "time.sleep(6)\nx = 1", ["step:slow"]),
-              ("code", "y = x + 1", ["step:after_it"])], "slowpoke.ipynb", folder=project)
-    first = subprocess.Popen([sys.executable, "-m", "nbprod", "run", "slowpoke.ipynb"], cwd=project,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    write_nb(
+        [
+            ("code", "import time", ["imports"]),
+            ("code", "time.sleep(6)\nx = 1", ["step:slow"]),
+            ("code", "y = x + 1", ["step:after_it"]),
+        ],
+        "slowpoke.ipynb",
+        folder=project,
+    )
+    first = subprocess.Popen(
+        [sys.executable, "-m", "nbprod", "run", "slowpoke.ipynb"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lock = project / ".nbprod/locks/slowpoke.lock"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (lock.exists() and lock.read_text().strip()):
@@ -134,13 +151,26 @@ def test_a_run_killed_mid_step_resumes_correctly(project, write_nb):
     import sys
     import time
 
-    write_nb([("code", "import time\nfrom pathlib import Path", ["imports"]),
-              ("code", "x = 20", ["step:first"]),
-              ("code", "Path('b_started').write_text('1')\ntime.sleep(0 if Path('fast').exists() else 60)\ny = x + 1",
-               ["step:second"]),
-              ("code", "z = y * 2", ["step:third", "metrics"])], "killme.ipynb", folder=project)
-    proc = subprocess.Popen([sys.executable, "-m", "nbprod", "run", "killme.ipynb"], cwd=project,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    write_nb(
+        [
+            ("code", "import time\nfrom pathlib import Path", ["imports"]),
+            ("code", "x = 20", ["step:first"]),
+            (
+                "code",
+                "Path('b_started').write_text('1')\ntime.sleep(0 if Path('fast').exists() else 60)\ny = x + 1",
+                ["step:second"],
+            ),
+            ("code", "z = y * 2", ["step:third", "metrics"]),
+        ],
+        "killme.ipynb",
+        folder=project,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nbprod", "run", "killme.ipynb"],
+        cwd=project,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     marker = project / "b_started"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and not marker.exists():

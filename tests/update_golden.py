@@ -1,4 +1,5 @@
 """Regenerate the golden files: `.venv/bin/python tests/update_golden.py`, then review the diff."""
+
 from __future__ import annotations
 
 import shutil

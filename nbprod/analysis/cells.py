@@ -3,6 +3,7 @@
 Pure ``ast``: IPython magics (``%pip``, ``%%time``, ``!ls``, ``x = !cmd``) are neutralised first so they
 never crash the parser; they are reported so lint can name them.
 """
+
 from __future__ import annotations
 
 import ast
@@ -11,8 +12,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-__all__ = ["CellAnalysis", "FunctionInfo", "analyze_source", "BUILTINS", "MUTATING_METHODS", "RUNNING_CELL_MAGICS",
-           "SHELL_ASSIGN"]
+__all__ = [
+    "CellAnalysis",
+    "FunctionInfo",
+    "analyze_source",
+    "BUILTINS",
+    "MUTATING_METHODS",
+    "RUNNING_CELL_MAGICS",
+    "SHELL_ASSIGN",
+]
 
 #: Names that exist in every notebook kernel without being defined.
 BUILTINS = frozenset(dir(builtins)) | {"get_ipython", "display", "In", "Out", "_", "__", "___", "exit", "quit"}
@@ -20,10 +28,34 @@ BUILTINS = frozenset(dir(builtins)) | {"get_ipython", "display", "In", "Out", "_
 #: Methods that change their receiver in place (lists, dicts, sets, numpy arrays, pandas, estimators).
 MUTATING_METHODS = frozenset(
     {
-        "append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse", "update", "setdefault",
-        "popitem", "add", "discard", "difference_update", "intersection_update", "symmetric_difference_update",
-        "fit", "partial_fit", "fit_transform", "fit_predict", "fit_resample", "set_params", "fill", "resize", "put",
-        "itemset", "__setitem__", "__delitem__",
+        "append",
+        "extend",
+        "insert",
+        "pop",
+        "remove",
+        "clear",
+        "sort",
+        "reverse",
+        "update",
+        "setdefault",
+        "popitem",
+        "add",
+        "discard",
+        "difference_update",
+        "intersection_update",
+        "symmetric_difference_update",
+        "fit",
+        "partial_fit",
+        "fit_transform",
+        "fit_predict",
+        "fit_resample",
+        "set_params",
+        "fill",
+        "resize",
+        "put",
+        "itemset",
+        "__setitem__",
+        "__delitem__",
     }
 )
 
@@ -360,8 +392,10 @@ class _ModuleVisitor(ast.NodeVisitor):
             self.visit(k.value)
         func = node.func
         if isinstance(func, ast.Attribute):
-            inplace = any(k.arg == "inplace" and isinstance(k.value, ast.Constant) and k.value.value is True
-                          for k in node.keywords)
+            inplace = any(
+                k.arg == "inplace" and isinstance(k.value, ast.Constant) and k.value.value is True
+                for k in node.keywords
+            )
             if func.attr in MUTATING_METHODS or inplace:
                 self.mutate(func.value)
             if func.attr == "shuffle" and node.args:
@@ -394,10 +428,19 @@ def analyze_source(source: str) -> CellAnalysis:
         try:
             tree = ast.parse(cleaned)
         except SyntaxError as exc:
-            return CellAnalysis(source, cleaned, None, syntax_error=f"line {exc.lineno}: {exc.msg}",
-                                syntax_lineno=exc.lineno, magics=magics, cell_magic=cell_magic)
+            return CellAnalysis(
+                source,
+                cleaned,
+                None,
+                syntax_error=f"line {exc.lineno}: {exc.msg}",
+                syntax_lineno=exc.lineno,
+                magics=magics,
+                cell_magic=cell_magic,
+            )
         except (ValueError, RecursionError, MemoryError) as exc:
-            return CellAnalysis(source, cleaned, None, syntax_error=f"cannot parse: {type(exc).__name__}", magics=magics)
+            return CellAnalysis(
+                source, cleaned, None, syntax_error=f"cannot parse: {type(exc).__name__}", magics=magics
+            )
     except (ValueError, RecursionError, MemoryError) as exc:
         return CellAnalysis(source, source, None, syntax_error=f"cannot parse: {type(exc).__name__}")
     result = CellAnalysis(source, cleaned, tree, magics=magics, cell_magic=cell_magic)

@@ -1,4 +1,5 @@
 """Hard-coded credentials in notebook cells: found before they can reach a generated file or the model card."""
+
 from __future__ import annotations
 
 import ast
@@ -20,7 +21,11 @@ _PLACEHOLDERS = {"", "changeme", "xxx", "none", "null", "todo", "<secret>", "you
 
 
 def _is_literal(node: ast.AST) -> bool:
-    return isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.strip().lower() not in _PLACEHOLDERS
+    return (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and node.value.strip().lower() not in _PLACEHOLDERS
+    )
 
 
 def find_credentials(tree: ast.AST) -> Iterator[tuple[int, str]]:

@@ -11,8 +11,15 @@ import ast
 import re
 from typing import Optional
 
-__all__ = ["cell_marker", "parse_cell_marker", "LOAD_BLOCK", "SAVE_BLOCK", "parse_block", "UPSTREAM_PREFIX",
-           "read_upstream"]
+__all__ = [
+    "cell_marker",
+    "parse_cell_marker",
+    "LOAD_BLOCK",
+    "SAVE_BLOCK",
+    "parse_block",
+    "UPSTREAM_PREFIX",
+    "read_upstream",
+]
 
 _CELL_MARK = re.compile(r"^# nbprod: (?:step \w+|shared \w+), cell (\d+) of the notebook")
 
@@ -36,7 +43,7 @@ def parse_cell_marker(source: str) -> Optional[int]:
 
 
 def parse_block(source: str) -> Optional[str]:
-    """"load" or "save" when ``source`` is one of the generated load/save blocks, else None."""
+    """ "load" or "save" when ``source`` is one of the generated load/save blocks, else None."""
     first = source.split("\n", 1)[0].strip()
     if first == LOAD_BLOCK:
         return "load"

@@ -3,10 +3,11 @@
 Steps, the edges with the names that flow along them, parameters, products, gates, the model and its
 thresholds, and the DAG as a Mermaid graph. Deterministic: no timestamps, relative paths only.
 """
+
 from __future__ import annotations
 
-from nbprod.plan.model import Pipeline
 from nbprod.notebook.tags import CARD_FIELDS
+from nbprod.plan.model import Pipeline
 
 __all__ = ["render_card", "mermaid"]
 
@@ -56,8 +57,10 @@ def render_card(plan: Pipeline, nb_rel: str, products: dict[str, dict[str, str]]
     ]
     for i, s in enumerate(plan.steps, 1):
         cells = ", ".join(str(c.index) for c in s.code_cells)
-        out.append(f"| {i} | `{s.name}` | {cells} | {_code(sorted(s.inputs))} | {_code(s.outputs)} | "
-                   f"{_code(s.params)} | {_code(s.after)} |")
+        out.append(
+            f"| {i} | `{s.name}` | {cells} | {_code(sorted(s.inputs))} | {_code(s.outputs)} | "
+            f"{_code(s.params)} | {_code(s.after)} |"
+        )
     out += ["", "## Data flow", ""]
     if plan.edges:
         for up, down, names in plan.edges:
@@ -74,7 +77,10 @@ def render_card(plan: Pipeline, nb_rel: str, products: dict[str, dict[str, str]]
         out.append("- (none)")
     out += ["", "## Gates, model and thresholds", ""]
     gates = [(s.name, g) for s in plan.steps for g in s.gates]
-    out.append("- data gates: " + (", ".join(f"`{g}` after `{s}` (expectations/{plan.name}/{g}.json)" for s, g in gates) if gates else "(none)"))
+    out.append(
+        "- data gates: "
+        + (", ".join(f"`{g}` after `{s}` (expectations/{plan.name}/{g}.json)" for s, g in gates) if gates else "(none)")
+    )
     out.append("- model: " + (", ".join(f"`{m}` from `{s}`" for s, m in plan.models) if plan.models else "(none)"))
     metrics = [(s.name, m) for s in plan.steps for m in s.metrics]
     out.append("- metrics: " + (", ".join(f"`{m}` (`{s}`)" for s, m in metrics) if metrics else "(none)"))
@@ -84,9 +90,18 @@ def render_card(plan: Pipeline, nb_rel: str, products: dict[str, dict[str, str]]
     out.append("- serving code: " + (", ".join(f"cell {c.index}" for c in serve) if serve else "(none)"))
     present = [f for f in CARD_FIELDS if f in plan.cards]
     missing = [f for f in CARD_FIELDS if f not in plan.cards]
-    out.append(f"- model card fields from the notebook: {_code(present)}" + (f"; missing: {_code(missing)}" if missing else ""))
-    out += ["", "## Products", "", "Written under `.nbprod/` (git-ignored), relative to this folder:", "",
-            "| step | product | path |", "|---|---|---|"]
+    out.append(
+        f"- model card fields from the notebook: {_code(present)}" + (f"; missing: {_code(missing)}" if missing else "")
+    )
+    out += [
+        "",
+        "## Products",
+        "",
+        "Written under `.nbprod/` (git-ignored), relative to this folder:",
+        "",
+        "| step | product | path |",
+        "|---|---|---|",
+    ]
     for s in plan.steps:
         for key, path in products[s.name].items():
             out.append(f"| `{s.name}` | `{_md(key)}` | `{_md(path)}` |")

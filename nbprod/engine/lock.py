@@ -24,8 +24,11 @@ def pipeline_lock(path: Path, pipeline: str, notebook: str) -> Iterator[None]:
         except OSError:
             fh.seek(0)
             holder = fh.read().strip() or "?"
-            raise RunError(f"another `nbprod run` of pipeline {pipeline!r} is running (pid {holder})", path=notebook,
-                           fix="wait for it to finish, then run again; nothing was changed by this attempt") from None
+            raise RunError(
+                f"another `nbprod run` of pipeline {pipeline!r} is running (pid {holder})",
+                path=notebook,
+                fix="wait for it to finish, then run again; nothing was changed by this attempt",
+            ) from None
         fh.seek(0)
         fh.truncate()
         fh.write(str(os.getpid()))

@@ -2,6 +2,7 @@
 
 The only module that imports Ploomber. The plan stays nbprod's own, so the runner could be swapped.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,6 +21,7 @@ from nbprod.events import EventKind, EventSink, StepEvent
 from nbprod.plan.model import Pipeline
 
 __all__ = ["build_dag"]
+
 
 def _failure_location(nb_product: Path) -> tuple[Optional[int], Optional[int], str]:
     """From a partially executed step notebook: (source cell index, line in that cell, exception text)."""
@@ -54,17 +56,38 @@ def _root_cause(exc: BaseException) -> BaseException:
     return _chain(exc)[-1]
 
 
-def build_dag(spec: dict, pdir: Path, nb_dir: Path, plan: Pipeline, *, isolated: bool, force: bool,
-              emit: EventSink, notebook: Union[str, Path], hooks: Optional[StepHooks] = None) -> BuildOutcome:
+def build_dag(
+    spec: dict,
+    pdir: Path,
+    nb_dir: Path,
+    plan: Pipeline,
+    *,
+    isolated: bool,
+    force: bool,
+    emit: EventSink,
+    notebook: Union[str, Path],
+    hooks: Optional[StepHooks] = None,
+) -> BuildOutcome:
     """Build the generated pipeline; returns what ran and what was skipped. ``hooks`` (the gatekeeper) may block a
     step before it runs and check it after. Raises :class:`StepFailedError` naming the notebook cell that failed."""
     with quiet_loggers(("ploomber", "papermill", "ploomber_engine", "traitlets"), logging.CRITICAL):
-        return _build(spec, pdir, nb_dir, plan, isolated=isolated, force=force, emit=emit, notebook=notebook,
-                      hooks=hooks)
+        return _build(
+            spec, pdir, nb_dir, plan, isolated=isolated, force=force, emit=emit, notebook=notebook, hooks=hooks
+        )
 
 
-def _build(spec: dict, pdir: Path, nb_dir: Path, plan: Pipeline, *, isolated: bool, force: bool,
-           emit: EventSink, notebook: Union[str, Path], hooks: Optional[StepHooks]) -> BuildOutcome:
+def _build(
+    spec: dict,
+    pdir: Path,
+    nb_dir: Path,
+    plan: Pipeline,
+    *,
+    isolated: bool,
+    force: bool,
+    emit: EventSink,
+    notebook: Union[str, Path],
+    hooks: Optional[StepHooks],
+) -> BuildOutcome:
     from ploomber.constants import TaskStatus
     from ploomber.executors.abc import Executor
     from ploomber.spec import DAGSpec
@@ -122,8 +145,11 @@ def _build(spec: dict, pdir: Path, nb_dir: Path, plan: Pipeline, *, isolated: bo
             dag.executor = ProgressExecutor()
             dag.render(force=force, show_progress=False)
     except Exception as exc:
-        raise RunError(f"Ploomber could not load the generated pipeline: {_root_cause(exc)}", path=str(pdir / "pipeline.yaml"),
-                       fix=f"regenerate it with `nbprod convert {notebook}`; if that does not help, report a bug") from exc
+        raise RunError(
+            f"Ploomber could not load the generated pipeline: {_root_cause(exc)}",
+            path=str(pdir / "pipeline.yaml"),
+            fix=f"regenerate it with `nbprod convert {notebook}`; if that does not help, report a bug",
+        ) from exc
     for name in dag:
         if dag[name].exec_status == TaskStatus.Skipped:
             outcome.skipped.append(str(name))

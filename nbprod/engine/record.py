@@ -36,8 +36,13 @@ class BuildRecord:
     def from_json(cls, data: Any) -> Optional[BuildRecord]:
         if not isinstance(data, dict) or not isinstance(data.get("steps"), dict):
             return None
-        return cls(steps=dict(data["steps"]), products=dict(data.get("products") or {}),
-                   tracked=data.get("tracked"), bento_tag=data.get("bento_tag"), generator=data.get("generator"))
+        return cls(
+            steps=dict(data["steps"]),
+            products=dict(data.get("products") or {}),
+            tracked=data.get("tracked"),
+            bento_tag=data.get("bento_tag"),
+            generator=data.get("generator"),
+        )
 
 
 class RecordStore:
@@ -83,7 +88,10 @@ def step_fingerprints(spec: dict, pdir: Path, mode: str, gate_inputs: dict[str, 
     for task in spec["tasks"]:
         source = (pdir / task["source"]).read_text()
         ups = read_upstream(source)
-        payload = json.dumps([source, task.get("params", {}), mode, [fps.get(u, "") for u in ups],
-                              gate_inputs.get(task["name"], [])], sort_keys=True, default=repr)
+        payload = json.dumps(
+            [source, task.get("params", {}), mode, [fps.get(u, "") for u in ups], gate_inputs.get(task["name"], [])],
+            sort_keys=True,
+            default=repr,
+        )
         fps[task["name"]] = sha256(payload)
     return fps

@@ -4,22 +4,37 @@ After a step with ``gate:`` or ``require:`` runs, its gates are checked at once.
 of all its ancestors must have passed (checked in this run, or reused for the same suite and data). At the end,
 every gate of the pipeline has a result, so a failed gate always fails the run, even when nothing had to re-run.
 """
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Callable, Optional
 
-from nbprod.gates.validate import GateFailedError, GateResult, RequirementOutcome, cached_gate, check_requirements, run_gate
 from nbprod.events import EventKind, EventSink, StepEvent
+from nbprod.gates.validate import (
+    GateFailedError,
+    GateResult,
+    RequirementOutcome,
+    cached_gate,
+    check_requirements,
+    run_gate,
+)
 from nbprod.plan.model import Pipeline
 
 __all__ = ["GateKeeper"]
 
 
 class GateKeeper:
-    def __init__(self, plan: Pipeline, project: Path, products: dict[str, dict[str, Path]], notebook: str,
-                 emit: EventSink, validator: Callable[..., GateResult] = run_gate) -> None:
+    def __init__(
+        self,
+        plan: Pipeline,
+        project: Path,
+        products: dict[str, dict[str, Path]],
+        notebook: str,
+        emit: EventSink,
+        validator: Callable[..., GateResult] = run_gate,
+    ) -> None:
         self.plan = plan
         self.validator = validator
         self.project = project
@@ -71,17 +86,29 @@ class GateKeeper:
             state = "passed" if result.success else "FAILED"
             warn = f", {len(result.warnings)} warning(s)" if result.warnings else ""
             reused = " (same data and suite as before)" if result.cached else ""
-            self.emit(StepEvent(EventKind.GATE if result.success else EventKind.GATE_FAILED, step.name, result.elapsed,
-                                f"gate {var}: {state}, {len(result.outcomes)} expectations, {len(result.failed)} failed{warn}{reused}"))
+            self.emit(
+                StepEvent(
+                    EventKind.GATE if result.success else EventKind.GATE_FAILED,
+                    step.name,
+                    result.elapsed,
+                    f"gate {var}: {state}, {len(result.outcomes)} expectations, {len(result.failed)} failed{warn}{reused}",
+                )
+            )
         if step.requires:
             mpath = self.products[step.name].get("metrics")
             metrics = json.loads(mpath.read_text()) if mpath is not None and mpath.exists() else {}
             outcomes = check_requirements(step, metrics)
             self.requirements[step.name] = outcomes
             for o in outcomes:
-                self.emit(StepEvent(EventKind.GATE if o.passed else EventKind.GATE_FAILED, step.name, 0.0,
-                                    f"require {o.requirement}: {'passed' if o.passed else 'FAILED'} ({o.metric} = "
-                                    f"{'missing' if o.value is None else format(o.value, '.4g')})"))
+                self.emit(
+                    StepEvent(
+                        EventKind.GATE if o.passed else EventKind.GATE_FAILED,
+                        step.name,
+                        0.0,
+                        f"require {o.requirement}: {'passed' if o.passed else 'FAILED'} ({o.metric} = "
+                        f"{'missing' if o.value is None else format(o.value, '.4g')})",
+                    )
+                )
 
     def after(self, step_name: str) -> None:
         """The engine's hook after a step ran: check its gates at once."""
@@ -110,21 +137,28 @@ class GateKeeper:
         failed_gates = [r for r in self.gates.values() if not r.success]
         failed_reqs = [o for outs in self.requirements.values() for o in outs if not o.passed]
         if failed_gates or failed_reqs:
-            raise GateFailedError(self.summary(failed_gates, failed_reqs), path=self.plan.notebook.path,
-                                  fix=self._fix(failed_gates, failed_reqs))
+            raise GateFailedError(
+                self.summary(failed_gates, failed_reqs),
+                path=self.plan.notebook.path,
+                fix=self._fix(failed_gates, failed_reqs),
+            )
 
     def summary(self, failed_gates: list[GateResult], failed_reqs: list[RequirementOutcome]) -> str:
         lines = []
         for r in failed_gates:
-            lines.append(f"gate {r.variable} after step {r.step!r} failed ({len(r.failed)} of {len(r.outcomes)} expectations, "
-                         f"suite {r.suite}):")
+            lines.append(
+                f"gate {r.variable} after step {r.step!r} failed ({len(r.failed)} of {len(r.outcomes)} expectations, "
+                f"suite {r.suite}):"
+            )
             lines += [f"    - {o.describe()}" for o in r.failed]
             lines.append(f"    report: {r.report_html}")
         for o in failed_reqs:
             lines.append(f"evaluation gate failed in step {o.step!r}: {o.describe()}")
         downstream = self._downstream({r.step for r in failed_gates} | {o.step for o in failed_reqs})
         if downstream:
-            lines.append(f"not run: {', '.join(downstream)} (downstream of the failed gate; their previous products are untouched)")
+            lines.append(
+                f"not run: {', '.join(downstream)} (downstream of the failed gate; their previous products are untouched)"
+            )
         return "\n".join(lines)
 
     def _downstream(self, failed_steps: set[str]) -> list[str]:
@@ -132,6 +166,8 @@ class GateKeeper:
 
     def _fix(self, failed_gates: list[GateResult], failed_reqs: list[RequirementOutcome]) -> str:
         if failed_gates:
-            return ("fix the data or the step that produces it; if the data is right and the contract is wrong, edit "
-                    f"{failed_gates[0].suite} (review the change), then re-run `nbprod run {self.notebook}`")
+            return (
+                "fix the data or the step that produces it; if the data is right and the contract is wrong, edit "
+                f"{failed_gates[0].suite} (review the change), then re-run `nbprod run {self.notebook}`"
+            )
         return f"improve the model or review the threshold in the notebook's require: tag, then re-run `nbprod run {self.notebook}`"

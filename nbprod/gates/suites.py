@@ -3,6 +3,7 @@
 GX's own expectation types and kwargs, no random ids, sorted keys, stable order. Loading checks the
 structure without importing Great Expectations; the types are checked against GX when a gate validates.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -45,7 +46,9 @@ def suite_path(project: Union[str, Path], pipeline: str, variable: str) -> Path:
 
 def _describe(i: int, exp: Any) -> str:
     kind = exp.get("type") if isinstance(exp, dict) else None
-    column = exp.get("kwargs", {}).get("column") if isinstance(exp, dict) and isinstance(exp.get("kwargs"), dict) else None
+    column = (
+        exp.get("kwargs", {}).get("column") if isinstance(exp, dict) and isinstance(exp.get("kwargs"), dict) else None
+    )
     return f"expectation {i}" + (f" ({kind}" + (f" on column {column!r}" if column else "") + ")" if kind else "")
 
 
@@ -53,32 +56,53 @@ def load_suite(path: Union[str, Path], *, shown: str = "", run_hint: str = "") -
     p = Path(path)
     shown = shown or str(path)
     if not p.exists():
-        raise SuiteError("the expectation suite does not exist", path=shown,
-                         fix=run_hint or "run `nbprod expect <notebook>` after a good run to propose a starter suite, then review it")
+        raise SuiteError(
+            "the expectation suite does not exist",
+            path=shown,
+            fix=run_hint
+            or "run `nbprod expect <notebook>` after a good run to propose a starter suite, then review it",
+        )
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise SuiteError("the suite is not UTF-8 text", path=shown, fix="save it as UTF-8 JSON") from None
     except json.JSONDecodeError as exc:
-        raise SuiteError(f"the suite is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", path=shown,
-                         fix="repair the JSON (a trailing comma or a missing quote?), or regenerate it with `nbprod expect --force`") from None
+        raise SuiteError(
+            f"the suite is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
+            path=shown,
+            fix="repair the JSON (a trailing comma or a missing quote?), or regenerate it with `nbprod expect --force`",
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("expectations"), list):
-        raise SuiteError("the suite must be a JSON object with an 'expectations' list", path=shown,
-                         fix='write {"name": ..., "expectations": [{"type": ..., "kwargs": {...}}]}')
+        raise SuiteError(
+            "the suite must be a JSON object with an 'expectations' list",
+            path=shown,
+            fix='write {"name": ..., "expectations": [{"type": ..., "kwargs": {...}}]}',
+        )
     for i, exp in enumerate(data["expectations"]):
         if not isinstance(exp, dict) or not isinstance(exp.get("type"), str) or not exp["type"].startswith("expect_"):
-            raise SuiteError(f"{_describe(i, exp)} has no valid 'type' (an expectation name such as 'expect_column_values_to_not_be_null')",
-                             path=shown, fix="give every expectation a GX expectation type and a 'kwargs' object")
+            raise SuiteError(
+                f"{_describe(i, exp)} has no valid 'type' (an expectation name such as 'expect_column_values_to_not_be_null')",
+                path=shown,
+                fix="give every expectation a GX expectation type and a 'kwargs' object",
+            )
         if not isinstance(exp.get("kwargs", {}), dict):
-            raise SuiteError(f"{_describe(i, exp)}: 'kwargs' must be an object", path=shown, fix="write \"kwargs\": {...}")
+            raise SuiteError(
+                f"{_describe(i, exp)}: 'kwargs' must be an object", path=shown, fix='write "kwargs": {...}'
+            )
         severity = exp.get("severity", "critical")
         if severity not in SEVERITIES:
-            raise SuiteError(f"{_describe(i, exp)}: severity {severity!r} is not one of {', '.join(SEVERITIES)}", path=shown,
-                             fix="use 'critical' (fails the gate) or 'warning' (reported only)")
+            raise SuiteError(
+                f"{_describe(i, exp)}: severity {severity!r} is not one of {', '.join(SEVERITIES)}",
+                path=shown,
+                fix="use 'critical' (fails the gate) or 'warning' (reported only)",
+            )
         unknown = set(exp) - {"type", "kwargs", "severity", "meta", "notes", "description"}
         if unknown:
-            raise SuiteError(f"{_describe(i, exp)}: unknown field(s) {', '.join(sorted(unknown))}", path=shown,
-                             fix="an expectation holds type, kwargs, severity and optionally meta/notes")
+            raise SuiteError(
+                f"{_describe(i, exp)}: unknown field(s) {', '.join(sorted(unknown))}",
+                path=shown,
+                fix="an expectation holds type, kwargs, severity and optionally meta/notes",
+            )
     name = data.get("name") if isinstance(data.get("name"), str) else p.stem
     meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
     return Suite(name, data["expectations"], meta, shown)

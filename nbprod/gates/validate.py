@@ -4,6 +4,7 @@ Great Expectations is imported at most once per process, only when a gate actual
 (a result for the same suite and the same data is reused). Critical expectations fail a gate; warnings are
 reported. Every validation writes a JSON summary and a self-contained HTML report under ``.nbprod/gates/``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,8 +21,17 @@ from typing import Any, Optional
 from nbprod.errors import CellRef, RunError
 from nbprod.gates.suites import Suite, SuiteError, load_suite
 
-__all__ = ["ExpectationOutcome", "GateResult", "RequirementOutcome", "GateFailedError", "validate_frame",
-           "run_gate", "cached_gate", "check_requirements", "gates_dir"]
+__all__ = [
+    "ExpectationOutcome",
+    "GateResult",
+    "RequirementOutcome",
+    "GateFailedError",
+    "validate_frame",
+    "run_gate",
+    "cached_gate",
+    "check_requirements",
+    "gates_dir",
+]
 
 EXAMPLES = 5
 
@@ -147,7 +157,9 @@ def _gx():
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch_def = ctx.data_sources.add_pandas("nbprod").add_dataframe_asset("frame").add_batch_definition_whole_dataframe("all")
+    batch_def = (
+        ctx.data_sources.add_pandas("nbprod").add_dataframe_asset("frame").add_batch_definition_whole_dataframe("all")
+    )
     return gx, ctx, batch_def
 
 
@@ -164,14 +176,22 @@ def _build_gx_suite(suite: Suite, indexes: list[int]) -> Any:
 
     for i, exp in zip(indexes, suite.expectations):
         try:
-            ExpectationConfiguration(type=exp["type"], kwargs=exp.get("kwargs", {}),
-                                     severity=exp.get("severity", "critical")).to_domain_obj()
+            ExpectationConfiguration(
+                type=exp["type"], kwargs=exp.get("kwargs", {}), severity=exp.get("severity", "critical")
+            ).to_domain_obj()
         except Exception as exc:  # GX raises several unrelated types for bad configurations
-            kind = "is not a known Great Expectations expectation type" if "not found" in str(exc) else "has invalid kwargs"
+            kind = (
+                "is not a known Great Expectations expectation type"
+                if "not found" in str(exc)
+                else "has invalid kwargs"
+            )
             detail = str(exc).replace("\n", " ")[:200]
-            raise SuiteError(f"expectation {i} ({exp['type']}) {kind}: {detail}", path=suite.path,
-                             fix="use an expectation from the GX gallery with its documented kwargs "
-                                 "(e.g. expect_column_values_to_not_be_null with column=...)") from exc
+            raise SuiteError(
+                f"expectation {i} ({exp['type']}) {kind}: {detail}",
+                path=suite.path,
+                fix="use an expectation from the GX gallery with its documented kwargs "
+                "(e.g. expect_column_values_to_not_be_null with column=...)",
+            ) from exc
     name = f"{suite.name}-{hashlib.sha1(suite.path.encode()).hexdigest()[:8]}-{time.perf_counter_ns()}"
     return ctx.suites.add(gx.ExpectationSuite(**{**suite.to_gx(), "name": name}))
 
@@ -188,7 +208,9 @@ def validate_frame(df: Any, suite: Suite) -> list[ExpectationOutcome]:
         absent = [c for c in _columns_named(exp.get("kwargs", {})) if c not in present]
         if absent:
             missing[i] = absent
-    runnable = Suite(suite.name, [e for i, e in enumerate(suite.expectations) if i not in missing], suite.meta, suite.path)
+    runnable = Suite(
+        suite.name, [e for i, e in enumerate(suite.expectations) if i not in missing], suite.meta, suite.path
+    )
     gx_results: list[Any] = []
     if runnable.expectations:
         gx_suite = _build_gx_suite(runnable, [i for i in range(len(suite.expectations)) if i not in missing])
@@ -204,18 +226,35 @@ def validate_frame(df: Any, suite: Suite) -> list[ExpectationOutcome]:
         kwargs = exp.get("kwargs", {})
         severity = exp.get("severity", "critical")
         if i in missing:
-            outcomes.append(ExpectationOutcome(i, exp["type"], kwargs.get("column"), severity, False,
-                                               observed=f"column(s) {', '.join(missing[i])} missing from the data",
-                                               kwargs=_jsonable(kwargs)))
+            outcomes.append(
+                ExpectationOutcome(
+                    i,
+                    exp["type"],
+                    kwargs.get("column"),
+                    severity,
+                    False,
+                    observed=f"column(s) {', '.join(missing[i])} missing from the data",
+                    kwargs=_jsonable(kwargs),
+                )
+            )
             continue
         r = next(results)
         result = r.result or {}
         examples = [_jsonable(v) for v in (result.get("partial_unexpected_list") or [])[:EXAMPLES]]
-        outcomes.append(ExpectationOutcome(
-            index=i, type=exp["type"], column=kwargs.get("column"), severity=severity,
-            success=bool(r.success), observed=_jsonable(result.get("observed_value")),
-            unexpected_count=result.get("unexpected_count"), unexpected_percent=_jsonable(result.get("unexpected_percent")),
-            examples=examples, kwargs=_jsonable(kwargs)))
+        outcomes.append(
+            ExpectationOutcome(
+                index=i,
+                type=exp["type"],
+                column=kwargs.get("column"),
+                severity=severity,
+                success=bool(r.success),
+                observed=_jsonable(result.get("observed_value")),
+                unexpected_count=result.get("unexpected_count"),
+                unexpected_percent=_jsonable(result.get("unexpected_percent")),
+                examples=examples,
+                kwargs=_jsonable(kwargs),
+            )
+        )
     return outcomes
 
 
@@ -233,7 +272,9 @@ def _paths(project: Path, pipeline: str, variable: str) -> tuple[Path, str, Path
     return spath, f"expectations/{pipeline}/{variable}.json", out / f"{variable}.json", out / f"{variable}.html"
 
 
-def cached_gate(project: Path, pipeline: str, variable: str, product: Path, key: Optional[str] = None) -> Optional[GateResult]:
+def cached_gate(
+    project: Path, pipeline: str, variable: str, product: Path, key: Optional[str] = None
+) -> Optional[GateResult]:
     """The last result of this gate when neither the suite nor the data changed since (no GX import)."""
     spath, _, report_json, report_html = _paths(project, pipeline, variable)
     try:
@@ -246,11 +287,16 @@ def cached_gate(project: Path, pipeline: str, variable: str, product: Path, key:
     return None
 
 
-def run_gate(project: Path, pipeline: str, step: str, variable: str, product: Path, *, notebook: str = "") -> GateResult:
+def run_gate(
+    project: Path, pipeline: str, step: str, variable: str, product: Path, *, notebook: str = ""
+) -> GateResult:
     """Validate the product ``variable`` of ``step`` against its suite; reuse the last result for the same suite and data."""
     spath, shown, report_json, report_html = _paths(project, pipeline, variable)
-    suite = load_suite(spath, shown=shown, run_hint=f"create it from a good run: nbprod expect {notebook or '<notebook>'}, "
-                                                    "then review the proposed suite")
+    suite = load_suite(
+        spath,
+        shown=shown,
+        run_hint=f"create it from a good run: nbprod expect {notebook or '<notebook>'}, then review the proposed suite",
+    )
     out = report_json.parent
     key = _key(spath, product)
     previous = cached_gate(project, pipeline, variable, product, key)
@@ -260,13 +306,28 @@ def run_gate(project: Path, pipeline: str, step: str, variable: str, product: Pa
 
     df = load_value(product)
     if not hasattr(df, "columns"):
-        raise SuiteError(f"gate:{variable} got a {type(df).__name__}, not a pandas DataFrame", path=shown,
-                         fix=f"gate a DataFrame: step {step!r} must assign a DataFrame to {variable!r}")
+        raise SuiteError(
+            f"gate:{variable} got a {type(df).__name__}, not a pandas DataFrame",
+            path=shown,
+            fix=f"gate a DataFrame: step {step!r} must assign a DataFrame to {variable!r}",
+        )
     t0 = time.perf_counter()
     outcomes = validate_frame(df, suite)
     success = not any(not o.success and o.severity == "critical" for o in outcomes)
-    result = GateResult(pipeline, step, variable, shown, success, int(len(df)), [str(c) for c in df.columns], outcomes,
-                        time.perf_counter() - t0, key, str(report_html.relative_to(project)), str(report_json.relative_to(project)))
+    result = GateResult(
+        pipeline,
+        step,
+        variable,
+        shown,
+        success,
+        int(len(df)),
+        [str(c) for c in df.columns],
+        outcomes,
+        time.perf_counter() - t0,
+        key,
+        str(report_html.relative_to(project)),
+        str(report_json.relative_to(project)),
+    )
     out.mkdir(parents=True, exist_ok=True)
     _atomic_write(report_html, render_html(result))
     _atomic_write(report_json, json.dumps(result.to_dict(), indent=2, sort_keys=True, default=str))
@@ -300,21 +361,22 @@ def render_html(result: GateResult) -> str:
             f"<td><code>{e(o.type)}</code></td><td><code>{e(_short(o.kwargs, 300))}</code></td>"
             f"<td>{e(_short(o.observed, 200)) if o.observed is not None else ''}</td>"
             f"<td>{'' if o.unexpected_count is None else e(str(o.unexpected_count))}</td>"
-            f"<td>{e(', '.join(repr(v) for v in o.examples))}</td></tr>")
+            f"<td>{e(', '.join(repr(v) for v in o.examples))}</td></tr>"
+        )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Gate {e(result.variable)}: {status}</title>
 <style>
 body{{font-family:system-ui,sans-serif;margin:2rem;color:#222}} table{{border-collapse:collapse;width:100%}}
 td,th{{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top;font-size:.9rem}}
 tr.fail{{background:#fde2e2}} tr.warn{{background:#fff4d6}} tr.pass{{background:#eef9ee}} code{{font-size:.85rem}}
-.status{{font-weight:bold;color:{'#1a7f37' if result.success else '#b42318'}}}
+.status{{font-weight:bold;color:{"#1a7f37" if result.success else "#b42318"}}}
 </style></head><body>
 <h1>Gate <code>{e(result.variable)}</code> after step <code>{e(result.step)}</code>: <span class="status">{status}</span></h1>
 <p>Pipeline <code>{e(result.pipeline)}</code>, suite <code>{e(result.suite)}</code>, {result.rows} rows,
-columns: {e(', '.join(result.columns))}.</p>
+columns: {e(", ".join(result.columns))}.</p>
 <p>{len(result.failed)} critical failure(s), {len(result.warnings)} warning(s), {len(result.outcomes)} expectation(s).</p>
 <table><tr><th>#</th><th>result</th><th>severity</th><th>column</th><th>expectation</th><th>expected</th><th>observed</th>
 <th>failed rows</th><th>examples</th></tr>
-{''.join(rows)}
+{"".join(rows)}
 </table></body></html>
 """

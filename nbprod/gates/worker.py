@@ -4,6 +4,7 @@
 other core) while the steps run, then answers validation requests as JSON lines on stdin/stdout. Errors travel
 back as data and are raised again in the parent with the same message, file and fix.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,8 @@ from pathlib import Path
 from typing import IO, Any, Optional
 
 from nbprod.errors import NbprodError, RunError
-from nbprod.gates.validate import GateResult, run_gate
 from nbprod.gates.suites import SuiteError
+from nbprod.gates.validate import GateResult, run_gate
 
 __all__ = ["GateWorker", "main"]
 
@@ -33,8 +34,13 @@ class GateWorker:
     def __enter__(self) -> "GateWorker":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "nbprod.gates.worker"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self._log, env=os.environ.copy())
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "nbprod.gates.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            env=os.environ.copy(),
+        )
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -49,10 +55,18 @@ class GateWorker:
         if self._log is not None:
             self._log.close()
 
-    def run_gate(self, project: Path, pipeline: str, step: str, variable: str, product: Path, *, notebook: str = "") -> GateResult:
+    def run_gate(
+        self, project: Path, pipeline: str, step: str, variable: str, product: Path, *, notebook: str = ""
+    ) -> GateResult:
         assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
-        request = {"project": str(project), "pipeline": pipeline, "step": step, "variable": variable,
-                   "product": str(product), "notebook": notebook}
+        request = {
+            "project": str(project),
+            "pipeline": pipeline,
+            "step": step,
+            "variable": variable,
+            "product": str(product),
+            "notebook": notebook,
+        }
         try:
             self.proc.stdin.write((json.dumps(request) + "\n").encode())
             self.proc.stdin.flush()
@@ -61,8 +75,11 @@ class GateWorker:
             line = b""
         if not line:
             tail = self.log_path.read_text(errors="replace")[-1500:] if self.log_path.exists() else ""
-            raise RunError(f"the gate validation process stopped unexpectedly while checking gate:{variable}", path=str(self.log_path),
-                           fix=f"see the log above; re-run the pipeline. Last log lines:\n{tail}")
+            raise RunError(
+                f"the gate validation process stopped unexpectedly while checking gate:{variable}",
+                path=str(self.log_path),
+                fix=f"see the log above; re-run the pipeline. Last log lines:\n{tail}",
+            )
         reply = json.loads(line)
         if "error" in reply:
             err = reply["error"]
@@ -71,8 +88,8 @@ class GateWorker:
 
 
 def main() -> None:
-    from nbprod.gates.validate import _gx
     from nbprod._core.env import quiet_dependencies
+    from nbprod.gates.validate import _gx
 
     quiet_dependencies()
     _gx()  # pay the import now, while the parent runs the steps
@@ -82,14 +99,26 @@ def main() -> None:
             continue
         req = json.loads(line)
         try:
-            result = run_gate(Path(req["project"]), req["pipeline"], req["step"], req["variable"], Path(req["product"]),
-                              notebook=req.get("notebook", ""))
+            result = run_gate(
+                Path(req["project"]),
+                req["pipeline"],
+                req["step"],
+                req["variable"],
+                Path(req["product"]),
+                notebook=req.get("notebook", ""),
+            )
             reply: dict[str, Any] = {"result": result.to_dict()}
         except NbprodError as exc:
             reply = {"error": {"type": type(exc).__name__, "message": exc.message, "path": exc.path, "fix": exc.fix}}
         except Exception as exc:  # reported to the parent, which raises it with the gate named
-            reply = {"error": {"type": "RunError", "message": f"validating gate:{req.get('variable')} failed: "
-                                                              f"{type(exc).__name__}: {exc}", "path": None, "fix": None}}
+            reply = {
+                "error": {
+                    "type": "RunError",
+                    "message": f"validating gate:{req.get('variable')} failed: {type(exc).__name__}: {exc}",
+                    "path": None,
+                    "fix": None,
+                }
+            }
         out.write((json.dumps(reply, default=str) + "\n").encode())
         out.flush()
 

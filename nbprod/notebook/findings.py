@@ -3,6 +3,7 @@
 Lint reports findings; the tag parser and the planner produce them too, and raise them as a
 :class:`~nbprod.errors.PlanError` when a pipeline cannot be built.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

@@ -3,6 +3,7 @@
 The result is a plain :class:`Notebook` of :class:`Cell` objects with their tags parsed.
 Reading never writes anything; the source notebook is never modified.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -94,25 +95,40 @@ def _join_source(src: object, where: str, idx: int) -> str:
         return "".join(src)
     raise NotebookReadError(
         f"cell {idx} has a 'source' of type {type(src).__name__}; nbformat 4 expects a string or a list of strings",
-        path=where, fix="re-save the notebook from Jupyter, or repair the cell's 'source' field",
+        path=where,
+        fix="re-save the notebook from Jupyter, or repair the cell's 'source' field",
     )
 
 
 def _parse_cell_tags(cell: Cell, raw: list[str]) -> None:
     seen: list[Tag] = []
     for r in raw:
-        parsed = parse_tag(r) if isinstance(r, str) else TagProblem(repr(r), f"tag {r!r} is not a string", "tags are strings")
+        parsed = (
+            parse_tag(r)
+            if isinstance(r, str)
+            else TagProblem(repr(r), f"tag {r!r} is not a string", "tags are strings")
+        )
         if parsed is None:
             continue
         if isinstance(parsed, TagProblem):
             cell.problems.append(Finding("NB001", ERROR, parsed.message, cell.ref, parsed.fix))
             continue
         if parsed.kind == "kale-cluster":
-            cell.problems.append(Finding("NB002", INFO, f"Kale cluster tag {parsed.raw!r} is kept but ignored when running locally", cell.ref))
+            cell.problems.append(
+                Finding(
+                    "NB002", INFO, f"Kale cluster tag {parsed.raw!r} is kept but ignored when running locally", cell.ref
+                )
+            )
         elif GRAMMAR[parsed.kind].cell_type != cell.cell_type:
-            cell.problems.append(Finding(
-                "NB001", ERROR, f"tag {parsed.raw!r} belongs on a {GRAMMAR[parsed.kind].cell_type} cell, not a {cell.cell_type} cell",
-                cell.ref, f"move the tag to a {GRAMMAR[parsed.kind].cell_type} cell"))
+            cell.problems.append(
+                Finding(
+                    "NB001",
+                    ERROR,
+                    f"tag {parsed.raw!r} belongs on a {GRAMMAR[parsed.kind].cell_type} cell, not a {cell.cell_type} cell",
+                    cell.ref,
+                    f"move the tag to a {GRAMMAR[parsed.kind].cell_type} cell",
+                )
+            )
             continue
         if parsed not in seen:
             seen.append(parsed)
@@ -139,32 +155,49 @@ def _read_bytes(path: Path, shown: str) -> str:
     if not path.exists():
         raise NotebookReadError("no such file", path=shown, fix="check the path to the notebook")
     if path.is_dir():
-        raise NotebookReadError("is a directory, not a notebook", path=shown, fix="pass a .ipynb or percent-format .py file")
+        raise NotebookReadError(
+            "is a directory, not a notebook", path=shown, fix="pass a .ipynb or percent-format .py file"
+        )
     size = path.stat().st_size
     if size > MAX_NOTEBOOK_BYTES:
-        raise NotebookReadError(f"the file is {size / 1e6:.0f} MB, over the {MAX_NOTEBOOK_BYTES / 1e6:.0f} MB nbprod reads",
-                                path=shown, fix="clear the notebook's outputs (Edit > Clear Outputs of All Cells) and save it")
+        raise NotebookReadError(
+            f"the file is {size / 1e6:.0f} MB, over the {MAX_NOTEBOOK_BYTES / 1e6:.0f} MB nbprod reads",
+            path=shown,
+            fix="clear the notebook's outputs (Edit > Clear Outputs of All Cells) and save it",
+        )
     data = path.read_bytes()
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise NotebookReadError(f"is not UTF-8 text (byte {exc.start}: {data[exc.start:exc.start + 1]!r})", path=shown,
-                                fix="save the notebook as UTF-8 (Jupyter always does; check the tool that wrote it)") from None
+        raise NotebookReadError(
+            f"is not UTF-8 text (byte {exc.start}: {data[exc.start : exc.start + 1]!r})",
+            path=shown,
+            fix="save the notebook as UTF-8 (Jupyter always does; check the tool that wrote it)",
+        ) from None
 
 
 def _read_ipynb(text: str, shown: str) -> Notebook:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise NotebookReadError(f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", path=shown,
-                                fix="the file is truncated or corrupt: restore it from version control or re-save it in Jupyter") from None
+        raise NotebookReadError(
+            f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
+            path=shown,
+            fix="the file is truncated or corrupt: restore it from version control or re-save it in Jupyter",
+        ) from None
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
-        raise NotebookReadError("is JSON but not a Jupyter notebook (no 'cells')", path=shown,
-                                fix="pass a notebook saved by Jupyter (nbformat 4)")
+        raise NotebookReadError(
+            "is JSON but not a Jupyter notebook (no 'cells')",
+            path=shown,
+            fix="pass a notebook saved by Jupyter (nbformat 4)",
+        )
     major = data.get("nbformat")
     if major != 4:
-        raise NotebookReadError(f"has nbformat {major!r}; nbprod reads nbformat 4", path=shown,
-                                fix=f"convert it: jupyter nbconvert --to notebook --nbformat 4 --output upgraded.ipynb {shown}")
+        raise NotebookReadError(
+            f"has nbformat {major!r}; nbprod reads nbformat 4",
+            path=shown,
+            fix=f"convert it: jupyter nbconvert --to notebook --nbformat 4 --output upgraded.ipynb {shown}",
+        )
     raw_cells = data.get("cells")
     if not isinstance(raw_cells, list):
         raise NotebookReadError("'cells' is not a list", path=shown, fix="re-save the notebook from Jupyter")
@@ -172,18 +205,29 @@ def _read_ipynb(text: str, shown: str) -> Notebook:
     any_count = False
     for i, rc in enumerate(raw_cells):
         if not isinstance(rc, dict):
-            raise NotebookReadError(f"cell {i} is not a JSON object", path=shown, fix="re-save the notebook from Jupyter")
+            raise NotebookReadError(
+                f"cell {i} is not a JSON object", path=shown, fix="re-save the notebook from Jupyter"
+            )
         ctype = rc.get("cell_type")
         if ctype not in ("code", "markdown", "raw"):
-            raise NotebookReadError(f"cell {i} has cell_type {ctype!r}; expected 'code', 'markdown' or 'raw'", path=shown,
-                                    fix="repair the cell's 'cell_type' or re-save the notebook from Jupyter")
+            raise NotebookReadError(
+                f"cell {i} has cell_type {ctype!r}; expected 'code', 'markdown' or 'raw'",
+                path=shown,
+                fix="repair the cell's 'cell_type' or re-save the notebook from Jupyter",
+            )
         if "source" not in rc:
-            raise NotebookReadError(f"cell {i} has no 'source'", path=shown, fix="re-save the notebook from Jupyter, or add \"source\": \"\" to the cell")
+            raise NotebookReadError(
+                f"cell {i} has no 'source'",
+                path=shown,
+                fix='re-save the notebook from Jupyter, or add "source": "" to the cell',
+            )
         source = _join_source(rc["source"], shown, i)
         meta = rc.get("metadata") or {}
         tags = meta.get("tags") or [] if isinstance(meta, dict) else []
         if not isinstance(tags, list):
-            raise NotebookReadError(f"cell {i}: metadata.tags is not a list", path=shown, fix="set metadata.tags to a list of strings")
+            raise NotebookReadError(
+                f"cell {i}: metadata.tags is not a list", path=shown, fix="set metadata.tags to a list of strings"
+            )
         count = rc.get("execution_count") if ctype == "code" else None
         if not isinstance(count, int):
             count = None
@@ -200,7 +244,7 @@ def _parse_percent_header(rest: str) -> tuple[str, list[str]]:
     m = re.match(r"\s*\[(markdown|md|raw)\]", rest)
     if m:
         ctype = "raw" if m.group(1) == "raw" else "markdown"
-        rest = rest[m.end():]
+        rest = rest[m.end() :]
     tags: list[str] = []
     m = re.search(r"tags\s*=\s*(\[.*?\])", rest)
     if m:
@@ -233,8 +277,11 @@ def _read_percent(text: str, shown: str) -> Notebook:
                 i = j + 1
                 break
     if not any(_PERCENT_RE.match(line) for line in lines[i:]):
-        raise NotebookReadError("is a .py file without '# %%' cell markers", path=shown,
-                                fix="use a percent-format script (jupytext --to py:percent) or an .ipynb notebook")
+        raise NotebookReadError(
+            "is a .py file without '# %%' cell markers",
+            path=shown,
+            fix="use a percent-format script (jupytext --to py:percent) or an .ipynb notebook",
+        )
     blocks: list[tuple[str, list[str], list[str]]] = []
     current: Optional[tuple[str, list[str], list[str]]] = None
     for line in lines[i:]:
@@ -261,17 +308,25 @@ def read_notebook(path: Union[str, os.PathLike], display_path: Optional[str] = N
     p = Path(path)
     shown = display_path or str(path)
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in str(path) + shown):
-        raise NotebookReadError("the file name contains a newline or another control character", path=repr(shown),
-                                fix="rename the notebook: its path is written into generated files")
+        raise NotebookReadError(
+            "the file name contains a newline or another control character",
+            path=repr(shown),
+            fix="rename the notebook: its path is written into generated files",
+        )
     text = _read_bytes(p, shown)
     if p.suffix == ".ipynb":
         nb = _read_ipynb(text, shown)
     elif p.suffix == ".py":
         nb = _read_percent(text, shown)
     else:
-        raise NotebookReadError(f"unsupported file type {p.suffix or '(none)'!r}", path=shown,
-                                fix="pass a Jupyter notebook (.ipynb) or a percent-format script (.py)")
+        raise NotebookReadError(
+            f"unsupported file type {p.suffix or '(none)'!r}",
+            path=shown,
+            fix="pass a Jupyter notebook (.ipynb) or a percent-format script (.py)",
+        )
     nb.abspath = str(p.resolve())
     if not nb.cells:
-        raise NotebookReadError("the notebook has no cells", path=shown, fix="add cells tagged with step:<name> (see `nbprod --help`)")
+        raise NotebookReadError(
+            "the notebook has no cells", path=shown, fix="add cells tagged with step:<name> (see `nbprod --help`)"
+        )
     return nb

@@ -5,6 +5,7 @@ A cell's tags come from its metadata (``metadata.tags``) or from a first-line co
 Kale's dialect is read as it is; tags of other tools are ignored; a tag that looks like ours but is
 misspelled is an error with a did-you-mean.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -85,9 +86,26 @@ KALE_CLUSTER_PREFIXES = ("limit", "annotation", "label", "image", "cache", "volu
 #: Tags of other tools we know about, never mistaken for misspellings of ours.
 FOREIGN_TAGS = frozenset(
     {
-        "injected-parameters", "hide-input", "hide-output", "hide-cell", "remove-cell", "remove-input",
-        "remove-output", "remove_cell", "remove_input", "remove_output", "raises-exception", "full-width",
-        "margin", "output_scroll", "scroll-output", "thebe-init", "popout", "toggle", "hide_input", "hide_output",
+        "injected-parameters",
+        "hide-input",
+        "hide-output",
+        "hide-cell",
+        "remove-cell",
+        "remove-input",
+        "remove-output",
+        "remove_cell",
+        "remove_input",
+        "remove_output",
+        "raises-exception",
+        "full-width",
+        "margin",
+        "output_scroll",
+        "scroll-output",
+        "thebe-init",
+        "popout",
+        "toggle",
+        "hide_input",
+        "hide_output",
     }
 )
 
@@ -169,14 +187,20 @@ def _value_tag(kind: str, value: str, raw: str) -> Union[Tag, TagProblem]:
         what = {"step": "step name", "after": "step name", "gate": "variable name", "model": "variable name"}[kind]
         why = validate_identifier(value, what)
         if why:
-            return TagProblem(raw, f"tag {raw!r}: {why}",
-                              f"use letters, digits and '_' starting with a letter, e.g. '{kind}:{_suggest_identifier(value)}'")
+            return TagProblem(
+                raw,
+                f"tag {raw!r}: {why}",
+                f"use letters, digits and '_' starting with a letter, e.g. '{kind}:{_suggest_identifier(value)}'",
+            )
         return Tag(kind, value, raw)
     if spec.value == "requirement":
         m = _REQ_RE.match(value)
         if not m:
-            return TagProblem(raw, f"tag {raw!r}: the threshold does not parse",
-                              "write require:<metric><op><number> with op one of >=, >, <=, <, e.g. 'require:accuracy>=0.9'")
+            return TagProblem(
+                raw,
+                f"tag {raw!r}: the threshold does not parse",
+                "write require:<metric><op><number> with op one of >=, >, <=, <, e.g. 'require:accuracy>=0.9'",
+            )
         req = Requirement(m.group(1), m.group(2), float(m.group(3)))
         return Tag(kind, str(req), raw, requirement=req)
     # card field
@@ -184,8 +208,9 @@ def _value_tag(kind: str, value: str, raw: str) -> Union[Tag, TagProblem]:
     if field not in CARD_FIELDS:
         guess = _close(field, CARD_FIELDS, 0.6)
         hint = f"did you mean 'card:{guess}'? " if guess else ""
-        return TagProblem(raw, f"tag {raw!r}: unknown model-card field {value!r}",
-                          f"{hint}known fields: {', '.join(CARD_FIELDS)}")
+        return TagProblem(
+            raw, f"tag {raw!r}: unknown model-card field {value!r}", f"{hint}known fields: {', '.join(CARD_FIELDS)}"
+        )
     return Tag(kind, field, raw)
 
 

@@ -3,6 +3,7 @@
 Run as ``python -m nbprod.package.bentoml_child REQUEST.json``; prints one JSON line with the tags. A separate process keeps
 BentoML's store singletons bound to the project's ``.nbprod/bentoml`` and keeps BentoML out of nbprod's process.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,12 @@ def main(argv: list[str]) -> int:
     try:
         bento = bentoml.bentos.get(bento_tag)
     except NotFound:
-        bento = bentoml.bentos.build_bentofile("bentofile.yaml", build_ctx=req["build_ctx"], version=req["bento_version"],
-                                               labels=req.get("bento_labels") or None)
+        bento = bentoml.bentos.build_bentofile(
+            "bentofile.yaml",
+            build_ctx=req["build_ctx"],
+            version=req["bento_version"],
+            labels=req.get("bento_labels") or None,
+        )
     print(json.dumps({"model_tag": model_tag, "bento_tag": str(bento.tag), "bento_path": str(bento.path)}))
     return 0
 

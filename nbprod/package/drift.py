@@ -9,6 +9,7 @@ numeric columns, category shares for categorical ones) into a JSON-serialisable 
 a sliding window of served rows and compares it with the baseline: mean-shift z-score, PSI, unseen-category
 share. PSI needs hundreds of rows, so nothing alerts until the window holds ``min_rows`` rows.
 """
+
 from __future__ import annotations
 
 import collections
@@ -94,8 +95,9 @@ def _category_values(column: Any) -> list[str]:
 
 def _bin_shares(values: np.ndarray, edges: list[float]) -> np.ndarray:
     """Share of the values in each of the len(edges)+1 bins delimited by the inner edges."""
-    counts = np.bincount(np.searchsorted(np.asarray(edges, dtype=float), values, side="right"),
-                         minlength=len(edges) + 1)
+    counts = np.bincount(
+        np.searchsorted(np.asarray(edges, dtype=float), values, side="right"), minlength=len(edges) + 1
+    )
     return counts / max(len(values), 1)
 
 
@@ -104,8 +106,12 @@ def _numeric_summary(values: np.ndarray, bins: int) -> dict[str, Any]:
     inner = np.quantile(values, np.linspace(0.0, 1.0, bins + 1)[1:-1]) if bins > 1 else np.array([])
     edges = sorted({float(e) for e in inner})
     std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    return {"mean": float(np.mean(values)), "std": std, "edges": edges,
-            "shares": [float(s) for s in _bin_shares(values, edges)]}
+    return {
+        "mean": float(np.mean(values)),
+        "std": std,
+        "edges": edges,
+        "shares": [float(s) for s in _bin_shares(values, edges)],
+    }
 
 
 def _category_shares(values: list[str]) -> dict[str, float]:
@@ -114,8 +120,9 @@ def _category_shares(values: list[str]) -> dict[str, float]:
     return {k: counts[k] / len(values) for k in sorted(counts)}
 
 
-def compute_baseline(frame: Any, predictions: Any, *, bins: int = 10, max_categories: int = 50,
-                     prediction_kind: Optional[str] = None) -> dict[str, Any]:
+def compute_baseline(
+    frame: Any, predictions: Any, *, bins: int = 10, max_categories: int = 50, prediction_kind: Optional[str] = None
+) -> dict[str, Any]:
     """Summarise the training inputs and the model's predictions on them (see the module docstring).
 
     ``frame``: a pandas DataFrame (duck-typed; a mapping of columns or a list of records also work).
@@ -191,9 +198,11 @@ def _categorical_drift(values: list[Any], base: Mapping[str, Any]) -> dict[str, 
 
 def _alert(drift: Mapping[str, Any]) -> bool:
     """Whether any statistic of one feature's drift passes its level in ALERT_LEVELS."""
-    return bool(drift["psi"] > ALERT_LEVELS["psi"]
-                or abs(drift.get("mean_shift_z", 0.0)) > ALERT_LEVELS["mean_shift_z"]
-                or drift.get("unseen_share", 0.0) > ALERT_LEVELS["unseen_share"])
+    return bool(
+        drift["psi"] > ALERT_LEVELS["psi"]
+        or abs(drift.get("mean_shift_z", 0.0)) > ALERT_LEVELS["mean_shift_z"]
+        or drift.get("unseen_share", 0.0) > ALERT_LEVELS["unseen_share"]
+    )
 
 
 class DriftMonitor:
@@ -236,13 +245,22 @@ class DriftMonitor:
         base_pred = self.baseline.get("prediction")
         if base_pred:
             preds = [p for _, p in rows]
-            drift = _numeric_drift(preds, base_pred) if base_pred["kind"] == "numeric" else \
-                _categorical_drift(preds, base_pred)
+            drift = (
+                _numeric_drift(preds, base_pred)
+                if base_pred["kind"] == "numeric"
+                else _categorical_drift(preds, base_pred)
+            )
             prediction = {k: drift[k] for k in ("kind", "values", "psi", "mean_shift_z") if k in drift}
             prediction["alert"] = ready and _alert(prediction)
         alert = ready and (any(f["alert"] for f in features.values()) or bool(prediction and prediction["alert"]))
-        return {"rows_in_window": n, "min_rows": self.min_rows, "ready": ready, "features": features,
-                "prediction": prediction, "alert": alert}
+        return {
+            "rows_in_window": n,
+            "min_rows": self.min_rows,
+            "ready": ready,
+            "features": features,
+            "prediction": prediction,
+            "alert": alert,
+        }
 
 
 @functools.lru_cache(maxsize=None)
@@ -260,8 +278,9 @@ def prometheus_gauges() -> dict[str, Any]:
         "window_rows": ("nbprod_drift_window_rows", "Rows in the drift window", False),
         "alert": ("nbprod_drift_alert", "1 when drift passes ALERT_LEVELS (predictions: __prediction__)", True),
     }
-    return {key: Gauge(name, doc, ["feature"] if labelled else [], **extra)
-            for key, (name, doc, labelled) in specs.items()}
+    return {
+        key: Gauge(name, doc, ["feature"] if labelled else [], **extra) for key, (name, doc, labelled) in specs.items()
+    }
 
 
 def update_gauges(report: Mapping[str, Any]) -> None:

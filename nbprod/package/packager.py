@@ -5,6 +5,7 @@ that trained the model, no lock step), ``MODEL_CARD.md`` and ``model_card.json``
 baseline and input schema; builds the Bento into ``.nbprod/bentoml`` (BENTOML_HOME). Refuses to package when a
 data or evaluation gate failed, so the last good model and Bento stay untouched.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,15 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from nbprod.package.templates import render_bentofile, render_service
-from nbprod.package.model_card import build_model_card, card_json, missing_human_fields, render_markdown
 from nbprod.convert.render import product_paths, project_relpath, write_atomically
 from nbprod.errors import NbprodError, RunError
 from nbprod.gates.validate import GateFailedError, cached_gate, check_requirements
 from nbprod.notebook.reader import read_notebook
+from nbprod.package.model_card import build_model_card, card_json, missing_human_fields, render_markdown
+from nbprod.package.spec import infer_serving, serve_source
+from nbprod.package.templates import render_bentofile, render_service
 from nbprod.plan.build import build_plan
 from nbprod.plan.model import Pipeline
-from nbprod.package.spec import infer_serving, serve_source
 
 __all__ = ["PackageResult", "package", "package_plan", "bentoml_home", "bento_dir"]
 
@@ -76,7 +77,11 @@ def _check_gates(plan: Pipeline, project: Path, products: dict[str, dict[str, Pa
     results, failures = [], []
     for step in plan.steps:
         for var in step.gates:
-            res = cached_gate(project, plan.name, var, products[step.name][var]) if products[step.name][var].exists() else None
+            res = (
+                cached_gate(project, plan.name, var, products[step.name][var])
+                if products[step.name][var].exists()
+                else None
+            )
             if res is None:
                 failures.append(f"gate {var} has no result for the current data: run the pipeline first")
             elif not res.success:
@@ -86,15 +91,31 @@ def _check_gates(plan: Pipeline, project: Path, products: dict[str, dict[str, Pa
         if step.requires:
             mpath = products[step.name].get("metrics")
             metrics = json.loads(mpath.read_text()) if mpath is not None and mpath.exists() else {}
-            failures += [f"evaluation gate failed: {o.describe()}" for o in check_requirements(step, metrics) if not o.passed]
+            failures += [
+                f"evaluation gate failed: {o.describe()}" for o in check_requirements(step, metrics) if not o.passed
+            ]
     if failures:
-        raise GateFailedError("no packaging: " + "; ".join(failures), path=plan.notebook.path,
-                              fix=f"fix the failed gate and re-run `nbprod run {plan.notebook.path}`; the last good Bento is untouched")
+        raise GateFailedError(
+            "no packaging: " + "; ".join(failures),
+            path=plan.notebook.path,
+            fix=f"fix the failed gate and re-run `nbprod run {plan.notebook.path}`; the last good Bento is untouched",
+        )
     return results
 
 
-def _facts(plan: Pipeline, project: Path, spec: Any, model: Any, raw: Any, products: dict[str, dict[str, Path]],
-           gates: list, baseline: dict, model_tag: str, tracked: Optional[dict], packages: dict[str, str]) -> dict:
+def _facts(
+    plan: Pipeline,
+    project: Path,
+    spec: Any,
+    model: Any,
+    raw: Any,
+    products: dict[str, dict[str, Path]],
+    gates: list,
+    baseline: dict,
+    model_tag: str,
+    tracked: Optional[dict],
+    packages: dict[str, str],
+) -> dict:
     from nbprod._core.vcs import git_commit
 
     metrics: dict[str, float] = {}
@@ -108,27 +129,74 @@ def _facts(plan: Pipeline, project: Path, spec: Any, model: Any, raw: Any, produ
         for m in s.metrics:
             if m in metrics:
                 req = requirements.get(m)
-                metric_rows.append({"name": m, "value": metrics[m], "threshold": None if req is None else str(req),
-                                    "step": s.name, "passed": None if req is None else req.holds(metrics[m])})
+                metric_rows.append(
+                    {
+                        "name": m,
+                        "value": metrics[m],
+                        "threshold": None if req is None else str(req),
+                        "step": s.name,
+                        "passed": None if req is None else req.holds(metrics[m]),
+                    }
+                )
     params = model.get_params() if hasattr(model, "get_params") else {}
     raw_digest = hashlib.sha256(raw.to_csv(index=False).encode()).hexdigest()[:16] if hasattr(raw, "to_csv") else None
     return {
-        "name": plan.name, "version": (tracked or {}).get("model_version"), "mlflow_run_id": (tracked or {}).get("run_id"),
-        "tracking_uri_kind": (tracked or {}).get("kind"), "notebook": project_relpath(plan.notebook.abspath or plan.notebook.path, project),
-        "notebook_digest": plan.notebook.digest(), "git_commit": git_commit(project), "bento_tag": None, "model_tag": model_tag,
+        "name": plan.name,
+        "version": (tracked or {}).get("model_version"),
+        "mlflow_run_id": (tracked or {}).get("run_id"),
+        "tracking_uri_kind": (tracked or {}).get("kind"),
+        "notebook": project_relpath(plan.notebook.abspath or plan.notebook.path, project),
+        "notebook_digest": plan.notebook.digest(),
+        "git_commit": git_commit(project),
+        "bento_tag": None,
+        "model_tag": model_tag,
         "estimator": f"{type(model).__module__}.{type(model).__name__}",
-        "hyperparameters": {k: v if isinstance(v, (int, float, str, bool, type(None))) else repr(v) for k, v in sorted(params.items())},
-        "task": spec.task, "classes": spec.classes,
-        "input_schema": [{"name": f.name, "type": f.type, "minimum": f.minimum, "maximum": f.maximum, "values": f.values,
-                          "nullable": f.nullable} for f in spec.fields],
-        "output_schema": {"type": "class label" if spec.task == "classification" else "number",
-                          "description": "postprocess() of the model's prediction" if spec.has_postprocess else "the model's prediction"},
-        "training_data": {"rows": int(len(raw)), "columns": [str(c) for c in raw.columns], "digest": raw_digest, "target": spec.target},
+        "hyperparameters": {
+            k: v if isinstance(v, (int, float, str, bool, type(None))) else repr(v) for k, v in sorted(params.items())
+        },
+        "task": spec.task,
+        "classes": spec.classes,
+        "input_schema": [
+            {
+                "name": f.name,
+                "type": f.type,
+                "minimum": f.minimum,
+                "maximum": f.maximum,
+                "values": f.values,
+                "nullable": f.nullable,
+            }
+            for f in spec.fields
+        ],
+        "output_schema": {
+            "type": "class label" if spec.task == "classification" else "number",
+            "description": "postprocess() of the model's prediction"
+            if spec.has_postprocess
+            else "the model's prediction",
+        },
+        "training_data": {
+            "rows": int(len(raw)),
+            "columns": [str(c) for c in raw.columns],
+            "digest": raw_digest,
+            "target": spec.target,
+        },
         "metrics": metric_rows,
-        "gates": [{"variable": g.variable, "suite": g.suite, "success": g.success, "expectations": len(g.outcomes),
-                   "failed": len(g.failed), "warnings": len(g.warnings)} for g in gates],
-        "drift_baseline": {"rows": baseline.get("rows"), "numeric": sorted(baseline.get("numeric", {})),
-                           "categorical": sorted(baseline.get("categorical", {})), "alert_levels": _alert_levels()},
+        "gates": [
+            {
+                "variable": g.variable,
+                "suite": g.suite,
+                "success": g.success,
+                "expectations": len(g.outcomes),
+                "failed": len(g.failed),
+                "warnings": len(g.warnings),
+            }
+            for g in gates
+        ],
+        "drift_baseline": {
+            "rows": baseline.get("rows"),
+            "numeric": sorted(baseline.get("numeric", {})),
+            "categorical": sorted(baseline.get("categorical", {})),
+            "alert_levels": _alert_levels(),
+        },
         "environment": {"python": platform.python_version(), "packages": packages},
     }
 
@@ -168,8 +236,9 @@ def package_plan(plan: Pipeline, project: Path, *, tracked: Optional[dict] = Non
     card = build_model_card(facts, plan.cards)
     nb_rel = facts["notebook"]
     files = {
-        "service.py": render_service(spec, pipeline=plan.name, notebook=nb_rel, model_tag=model_tag, serve_imports=imports,
-                                     serve_code=code),
+        "service.py": render_service(
+            spec, pipeline=plan.name, notebook=nb_rel, model_tag=model_tag, serve_imports=imports, serve_code=code
+        ),
         "bentofile.yaml": render_bentofile(pipeline=plan.name, notebook=nb_rel, model_tag=model_tag, packages=packages),
         "MODEL_CARD.md": render_markdown(card),
         "model_card.json": card_json(card),
@@ -180,27 +249,48 @@ def package_plan(plan: Pipeline, project: Path, *, tracked: Optional[dict] = Non
     result = PackageResult(out, files, model_tag, missing_card_fields=missing_human_fields(card), notes=spec.notes)
     if build:
         digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12]
-        request = {"model_tag": model_tag, "name": plan.name, "bento_version": digest, "build_ctx": str(out.resolve()),
-                   "model_labels": {"nbprod.pipeline": plan.name},
-                   "model_metadata": {"notebook": nb_rel, "task": spec.task, "mlflow_run_id": (tracked or {}).get("run_id")},
-                   "model_files": {n: str((work / n).resolve()) for n in ("model.joblib", "drift_baseline.json", "input_schema.json")},
-                   "bento_labels": {"nbprod.pipeline": plan.name}}
+        request = {
+            "model_tag": model_tag,
+            "name": plan.name,
+            "bento_version": digest,
+            "build_ctx": str(out.resolve()),
+            "model_labels": {"nbprod.pipeline": plan.name},
+            "model_metadata": {"notebook": nb_rel, "task": spec.task, "mlflow_run_id": (tracked or {}).get("run_id")},
+            "model_files": {
+                n: str((work / n).resolve()) for n in ("model.joblib", "drift_baseline.json", "input_schema.json")
+            },
+            "bento_labels": {"nbprod.pipeline": plan.name},
+        }
         (work / "build_request.json").write_text(json.dumps(request))
         env = dict(os.environ, BENTOML_HOME=str(bentoml_home(project)), BENTOML_DO_NOT_TRACK="true")
-        proc = subprocess.run([sys.executable, "-m", "nbprod.package.bentoml_child", str(work / "build_request.json")],
-                              capture_output=True, text=True, env=env, cwd=str(out))
+        proc = subprocess.run(
+            [sys.executable, "-m", "nbprod.package.bentoml_child", str(work / "build_request.json")],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=str(out),
+        )
         if proc.returncode != 0:
             tail = "\n".join(proc.stderr.strip().splitlines()[-8:])
-            raise RunError(f"building the Bento failed:\n{tail}", path=str(out / "bentofile.yaml"),
-                           fix="read the error above; the previous Bento in .nbprod/bentoml is untouched")
+            raise RunError(
+                f"building the Bento failed:\n{tail}",
+                path=str(out / "bentofile.yaml"),
+                fix="read the error above; the previous Bento in .nbprod/bentoml is untouched",
+            )
         info = json.loads(proc.stdout.strip().splitlines()[-1])
         result.bento_tag, result.built = info["bento_tag"], True
         (work / "last_bento.json").write_text(json.dumps(info))
     return result
 
 
-def package(notebook: Union[str, Path], *, project: Union[str, Path] = ".", name: Optional[str] = None,
-            split: str = "auto", build: bool = True) -> PackageResult:
+def package(
+    notebook: Union[str, Path],
+    *,
+    project: Union[str, Path] = ".",
+    name: Optional[str] = None,
+    split: str = "auto",
+    build: bool = True,
+) -> PackageResult:
     """Package the model of the last good run of ``notebook`` (see the module docstring)."""
     project = Path(project)
     nb = read_notebook(notebook, display_path=project_relpath(notebook, project))
@@ -212,8 +302,11 @@ def package(notebook: Union[str, Path], *, project: Union[str, Path] = ".", name
     except (OSError, ValueError):
         pass
     if not any(s.model for s in plan.steps):
-        raise NbprodError("nothing to package: the notebook has no model:<variable> tag", path=nb.path,
-                          fix="tag the cell that trains the model, e.g. '# nbprod: step:train model:model'")
+        raise NbprodError(
+            "nothing to package: the notebook has no model:<variable> tag",
+            path=nb.path,
+            fix="tag the cell that trains the model, e.g. '# nbprod: step:train model:model'",
+        )
     result = package_plan(plan, project, tracked=tracked, build=build)
     if result.built and state.exists():  # the build record names the Bento that release and approvals refer to
         data = json.loads(state.read_text())

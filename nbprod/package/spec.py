@@ -4,6 +4,7 @@ The request records are the raw columns the notebook's ``preprocess`` turns into
 trying it on the pipeline's DataFrames), or the training features themselves when there is no ``preprocess``.
 Each field is typed from the training data; ranges and value sets come from the gate suite where there is one.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,8 +71,11 @@ def serve_source(plan: Pipeline) -> tuple[str, str]:
 def _model_step(plan: Pipeline) -> Step:
     steps = [s for s in plan.steps if s.model]
     if not steps:
-        raise NbprodError("the notebook has no model:<variable> tag, so there is no model to package", path=plan.notebook.path,
-                          fix="tag the cell that trains the model, e.g. '# nbprod: step:train model:model'")
+        raise NbprodError(
+            "the notebook has no model:<variable> tag, so there is no model to package",
+            path=plan.notebook.path,
+            fix="tag the cell that trains the model, e.g. '# nbprod: step:train model:model'",
+        )
     return steps[0]
 
 
@@ -109,8 +113,15 @@ def _fields(frame: Any, suite: dict[str, dict[str, Any]]) -> list[InputField]:
             out.append(InputField(str(col), "boolean", nullable=nullable))
         elif ptypes.is_integer_dtype(s):
             lo, hi = facts.get("minimum"), facts.get("maximum")
-            out.append(InputField(str(col), "integer", None if lo is None else math.floor(lo), None if hi is None else math.ceil(hi),
-                                  nullable=nullable))
+            out.append(
+                InputField(
+                    str(col),
+                    "integer",
+                    None if lo is None else math.floor(lo),
+                    None if hi is None else math.ceil(hi),
+                    nullable=nullable,
+                )
+            )
         elif ptypes.is_numeric_dtype(s):
             out.append(InputField(str(col), "number", facts.get("minimum"), facts.get("maximum"), nullable=nullable))
         else:
@@ -122,8 +133,9 @@ def _fields(frame: Any, suite: dict[str, dict[str, Any]]) -> list[InputField]:
     return out
 
 
-def infer_serving(plan: Pipeline, project: Path,
-                  products: dict[str, dict[str, Path]]) -> tuple[ServingSpec, Any, Any, Any]:
+def infer_serving(
+    plan: Pipeline, project: Path, products: dict[str, dict[str, Path]]
+) -> tuple[ServingSpec, Any, Any, Any]:
     """Returns (spec, model, raw training frame of request records, the model's features for those records)."""
     import pandas as pd
 
@@ -133,8 +145,12 @@ def infer_serving(plan: Pipeline, project: Path,
     model = load_value(products[step.name][step.model])  # type: ignore[index]
     x_name, y_name = training_inputs(plan, step)
     if x_name is None:
-        raise NbprodError(f"cannot find {step.model}.fit(X, y) in step {step.name!r}", path=plan.notebook.path,
-                          cell=step.first_cell.ref, fix=f"train the model with {step.model}.fit(X, y) in the step tagged model:{step.model}")
+        raise NbprodError(
+            f"cannot find {step.model}.fit(X, y) in step {step.name!r}",
+            path=plan.notebook.path,
+            cell=step.first_cell.ref,
+            fix=f"train the model with {step.model}.fit(X, y) in the step tagged model:{step.model}",
+        )
 
     def product_of(name: Optional[str]) -> Any:
         if name is None:
@@ -145,23 +161,40 @@ def infer_serving(plan: Pipeline, project: Path,
 
     X, y = product_of(x_name), product_of(y_name)
     if not isinstance(X, pd.DataFrame):
-        raise NbprodError(f"the model's training features {x_name!r} are a {type(X).__name__}, not a pandas DataFrame",
-                          path=plan.notebook.path, fix="train on a DataFrame so that the service can type its request fields")
+        raise NbprodError(
+            f"the model's training features {x_name!r} are a {type(X).__name__}, not a pandas DataFrame",
+            path=plan.notebook.path,
+            fix="train on a DataFrame so that the service can type its request fields",
+        )
     imports, code = serve_source(plan)
     ns: dict[str, Any] = {}
     if code:
-        exec(compile(imports + "\n" + code, f"<serve cells of {plan.notebook.path}>", "exec"), ns)  # the author's own serving code
-    spec = ServingSpec([], "classification" if hasattr(model, "predict_proba") and hasattr(model, "classes_") else "regression",
-                       has_preprocess=callable(ns.get("preprocess")), has_postprocess=callable(ns.get("postprocess")),
-                       target=getattr(y, "name", None), model_step=step.name, model_var=step.model or "")
+        exec(
+            compile(imports + "\n" + code, f"<serve cells of {plan.notebook.path}>", "exec"), ns
+        )  # the author's own serving code
+    spec = ServingSpec(
+        [],
+        "classification" if hasattr(model, "predict_proba") and hasattr(model, "classes_") else "regression",
+        has_preprocess=callable(ns.get("preprocess")),
+        has_postprocess=callable(ns.get("postprocess")),
+        target=getattr(y, "name", None),
+        model_step=step.name,
+        model_var=step.model or "",
+    )
     if spec.task == "classification":
         spec.classes = [c.item() if hasattr(c, "item") else c for c in model.classes_]
     raw = X
     if spec.has_preprocess:
         raw = None
-        candidates = [(s.name, n) for s in plan.steps for n in s.gates] + [(s.name, n) for s in plan.steps for n in s.outputs]
+        candidates = [(s.name, n) for s in plan.steps for n in s.gates] + [
+            (s.name, n) for s in plan.steps for n in s.outputs
+        ]
         for owner, name in candidates:
-            frame = load_value(products[owner][name]) if products[owner].get(name) and products[owner][name].exists() else None
+            frame = (
+                load_value(products[owner][name])
+                if products[owner].get(name) and products[owner][name].exists()
+                else None
+            )
             if not isinstance(frame, pd.DataFrame):
                 continue
             frame = frame.drop(columns=[c for c in [spec.target] if c in frame.columns])
@@ -171,12 +204,16 @@ def infer_serving(plan: Pipeline, project: Path,
                 continue
             if list(getattr(features, "columns", [])) == list(X.columns):
                 raw = frame
-                spec.notes.append(f"request records are the columns of {name!r} (step {owner!r}) that preprocess() turns into {x_name!r}")
+                spec.notes.append(
+                    f"request records are the columns of {name!r} (step {owner!r}) that preprocess() turns into {x_name!r}"
+                )
                 break
         if raw is None:
             spec.has_preprocess = False
             raw = X
-            spec.notes.append(f"preprocess() did not reproduce {x_name!r} from any DataFrame of the pipeline: the service takes {x_name!r} as is")
+            spec.notes.append(
+                f"preprocess() did not reproduce {x_name!r} from any DataFrame of the pipeline: the service takes {x_name!r} as is"
+            )
     spec.fields = _fields(raw, _suite_facts(project, plan))
     features = ns["preprocess"](raw) if spec.has_preprocess else raw
     return spec, model, raw, features

@@ -5,6 +5,7 @@
 With ``strict=True`` (convert, run) any error-level finding raises :class:`~nbprod.errors.PlanError`;
 lint calls it with ``strict=False`` and reports the findings.
 """
+
 from __future__ import annotations
 
 import ast
@@ -13,14 +14,15 @@ from pathlib import Path
 from typing import Any, Optional
 
 from nbprod.analysis.cells import BUILTINS, CellAnalysis, analyze_source
+from nbprod.analysis.credentials import find_credentials
 from nbprod.errors import PlanError
 from nbprod.notebook.findings import ERROR, Finding
 from nbprod.notebook.reader import Cell, Notebook
-from nbprod.analysis.credentials import find_credentials
 from nbprod.notebook.tags import ROLE_TAGS, validate_identifier
 from nbprod.plan.model import RESERVED_NAMES, SHARED_ROLES, Pipeline, Step, pipeline_name
 
 __all__ = ["build_plan"]
+
 
 def _slug(text: str) -> str:
     name = re.sub(r"[^0-9A-Za-z]+", "_", text).strip("_").lower() or "step"
@@ -36,7 +38,11 @@ def _h2(cell: Cell) -> Optional[str]:
 
 
 def _imports_only(a: CellAnalysis) -> bool:
-    return a.tree is not None and bool(a.tree.body) and all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in a.tree.body)
+    return (
+        a.tree is not None
+        and bool(a.tree.body)
+        and all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in a.tree.body)
+    )
 
 
 class _Planner:
@@ -67,9 +73,13 @@ class _Planner:
         if self.split == "headings" and has_steps:
             self.notes.append("--split headings ignored: the notebook has step: tags")
         if not has_steps and not (use_headings and headings):
-            self.err("NB010", "the notebook has no step: tags" + (" and no '## ' headings" if not headings else ""), None,
-                     "tag the first cell of each step with step:<name> (cell toolbar > Add Tag, or a first line "
-                     "'# nbprod: step:load'), or split the notebook with '## Heading' markdown cells and --split headings")
+            self.err(
+                "NB010",
+                "the notebook has no step: tags" + (" and no '## ' headings" if not headings else ""),
+                None,
+                "tag the first cell of each step with step:<name> (cell toolbar > Add Tag, or a first line "
+                "'# nbprod: step:load'), or split the notebook with '## Heading' markdown cells and --split headings",
+            )
             return
         self.used_headings = use_headings
         if use_headings:
@@ -94,19 +104,31 @@ class _Planner:
             roles = [t.kind for t in cell.tags if t.kind in ROLE_TAGS]
             step_tags = cell.values("step")
             if len(roles) > 1 or (roles and step_tags):
-                self.err("NB011", f"conflicting tags {', '.join(roles + ['step:' + s for s in step_tags])} on one cell", cell,
-                         "a cell is either a step cell or one of parameters/imports/functions/serve/skip: keep one")
+                self.err(
+                    "NB011",
+                    f"conflicting tags {', '.join(roles + ['step:' + s for s in step_tags])} on one cell",
+                    cell,
+                    "a cell is either a step cell or one of parameters/imports/functions/serve/skip: keep one",
+                )
                 continue
             if len(set(step_tags)) > 1:
-                self.err("NB011", f"cell carries {len(step_tags)} step tags ({', '.join(step_tags)})", cell,
-                         "a cell belongs to one step: keep one step:<name> tag")
+                self.err(
+                    "NB011",
+                    f"cell carries {len(step_tags)} step tags ({', '.join(step_tags)})",
+                    cell,
+                    "a cell belongs to one step: keep one step:<name> tag",
+                )
                 continue
             if roles:
                 role = roles[0]
                 modifiers = [str(t) for t in cell.tags if t.kind in ("after", "gate", "model", "metrics", "require")]
                 if modifiers:
-                    self.err("NB011", f"tags {', '.join(modifiers)} need a step cell, not a '{role}' cell", cell,
-                             "move them to the cell of the step they belong to")
+                    self.err(
+                        "NB011",
+                        f"tags {', '.join(modifiers)} need a step cell, not a '{role}' cell",
+                        cell,
+                        "move them to the cell of the step they belong to",
+                    )
                 if role == "parameters":
                     self.param_cells.append(cell)
                 elif role == "skip":
@@ -124,11 +146,17 @@ class _Planner:
                     continue
                 if _imports_only(a):
                     self.shared["imports"].append(cell)
-                    self.notes.append(f"cell {cell.index} holds only imports before the first step: used as an 'imports' cell")
+                    self.notes.append(
+                        f"cell {cell.index} holds only imports before the first step: used as an 'imports' cell"
+                    )
                     continue
                 if cell.tags:
-                    self.err("NB012", f"tags {', '.join(str(t) for t in cell.tags)} on a cell before the first step", cell,
-                             "add step:<name> to this cell, or move the tags to a step cell")
+                    self.err(
+                        "NB012",
+                        f"tags {', '.join(str(t) for t in cell.tags)} on a cell before the first step",
+                        cell,
+                        "add step:<name> to this cell, or move the tags to a step cell",
+                    )
                 self.outside.append(cell)
                 continue
             else:
@@ -143,8 +171,12 @@ class _Planner:
             closed.add(current.name)
         if name in self.steps:
             first = self.steps[name].first_cell
-            self.err("NB013", f"duplicate step {name!r}: it was started at cell {first.index} and again here after other steps",
-                     cell, f"a step is one run of consecutive cells: rename one of them (e.g. '{name}_2') or move the cells together")
+            self.err(
+                "NB013",
+                f"duplicate step {name!r}: it was started at cell {first.index} and again here after other steps",
+                cell,
+                f"a step is one run of consecutive cells: rename one of them (e.g. '{name}_2') or move the cells together",
+            )
             # keep collecting into a throwaway step so later analysis still runs
             return Step(name + "\0dup", [cell])
         step = Step(name, [cell])
@@ -162,7 +194,12 @@ class _Planner:
                 step.gates.append(v)
         for v in cell.values("model"):
             if step.model and step.model != v:
-                self.err("NB011", f"step {step.name!r} names two models ({step.model}, {v})", cell, "keep one model:<variable> per step")
+                self.err(
+                    "NB011",
+                    f"step {step.name!r} names two models ({step.model}, {v})",
+                    cell,
+                    "keep one model:<variable> per step",
+                )
             step.model = v
         if cell.has("metrics"):
             for n in self.analyses[cell.index].assigned:
@@ -181,27 +218,46 @@ class _Planner:
                 if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
                     targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
                     if len(targets) != 1 or not isinstance(targets[0], ast.Name) or stmt.value is None:
-                        self.err("NB020", "parameters must be simple assignments 'name = value'", cell, "write one 'name = literal' per line")
+                        self.err(
+                            "NB020",
+                            "parameters must be simple assignments 'name = value'",
+                            cell,
+                            "write one 'name = literal' per line",
+                        )
                         continue
                     pname = targets[0].id
                     try:
                         value = ast.literal_eval(stmt.value)
                     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-                        self.err("NB020", f"parameter {pname!r} is not a literal ({ast.get_source_segment(a.cleaned, stmt.value)})", cell,
-                                 "parameters must be literals (numbers, strings, booleans, None, lists, dicts): compute derived values in a step")
+                        self.err(
+                            "NB020",
+                            f"parameter {pname!r} is not a literal ({ast.get_source_segment(a.cleaned, stmt.value)})",
+                            cell,
+                            "parameters must be literals (numbers, strings, booleans, None, lists, dicts): compute derived values in a step",
+                        )
                         continue
                     if not _plain_value(value):
-                        self.err("NB020", f"parameter {pname!r} = {value!r} is not a plain value", cell,
-                                 "use finite numbers, strings, booleans, None, and lists or dicts with string keys of those "
-                                 "(the value is written to pipeline.yaml and passed on the command line)")
+                        self.err(
+                            "NB020",
+                            f"parameter {pname!r} = {value!r} is not a plain value",
+                            cell,
+                            "use finite numbers, strings, booleans, None, and lists or dicts with string keys of those "
+                            "(the value is written to pipeline.yaml and passed on the command line)",
+                        )
                         continue
                     if pname in RESERVED_NAMES:
-                        self.err("NB021", f"parameter name {pname!r} is reserved by the generated task scripts", cell,
-                                 f"rename it (e.g. '{pname}_'); reserved: {', '.join(sorted(RESERVED_NAMES))}")
+                        self.err(
+                            "NB021",
+                            f"parameter name {pname!r} is reserved by the generated task scripts",
+                            cell,
+                            f"rename it (e.g. '{pname}_'); reserved: {', '.join(sorted(RESERVED_NAMES))}",
+                        )
                         continue
                     self.parameters[pname] = value
                 elif not isinstance(stmt, ast.Expr) or not isinstance(getattr(stmt, "value", None), ast.Constant):
-                    self.err("NB020", "the parameters cell may hold only assignments", cell, "move other code into a step")
+                    self.err(
+                        "NB020", "the parameters cell may hold only assignments", cell, "move other code into a step"
+                    )
 
     # 3. data flow
     def flow(self) -> None:
@@ -251,8 +307,12 @@ class _Planner:
                         extra_def[n] = (src, idx)
                         pending.extend(sorted(globs))
                     return
-                self.err("NB104", f"step {step.name!r} uses {n!r}, which no earlier step, parameter, import or function defines", cell,
-                         f"define {n!r} in this step or an earlier one, or add it to the parameters/imports cell")
+                self.err(
+                    "NB104",
+                    f"step {step.name!r} uses {n!r}, which no earlier step, parameter, import or function defines",
+                    cell,
+                    f"define {n!r} in this step or an earlier one, or add it to the parameters/imports cell",
+                )
 
             local_fn_globals: list[tuple[Cell, set[str]]] = []
             for cell in step.code_cells:
@@ -301,12 +361,20 @@ class _Planner:
             for cell in step.code_cells:
                 for var in cell.values("gate"):
                     if var not in defined:
-                        self.err("NB110", f"gate:{var} names a variable step {step.name!r} never assigns", cell,
-                                 f"assign {var!r} in step {step.name!r}, or move the tag to the step that does")
+                        self.err(
+                            "NB110",
+                            f"gate:{var} names a variable step {step.name!r} never assigns",
+                            cell,
+                            f"assign {var!r} in step {step.name!r}, or move the tag to the step that does",
+                        )
                 for var in cell.values("model"):
                     if var not in defined:
-                        self.err("NB110", f"model:{var} names a variable step {step.name!r} never assigns", cell,
-                                 f"assign {var!r} in step {step.name!r}, or move the tag to the step that trains it")
+                        self.err(
+                            "NB110",
+                            f"model:{var} names a variable step {step.name!r} never assigns",
+                            cell,
+                            f"assign {var!r} in step {step.name!r}, or move the tag to the step that trains it",
+                        )
             keep = [v for v in step.gates + ([step.model] if step.model else []) if v in defined]
             for v in keep:
                 if v not in step.outputs:
@@ -316,9 +384,13 @@ class _Planner:
         for step in self.steps.values():
             for req, cell in step.requires:
                 if req.metric not in all_metrics:
-                    self.err("NB111", f"require:{req} names metric {req.metric!r}, which no 'metrics' cell assigns", cell,
-                             f"assign {req.metric} = <number> in a cell tagged 'metrics', or fix the metric name"
-                             + (f" (metrics: {', '.join(sorted(all_metrics))})" if all_metrics else ""))
+                    self.err(
+                        "NB111",
+                        f"require:{req} names metric {req.metric!r}, which no 'metrics' cell assigns",
+                        cell,
+                        f"assign {req.metric} = <number> in a cell tagged 'metrics', or fix the metric name"
+                        + (f" (metrics: {', '.join(sorted(all_metrics))})" if all_metrics else ""),
+                    )
 
     # 4. order
     def order(self) -> list[Step]:
@@ -329,8 +401,12 @@ class _Planner:
             for a in step.after:
                 cell = next(c for c in step.code_cells if a in c.values("after"))
                 if a not in self.steps:
-                    self.err("NB014", f"after:{a} names an unknown step", cell,
-                             f"use one of the steps: {', '.join(names)}" if names else "define the step first")
+                    self.err(
+                        "NB014",
+                        f"after:{a} names an unknown step",
+                        cell,
+                        f"use one of the steps: {', '.join(names)}" if names else "define the step first",
+                    )
                 elif a == step.name:
                     self.err("NB015", f"step {step.name!r} cannot run after itself", cell, "remove the after: tag")
                 elif a not in ups:
@@ -357,8 +433,12 @@ class _Planner:
             stuck = [n for n in names if n not in result]
             cells = [c for n in stuck for c in self.steps[n].code_cells if c.values("after")]
             where = ", ".join(f"{c.ref}" for c in cells)
-            self.err("NB015", f"the steps {', '.join(stuck)} form a cycle (after: tags against the data flow; see {where})",
-                     cells[0] if cells else None, "remove the after: tag that points to a later step, or reorder the cells")
+            self.err(
+                "NB015",
+                f"the steps {', '.join(stuck)} form a cycle (after: tags against the data flow; see {where})",
+                cells[0] if cells else None,
+                "remove the after: tag that points to a later step, or reorder the cells",
+            )
             return [self.steps[n] for n in names]
         return [self.steps[n] for n in result]
 
@@ -368,8 +448,13 @@ class _Planner:
             if a is None or a.tree is None or cell in self.skipped or cell in self.param_cells:
                 continue
             for n in sorted(set(a.defines) & RESERVED_NAMES):
-                self.err("NB021", f"the name {n!r} is reserved by the generated task scripts (Ploomber passes "
-                                  f"'upstream' and 'product' to every task)", cell, f"rename the variable, e.g. '{n}_'")
+                self.err(
+                    "NB021",
+                    f"the name {n!r} is reserved by the generated task scripts (Ploomber passes "
+                    f"'upstream' and 'product' to every task)",
+                    cell,
+                    f"rename the variable, e.g. '{n}_'",
+                )
         for step in self.steps.values():
             why = validate_identifier(step.name, "step name")
             if why:  # names from headings are slugged; tags are validated by the parser
@@ -382,9 +467,13 @@ class _Planner:
             a = self.analyses.get(cell.index)
             if a is not None and a.tree is not None:
                 for line, what in sorted(set(find_credentials(a.tree))):
-                    self.err("NB304", f"hard-coded credential on line {line}: {what}", cell,
-                             "read it from the environment (os.environ['NAME']) or a secrets manager; nbprod will not copy "
-                             "it into generated files")
+                    self.err(
+                        "NB304",
+                        f"hard-coded credential on line {line}: {what}",
+                        cell,
+                        "read it from the environment (os.environ['NAME']) or a secrets manager; nbprod will not copy "
+                        "it into generated files",
+                    )
             if a is not None and a.syntax_error and cell not in self.skipped:
                 self.err("NB100", f"syntax error, {a.syntax_error}", cell, "fix the code so the cell runs in Jupyter")
         self.check_names()
@@ -399,9 +488,21 @@ class _Planner:
         kale = [p for p in self.findings if p.code == "NB002"]
         if kale:
             self.notes.append(f"{len(kale)} Kale cluster tag(s) kept but ignored when running locally")
-        return Pipeline(self.name, self.nb, ordered, self.parameters, self.param_cells, self.shared, self.skipped,
-                        self.outside, self.cards, self.analyses, "headings" if self.used_headings else "tags",
-                        self.findings, self.notes)
+        return Pipeline(
+            self.name,
+            self.nb,
+            ordered,
+            self.parameters,
+            self.param_cells,
+            self.shared,
+            self.skipped,
+            self.outside,
+            self.cards,
+            self.analyses,
+            "headings" if self.used_headings else "tags",
+            self.findings,
+            self.notes,
+        )
 
 
 def _plain_value(value: Any) -> bool:
@@ -425,8 +526,14 @@ def _input_files(step: Step, analyses: dict[int, CellAnalysis], nb_dir: Path) ->
         if tree is None:
             continue
         for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and 0 < len(node.value) < 260 \
-                    and "\n" not in node.value and "\0" not in node.value and not Path(node.value).is_absolute():
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and 0 < len(node.value) < 260
+                and "\n" not in node.value
+                and "\0" not in node.value
+                and not Path(node.value).is_absolute()
+            ):
                 try:
                     candidate = (nb_dir / node.value).resolve()
                     if candidate.is_file() and nb_dir.resolve() in candidate.parents:
@@ -442,9 +549,11 @@ def build_plan(nb: Notebook, *, name: Optional[str] = None, split: str = "auto",
     if name is not None:
         why = validate_identifier(name, "pipeline name")
         if why:
-            raise PlanError([Finding("NB016", ERROR, why, None, "use letters, digits and '_', e.g. --name churn_model")], path=nb.path)
+            raise PlanError(
+                [Finding("NB016", ERROR, why, None, "use letters, digits and '_', e.g. --name churn_model")],
+                path=nb.path,
+            )
     plan = _Planner(nb, pname, split).build()
     if strict and plan.errors:
         raise PlanError(sorted(plan.errors, key=lambda f: f.sort_key), path=nb.path)
     return plan
-

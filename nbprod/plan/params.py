@@ -1,4 +1,5 @@
 """Parameter overrides from the command line (``-p name=value``), typed after the notebook's defaults."""
+
 from __future__ import annotations
 
 import ast
@@ -46,8 +47,10 @@ def _convert(name: str, raw: str, default: Any) -> Any:
             raise ValueError
         return value
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        raise UsageError(f"parameter {name!r} expects {kind} (default {default!r}), got {raw!r}",
-                         fix=f"pass a {kind}, e.g. -p {name}={default!r}") from None
+        raise UsageError(
+            f"parameter {name!r} expects {kind} (default {default!r}), got {raw!r}",
+            fix=f"pass a {kind}, e.g. -p {name}={default!r}",
+        ) from None
 
 
 def apply_overrides(plan: Pipeline, overrides: dict[str, str]) -> dict[str, Any]:
@@ -57,7 +60,10 @@ def apply_overrides(plan: Pipeline, overrides: dict[str, str]) -> dict[str, Any]
         if name not in plan.parameters:
             guess = difflib.get_close_matches(name, list(plan.parameters), n=1)
             known = ", ".join(plan.parameters) or "(none: the notebook has no cell tagged 'parameters')"
-            raise UsageError(f"unknown parameter {name!r}" + (f"; did you mean {guess[0]!r}?" if guess else ""),
-                             path=plan.notebook.path, fix=f"parameters of this notebook: {known}")
+            raise UsageError(
+                f"unknown parameter {name!r}" + (f"; did you mean {guess[0]!r}?" if guess else ""),
+                path=plan.notebook.path,
+                fix=f"parameters of this notebook: {known}",
+            )
         typed[name] = _convert(name, raw, plan.parameters[name])
     return typed

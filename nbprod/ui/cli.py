@@ -3,6 +3,7 @@
 Imports nothing heavy at module level: ``nbprod --help`` and ``nbprod lint`` never load Ploomber,
 papermill, pandas, Great Expectations, MLflow or BentoML. Errors print without a traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,15 +37,22 @@ tags (cell metadata, or a first line '# nbprod: step:train model:model'):
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("notebook", help="the notebook (.ipynb or percent-format .py)")
     p.add_argument("--name", help="pipeline name (default: from the notebook's file name)")
-    p.add_argument("--split", choices=["auto", "tags", "headings"], default="auto",
-                   help="where steps come from: step: tags, '## ' headings, or auto (tags, else headings)")
+    p.add_argument(
+        "--split",
+        choices=["auto", "tags", "headings"],
+        default="auto",
+        help="where steps come from: step: tags, '## ' headings, or auto (tags, else headings)",
+    )
     p.add_argument("--project", default=".", help="project folder holding pipelines/ and .nbprod/ (default: .)")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="nbprod", description="Turn a tagged Jupyter notebook into a linted, gated, tracked, servable pipeline.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="nbprod",
+        description="Turn a tagged Jupyter notebook into a linted, gated, tracked, servable pipeline.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"nbprod {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     lint = sub.add_parser("lint", help="find what breaks in production, naming each cell")
@@ -57,7 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="override a parameter")
     run.add_argument("--isolated", action="store_true", help="run each step in its own kernel (papermill)")
     run.add_argument("--force", action="store_true", help="re-run every step")
-    run.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else SQLite under .nbprod/)")
+    run.add_argument(
+        "--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else SQLite under .nbprod/)"
+    )
     run.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
     run.add_argument("--no-package", action="store_true", help="do not build the Bento after the gates pass")
     package = sub.add_parser("package", help="write bentos/<name>/ and build the Bento of the last good run")
@@ -69,15 +79,21 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--champion", action="store_true", help="serve the Bento of the released champion")
     review = sub.add_parser("review", help="one HTML report for the reviewer and a terminal summary")
     _add_common(review)
-    approve = sub.add_parser("approve", help="record an approval (or --reject) bound to content digests; --check verifies")
+    approve = sub.add_parser(
+        "approve", help="record an approval (or --reject) bound to content digests; --check verifies"
+    )
     _add_common(approve)
     approve.add_argument("--by", help="the reviewer's name")
     approve.add_argument("--note", default="", help="why (required with --reject)")
     approve.add_argument("--reject", action="store_true", help="record a rejection")
-    approve.add_argument("--check", action="store_true", help="exit 0 only when a valid approval covers exactly what is here")
-    for verb, text in (("release", "move the MLflow alias champion to the approved model (needs a valid approval)"),
-                       ("rollback", "move champion back to the previous release"),
-                       ("status", "champion, candidate and approval state")):
+    approve.add_argument(
+        "--check", action="store_true", help="exit 0 only when a valid approval covers exactly what is here"
+    )
+    for verb, text in (
+        ("release", "move the MLflow alias champion to the approved model (needs a valid approval)"),
+        ("rollback", "move champion back to the previous release"),
+        ("status", "champion, candidate and approval state"),
+    ):
         p = sub.add_parser(verb, help=text)
         _add_common(p)
         p.add_argument("--tracking-uri", help="MLflow tracking URI (default: SQLite under .nbprod/)")
@@ -103,25 +119,38 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     for note in plan.notes:
         print(f"note: {note}")
     state = "written" if result.changed else "unchanged"
-    print(f"{result.out_dir}/ {state}: {len(plan.steps)} steps ({' -> '.join(s.name for s in plan.steps)}), "
-          f"{len(result.files)} files")
+    print(
+        f"{result.out_dir}/ {state}: {len(plan.steps)} steps ({' -> '.join(s.name for s in plan.steps)}), "
+        f"{len(result.files)} files"
+    )
     return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from nbprod.plan.params import parse_assignments
     from nbprod.events import EventKind, StepEvent
+    from nbprod.plan.params import parse_assignments
     from nbprod.views.events_text import event_text
     from nbprod.workflow.run import run
 
     def show(e: StepEvent) -> None:
-        indent = "" if e.kind == EventKind.PLAN else "    " if e.kind in (EventKind.GATE, EventKind.GATE_FAILED) else "  "
+        indent = (
+            "" if e.kind == EventKind.PLAN else "    " if e.kind in (EventKind.GATE, EventKind.GATE_FAILED) else "  "
+        )
         print(indent + event_text(e), flush=True)
 
-    result = run(args.notebook, project=args.project, name=args.name, params=parse_assignments(args.param),
-                 isolated=args.isolated, force=args.force, split=args.split, on_event=show,
-                 track=False if args.no_track else None, tracking_uri=args.tracking_uri,
-                 package=False if args.no_package else None)
+    result = run(
+        args.notebook,
+        project=args.project,
+        name=args.name,
+        params=parse_assignments(args.param),
+        isolated=args.isolated,
+        force=args.force,
+        split=args.split,
+        on_event=show,
+        track=False if args.no_track else None,
+        tracking_uri=args.tracking_uri,
+        package=False if args.no_package else None,
+    )
     total = sum(result.timings.values())
     print(f"done: {len(result.ran)} ran ({total:.2f} s), {len(result.skipped)} up to date")
     if result.metrics:
@@ -144,8 +173,10 @@ def _cmd_package(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     print(f"{result.bento_dir}/ written: {', '.join(sorted(result.files))}")
     if result.missing_card_fields:
-        print("model card: missing human fields (add markdown cells tagged): "
-              + ", ".join(f"card:{f}" for f in result.missing_card_fields))
+        print(
+            "model card: missing human fields (add markdown cells tagged): "
+            + ", ".join(f"card:{f}" for f in result.missing_card_fields)
+        )
     if result.built:
         print(f"built Bento {result.bento_tag} (model {result.model_tag}); serve it: nbprod serve {args.notebook}")
     return 0
@@ -160,7 +191,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
         st = status(args.notebook, project=args.project, name=args.name)
         if not st.champion_bento:
-            raise NbprodError("no champion has been released", path=args.notebook, fix=f"nbprod release {args.notebook}")
+            raise NbprodError(
+                "no champion has been released", path=args.notebook, fix=f"nbprod release {args.notebook}"
+            )
         tag = st.champion_bento
     return serve(args.notebook, project=args.project, name=args.name, port=args.port, bento_tag=tag)
 
@@ -180,10 +213,16 @@ def _cmd_approve(args: argparse.Namespace) -> int:
         print(f"approval: {verdict.state}" + (f" - {verdict.message}" if verdict.message else ""))
         return 0 if verdict.ok else 1
     if not args.by:
-        raise NbprodError("--by NAME is required to approve or reject", fix="nbprod approve NB --by 'Your Name' [--note TEXT]")
-    record = approve(args.notebook, by=args.by, note=args.note, reject=args.reject, project=args.project, name=args.name)
-    print(f"{record['decision']} by {record['by']}: approvals/{record['pipeline']}.json (digest {record['digest'][:12]}); "
-          "commit it so that the pull request carries the decision")
+        raise NbprodError(
+            "--by NAME is required to approve or reject", fix="nbprod approve NB --by 'Your Name' [--note TEXT]"
+        )
+    record = approve(
+        args.notebook, by=args.by, note=args.note, reject=args.reject, project=args.project, name=args.name
+    )
+    print(
+        f"{record['decision']} by {record['by']}: approvals/{record['pipeline']}.json (digest {record['digest'][:12]}); "
+        "commit it so that the pull request carries the decision"
+    )
     return 0
 
 
@@ -191,8 +230,10 @@ def _cmd_release(args: argparse.Namespace) -> int:
     from nbprod.workflow.release import release
 
     entry = release(args.notebook, project=args.project, name=args.name, tracking_uri=args.tracking_uri)
-    print(f"released model version {entry['model_version']} as champion; Bento {entry['bento_tag']} "
-          f"(approval {entry['approval_digest'][:12]}); serve it: nbprod serve {args.notebook} --champion")
+    print(
+        f"released model version {entry['model_version']} as champion; Bento {entry['bento_tag']} "
+        f"(approval {entry['approval_digest'][:12]}); serve it: nbprod serve {args.notebook} --champion"
+    )
     return 0
 
 
@@ -200,8 +241,10 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
     from nbprod.workflow.release import rollback
 
     entry = rollback(args.notebook, project=args.project, name=args.name, tracking_uri=args.tracking_uri)
-    print(f"champion is back to model version {entry['model_version']}; serve Bento {entry['bento_tag']}: "
-          f"nbprod serve {args.notebook} --champion")
+    print(
+        f"champion is back to model version {entry['model_version']}; serve Bento {entry['bento_tag']}: "
+        f"nbprod serve {args.notebook} --champion"
+    )
     return 0
 
 
@@ -228,9 +271,19 @@ def _cmd_expect(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"lint": _cmd_lint, "convert": _cmd_convert, "run": _cmd_run, "expect": _cmd_expect,
-            "package": _cmd_package, "serve": _cmd_serve, "review": _cmd_review, "approve": _cmd_approve,
-            "release": _cmd_release, "rollback": _cmd_rollback, "status": _cmd_status}
+COMMANDS = {
+    "lint": _cmd_lint,
+    "convert": _cmd_convert,
+    "run": _cmd_run,
+    "expect": _cmd_expect,
+    "package": _cmd_package,
+    "serve": _cmd_serve,
+    "review": _cmd_review,
+    "approve": _cmd_approve,
+    "release": _cmd_release,
+    "rollback": _cmd_rollback,
+    "status": _cmd_status,
+}
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -6,6 +6,7 @@ then approve or reject). Long work runs synchronously in the click handlers; a h
 shown as text in the panel. Importing this module imports neither ipywidgets nor any heavy library; the Run and
 Review buttons import Ploomber, Great Expectations, ... through the functions they call.
 """
+
 from __future__ import annotations
 
 import html
@@ -54,6 +55,7 @@ def _error_text(exc: BaseException) -> str:
 
 # ---- what each tab shows (pure functions of the plan / reports: easy to test) ----
 
+
 def steps_html(plan: Any) -> str:
     """Every code cell with its step (or role) and tags; then the data flowing on each edge."""
     owner: dict[int, str] = {}
@@ -66,16 +68,23 @@ def steps_html(plan: Any) -> str:
     for cells, label in ((plan.parameter_cells, "(parameters)"), (plan.skipped, "(skip)"), (plan.outside, "(no step)")):
         for c in cells:
             owner.setdefault(c.index, label)
-    cells = [[str(c.index), _clip(c.first_line), owner.get(c.index, ""), ", ".join(str(t) for t in c.tags)]
-             for c in plan.notebook.cells if c.is_code]
-    edges = [[producer, consumer, ", ".join(names) if names else "(ordering only: after:)"]
-             for producer, consumer, names in plan.edges]
+    cells = [
+        [str(c.index), _clip(c.first_line), owner.get(c.index, ""), ", ".join(str(t) for t in c.tags)]
+        for c in plan.notebook.cells
+        if c.is_code
+    ]
+    edges = [
+        [producer, consumer, ", ".join(names) if names else "(ordering only: after:)"]
+        for producer, consumer, names in plan.edges
+    ]
     notes = "".join(f"<li>{_E(n)}</li>" for n in plan.notes)
-    return (f"<b>pipeline {_E(plan.name)}</b>: {len(plan.steps)} steps ({_E(' -> '.join(s.name for s in plan.steps))})"
-            + _table(["cell", "first line", "step", "tags"], cells, "no code cells")
-            + "<p><b>data between steps</b></p>"
-            + _table(["from step", "to step", "data"], edges, "no data flows between steps")
-            + (f"<p><b>notes</b></p><ul>{notes}</ul>" if notes else ""))
+    return (
+        f"<b>pipeline {_E(plan.name)}</b>: {len(plan.steps)} steps ({_E(' -> '.join(s.name for s in plan.steps))})"
+        + _table(["cell", "first line", "step", "tags"], cells, "no code cells")
+        + "<p><b>data between steps</b></p>"
+        + _table(["from step", "to step", "data"], edges, "no data flows between steps")
+        + (f"<p><b>notes</b></p><ul>{notes}</ul>" if notes else "")
+    )
 
 
 def lint_summary(findings: list) -> str:
@@ -88,10 +97,13 @@ def lint_summary(findings: list) -> str:
 def lint_html(report: Any) -> str:
     findings = sorted(report.findings, key=lambda f: f.sort_key)
     color = _COLORS["error"] if report.errors else _COLORS["warning"] if findings else _COLORS["ok"]
-    rows = [[str(f.cell) if f.cell is not None else "(notebook)", f.severity, f.code, f.message, f.fix or ""]
-            for f in findings]
-    return (f"<p style='color:{color}'><b>{_E(lint_summary(findings))}</b></p>"
-            + _table(["cell", "severity", "code", "finding", "fix"], rows, "nothing to fix"))
+    rows = [
+        [str(f.cell) if f.cell is not None else "(notebook)", f.severity, f.code, f.message, f.fix or ""]
+        for f in findings
+    ]
+    return f"<p style='color:{color}'><b>{_E(lint_summary(findings))}</b></p>" + _table(
+        ["cell", "severity", "code", "finding", "fix"], rows, "nothing to fix"
+    )
 
 
 def event_line(e: StepEvent) -> str:
@@ -102,8 +114,18 @@ def event_line(e: StepEvent) -> str:
 
 def result_html(result: Any) -> str:
     """Gates and metrics (against their requirements) of a finished run."""
-    gates = [[g.variable, g.step, "passed" if g.success else "FAILED", str(len(g.outcomes)), str(len(g.failed)),
-              str(len(g.warnings)), g.report_html] for g in result.gates]
+    gates = [
+        [
+            g.variable,
+            g.step,
+            "passed" if g.success else "FAILED",
+            str(len(g.outcomes)),
+            str(len(g.failed)),
+            str(len(g.warnings)),
+            g.report_html,
+        ]
+        for g in result.gates
+    ]
     reqs = {o.metric: o for o in result.requirements}
     metrics = []
     for name, value in sorted(result.metrics.items()):
@@ -111,12 +133,17 @@ def result_html(result: Any) -> str:
         check = f"{o.requirement}: {'passed' if o.passed else 'FAILED'}" if o else ""
         metrics.append([name, f"{value:.4g}" if isinstance(value, (int, float)) else str(value), check])
     head = f"<p><b>done</b>: {len(result.ran)} ran, {len(result.skipped)} up to date</p>"
-    return (head + "<p><b>gates</b></p>"
-            + _table(["variable", "step", "result", "expectations", "failed", "warnings", "report"], gates, "no data gates")
-            + "<p><b>metrics</b></p>" + _table(["metric", "value", "requirement"], metrics, "no metrics"))
+    return (
+        head
+        + "<p><b>gates</b></p>"
+        + _table(["variable", "step", "result", "expectations", "failed", "warnings", "report"], gates, "no data gates")
+        + "<p><b>metrics</b></p>"
+        + _table(["metric", "value", "requirement"], metrics, "no metrics")
+    )
 
 
 # ---- the panel ----
+
 
 class Panel:
     """The widgets of one notebook's panel. Display it (or end a cell with it); drive it from code in tests."""
@@ -131,14 +158,19 @@ class Panel:
         self.status: dict[str, str] = {}
         self._log_lines: list[str] = []
 
-        self.reload_button = w.Button(description="Reload notebook", icon="refresh",
-                                      tooltip="re-read the notebook file (save it first)")
+        self.reload_button = w.Button(
+            description="Reload notebook", icon="refresh", tooltip="re-read the notebook file (save it first)"
+        )
         self.steps_html = w.HTML()
         self.lint_html = w.HTML()
         self.dag_html = w.HTML()
 
-        self.run_button = w.Button(description="Run", button_style="primary", icon="play",
-                                   tooltip="nbprod run: build the pipeline incrementally, check the gates")
+        self.run_button = w.Button(
+            description="Run",
+            button_style="primary",
+            icon="play",
+            tooltip="nbprod run: build the pipeline incrementally, check the gates",
+        )
         self.progress = w.IntProgress(value=0, min=0, max=1, description="steps")
         self.run_log = w.HTML()
         self.run_result = w.HTML()
@@ -157,14 +189,25 @@ class Panel:
         self.approve_button.on_click(self._guard(lambda _b=None: self.on_decide(reject=False), self.review_status))
         self.reject_button.on_click(self._guard(lambda _b=None: self.on_decide(reject=True), self.review_status))
 
-        self.tabs = w.Tab(children=[
-            w.VBox([self.reload_button, self.steps_html]),
-            self.lint_html,
-            self.dag_html,
-            w.VBox([self.run_button, self.progress, self.run_log, self.run_result]),
-            w.VBox([self.review_button, self.review_html, self.name, self.note,
-                    w.HBox([self.approve_button, self.reject_button]), self.review_status]),
-        ], titles=TITLES)
+        self.tabs = w.Tab(
+            children=[
+                w.VBox([self.reload_button, self.steps_html]),
+                self.lint_html,
+                self.dag_html,
+                w.VBox([self.run_button, self.progress, self.run_log, self.run_result]),
+                w.VBox(
+                    [
+                        self.review_button,
+                        self.review_html,
+                        self.name,
+                        self.note,
+                        w.HBox([self.approve_button, self.reject_button]),
+                        self.review_status,
+                    ]
+                ),
+            ],
+            titles=TITLES,
+        )
         self.reload()
 
     # display: a cell ending with ``nbprod.panel("x.ipynb")`` shows the tabs
@@ -182,20 +225,22 @@ class Panel:
     @staticmethod
     def _guard(handler: Callable[..., None], target: Any) -> Callable[..., None]:
         """A click handler that shows any error in ``target`` instead of raising into the widget machinery."""
+
         def on_click(_button: Any = None) -> None:
             try:
                 handler()
             except Exception as exc:  # noqa: BLE001 - shown to the user, logged with its traceback
                 log.debug("panel action failed", exc_info=True)
                 target.value = _pre(_error_text(exc), _COLORS["error"])
+
         return on_click
 
     def reload(self, _button: Any = None) -> None:
         """Re-read the notebook: Steps, Lint and Pipeline tabs."""
-        from nbprod.views.dag_svg import render_svg
         from nbprod.lint import lint_notebook
         from nbprod.notebook.reader import read_notebook
         from nbprod.plan.build import build_plan
+        from nbprod.views.dag_svg import render_svg
 
         nb = read_notebook(self.path)
         self.plan = build_plan(nb, strict=False)
@@ -256,22 +301,29 @@ class Panel:
 
         rep = review(self.path, project=self.project)
         blockers = "".join(f"<li>{_E(b)}</li>" for b in rep.blockers)
-        self.review_html.value = (_pre(rep.summary_text())
-                                  + (f"<p style='color:{_COLORS['error']}'><b>blockers</b></p><ul>{blockers}</ul>"
-                                     if blockers else f"<p style='color:{_COLORS['ok']}'><b>ready to approve</b></p>")
-                                  + f"<p>full report: <code>{_E(str(rep.html_path))}</code></p>")
+        self.review_html.value = (
+            _pre(rep.summary_text())
+            + (
+                f"<p style='color:{_COLORS['error']}'><b>blockers</b></p><ul>{blockers}</ul>"
+                if blockers
+                else f"<p style='color:{_COLORS['ok']}'><b>ready to approve</b></p>"
+            )
+            + f"<p>full report: <code>{_E(str(rep.html_path))}</code></p>"
+        )
 
     def on_decide(self, *, reject: bool) -> None:
         from nbprod.workflow.approval import approve, check
 
         verb = "reject" if reject else "approve"
         if not self.name.value.strip():
-            self.review_status.value = _pre(f"Enter your name (Reviewer) before you {verb}: nothing was recorded.",
-                                            _COLORS["warning"])
+            self.review_status.value = _pre(
+                f"Enter your name (Reviewer) before you {verb}: nothing was recorded.", _COLORS["warning"]
+            )
             return
         if reject and not self.note.value.strip():
-            self.review_status.value = _pre("Write a note saying why before you reject: nothing was recorded.",
-                                            _COLORS["warning"])
+            self.review_status.value = _pre(
+                "Write a note saying why before you reject: nothing was recorded.", _COLORS["warning"]
+            )
             return
         record = approve(self.path, by=self.name.value, note=self.note.value, reject=reject, project=self.project)
         verdict = check(self.path, project=self.project)
@@ -279,7 +331,9 @@ class Panel:
         self.review_status.value = _pre(
             f"{record['decision']} by {record['by']}: approvals/{record['pipeline']}.json written "
             f"(digest {record['digest'][:12]}); commit it so that the pull request carries the decision.\n"
-            f"approval state: {verdict.state}" + (f" ({verdict.message})" if verdict.message else ""), color)
+            f"approval state: {verdict.state}" + (f" ({verdict.message})" if verdict.message else ""),
+            color,
+        )
 
 
 def find_notebook() -> str:

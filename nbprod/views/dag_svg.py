@@ -4,6 +4,7 @@
 and draws the data edges between them. The output is inline SVG with no external fonts, CSS, scripts or links, so
 it can be pasted into an HTML report or a Markdown file as is. The same plan always gives the same bytes.
 """
+
 from __future__ import annotations
 
 import html
@@ -143,12 +144,14 @@ def render_svg(plan: Pipeline, *, status: Optional[dict[str, str]] = None) -> st
                 port[(end, i)] = y + h * (k + 1) / (len(mine) + 1)
 
     title = f"Pipeline {plan.name}: {len(steps)} steps, {len(edges)} edges"
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{_num(width)}" height="{_num(height)}" '
-           f'viewBox="0 0 {_num(width)} {_num(height)}" role="img" aria-label="{_esc(title)}" '
-           f'font-family="{_FONT}">',
-           f"<title>{_esc(title)}</title>",
-           '<defs><marker id="nbprod-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-           'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#5f6368"/></marker></defs>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_num(width)}" height="{_num(height)}" '
+        f'viewBox="0 0 {_num(width)} {_num(height)}" role="img" aria-label="{_esc(title)}" '
+        f'font-family="{_FONT}">',
+        f"<title>{_esc(title)}</title>",
+        '<defs><marker id="nbprod-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+        'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#5f6368"/></marker></defs>',
+    ]
     for i, (a, b, names) in enumerate(edges):
         if a not in pos or b not in pos:
             continue
@@ -156,45 +159,55 @@ def render_svg(plan: Pipeline, *, status: Optional[dict[str, str]] = None) -> st
         x2, y2 = pos[b][0], port[(1, i)]
         if i in lane:  # down into the lane after the producer's column, along it, up into the consumer
             xa, xb, ly = x1 + gap, x2 - gap, lane[i]
-            d = (f"M{_num(x1)},{_num(y1)} C{_num(x1 + gap / 2)},{_num(y1)} {_num(x1 + gap / 2)},{_num(ly)} "
-                 f"{_num(xa)},{_num(ly)} L{_num(xb)},{_num(ly)} C{_num(xb + gap / 2)},{_num(ly)} "
-                 f"{_num(xb + gap / 2)},{_num(y2)} {_num(x2 - 2)},{_num(y2)}")
+            d = (
+                f"M{_num(x1)},{_num(y1)} C{_num(x1 + gap / 2)},{_num(y1)} {_num(x1 + gap / 2)},{_num(ly)} "
+                f"{_num(xa)},{_num(ly)} L{_num(xb)},{_num(ly)} C{_num(xb + gap / 2)},{_num(ly)} "
+                f"{_num(xb + gap / 2)},{_num(y2)} {_num(x2 - 2)},{_num(y2)}"
+            )
             lx, lbl_y = (xa + xb) / 2, ly - 4
         else:
             mx = (x1 + x2) / 2
             d = f"M{_num(x1)},{_num(y1)} C{_num(mx)},{_num(y1)} {_num(mx)},{_num(y2)} {_num(x2 - 2)},{_num(y2)}"
             lx, lbl_y = mx, (y1 + y2) / 2 - 4
         dash = ' stroke-dasharray="6 4"' if not names else ""
-        out.append(f'<g class="edge{" after" if not names else ""}" data-from="{_esc(a)}" data-to="{_esc(b)}">'
-                   f'<title>{_esc(a)} \u2192 {_esc(b)}: {_esc(", ".join(names) or "after")}</title>'
-                   f'<path class="edge" d="{d}" fill="none" stroke="#5f6368" stroke-width="1.5"{dash} '
-                   f'marker-end="url(#nbprod-arrow)"/>'
-                   f'<text class="edge-label" x="{_num(lx)}" y="{_num(lbl_y)}" text-anchor="middle" '
-                   f'font-size="11" fill="#3c4043" stroke="#ffffff" stroke-width="3" paint-order="stroke">'
-                   f"{_esc(labels[i])}</text></g>")
+        out.append(
+            f'<g class="edge{" after" if not names else ""}" data-from="{_esc(a)}" data-to="{_esc(b)}">'
+            f"<title>{_esc(a)} \u2192 {_esc(b)}: {_esc(', '.join(names) or 'after')}</title>"
+            f'<path class="edge" d="{d}" fill="none" stroke="#5f6368" stroke-width="1.5"{dash} '
+            f'marker-end="url(#nbprod-arrow)"/>'
+            f'<text class="edge-label" x="{_num(lx)}" y="{_num(lbl_y)}" text-anchor="middle" '
+            f'font-size="11" fill="#3c4043" stroke="#ffffff" stroke-width="3" paint-order="stroke">'
+            f"{_esc(labels[i])}</text></g>"
+        )
     for s in steps:
         x, y, h = pos[s.name]
         st = status.get(s.name)
         fill, stroke = STATUS_COLOURS.get(st, STATUS_COLOURS["unknown"]) if st is not None else _DEFAULT
         tip = s.name + (f" ({st})" if st is not None else "") + (f"; model: {s.model}" if s.model else "")
-        out.append(f'<g class="step" data-step="{_esc(s.name)}"' + (f' data-status="{_esc(st)}"' if st else "") + ">"
-                   f"<title>{_esc(tip)}</title>"
-                   f'<rect x="{_num(x)}" y="{_num(y)}" width="{_num(box_w)}" height="{_num(h)}" rx="8" ry="8" '
-                   f'fill="{fill}" stroke="{stroke}" stroke-width="1.5"/>'
-                   f'<text class="step-name" x="{_num(x + 12)}" y="{_num(y + 18)}" font-size="14" font-weight="bold" '
-                   f'fill="#202124">{_esc(_clip(s.name))}</text>')
+        out.append(
+            f'<g class="step" data-step="{_esc(s.name)}"' + (f' data-status="{_esc(st)}"' if st else "") + ">"
+            f"<title>{_esc(tip)}</title>"
+            f'<rect x="{_num(x)}" y="{_num(y)}" width="{_num(box_w)}" height="{_num(h)}" rx="8" ry="8" '
+            f'fill="{fill}" stroke="{stroke}" stroke-width="1.5"/>'
+            f'<text class="step-name" x="{_num(x + 12)}" y="{_num(y + 18)}" font-size="14" font-weight="bold" '
+            f'fill="#202124">{_esc(_clip(s.name))}</text>'
+        )
         badges, reqs = lines[s.name]
         bx, ty = x + 12, y + _NAME_H
         for badge in badges:
             bw = _width(badge, 11) + 10
-            out.append(f'<rect class="badge" x="{_num(bx)}" y="{_num(ty)}" width="{_num(bw)}" height="15" rx="3" '
-                       f'fill="#ffffff" stroke="{stroke}"/><text class="badge" x="{_num(bx + 5)}" '
-                       f'y="{_num(ty + 11)}" font-size="11" fill="#3c4043">{_esc(badge)}</text>')
+            out.append(
+                f'<rect class="badge" x="{_num(bx)}" y="{_num(ty)}" width="{_num(bw)}" height="15" rx="3" '
+                f'fill="#ffffff" stroke="{stroke}"/><text class="badge" x="{_num(bx + 5)}" '
+                f'y="{_num(ty + 11)}" font-size="11" fill="#3c4043">{_esc(badge)}</text>'
+            )
             bx += bw + 6
         ty += _LINE_H + 2 if badges else 0
         for req in reqs:
-            out.append(f'<text class="require" x="{_num(x + 12)}" y="{_num(ty + 11)}" font-size="11" '
-                       f'fill="#3c4043">{_esc(req)}</text>')
+            out.append(
+                f'<text class="require" x="{_num(x + 12)}" y="{_num(ty + 11)}" font-size="11" '
+                f'fill="#3c4043">{_esc(req)}</text>'
+            )
             ty += _LINE_H
         out.append("</g>")
     out.append("</svg>")

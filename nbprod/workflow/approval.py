@@ -5,6 +5,7 @@ fingerprint (sources and nbprod tags; outputs, execution counts and widget state
 ``pipelines/<name>/`` and ``bentos/<name>/``, the gate suites, and for a release approval the MLflow model version
 and the Bento tag; plus one digest over all of it, so an edited record is detected.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -22,8 +23,17 @@ from nbprod.notebook.reader import read_notebook
 from nbprod.plan.build import build_plan
 from nbprod.plan.model import Pipeline
 
-__all__ = ["ApprovalRefused", "ApprovalCheck", "approve", "check", "current_digests", "record_path", "load_record",
-           "readiness", "plan_of"]
+__all__ = [
+    "ApprovalRefused",
+    "ApprovalCheck",
+    "approve",
+    "check",
+    "current_digests",
+    "record_path",
+    "load_record",
+    "readiness",
+    "plan_of",
+]
 
 SCHEMA = 1
 
@@ -83,8 +93,11 @@ def current_digests(project: Path, plan: Pipeline) -> dict[str, Any]:
     if any(s.model for s in plan.steps):
         state = _state(project, plan.name)
         tracked = state.get("tracked") or {}
-        digests["release"] = {"model_name": plan.name if tracked.get("model_version") else None,
-                              "model_version": tracked.get("model_version"), "bento_tag": state.get("bento_tag")}
+        digests["release"] = {
+            "model_name": plan.name if tracked.get("model_version") else None,
+            "model_version": tracked.get("model_version"),
+            "bento_tag": state.get("bento_tag"),
+        }
     return digests
 
 
@@ -98,7 +111,9 @@ def readiness(project: Path, plan: Pipeline) -> list[str]:
     from nbprod.gates.validate import check_requirements, gates_dir
     from nbprod.lint import lint_notebook
 
-    reasons = [f"lint error {f.code} in {f.cell or 'the notebook'}: {f.message}" for f in lint_notebook(plan.notebook).errors]
+    reasons = [
+        f"lint error {f.code} in {f.cell or 'the notebook'}: {f.message}" for f in lint_notebook(plan.notebook).errors
+    ]
     state = _state(project, plan.name)
     if not state:
         reasons.append(f"the pipeline has no successful run: nbprod run {plan.notebook.path}")
@@ -113,7 +128,9 @@ def readiness(project: Path, plan: Pipeline) -> list[str]:
         if step.requires:
             mfile = project / ".nbprod" / "products" / plan.name / step.name / "metrics.json"
             metrics = json.loads(mfile.read_text()) if mfile.exists() else {}
-            reasons += [f"evaluation gate failed: {o.describe()}" for o in check_requirements(step, metrics) if not o.passed]
+            reasons += [
+                f"evaluation gate failed: {o.describe()}" for o in check_requirements(step, metrics) if not o.passed
+            ]
     if any(s.model for s in plan.steps):
         card = project / "bentos" / plan.name / "model_card.json"
         if not card.exists():
@@ -121,8 +138,11 @@ def readiness(project: Path, plan: Pipeline) -> list[str]:
         else:
             missing = json.loads(card.read_text()).get("missing_human_fields") or []
             if missing:
-                reasons.append("the model card misses human fields: " + ", ".join(f"card:{m}" for m in missing)
-                               + " (add markdown cells with these tags to the notebook)")
+                reasons.append(
+                    "the model card misses human fields: "
+                    + ", ".join(f"card:{m}" for m in missing)
+                    + " (add markdown cells with these tags to the notebook)"
+                )
     return reasons
 
 
@@ -138,12 +158,22 @@ def load_record(project: Path, pipeline: str) -> Optional[dict]:
     try:
         return json.loads(path.read_text())
     except ValueError as exc:
-        raise NbprodError(f"the approval record is not valid JSON ({exc})", path=str(path),
-                          fix="restore it from version control, or record a new decision with nbprod approve") from None
+        raise NbprodError(
+            f"the approval record is not valid JSON ({exc})",
+            path=str(path),
+            fix="restore it from version control, or record a new decision with nbprod approve",
+        ) from None
 
 
-def approve(notebook: Union[str, Path], *, by: str, note: str = "", reject: bool = False,
-            project: Union[str, Path] = ".", name: Optional[str] = None) -> dict:
+def approve(
+    notebook: Union[str, Path],
+    *,
+    by: str,
+    note: str = "",
+    reject: bool = False,
+    project: Union[str, Path] = ".",
+    name: Optional[str] = None,
+) -> dict:
     """Record an approval (or, with ``reject=True``, a rejection) of what was generated from ``notebook``."""
     project = Path(project)
     plan = plan_of(notebook, project, name)
@@ -154,12 +184,22 @@ def approve(notebook: Union[str, Path], *, by: str, note: str = "", reject: bool
     if not reject:
         reasons = readiness(project, plan)
         if reasons:
-            raise ApprovalRefused("approval refused:\n" + "\n".join(f"  - {r}" for r in reasons), path=plan.notebook.path,
-                                  fix="fix the items above, re-run the pipeline, then approve again (or --reject with a note)")
+            raise ApprovalRefused(
+                "approval refused:\n" + "\n".join(f"  - {r}" for r in reasons),
+                path=plan.notebook.path,
+                fix="fix the items above, re-run the pipeline, then approve again (or --reject with a note)",
+            )
     digests = current_digests(project, plan)
-    record = {"schema": SCHEMA, "pipeline": plan.name, "decision": "rejected" if reject else "approved", "by": by.strip(),
-              "at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-              "note": note, "kind": "release" if "release" in digests else "pipeline", "digests": digests}
+    record = {
+        "schema": SCHEMA,
+        "pipeline": plan.name,
+        "decision": "rejected" if reject else "approved",
+        "by": by.strip(),
+        "at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "note": note,
+        "kind": "release" if "release" in digests else "pipeline",
+        "digests": digests,
+    }
     record["digest"] = _record_digest(record)
     path = record_path(project, plan.name)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -186,9 +226,15 @@ def check(notebook: Union[str, Path], *, project: Union[str, Path] = ".", name: 
     plan = plan_of(notebook, project, name)
     record = load_record(project, plan.name)
     if record is None:
-        return ApprovalCheck("none", message=f"no approval record ({project_relpath(record_path(project, plan.name), project)})")
+        return ApprovalCheck(
+            "none", message=f"no approval record ({project_relpath(record_path(project, plan.name), project)})"
+        )
     if record.get("digest") != _record_digest(record):
-        return ApprovalCheck("tampered", record, message="the approval record was edited after it was written (its digest does not match)")
+        return ApprovalCheck(
+            "tampered",
+            record,
+            message="the approval record was edited after it was written (its digest does not match)",
+        )
     if record.get("decision") != "approved":
         return ApprovalCheck("rejected", record, message=f"rejected by {record.get('by')}: {record.get('note')}")
     now = current_digests(project, plan)

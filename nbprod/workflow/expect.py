@@ -5,6 +5,7 @@ columns, not-null (with ``mostly`` where the reference has nulls), numeric range
 for low-cardinality columns, and mean checks as ``warning``. A suite a person edited is never overwritten
 silently: the difference is shown and ``--force`` is required.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -17,9 +18,9 @@ from typing import Any, Optional, Union
 
 from nbprod.convert.render import products_dir, project_relpath
 from nbprod.errors import NbprodError
+from nbprod.gates.suites import dump_suite, suite_path, write_suite
 from nbprod.notebook.reader import read_notebook
 from nbprod.plan.build import build_plan
-from nbprod.gates.suites import dump_suite, suite_path, write_suite
 
 __all__ = ["propose_suite", "expect", "ExpectResult"]
 
@@ -65,26 +66,48 @@ def propose_suite(df: Any, name: str) -> dict[str, Any]:
         if ptypes.is_bool_dtype(s):
             add("expect_column_values_to_be_in_set", column=cname, value_set=[False, True])
         elif ptypes.is_numeric_dtype(s) and len(values):
-            add("expect_column_values_to_be_in_type_list", column=cname, type_list=sorted({str(s.dtype), "float64"} if
-                ptypes.is_integer_dtype(s) else {str(s.dtype)}))
+            add(
+                "expect_column_values_to_be_in_type_list",
+                column=cname,
+                type_list=sorted({str(s.dtype), "float64"} if ptypes.is_integer_dtype(s) else {str(s.dtype)}),
+            )
             lo, hi = float(values.min()), float(values.max())
             margin = (hi - lo) * RANGE_MARGIN or abs(hi) * RANGE_MARGIN or 1.0
             low = lo - margin
             if lo >= 0 and low < 0:
                 low = 0  # a non-negative column stays non-negative
-            add("expect_column_values_to_be_between", column=cname, min_value=_number(low), max_value=_number(hi + margin))
+            add(
+                "expect_column_values_to_be_between",
+                column=cname,
+                min_value=_number(low),
+                max_value=_number(hi + margin),
+            )
             if values.nunique() <= MAX_CATEGORIES and ptypes.is_integer_dtype(s) and values.nunique() <= 5:
-                add("expect_column_distinct_values_to_be_in_set", column=cname, value_set=sorted(_number(v) for v in values.unique()))
+                add(
+                    "expect_column_distinct_values_to_be_in_set",
+                    column=cname,
+                    value_set=sorted(_number(v) for v in values.unique()),
+                )
             mean, std = float(values.mean()), float(values.std() or 0.0)
             tol = std * MEAN_TOLERANCE or abs(mean) * 0.1 or 1.0
-            add("expect_column_mean_to_be_between", severity="warning", column=cname,
-                min_value=_number(mean - tol), max_value=_number(mean + tol))
-        elif (isinstance(s.dtype, pd.CategoricalDtype) or ptypes.is_object_dtype(s) or ptypes.is_string_dtype(s)) and len(values):
+            add(
+                "expect_column_mean_to_be_between",
+                severity="warning",
+                column=cname,
+                min_value=_number(mean - tol),
+                max_value=_number(mean + tol),
+            )
+        elif (
+            isinstance(s.dtype, pd.CategoricalDtype) or ptypes.is_object_dtype(s) or ptypes.is_string_dtype(s)
+        ) and len(values):
             uniques = values.astype(str).unique()
             if len(uniques) <= MAX_CATEGORIES:
                 add("expect_column_values_to_be_in_set", column=cname, value_set=sorted(str(v) for v in uniques))
-    return {"name": name, "expectations": exps,
-            "meta": {"nbprod": {"generated_from_rows": n, "generated_digest": _expectations_digest(exps)}}}
+    return {
+        "name": name,
+        "expectations": exps,
+        "meta": {"nbprod": {"generated_from_rows": n, "generated_digest": _expectations_digest(exps)}},
+    }
 
 
 def was_edited(existing: dict[str, Any]) -> bool:
@@ -100,8 +123,14 @@ class ExpectResult:
     refused: dict[str, str] = field(default_factory=dict)  # path -> unified diff
 
 
-def expect(notebook: Union[str, Path], *, project: Union[str, Path] = ".", name: Optional[str] = None,
-           force: bool = False, split: str = "auto") -> ExpectResult:
+def expect(
+    notebook: Union[str, Path],
+    *,
+    project: Union[str, Path] = ".",
+    name: Optional[str] = None,
+    force: bool = False,
+    split: str = "auto",
+) -> ExpectResult:
     """Propose ``expectations/<pipeline>/<var>.json`` for every ``gate:`` from the products of the last good run."""
     from nbprod.io import load_value
 
@@ -110,18 +139,28 @@ def expect(notebook: Union[str, Path], *, project: Union[str, Path] = ".", name:
     plan = build_plan(nb, name=name, split=split)
     gates = [(s, g) for s in plan.steps for g in s.gates]
     if not gates:
-        raise NbprodError("the notebook has no gate:<variable> tags, so there is nothing to propose a suite for", path=nb.path,
-                          fix="tag the step that produces a DataFrame with gate:<variable> (e.g. '# nbprod: step:clean gate:df')")
+        raise NbprodError(
+            "the notebook has no gate:<variable> tags, so there is nothing to propose a suite for",
+            path=nb.path,
+            fix="tag the step that produces a DataFrame with gate:<variable> (e.g. '# nbprod: step:clean gate:df')",
+        )
     result = ExpectResult()
     for step, var in gates:
         product = products_dir(project, plan.name) / step.name / var
         if not product.exists():
-            raise NbprodError(f"no data for gate:{var}: step {step.name!r} has not run yet", path=nb.path,
-                              fix=f"run the pipeline up to the gated step first: nbprod run {nb.path}")
+            raise NbprodError(
+                f"no data for gate:{var}: step {step.name!r} has not run yet",
+                path=nb.path,
+                fix=f"run the pipeline up to the gated step first: nbprod run {nb.path}",
+            )
         df = load_value(product)
         if not hasattr(df, "columns"):
-            raise NbprodError(f"gate:{var} names a {type(df).__name__}, not a pandas DataFrame", path=nb.path,
-                              cell=step.first_cell.ref, fix="gate a DataFrame variable")
+            raise NbprodError(
+                f"gate:{var} names a {type(df).__name__}, not a pandas DataFrame",
+                path=nb.path,
+                cell=step.first_cell.ref,
+                fix="gate a DataFrame variable",
+            )
         proposal = dump_suite(propose_suite(df, f"{plan.name}.{var}"))
         target = suite_path(project, plan.name, var)
         shown = project_relpath(target, project)
@@ -135,8 +174,11 @@ def expect(notebook: Union[str, Path], *, project: Union[str, Path] = ".", name:
             except (ValueError, AttributeError):
                 edited = True
             if edited and not force:
-                diff = "".join(difflib.unified_diff(current.splitlines(True), proposal.splitlines(True),
-                                                    f"{shown} (yours)", f"{shown} (proposed)"))
+                diff = "".join(
+                    difflib.unified_diff(
+                        current.splitlines(True), proposal.splitlines(True), f"{shown} (yours)", f"{shown} (proposed)"
+                    )
+                )
                 result.refused[shown] = diff
                 continue
         write_suite(target, proposal)

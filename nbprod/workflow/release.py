@@ -5,6 +5,7 @@ version with the approval digest, labels the Bento with it, and appends to the r
 (``.nbprod/releases/<pipeline>.json``). ``rollback`` moves ``champion`` back to the previous released version and
 says which Bento to serve. ``status`` shows champion, candidate and the approval state.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -16,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 
-from nbprod.workflow.approval import check, plan_of
 from nbprod.errors import NbprodError
 from nbprod.track import default_tracking_uri
+from nbprod.workflow.approval import check, plan_of
 
 __all__ = ["Status", "release", "rollback", "status", "history"]
 
@@ -56,36 +57,58 @@ def _client(project: Path, uri: Optional[str]):
 def _label_bento(project: Path, bento_tag: str, labels: dict[str, str]) -> None:
     from nbprod.package.packager import bentoml_home
 
-    code = ("import sys, json, yaml, bentoml; b = bentoml.bentos.get(sys.argv[1]); p = b.path_of('bento.yaml'); "
-            "d = yaml.safe_load(open(p)); d.setdefault('labels', {}).update(json.loads(sys.argv[2])); "
-            "open(p, 'w').write(yaml.safe_dump(d, sort_keys=False))")
+    code = (
+        "import sys, json, yaml, bentoml; b = bentoml.bentos.get(sys.argv[1]); p = b.path_of('bento.yaml'); "
+        "d = yaml.safe_load(open(p)); d.setdefault('labels', {}).update(json.loads(sys.argv[2])); "
+        "open(p, 'w').write(yaml.safe_dump(d, sort_keys=False))"
+    )
     env = dict(os.environ, BENTOML_HOME=str(bentoml_home(project)), BENTOML_DO_NOT_TRACK="true")
-    proc = subprocess.run([sys.executable, "-c", code, bento_tag, json.dumps(labels)], env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, bento_tag, json.dumps(labels)], env=env, capture_output=True, text=True
+    )
     if proc.returncode != 0:
-        raise NbprodError(f"labelling Bento {bento_tag} failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr else ''}",
-                          fix="check that the Bento exists: bentoml list (with BENTOML_HOME=.nbprod/bentoml)")
+        raise NbprodError(
+            f"labelling Bento {bento_tag} failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr else ''}",
+            fix="check that the Bento exists: bentoml list (with BENTOML_HOME=.nbprod/bentoml)",
+        )
 
 
-def release(notebook: Union[str, Path], *, project: Union[str, Path] = ".", name: Optional[str] = None,
-            tracking_uri: Optional[str] = None) -> dict:
+def release(
+    notebook: Union[str, Path],
+    *,
+    project: Union[str, Path] = ".",
+    name: Optional[str] = None,
+    tracking_uri: Optional[str] = None,
+) -> dict:
     project = Path(project)
     verdict = check(notebook, project=project, name=name)
     if not verdict.ok:
-        raise NbprodError(f"release refused: {verdict.message}", path=str(notebook),
-                          fix="review the changes (nbprod review), approve them (nbprod approve --by NAME), then release")
+        raise NbprodError(
+            f"release refused: {verdict.message}",
+            path=str(notebook),
+            fix="review the changes (nbprod review), approve them (nbprod approve --by NAME), then release",
+        )
     record = verdict.record or {}
     rel = record.get("digests", {}).get("release") or {}
     if not rel.get("model_version") or not rel.get("bento_tag"):
-        raise NbprodError("the approval does not cover a model version and a Bento", path=str(notebook),
-                          fix="run the pipeline with tracking and packaging, then approve again")
+        raise NbprodError(
+            "the approval does not cover a model version and a Bento",
+            path=str(notebook),
+            fix="run the pipeline with tracking and packaging, then approve again",
+        )
     pipeline = record["pipeline"]
     client = _client(project, tracking_uri)
     client.set_registered_model_alias(pipeline, CHAMPION, rel["model_version"])
     client.set_model_version_tag(pipeline, rel["model_version"], "nbprod.approval_digest", record["digest"])
     client.set_model_version_tag(pipeline, rel["model_version"], "nbprod.approved_by", record["by"])
     _label_bento(project, rel["bento_tag"], {"nbprod.approval_digest": record["digest"], "nbprod.release": "champion"})
-    entry = {"model_version": str(rel["model_version"]), "bento_tag": rel["bento_tag"], "approval_digest": record["digest"],
-             "by": record["by"], "at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()}
+    entry = {
+        "model_version": str(rel["model_version"]),
+        "bento_tag": rel["bento_tag"],
+        "approval_digest": record["digest"],
+        "by": record["by"],
+        "at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+    }
     entries = history(project, pipeline)
     if not entries or str(entries[-1]["model_version"]) != entry["model_version"]:
         entries.append(entry)
@@ -93,14 +116,22 @@ def release(notebook: Union[str, Path], *, project: Union[str, Path] = ".", name
     return entry
 
 
-def rollback(notebook: Union[str, Path], *, project: Union[str, Path] = ".", name: Optional[str] = None,
-             tracking_uri: Optional[str] = None) -> dict:
+def rollback(
+    notebook: Union[str, Path],
+    *,
+    project: Union[str, Path] = ".",
+    name: Optional[str] = None,
+    tracking_uri: Optional[str] = None,
+) -> dict:
     project = Path(project)
     pipeline = plan_of(notebook, project, name).name
     entries = history(project, pipeline)
     if len(entries) < 2:
-        raise NbprodError(f"nothing to roll back to: {len(entries)} release(s) of {pipeline!r} so far", path=str(notebook),
-                          fix="rollback needs an earlier release; see nbprod status")
+        raise NbprodError(
+            f"nothing to roll back to: {len(entries)} release(s) of {pipeline!r} so far",
+            path=str(notebook),
+            fix="rollback needs an earlier release; see nbprod status",
+        )
     client = _client(project, tracking_uri)
     previous = entries[-2]
     client.set_registered_model_alias(pipeline, CHAMPION, previous["model_version"])
@@ -120,21 +151,33 @@ class Status:
     message: str = ""
 
     def render(self) -> str:
-        lines = [f"pipeline {self.pipeline}",
-                 f"  champion:  {('model version ' + self.champion) if self.champion else '(none released)'}"
-                 + (f", Bento {self.champion_bento}" if self.champion_bento else ""),
-                 f"  candidate: {('model version ' + self.candidate) if self.candidate else '(none)'}",
-                 f"  approval:  {self.approval}" + (f" - {self.message}" if self.message else "")]
+        lines = [
+            f"pipeline {self.pipeline}",
+            f"  champion:  {('model version ' + self.champion) if self.champion else '(none released)'}"
+            + (f", Bento {self.champion_bento}" if self.champion_bento else ""),
+            f"  candidate: {('model version ' + self.candidate) if self.candidate else '(none)'}",
+            f"  approval:  {self.approval}" + (f" - {self.message}" if self.message else ""),
+        ]
         lines += [f"    changed: {c}" for c in self.changed]
         return "\n".join(lines)
 
 
-def status(notebook: Union[str, Path], *, project: Union[str, Path] = ".", name: Optional[str] = None,
-           tracking_uri: Optional[str] = None) -> Status:
+def status(
+    notebook: Union[str, Path],
+    *,
+    project: Union[str, Path] = ".",
+    name: Optional[str] = None,
+    tracking_uri: Optional[str] = None,
+) -> Status:
     project = Path(project)
     verdict = check(notebook, project=project, name=name)
     pipeline = plan_of(notebook, project, name).name
-    result = Status(pipeline, approval=verdict.state, changed=verdict.changed, message=verdict.message if verdict.state != "stale" else "")
+    result = Status(
+        pipeline,
+        approval=verdict.state,
+        changed=verdict.changed,
+        message=verdict.message if verdict.state != "stale" else "",
+    )
     if (project / ".nbprod" / "mlflow.db").exists() or tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"):
         client = _client(project, tracking_uri)
         for alias in (CHAMPION, "candidate"):
@@ -149,5 +192,7 @@ def status(notebook: Union[str, Path], *, project: Union[str, Path] = ".", name:
                 result.candidate = version
     entries = history(project, pipeline)
     if entries and result.champion:
-        result.champion_bento = next((e["bento_tag"] for e in reversed(entries) if str(e["model_version"]) == result.champion), None)
+        result.champion_bento = next(
+            (e["bento_tag"] for e in reversed(entries) if str(e["model_version"]) == result.champion), None
+        )
     return result

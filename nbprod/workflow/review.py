@@ -4,6 +4,7 @@ The DAG as an inline SVG, what changed since the last approval (a readable diff 
 and the model card), lint findings, gate results, metrics against thresholds, model-card completeness and the
 approval status. Reads only files and the local stores; changes nothing but the report it writes under ``.nbprod/``.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -13,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 
-from nbprod.workflow.approval import check, current_digests, readiness
 from nbprod.convert.render import project_relpath
 from nbprod.gates.validate import check_requirements, gates_dir
 from nbprod.lint import lint_notebook
 from nbprod.notebook.reader import read_notebook
 from nbprod.plan.build import build_plan
+from nbprod.workflow.approval import check, current_digests, readiness
 
 __all__ = ["ReviewReport", "review"]
 
@@ -37,18 +38,30 @@ class ReviewReport:
     blockers: list[str] = field(default_factory=list)
 
     def summary_text(self) -> str:
-        lines = [f"review of pipeline {self.pipeline}: {self.html_path}",
-                 f"  approval: {self.approval}" + (f" ({self.approval_message})" if self.approval_message else "")]
+        lines = [
+            f"review of pipeline {self.pipeline}: {self.html_path}",
+            f"  approval: {self.approval}" + (f" ({self.approval_message})" if self.approval_message else ""),
+        ]
         lines += [f"    changed: {c}" for c in self.changed]
         errors = [f for f in self.lint if f.severity == "error"]
         lines.append(f"  lint: {len(errors)} error(s), {len(self.lint) - len(errors)} other finding(s)")
         for g in self.gates:
-            lines.append(f"  gate {g['variable']}: {'passed' if g['success'] else 'FAILED'} "
-                         f"({len(g['outcomes'])} expectations)")
+            lines.append(
+                f"  gate {g['variable']}: {'passed' if g['success'] else 'FAILED'} ({len(g['outcomes'])} expectations)"
+            )
         for name, value, req, passed in self.metrics:
-            lines.append(f"  metric {name} = {value:.4g}" + (f" (require {req}: {'passed' if passed else 'FAILED'})" if req else ""))
-        lines.append("  model card: " + ("complete" if not self.missing_card_fields else
-                                         "missing " + ", ".join(f"card:{m}" for m in self.missing_card_fields)))
+            lines.append(
+                f"  metric {name} = {value:.4g}"
+                + (f" (require {req}: {'passed' if passed else 'FAILED'})" if req else "")
+            )
+        lines.append(
+            "  model card: "
+            + (
+                "complete"
+                if not self.missing_card_fields
+                else "missing " + ", ".join(f"card:{m}" for m in self.missing_card_fields)
+            )
+        )
         lines.append("  ready to approve" if not self.blockers else "  not ready to approve:")
         lines += [f"    - {b}" for b in self.blockers]
         return "\n".join(lines)
@@ -81,7 +94,9 @@ def review(notebook: Union[str, Path], *, project: Union[str, Path] = ".", name:
             try:
                 gates.append(json.loads((gates_dir(project, plan.name) / f"{var}.json").read_text()))
             except (OSError, ValueError):
-                gates.append({"variable": var, "success": False, "outcomes": [], "report_html": "(no result: run the pipeline)"})
+                gates.append(
+                    {"variable": var, "success": False, "outcomes": [], "report_html": "(no result: run the pipeline)"}
+                )
     metrics = []
     for step in plan.steps:
         mfile = project / ".nbprod" / "products" / plan.name / step.name / "metrics.json"
@@ -92,12 +107,26 @@ def review(notebook: Union[str, Path], *, project: Union[str, Path] = ".", name:
             metrics.append((m, v, o.requirement if o else None, o.passed if o else None))
     card = project / "bentos" / plan.name / "model_card.json"
     missing = json.loads(card.read_text()).get("missing_human_fields", []) if card.exists() else []
-    changed_files = [c.rsplit(" (", 1)[0] for c in verdict.changed if "(notebook content)" not in c and not c.startswith("model/")]
+    changed_files = [
+        c.rsplit(" (", 1)[0] for c in verdict.changed if "(notebook content)" not in c and not c.startswith("model/")
+    ]
     if verdict.state in ("none", "rejected"):
         changed_files = sorted(current_digests(project, plan)["files"])
-    report = ReviewReport(plan.name, project / ".nbprod" / "review" / f"{plan.name}.html", verdict.state, verdict.message,
-                          verdict.changed, lint, gates, metrics, missing, readiness(project, plan))
-    page = _render(plan, report, render_svg(plan), _diffs(project, plan.name, changed_files) if verdict.state != "approved" else [])
+    report = ReviewReport(
+        plan.name,
+        project / ".nbprod" / "review" / f"{plan.name}.html",
+        verdict.state,
+        verdict.message,
+        verdict.changed,
+        lint,
+        gates,
+        metrics,
+        missing,
+        readiness(project, plan),
+    )
+    page = _render(
+        plan, report, render_svg(plan), _diffs(project, plan.name, changed_files) if verdict.state != "approved" else []
+    )
     report.html_path.parent.mkdir(parents=True, exist_ok=True)
     report.html_path.write_text(page, encoding="utf-8")
     return report
@@ -106,17 +135,38 @@ def review(notebook: Union[str, Path], *, project: Union[str, Path] = ".", name:
 def _render(plan, report: ReviewReport, svg: str, diffs: list[tuple[str, str]]) -> str:
     e = html.escape
     badge = {"approved": "#1a7f37", "stale": "#b54708", "rejected": "#b42318", "none": "#475467", "tampered": "#b42318"}
-    rows_lint = "".join(f"<tr class='{e(f.severity)}'><td>{e(f.code)}</td><td>{e(f.severity)}</td><td>{e(str(f.cell or ''))}</td>"
-                        f"<td>{e(f.message)}</td><td>{e(f.fix or '')}</td></tr>" for f in report.lint) or "<tr><td colspan=5>clean</td></tr>"
-    rows_gates = "".join(
-        f"<tr class='{'pass' if g['success'] else 'fail'}'><td>{e(g['variable'])}</td><td>{'passed' if g['success'] else 'FAILED'}</td>"
-        f"<td>{len(g['outcomes'])}</td><td>{sum(1 for o in g['outcomes'] if not o['success'] and o['severity'] == 'critical')}</td>"
-        f"<td>{e(str(g.get('report_html', '')))}</td></tr>" for g in report.gates) or "<tr><td colspan=5>no gates</td></tr>"
-    rows_metrics = "".join(
-        f"<tr class='{'' if p is None else 'pass' if p else 'fail'}'><td>{e(m)}</td><td>{v:.6g}</td><td>{e(r or '-')}</td>"
-        f"<td>{'-' if p is None else 'passed' if p else 'FAILED'}</td></tr>" for m, v, r, p in report.metrics) or "<tr><td colspan=4>no metrics</td></tr>"
-    diff_html = "".join(f"<details open><summary><code>{e(rel)}</code></summary><pre>{_diff_lines(d)}</pre></details>" for rel, d in diffs) \
+    rows_lint = (
+        "".join(
+            f"<tr class='{e(f.severity)}'><td>{e(f.code)}</td><td>{e(f.severity)}</td><td>{e(str(f.cell or ''))}</td>"
+            f"<td>{e(f.message)}</td><td>{e(f.fix or '')}</td></tr>"
+            for f in report.lint
+        )
+        or "<tr><td colspan=5>clean</td></tr>"
+    )
+    rows_gates = (
+        "".join(
+            f"<tr class='{'pass' if g['success'] else 'fail'}'><td>{e(g['variable'])}</td><td>{'passed' if g['success'] else 'FAILED'}</td>"
+            f"<td>{len(g['outcomes'])}</td><td>{sum(1 for o in g['outcomes'] if not o['success'] and o['severity'] == 'critical')}</td>"
+            f"<td>{e(str(g.get('report_html', '')))}</td></tr>"
+            for g in report.gates
+        )
+        or "<tr><td colspan=5>no gates</td></tr>"
+    )
+    rows_metrics = (
+        "".join(
+            f"<tr class='{'' if p is None else 'pass' if p else 'fail'}'><td>{e(m)}</td><td>{v:.6g}</td><td>{e(r or '-')}</td>"
+            f"<td>{'-' if p is None else 'passed' if p else 'FAILED'}</td></tr>"
+            for m, v, r, p in report.metrics
+        )
+        or "<tr><td colspan=4>no metrics</td></tr>"
+    )
+    diff_html = (
+        "".join(
+            f"<details open><summary><code>{e(rel)}</code></summary><pre>{_diff_lines(d)}</pre></details>"
+            for rel, d in diffs
+        )
         or "<p>Nothing changed since the approval.</p>"
+    )
     blockers = "".join(f"<li>{e(b)}</li>" for b in report.blockers)
     missing = ", ".join(f"<code>card:{e(m)}</code>" for m in report.missing_card_fields) or "none: the card is complete"
     return f"""<!doctype html>
@@ -125,12 +175,12 @@ def _render(plan, report: ReviewReport, svg: str, diffs: list[tuple[str, str]]) 
 body{{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:1200px}} table{{border-collapse:collapse;width:100%;margin:.5rem 0}}
 td,th{{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top;font-size:.9rem}}
 .fail,.error{{background:#fde2e2}} .warning{{background:#fff4d6}} .pass{{background:#eef9ee}}
-.badge{{display:inline-block;padding:.2rem .6rem;border-radius:1rem;color:#fff;background:{badge.get(report.approval, '#475467')}}}
+.badge{{display:inline-block;padding:.2rem .6rem;border-radius:1rem;color:#fff;background:{badge.get(report.approval, "#475467")}}}
 pre{{background:#f6f8fa;padding:.5rem;overflow:auto;font-size:.8rem}} .add{{color:#1a7f37}} .del{{color:#b42318}}
 </style></head><body>
 <h1>Review of pipeline <code>{e(report.pipeline)}</code></h1>
 <p>Notebook <code>{e(plan.notebook.path)}</code>. Approval: <span class="badge">{e(report.approval)}</span> {e(report.approval_message)}</p>
-{'<p><b>Not ready to approve:</b></p><ul>' + blockers + '</ul>' if blockers else '<p><b>Ready to approve.</b></p>'}
+{"<p><b>Not ready to approve:</b></p><ul>" + blockers + "</ul>" if blockers else "<p><b>Ready to approve.</b></p>"}
 <h2>Pipeline</h2>{svg}
 <h2>What changed since the last approval</h2>{diff_html}
 <h2>Lint</h2><table><tr><th>code</th><th>severity</th><th>cell</th><th>finding</th><th>fix</th></tr>{rows_lint}</table>
@@ -144,6 +194,12 @@ pre{{background:#f6f8fa;padding:.5rem;overflow:auto;font-size:.8rem}} .add{{colo
 def _diff_lines(diff: str) -> str:
     out = []
     for line in diff.splitlines():
-        cls = "add" if line.startswith("+") and not line.startswith("+++") else "del" if line.startswith("-") and not line.startswith("---") else ""
+        cls = (
+            "add"
+            if line.startswith("+") and not line.startswith("+++")
+            else "del"
+            if line.startswith("-") and not line.startswith("---")
+            else ""
+        )
         out.append(f"<span class='{cls}'>{html.escape(line)}</span>" if cls else html.escape(line))
     return "\n".join(out)

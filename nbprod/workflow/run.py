@@ -154,18 +154,51 @@ def run(
             raise UsageError(why, path=str(notebook), fix="use letters, digits and '_', e.g. --name churn_model")
     pipeline = name or pipeline_name(str(notebook))
     with pipeline_lock(ProjectLayout(project).lock(pipeline), pipeline, str(notebook)):
-        return _run(notebook, project=project, name=name, params=params, isolated=isolated, force=force, split=split,
-                    on_event=on_event, track=track, tracking_uri=tracking_uri, package=package)
+        return _run(
+            notebook,
+            project=project,
+            name=name,
+            params=params,
+            isolated=isolated,
+            force=force,
+            split=split,
+            on_event=on_event,
+            track=track,
+            tracking_uri=tracking_uri,
+            package=package,
+        )
 
 
-def _run(notebook: Union[str, Path], *, project: Union[str, Path], name: Optional[str], params: Optional[dict[str, str]],
-         isolated: bool, force: bool, split: str, on_event: Optional[EventSink], track: bool,
-         tracking_uri: Optional[str], package: bool) -> RunResult:
+def _run(
+    notebook: Union[str, Path],
+    *,
+    project: Union[str, Path],
+    name: Optional[str],
+    params: Optional[dict[str, str]],
+    isolated: bool,
+    force: bool,
+    split: str,
+    on_event: Optional[EventSink],
+    track: bool,
+    tracking_uri: Optional[str],
+    package: bool,
+) -> RunResult:
     env.quiet_dependencies()
-    b = _prepare(notebook, ProjectLayout(project), name=name, params=params or {}, isolated=isolated, split=split,
-                 emit=on_event or ignore)
-    result = RunResult(b.plan, products={s: {k: b.layout.relpath(v) for k, v in p.items()} for s, p in b.products.items()})
-    b.emit(StepEvent(EventKind.PLAN, message=f"{len(b.plan.steps)} steps: " + " -> ".join(s.name for s in b.plan.steps)))
+    b = _prepare(
+        notebook,
+        ProjectLayout(project),
+        name=name,
+        params=params or {},
+        isolated=isolated,
+        split=split,
+        emit=on_event or ignore,
+    )
+    result = RunResult(
+        b.plan, products={s: {k: b.layout.relpath(v) for k, v in p.items()} for s, p in b.products.items()}
+    )
+    b.emit(
+        StepEvent(EventKind.PLAN, message=f"{len(b.plan.steps)} steps: " + " -> ".join(s.name for s in b.plan.steps))
+    )
     store = RecordStore(b.layout.build_record(b.plan.name))
     fps = step_fingerprints(b.spec, b.pdir, b.mode, _gate_inputs(b.plan, b.layout))
     if not force and _fast_path(b, store.load(), fps, result, track=track, package=package):
@@ -177,8 +210,15 @@ def _run(notebook: Union[str, Path], *, project: Union[str, Path], name: Optiona
         _track(b, result, tracking_uri)
     if package and any(s.model for s in b.plan.steps):
         _package(b, result)
-    store.save(BuildRecord(steps=fps, products=product_stats(_all_products(b)), tracked=result.tracked,
-                           bento_tag=result.bento_tag, generator=_generator_fingerprint()))
+    store.save(
+        BuildRecord(
+            steps=fps,
+            products=product_stats(_all_products(b)),
+            tracked=result.tracked,
+            bento_tag=result.bento_tag,
+            generator=_generator_fingerprint(),
+        )
+    )
     return result
 
 
@@ -186,8 +226,16 @@ def _all_products(b: _Build) -> list[Path]:
     return [p for prods in b.products.values() for p in prods.values()]
 
 
-def _prepare(notebook: Union[str, Path], layout: ProjectLayout, *, name: Optional[str], params: dict[str, str],
-             isolated: bool, split: str, emit: EventSink) -> _Build:
+def _prepare(
+    notebook: Union[str, Path],
+    layout: ProjectLayout,
+    *,
+    name: Optional[str],
+    params: dict[str, str],
+    isolated: bool,
+    split: str,
+    emit: EventSink,
+) -> _Build:
     """Convert (if the notebook changed) and load the spec with the parameter overrides and data-file digests."""
     plan = convert(notebook, project=layout.root, name=name, split=split).plan
     overrides = apply_overrides(plan, params)
@@ -204,12 +252,23 @@ def _prepare(notebook: Union[str, Path], layout: ProjectLayout, *, name: Optiona
             task_params[INPUTS_PARAM] = files_digest(nb_dir, files[task["name"]])[:16]
         if task_params:
             task["params"] = task_params
-    return _Build(notebook, layout, plan, spec, pdir, nb_dir, "isolated" if isolated else "in-process", overrides,
-                  product_paths(plan, layout.root), emit)
+    return _Build(
+        notebook,
+        layout,
+        plan,
+        spec,
+        pdir,
+        nb_dir,
+        "isolated" if isolated else "in-process",
+        overrides,
+        product_paths(plan, layout.root),
+        emit,
+    )
 
 
-def _fast_path(b: _Build, previous: Optional[BuildRecord], fps: dict[str, str], result: RunResult, *, track: bool,
-               package: bool) -> bool:
+def _fast_path(
+    b: _Build, previous: Optional[BuildRecord], fps: dict[str, str], result: RunResult, *, track: bool, package: bool
+) -> bool:
     """Answer from the build record when nothing changed. Returns False (and logs why) when a build is needed."""
     if previous is None:
         log.debug("full build: no build record for %s", b.plan.name)
@@ -230,8 +289,10 @@ def _fast_path(b: _Build, previous: Optional[BuildRecord], fps: dict[str, str], 
         return False
     stats = product_stats(_all_products(b))
     if stats != previous.products or any(v is None for v in stats.values()):
-        log.debug("build: products changed or are missing: %s",
-                  ", ".join(sorted(p for p, s in stats.items() if s is None or previous.products.get(p) != s)))
+        log.debug(
+            "build: products changed or are missing: %s",
+            ", ".join(sorted(p for p, s in stats.items() if s is None or previous.products.get(p) != s)),
+        )
         return False
     log.debug("fast path: every fingerprint and product matches the build record")
     for s in b.plan.steps:
@@ -242,8 +303,13 @@ def _fast_path(b: _Build, previous: Optional[BuildRecord], fps: dict[str, str], 
     _previous_gate_results(b, result)
     result.tracked = previous.tracked
     result.bento_tag = previous.bento_tag
-    b.emit(StepEvent(EventKind.NOTE, message="nothing changed: no new MLflow run or Bento"
-                     + (f" (last run {result.tracked['run_id']})" if result.tracked else "")))
+    b.emit(
+        StepEvent(
+            EventKind.NOTE,
+            message="nothing changed: no new MLflow run or Bento"
+            + (f" (last run {result.tracked['run_id']})" if result.tracked else ""),
+        )
+    )
     return True
 
 
@@ -258,8 +324,17 @@ def _build(b: _Build, result: RunResult, *, force: bool, isolated: bool) -> None
                 worker = stack.enter_context(GateWorker(b.layout.logs_dir / "gate_worker.log"))
                 keeper = GateKeeper(b.plan, b.project, b.products, str(b.notebook), b.emit, validator=worker.run_gate)
         try:
-            outcome = build_dag(b.spec, b.pdir, b.nb_dir, b.plan, isolated=isolated, force=force, emit=b.emit,
-                                notebook=b.notebook, hooks=keeper)
+            outcome = build_dag(
+                b.spec,
+                b.pdir,
+                b.nb_dir,
+                b.plan,
+                isolated=isolated,
+                force=force,
+                emit=b.emit,
+                notebook=b.notebook,
+                hooks=keeper,
+            )
             result.ran, result.skipped, result.timings = outcome.ran, outcome.skipped, outcome.timings
             if keeper is not None:
                 keeper.finish()
@@ -273,14 +348,32 @@ def _track(b: _Build, result: RunResult, tracking_uri: Optional[str]) -> None:
     from nbprod.track import track as track_run
 
     b.emit(StepEvent(EventKind.NOTE, message="tracking the run in MLflow ..."))
-    tracked = track_run(b.plan, b.project, b.products, params={**b.plan.parameters, **b.overrides},
-                        metrics=result.metrics, ran=result.ran, reused=result.skipped, gates=result.gates,
-                        requirements=result.requirements, tracking_uri=tracking_uri, version=__version__)
-    result.tracked = {"run_id": tracked.run_id, "experiment": tracked.experiment, "model_version": tracked.model_version,
-                      "kind": "sqlite" if tracked.tracking_uri.startswith("sqlite:") else "server",
-                      "tracking_uri": tracked.tracking_uri}
+    tracked = track_run(
+        b.plan,
+        b.project,
+        b.products,
+        params={**b.plan.parameters, **b.overrides},
+        metrics=result.metrics,
+        ran=result.ran,
+        reused=result.skipped,
+        gates=result.gates,
+        requirements=result.requirements,
+        tracking_uri=tracking_uri,
+        version=__version__,
+    )
+    result.tracked = {
+        "run_id": tracked.run_id,
+        "experiment": tracked.experiment,
+        "model_version": tracked.model_version,
+        "kind": "sqlite" if tracked.tracking_uri.startswith("sqlite:") else "server",
+        "tracking_uri": tracked.tracking_uri,
+    }
     version = f", model version {tracked.model_version} (alias candidate)" if tracked.model_version else ""
-    b.emit(StepEvent(EventKind.TRACKED, message=f"MLflow run {tracked.run_id} in experiment {tracked.experiment!r}{version}"))
+    b.emit(
+        StepEvent(
+            EventKind.TRACKED, message=f"MLflow run {tracked.run_id} in experiment {tracked.experiment!r}{version}"
+        )
+    )
 
 
 def _package(b: _Build, result: RunResult) -> None:
@@ -290,4 +383,8 @@ def _package(b: _Build, result: RunResult) -> None:
     packaged = package_plan(b.plan, b.project, tracked=result.tracked)
     result.bento_tag = packaged.bento_tag
     result.missing_card_fields = packaged.missing_card_fields
-    b.emit(StepEvent(EventKind.PACKAGED, message=f"Bento {packaged.bento_tag} built from {b.layout.relpath(packaged.bento_dir)}/"))
+    b.emit(
+        StepEvent(
+            EventKind.PACKAGED, message=f"Bento {packaged.bento_tag} built from {b.layout.relpath(packaged.bento_dir)}/"
+        )
+    )

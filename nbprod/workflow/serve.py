@@ -1,4 +1,5 @@
 """``nbprod serve``: serve the built Bento of a pipeline on 127.0.0.1 with ``bentoml serve``."""
+
 from __future__ import annotations
 
 import json
@@ -24,23 +25,32 @@ def last_bento(project: Path, pipeline: str) -> Optional[str]:
 
 
 def serve_command(project: Path, bento_tag: str, port: int) -> tuple[list[str], dict[str, str]]:
-    from nbprod.package.packager import bentoml_home
     from nbprod._core.env import TELEMETRY_OPT_OUT
+    from nbprod.package.packager import bentoml_home
 
     bentoml = str(Path(sys.executable).with_name("bentoml"))
     env = dict(os.environ, **TELEMETRY_OPT_OUT, BENTOML_HOME=str(bentoml_home(project)))
     return [bentoml, "serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)], env
 
 
-def serve(notebook: Union[str, Path], *, project: Union[str, Path] = ".", name: Optional[str] = None, port: int = 3000,
-          bento_tag: Optional[str] = None) -> int:
+def serve(
+    notebook: Union[str, Path],
+    *,
+    project: Union[str, Path] = ".",
+    name: Optional[str] = None,
+    port: int = 3000,
+    bento_tag: Optional[str] = None,
+) -> int:
     project = Path(project)
     nb = read_notebook(notebook, display_path=project_relpath(notebook, project))
     plan = build_plan(nb, name=name)
     tag = bento_tag or last_bento(project, plan.name)
     if not tag:
-        raise NbprodError(f"no Bento has been built for pipeline {plan.name!r}", path=nb.path,
-                          fix=f"run the pipeline (nbprod run {nb.path}) or package it (nbprod package {nb.path}) first")
+        raise NbprodError(
+            f"no Bento has been built for pipeline {plan.name!r}",
+            path=nb.path,
+            fix=f"run the pipeline (nbprod run {nb.path}) or package it (nbprod package {nb.path}) first",
+        )
     cmd, env = serve_command(project, tag, port)
     print(f"serving {tag} on http://127.0.0.1:{port} (Ctrl+C stops)", flush=True)
     try:
