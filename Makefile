@@ -8,7 +8,7 @@ export PLOOMBER_STATS_ENABLED := false
 export MLFLOW_DISABLE_TELEMETRY := true
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: venv demo test test-fast bench clean browser
+.PHONY: venv demo test test-fast check format bench clean browser
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
 venv: $(VENV)/.installed
@@ -30,7 +30,19 @@ demo: venv
 browser:
 	@[ -x /usr/bin/chromium ] || ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null)
 
-test: venv browser
+# style, types and the layer contracts of ARCHITECTURE.md; `make test` runs them first
+check: venv
+	$(BIN)/ruff check nbprod tests benchmarks
+	$(BIN)/ruff format --check nbprod tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python benchmarks/code_metrics.py --check
+
+format: venv
+	$(BIN)/ruff format nbprod tests benchmarks
+	$(BIN)/ruff check --fix nbprod tests benchmarks
+
+test: check browser
 	$(BIN)/python -m pytest -q
 
 test-fast: venv
