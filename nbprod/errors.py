@@ -14,12 +14,15 @@ __all__ = [
     "CellRef",
     "NbprodError",
     "NotebookReadError",
-    "TagError",
     "PlanError",
     "ConvertError",
     "RunError",
     "StepFailedError",
     "UsageError",
+    "ApprovalError",
+    "ApprovalRefused",
+    "ReleaseError",
+    "ServeError",
 ]
 
 
@@ -74,10 +77,6 @@ class NotebookReadError(NbprodError):
     """The file is not a notebook nbprod can read (bad JSON, wrong nbformat, not UTF-8, ...)."""
 
 
-class TagError(NbprodError):
-    """A tag that looks like nbprod's but does not parse."""
-
-
 class UsageError(NbprodError):
     """Bad command-line usage (unknown parameter, bad -p value, ...)."""
 
@@ -112,3 +111,21 @@ class StepFailedError(RunError):
     """A step raised. Names the step, the source cell and line, and the command that resumes the run."""
 
     exit_code = 1
+
+
+class ApprovalError(NbprodError):
+    """An approval record cannot be written or read (missing reviewer, unreadable record, ...)."""
+
+
+class ApprovalRefused(ApprovalError):
+    """Approval is refused: lint errors, a failed gate, or missing model-card fields (all listed)."""
+
+    exit_code = 1
+
+
+class ReleaseError(NbprodError):
+    """Release, rollback or status cannot proceed (no valid approval, nothing to roll back to, store errors)."""
+
+
+class ServeError(NbprodError):
+    """There is no Bento to serve, or the server did not start."""

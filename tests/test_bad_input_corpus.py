@@ -402,11 +402,10 @@ def _write_approval(project: Path, setup: str) -> None:
     if setup == "invalid_json":
         path.write_text('{"decision": "approved", ')
         return
-    from nbprod.notebook.reader import read_notebook
-    from nbprod.plan.build import build_plan
     from nbprod.workflow.approval import current_digests
+    from nbprod.workflow.workspace import Workspace
 
-    plan = build_plan(read_notebook(project / NB, display_path=NB))
+    ws = Workspace(project / NB, project=project)
     record = {
         "schema": 1,
         "pipeline": "nb",
@@ -415,7 +414,7 @@ def _write_approval(project: Path, setup: str) -> None:
         "at": "2024-01-01T00:00:00Z",
         "note": "ok",
         "kind": "pipeline",
-        "digests": current_digests(project, plan),
+        "digests": current_digests(ws),
     }
     if setup == "rejected":
         record.update(decision="rejected", note="needs more data")

@@ -6,7 +6,8 @@ import shutil
 import pytest
 
 from nbprod.errors import NbprodError
-from nbprod.workflow.approval import ApprovalRefused, approve, check
+from nbprod.errors import ApprovalRefused
+from nbprod.workflow.approval import approve, check
 from nbprod.workflow.release import release, rollback, status
 from nbprod.workflow.review import review
 from nbprod.workflow.run import run

@@ -7,6 +7,7 @@ papermill, pandas, Great Expectations, MLflow or BentoML. Errors print without a
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import Optional
 
@@ -44,6 +45,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         help="where steps come from: step: tags, '## ' headings, or auto (tags, else headings)",
     )
     p.add_argument("--project", default=".", help="project folder holding pipelines/ and .nbprod/ (default: .)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log nbprod's decisions (fast path, caches) to stderr")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -189,19 +191,25 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if args.champion:
         from nbprod.workflow.release import status
 
-        st = status(args.notebook, project=args.project, name=args.name)
+        st = status(args.notebook, project=args.project, name=args.name, split=args.split)
         if not st.champion_bento:
             raise NbprodError(
                 "no champion has been released", path=args.notebook, fix=f"nbprod release {args.notebook}"
             )
         tag = st.champion_bento
-    return serve(args.notebook, project=args.project, name=args.name, port=args.port, bento_tag=tag)
+    from nbprod.workflow.serve import bento_to_serve
+    from nbprod.workflow.workspace import Workspace
+
+    ws = Workspace(args.notebook, project=args.project, name=args.name, split=args.split)
+    tag = bento_to_serve(ws, tag)
+    print(f"serving {tag} on http://127.0.0.1:{args.port} (Ctrl+C stops)", flush=True)
+    return serve(args.notebook, project=args.project, name=args.name, split=args.split, port=args.port, bento_tag=tag)
 
 
 def _cmd_review(args: argparse.Namespace) -> int:
     from nbprod.workflow.review import review
 
-    print(review(args.notebook, project=args.project, name=args.name).summary_text())
+    print(review(args.notebook, project=args.project, name=args.name, split=args.split).summary_text())
     return 0
 
 
@@ -209,7 +217,7 @@ def _cmd_approve(args: argparse.Namespace) -> int:
     from nbprod.workflow.approval import approve, check
 
     if args.check:
-        verdict = check(args.notebook, project=args.project, name=args.name)
+        verdict = check(args.notebook, project=args.project, name=args.name, split=args.split)
         print(f"approval: {verdict.state}" + (f" - {verdict.message}" if verdict.message else ""))
         return 0 if verdict.ok else 1
     if not args.by:
@@ -217,7 +225,13 @@ def _cmd_approve(args: argparse.Namespace) -> int:
             "--by NAME is required to approve or reject", fix="nbprod approve NB --by 'Your Name' [--note TEXT]"
         )
     record = approve(
-        args.notebook, by=args.by, note=args.note, reject=args.reject, project=args.project, name=args.name
+        args.notebook,
+        by=args.by,
+        note=args.note,
+        reject=args.reject,
+        project=args.project,
+        name=args.name,
+        split=args.split,
     )
     print(
         f"{record['decision']} by {record['by']}: approvals/{record['pipeline']}.json (digest {record['digest'][:12]}); "
@@ -229,7 +243,9 @@ def _cmd_approve(args: argparse.Namespace) -> int:
 def _cmd_release(args: argparse.Namespace) -> int:
     from nbprod.workflow.release import release
 
-    entry = release(args.notebook, project=args.project, name=args.name, tracking_uri=args.tracking_uri)
+    entry = release(
+        args.notebook, project=args.project, name=args.name, split=args.split, tracking_uri=args.tracking_uri
+    )
     print(
         f"released model version {entry['model_version']} as champion; Bento {entry['bento_tag']} "
         f"(approval {entry['approval_digest'][:12]}); serve it: nbprod serve {args.notebook} --champion"
@@ -240,7 +256,9 @@ def _cmd_release(args: argparse.Namespace) -> int:
 def _cmd_rollback(args: argparse.Namespace) -> int:
     from nbprod.workflow.release import rollback
 
-    entry = rollback(args.notebook, project=args.project, name=args.name, tracking_uri=args.tracking_uri)
+    entry = rollback(
+        args.notebook, project=args.project, name=args.name, split=args.split, tracking_uri=args.tracking_uri
+    )
     print(
         f"champion is back to model version {entry['model_version']}; serve Bento {entry['bento_tag']}: "
         f"nbprod serve {args.notebook} --champion"
@@ -251,7 +269,8 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
 def _cmd_status(args: argparse.Namespace) -> int:
     from nbprod.workflow.release import status
 
-    print(status(args.notebook, project=args.project, name=args.name, tracking_uri=args.tracking_uri).render())
+    st = status(args.notebook, project=args.project, name=args.name, split=args.split, tracking_uri=args.tracking_uri)
+    print(st.render())
     return 0
 
 
@@ -292,6 +311,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    if getattr(args, "verbose", False):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("nbprod: %(name)s: %(message)s"))
+        root = logging.getLogger("nbprod")
+        root.addHandler(handler)
+        root.setLevel(logging.DEBUG)
     try:
         return COMMANDS[args.command](args)
     except NbprodError as exc:

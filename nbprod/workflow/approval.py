@@ -9,19 +9,17 @@ and the Bento tag; plus one digest over all of it, so an edited record is detect
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from nbprod.convert.render import project_relpath
-from nbprod.errors import NbprodError
-from nbprod.notebook.reader import read_notebook
-from nbprod.plan.build import build_plan
-from nbprod.plan.model import Pipeline
+from nbprod._core.fsutil import atomic_write_text
+from nbprod._core.hashing import file_sha256, json_sha256
+from nbprod.errors import ApprovalError, ApprovalRefused
+from nbprod.gates.validate import check_requirements
+from nbprod.workflow.workspace import Workspace
 
 __all__ = [
     "ApprovalRefused",
@@ -32,16 +30,9 @@ __all__ = [
     "record_path",
     "load_record",
     "readiness",
-    "plan_of",
 ]
 
 SCHEMA = 1
-
-
-class ApprovalRefused(NbprodError):
-    """Approval is refused: lint errors, a failed gate, or missing model-card fields (all listed)."""
-
-    exit_code = 1
 
 
 @dataclass
@@ -57,98 +48,82 @@ class ApprovalCheck:
 
 
 def record_path(project: Path, pipeline: str) -> Path:
-    return project / "approvals" / f"{pipeline}.json"
+    return Path(project) / "approvals" / f"{pipeline}.json"
 
 
-def _sha_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _files(project: Path, plan: Pipeline) -> list[Path]:
+def _files(ws: Workspace) -> list[Path]:
+    """Every reviewed file: the pipeline folder, the Bento folder, the gate suites."""
     out: list[Path] = []
-    for folder in (project / "pipelines" / plan.name, project / "bentos" / plan.name):
+    for folder in (ws.layout.pipeline_dir(ws.pipeline), ws.layout.bento_dir(ws.pipeline)):
         if folder.is_dir():
             out += sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-    for step in plan.steps:
+    for step in ws.plan.steps:
         for var in step.gates:
-            suite = project / "expectations" / plan.name / f"{var}.json"
+            suite = ws.layout.suite(ws.pipeline, var)
             if suite.exists():
                 out.append(suite)
     return out
 
 
-def _state(project: Path, pipeline: str) -> dict:
-    try:
-        return json.loads((project / ".nbprod" / "state" / f"{pipeline}.json").read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def current_digests(project: Path, plan: Pipeline) -> dict[str, Any]:
-    nb_path = project_relpath(plan.notebook.abspath or plan.notebook.path, project)
+def current_digests(ws: Workspace) -> dict[str, Any]:
+    """The digests of what is here now: notebook content, reviewed files, and the model/Bento to release."""
+    plan = ws.plan
     digests: dict[str, Any] = {
-        "notebook": {"path": nb_path, "fingerprint": plan.notebook.digest()},
-        "files": {project_relpath(p, project): _sha_file(p) for p in _files(project, plan)},
+        "notebook": {
+            "path": ws.layout.relpath(plan.notebook.abspath or plan.notebook.path),
+            "fingerprint": plan.notebook.digest(),
+        },
+        "files": {ws.layout.relpath(p): file_sha256(p) for p in _files(ws)},
     }
     if any(s.model for s in plan.steps):
-        state = _state(project, plan.name)
-        tracked = state.get("tracked") or {}
+        record = ws.record
+        tracked = (record.tracked if record else None) or {}
         digests["release"] = {
             "model_name": plan.name if tracked.get("model_version") else None,
             "model_version": tracked.get("model_version"),
-            "bento_tag": state.get("bento_tag"),
+            "bento_tag": record.bento_tag if record else None,
         }
     return digests
 
 
 def _record_digest(record: dict) -> str:
-    body = {k: v for k, v in record.items() if k != "digest"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    return json_sha256({k: v for k, v in record.items() if k != "digest"})
 
 
-def readiness(project: Path, plan: Pipeline) -> list[str]:
-    """Why this pipeline cannot be approved yet (empty when it can)."""
-    from nbprod.gates.validate import check_requirements, gates_dir
-    from nbprod.lint import lint_notebook
-
-    reasons = [
-        f"lint error {f.code} in {f.cell or 'the notebook'}: {f.message}" for f in lint_notebook(plan.notebook).errors
-    ]
-    state = _state(project, plan.name)
-    if not state:
-        reasons.append(f"the pipeline has no successful run: nbprod run {plan.notebook.path}")
-    for step in plan.steps:
+def _gate_reasons(ws: Workspace) -> list[str]:
+    reasons = []
+    for step in ws.plan.steps:
         for var in step.gates:
-            try:
-                res = json.loads((gates_dir(project, plan.name) / f"{var}.json").read_text())
-                if not res.get("success"):
-                    reasons.append(f"gate {var} failed on the last run ({res.get('report_html')})")
-            except (OSError, ValueError):
+            result = ws.last_gate_result(var)
+            if result is None:
                 reasons.append(f"gate {var} has no result: run the pipeline")
+            elif not result.success:
+                reasons.append(f"gate {var} failed on the last run ({result.report_html})")
         if step.requires:
-            mfile = project / ".nbprod" / "products" / plan.name / step.name / "metrics.json"
-            metrics = json.loads(mfile.read_text()) if mfile.exists() else {}
-            reasons += [
-                f"evaluation gate failed: {o.describe()}" for o in check_requirements(step, metrics) if not o.passed
-            ]
-    if any(s.model for s in plan.steps):
-        card = project / "bentos" / plan.name / "model_card.json"
-        if not card.exists():
-            reasons.append(f"no model card: package the model first (nbprod package {plan.notebook.path})")
-        else:
-            missing = json.loads(card.read_text()).get("missing_human_fields") or []
-            if missing:
-                reasons.append(
-                    "the model card misses human fields: "
-                    + ", ".join(f"card:{m}" for m in missing)
-                    + " (add markdown cells with these tags to the notebook)"
-                )
+            outcomes = check_requirements(step, ws.metrics(step.name))
+            reasons += [f"evaluation gate failed: {o.describe()}" for o in outcomes if not o.passed]
     return reasons
 
 
-def plan_of(notebook: Union[str, Path], project: Path, name: Optional[str]) -> Pipeline:
-    nb = read_notebook(notebook, display_path=project_relpath(notebook, project))
-    return build_plan(nb, name=name)
+def _card_reasons(ws: Workspace) -> list[str]:
+    if not any(s.model for s in ws.plan.steps):
+        return []
+    card = ws.model_card()
+    if card is None:
+        return [f"no model card: package the model first (nbprod package {ws.plan.notebook.path})"]
+    missing = card.get("missing_human_fields") or []
+    if not missing:
+        return []
+    fields = ", ".join(f"card:{m}" for m in missing)
+    return [f"the model card misses human fields: {fields} (add markdown cells with these tags to the notebook)"]
+
+
+def readiness(ws: Workspace) -> list[str]:
+    """Why this pipeline cannot be approved yet (empty when it can)."""
+    reasons = [f"lint error {f.code} in {f.cell or 'the notebook'}: {f.message}" for f in ws.lint_report.errors]
+    if ws.record is None:
+        reasons.append(f"the pipeline has no successful run: nbprod run {ws.plan.notebook.path}")
+    return reasons + _gate_reasons(ws) + _card_reasons(ws)
 
 
 def load_record(project: Path, pipeline: str) -> Optional[dict]:
@@ -158,7 +133,7 @@ def load_record(project: Path, pipeline: str) -> Optional[dict]:
     try:
         return json.loads(path.read_text())
     except ValueError as exc:
-        raise NbprodError(
+        raise ApprovalError(
             f"the approval record is not valid JSON ({exc})",
             path=str(path),
             fix="restore it from version control, or record a new decision with nbprod approve",
@@ -173,23 +148,24 @@ def approve(
     reject: bool = False,
     project: Union[str, Path] = ".",
     name: Optional[str] = None,
+    split: str = "auto",
 ) -> dict:
     """Record an approval (or, with ``reject=True``, a rejection) of what was generated from ``notebook``."""
-    project = Path(project)
-    plan = plan_of(notebook, project, name)
+    ws = Workspace(notebook, project=project, name=name, split=split)
+    project, plan = ws.project, ws.plan
     if not by.strip():
-        raise NbprodError("an approval needs the reviewer's name", path=plan.notebook.path, fix="pass --by NAME")
+        raise ApprovalError("an approval needs the reviewer's name", path=plan.notebook.path, fix="pass --by NAME")
     if reject and not note.strip():
-        raise NbprodError("a rejection needs a note saying why", path=plan.notebook.path, fix="pass --note TEXT")
+        raise ApprovalError("a rejection needs a note saying why", path=plan.notebook.path, fix="pass --note TEXT")
     if not reject:
-        reasons = readiness(project, plan)
+        reasons = readiness(ws)
         if reasons:
             raise ApprovalRefused(
                 "approval refused:\n" + "\n".join(f"  - {r}" for r in reasons),
                 path=plan.notebook.path,
                 fix="fix the items above, re-run the pipeline, then approve again (or --reject with a note)",
             )
-    digests = current_digests(project, plan)
+    digests = current_digests(ws)
     record = {
         "schema": SCHEMA,
         "pipeline": plan.name,
@@ -201,18 +177,15 @@ def approve(
         "digests": digests,
     }
     record["digest"] = _record_digest(record)
-    path = record_path(project, plan.name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, sort_keys=True, indent=2) + "\n")
-    os.replace(tmp, path)
-    _snapshot(project, plan, record)
+    atomic_write_text(ws.layout.approval(plan.name), json.dumps(record, sort_keys=True, indent=2) + "\n")
+    _snapshot(ws, record)
     return record
 
 
-def _snapshot(project: Path, plan: Pipeline, record: dict) -> None:
+def _snapshot(ws: Workspace, record: dict) -> None:
     """Keep a local copy of the approved files, so the review can show a diff against them."""
-    root = project / ".nbprod" / "approved" / plan.name
+    project = ws.project
+    root = ws.layout.approved_copy(ws.pipeline)
     shutil.rmtree(root, ignore_errors=True)
     for rel in record["digests"]["files"]:
         dst = root / rel
@@ -220,14 +193,19 @@ def _snapshot(project: Path, plan: Pipeline, record: dict) -> None:
         shutil.copyfile(project / rel, dst)
 
 
-def check(notebook: Union[str, Path], *, project: Union[str, Path] = ".", name: Optional[str] = None) -> ApprovalCheck:
+def check(
+    notebook: Union[str, Path], *, project: Union[str, Path] = ".", name: Optional[str] = None, split: str = "auto"
+) -> ApprovalCheck:
     """Is there a valid approval for exactly what is here now?"""
-    project = Path(project)
-    plan = plan_of(notebook, project, name)
-    record = load_record(project, plan.name)
+    return check_workspace(Workspace(notebook, project=project, name=name, split=split))
+
+
+def check_workspace(ws: Workspace) -> ApprovalCheck:
+    """:func:`check` for a workspace the caller already has (its plan is not built again)."""
+    record = load_record(ws.project, ws.pipeline)
     if record is None:
         return ApprovalCheck(
-            "none", message=f"no approval record ({project_relpath(record_path(project, plan.name), project)})"
+            "none", message=f"no approval record ({ws.layout.relpath(ws.layout.approval(ws.pipeline))})"
         )
     if record.get("digest") != _record_digest(record):
         return ApprovalCheck(
@@ -237,7 +215,7 @@ def check(notebook: Union[str, Path], *, project: Union[str, Path] = ".", name: 
         )
     if record.get("decision") != "approved":
         return ApprovalCheck("rejected", record, message=f"rejected by {record.get('by')}: {record.get('note')}")
-    now = current_digests(project, plan)
+    now = current_digests(ws)
     then = record.get("digests", {})
     changed: list[str] = []
     if now["notebook"]["fingerprint"] != then.get("notebook", {}).get("fingerprint"):

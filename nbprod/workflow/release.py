@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 
-from nbprod.errors import NbprodError
+from nbprod.errors import ReleaseError
 from nbprod.track import default_tracking_uri
-from nbprod.workflow.approval import check, plan_of
+from nbprod.workflow.approval import check_workspace
+from nbprod.workflow.workspace import Workspace
 
 __all__ = ["Status", "release", "rollback", "status", "history"]
 
@@ -67,7 +68,7 @@ def _label_bento(project: Path, bento_tag: str, labels: dict[str, str]) -> None:
         [sys.executable, "-c", code, bento_tag, json.dumps(labels)], env=env, capture_output=True, text=True
     )
     if proc.returncode != 0:
-        raise NbprodError(
+        raise ReleaseError(
             f"labelling Bento {bento_tag} failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr else ''}",
             fix="check that the Bento exists: bentoml list (with BENTOML_HOME=.nbprod/bentoml)",
         )
@@ -78,12 +79,15 @@ def release(
     *,
     project: Union[str, Path] = ".",
     name: Optional[str] = None,
+    split: str = "auto",
     tracking_uri: Optional[str] = None,
 ) -> dict:
-    project = Path(project)
-    verdict = check(notebook, project=project, name=name)
+    """Move the alias ``champion`` to the approved model version and label the approved Bento."""
+    ws = Workspace(notebook, project=project, name=name, split=split)
+    project = ws.project
+    verdict = check_workspace(ws)
     if not verdict.ok:
-        raise NbprodError(
+        raise ReleaseError(
             f"release refused: {verdict.message}",
             path=str(notebook),
             fix="review the changes (nbprod review), approve them (nbprod approve --by NAME), then release",
@@ -91,7 +95,7 @@ def release(
     record = verdict.record or {}
     rel = record.get("digests", {}).get("release") or {}
     if not rel.get("model_version") or not rel.get("bento_tag"):
-        raise NbprodError(
+        raise ReleaseError(
             "the approval does not cover a model version and a Bento",
             path=str(notebook),
             fix="run the pipeline with tracking and packaging, then approve again",
@@ -121,13 +125,15 @@ def rollback(
     *,
     project: Union[str, Path] = ".",
     name: Optional[str] = None,
+    split: str = "auto",
     tracking_uri: Optional[str] = None,
 ) -> dict:
-    project = Path(project)
-    pipeline = plan_of(notebook, project, name).name
+    """Move ``champion`` back to the previous release (release history under ``.nbprod/releases/``)."""
+    ws = Workspace(notebook, project=project, name=name, split=split)
+    project, pipeline = ws.project, ws.pipeline
     entries = history(project, pipeline)
     if len(entries) < 2:
-        raise NbprodError(
+        raise ReleaseError(
             f"nothing to roll back to: {len(entries)} release(s) of {pipeline!r} so far",
             path=str(notebook),
             fix="rollback needs an earlier release; see nbprod status",
@@ -167,11 +173,13 @@ def status(
     *,
     project: Union[str, Path] = ".",
     name: Optional[str] = None,
+    split: str = "auto",
     tracking_uri: Optional[str] = None,
 ) -> Status:
-    project = Path(project)
-    verdict = check(notebook, project=project, name=name)
-    pipeline = plan_of(notebook, project, name).name
+    """Champion, candidate and approval state of the pipeline."""
+    ws = Workspace(notebook, project=project, name=name, split=split)
+    project, pipeline = ws.project, ws.pipeline
+    verdict = check_workspace(ws)
     result = Status(
         pipeline,
         approval=verdict.state,

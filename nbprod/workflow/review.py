@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import difflib
 import html
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 
-from nbprod.convert.render import project_relpath
-from nbprod.gates.validate import check_requirements, gates_dir
-from nbprod.lint import lint_notebook
-from nbprod.notebook.reader import read_notebook
-from nbprod.plan.build import build_plan
-from nbprod.workflow.approval import check, current_digests, readiness
+from nbprod._core.fsutil import atomic_write_text
+from nbprod.gates.validate import check_requirements
+from nbprod.views.dag_svg import render_svg
+from nbprod.workflow.approval import check_workspace, current_digests, readiness
+from nbprod.workflow.workspace import Workspace
 
 __all__ = ["ReviewReport", "review"]
 
@@ -67,8 +65,8 @@ class ReviewReport:
         return "\n".join(lines)
 
 
-def _diffs(project: Path, pipeline: str, changed_files: list[str]) -> list[tuple[str, str]]:
-    base = project / ".nbprod" / "approved" / pipeline
+def _diffs(ws: Workspace, changed_files: list[str]) -> list[tuple[str, str]]:
+    base, project = ws.layout.approved_copy(ws.pipeline), ws.project
     out = []
     for rel in changed_files:
         old = base / rel
@@ -80,55 +78,58 @@ def _diffs(project: Path, pipeline: str, changed_files: list[str]) -> list[tuple
     return out
 
 
-def review(notebook: Union[str, Path], *, project: Union[str, Path] = ".", name: Optional[str] = None) -> ReviewReport:
-    from nbprod.views.dag_svg import render_svg
-
-    project = Path(project)
-    nb = read_notebook(notebook, display_path=project_relpath(notebook, project))
-    plan = build_plan(nb, name=name)
-    verdict = check(notebook, project=project, name=name)
-    lint = lint_notebook(nb).findings
-    gates = []
-    for step in plan.steps:
+def _gates(ws: Workspace) -> list[dict]:
+    out = []
+    for step in ws.plan.steps:
         for var in step.gates:
-            try:
-                gates.append(json.loads((gates_dir(project, plan.name) / f"{var}.json").read_text()))
-            except (OSError, ValueError):
-                gates.append(
+            result = ws.last_gate_result(var)
+            if result is None:
+                out.append(
                     {"variable": var, "success": False, "outcomes": [], "report_html": "(no result: run the pipeline)"}
                 )
+            else:
+                out.append(result.to_dict())
+    return out
+
+
+def _metrics(ws: Workspace) -> list[tuple[str, float, Optional[str], Optional[bool]]]:
     metrics = []
-    for step in plan.steps:
-        mfile = project / ".nbprod" / "products" / plan.name / step.name / "metrics.json"
-        values = json.loads(mfile.read_text()) if mfile.exists() else {}
+    for step in ws.plan.steps:
+        values = ws.metrics(step.name)
         reqs = {o.metric: o for o in check_requirements(step, values)}
         for m, v in sorted(values.items()):
             o = reqs.get(m)
             metrics.append((m, v, o.requirement if o else None, o.passed if o else None))
-    card = project / "bentos" / plan.name / "model_card.json"
-    missing = json.loads(card.read_text()).get("missing_human_fields", []) if card.exists() else []
+    return metrics
+
+
+def review(
+    notebook: Union[str, Path], *, project: Union[str, Path] = ".", name: Optional[str] = None, split: str = "auto"
+) -> ReviewReport:
+    """Write ``.nbprod/review/<pipeline>.html`` and return its summary; the plan is built once."""
+    ws = Workspace(notebook, project=project, name=name, split=split)
+    plan = ws.plan
+    verdict = check_workspace(ws)
+    card = ws.model_card() or {}
     changed_files = [
         c.rsplit(" (", 1)[0] for c in verdict.changed if "(notebook content)" not in c and not c.startswith("model/")
     ]
     if verdict.state in ("none", "rejected"):
-        changed_files = sorted(current_digests(project, plan)["files"])
+        changed_files = sorted(current_digests(ws)["files"])
     report = ReviewReport(
         plan.name,
-        project / ".nbprod" / "review" / f"{plan.name}.html",
+        ws.layout.review_html(plan.name),
         verdict.state,
         verdict.message,
         verdict.changed,
-        lint,
-        gates,
-        metrics,
-        missing,
-        readiness(project, plan),
+        ws.lint_report.findings,
+        _gates(ws),
+        _metrics(ws),
+        card.get("missing_human_fields", []),
+        readiness(ws),
     )
-    page = _render(
-        plan, report, render_svg(plan), _diffs(project, plan.name, changed_files) if verdict.state != "approved" else []
-    )
-    report.html_path.parent.mkdir(parents=True, exist_ok=True)
-    report.html_path.write_text(page, encoding="utf-8")
+    page = _render(plan, report, render_svg(plan), _diffs(ws, changed_files) if verdict.state != "approved" else [])
+    atomic_write_text(report.html_path, page)
     return report
 
 

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Optional, Union
 
-from nbprod.convert.render import project_relpath
-from nbprod.errors import NbprodError
-from nbprod.notebook.reader import read_notebook
-from nbprod.plan.build import build_plan
+from nbprod.errors import ServeError
+from nbprod.workflow.workspace import Workspace
 
-__all__ = ["serve", "serve_command", "last_bento"]
+__all__ = ["serve", "serve_command", "last_bento", "bento_to_serve"]
+
+log = logging.getLogger(__name__)
 
 
 def last_bento(project: Path, pipeline: str) -> Optional[str]:
@@ -33,26 +34,32 @@ def serve_command(project: Path, bento_tag: str, port: int) -> tuple[list[str], 
     return [bentoml, "serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)], env
 
 
+def bento_to_serve(ws: Workspace, bento_tag: Optional[str] = None) -> str:
+    """``bento_tag``, else the Bento the last run or ``nbprod package`` built for this pipeline."""
+    tag = bento_tag or last_bento(ws.project, ws.pipeline)
+    if not tag:
+        raise ServeError(
+            f"no Bento has been built for pipeline {ws.pipeline!r}",
+            path=ws.nb.path,
+            fix=f"run the pipeline (nbprod run {ws.nb.path}) or package it (nbprod package {ws.nb.path}) first",
+        )
+    return tag
+
+
 def serve(
     notebook: Union[str, Path],
     *,
     project: Union[str, Path] = ".",
     name: Optional[str] = None,
+    split: str = "auto",
     port: int = 3000,
     bento_tag: Optional[str] = None,
 ) -> int:
-    project = Path(project)
-    nb = read_notebook(notebook, display_path=project_relpath(notebook, project))
-    plan = build_plan(nb, name=name)
-    tag = bento_tag or last_bento(project, plan.name)
-    if not tag:
-        raise NbprodError(
-            f"no Bento has been built for pipeline {plan.name!r}",
-            path=nb.path,
-            fix=f"run the pipeline (nbprod run {nb.path}) or package it (nbprod package {nb.path}) first",
-        )
-    cmd, env = serve_command(project, tag, port)
-    print(f"serving {tag} on http://127.0.0.1:{port} (Ctrl+C stops)", flush=True)
+    """Run ``bentoml serve`` on 127.0.0.1 until it stops; returns its exit code (130 on Ctrl+C)."""
+    ws = Workspace(notebook, project=project, name=name, split=split)
+    tag = bento_to_serve(ws, bento_tag)
+    cmd, env = serve_command(ws.project, tag, port)
+    log.info("serving %s on http://127.0.0.1:%d", tag, port)
     try:
         return subprocess.call(cmd, env=env)
     except KeyboardInterrupt:
