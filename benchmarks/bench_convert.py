@@ -141,7 +141,8 @@ def make_notebook(n_cells: int, seed: int = 0) -> dict:
         _cell(
             "code",
             "rng = np.random.default_rng(seed)\n"
-            'raw = pd.DataFrame({"key": rng.integers(0, 50, size=n_rows), "value": rng.normal(10.0, 3.0, size=n_rows)})',
+            'raw = pd.DataFrame({"key": rng.integers(0, 50, size=n_rows), "value": rng.normal(10.0, 3.0, '
+            "size=n_rows)})",
             ["step:s1"],
         ),
     ]

@@ -429,7 +429,8 @@ def main() -> int:
                     )
                     if u["gate_lines"] or u["require_lines"] or not g["gate_lines"]:
                         errors.append(
-                            f"{name} rep {rep + 1}: unexpected gate output (gated {g['gate_lines']}, ungated {u['gate_lines']})"
+                            f"{name} rep {rep + 1}: unexpected gate output (gated {g['gate_lines']}, ungated "
+                            f"{u['gate_lines']})"
                         )
             print(
                 "  breakdown of the gate cost (fresh interpreter, pandas/scikit-learn/nbprod pre-imported) ...",

@@ -337,8 +337,8 @@ def main() -> int:
             setup = {"nbprod_run_s": t, **bento_info}
             schema = record_schema(Path(bento_info["bento_path"]))
             print(
-                f"  set-up: nbprod run (tracked, packaged) {B.fmt_s(t)}; Bento {bento_info['bento_tag']}; Record fields: "
-                + ", ".join(f"{k} ({f['kind']})" for k, f in schema.items()),
+                f"  set-up: nbprod run (tracked, packaged) {B.fmt_s(t)}; Bento {bento_info['bento_tag']}; Record "
+                "fields: " + ", ".join(f"{k} ({f['kind']})" for k, f in schema.items()),
                 flush=True,
             )
 
@@ -504,13 +504,16 @@ def main() -> int:
         print(B.table(rows, ["kind", "count", "status codes", "p50 ms", "p99 ms", "expected"]))
         print(
             f"\n{len(res):,} of {len(plan):,} requests in {elapsed:.1f} s (stopped by {load.get('stopped_by')}, max "
-            f"{max_s:g} s): {summary['requests_per_s']:,.0f} requests/s ({summary['good_requests_per_s']:,.0f} good 200/s), "
-            f"latency p50 {summary['p50_ms']:.1f} ms, p99 {summary['p99_ms']:.1f} ms (good: p50 {summary['good_p50_ms']:.1f}, "
+            f"{max_s:g} s): {summary['requests_per_s']:,.0f} requests/s ({summary['good_requests_per_s']:,.0f} good "
+            "200/s), "
+            f"latency p50 {summary['p50_ms']:.1f} ms, p99 {summary['p99_ms']:.1f} ms (good: p50 "
+            f"{summary['good_p50_ms']:.1f}, "
             f"p99 {summary['good_p99_ms']:.1f}); load generator {summary['client_cpu_cores']:.2f} cores"
         )
         print(
             f"5xx: {len(five)} {summary['status_5xx_by_kind'] or ''}; dropped connections: {len(dropped)} "
-            f"{summary['dropped_by_kind'] or ''}; good not 200 (or wrong prediction count): {good_bad}; bad not 4xx: {bad_not_4xx}"
+            f"{summary['dropped_by_kind'] or ''}; good not 200 (or wrong prediction count): {good_bad}; bad not 4xx: "
+            f"{bad_not_4xx}"
         )
         interesting = {
             f"{k} -> {s}": v
@@ -529,11 +532,13 @@ def main() -> int:
         mem["growth_bytes"] = mem["end_bytes"] - mem["start_bytes"]
     if server_info.get("alive_after") is not None:
         print(
-            f"server after the load: alive {server_info['alive_after']}, GET /readyz -> {server_info.get('readyz_after')}"
+            f"server after the load: alive {server_info['alive_after']}, GET /readyz -> "
+            f"{server_info.get('readyz_after')}"
         )
     if log_counts:
         print(
-            f"server log: {log_counts['traceback_lines']} traceback(s), {log_counts['status_5xx_lines']} status=5xx line(s), "
+            f"server log: {log_counts['traceback_lines']} traceback(s), {log_counts['status_5xx_lines']} status=5xx "
+            "line(s), "
             f"{log_counts['error_lines']} ERROR line(s)"
         )
     print("\n" + "\n".join(f"{k}: {v}" for k, v in verdicts.items()))

@@ -176,7 +176,8 @@ def main() -> int:
     if full_steps == full_steps:
         print(
             f"\nfull nbprod run: {B.fmt_s(med['full'])} wall = {B.fmt_s(full_steps)} inside the 4 steps "
-            f"+ {B.fmt_s(med['full'] - full_steps)} outside them (interpreter, imports, convert, Ploomber DAG set-up, saving)"
+            f"+ {B.fmt_s(med['full'] - full_steps)} outside them (interpreter, imports, convert, Ploomber DAG set-up, "
+            "saving)"
         )
     if importtime:
         print(
@@ -193,7 +194,8 @@ def main() -> int:
             f"= {tracked['ratio_vs_full']:.2f}x the plain full run ({B.fmt_s(med['full'])}), "
             f"+{B.fmt_s(extra)} for MLflow tracking + Bento build "
             f"(steps {B.fmt_s(tracked['steps_s'] if tracked.get('steps_s') is not None else float('nan'))}; "
-            f"Bento {'built' if tracked['bento_built'] else 'NOT built'}, mlflow.db {'written' if tracked['mlflow_db'] else 'MISSING'})"
+            f"Bento {'built' if tracked['bento_built'] else 'NOT built'}, mlflow.db "
+            f"{'written' if tracked['mlflow_db'] else 'MISSING'})"
         )
     for e in errors:
         print(f"ERROR: {e}")

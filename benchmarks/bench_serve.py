@@ -534,7 +534,8 @@ def main() -> int:
             print(
                 "  in-process Bento predict() (validate + service code): "
                 + ", ".join(
-                    f"batch {b}: {v['rows_per_s']:,.0f} rows/s (validate {v['validate_ms']:.1f} ms + predict {v['predict_ms']:.1f} ms)"
+                    f"batch {b}: {v['rows_per_s']:,.0f} rows/s (validate {v['validate_ms']:.1f} ms + predict "
+                    f"{v['predict_ms']:.1f} ms)"
                     for b, v in svc_path["batches"].items()
                 ),
                 flush=True,
@@ -843,7 +844,8 @@ def main() -> int:
             f"with max_latency_ms={diag} (diagnostic copy): "
             + ", ".join(
                 f"batch {b}: {diag_summary[f'batch_{b}']['ratio_rows_per_s']:.2f}x mlflow, p99 "
-                f"{diag_summary[f'batch_{b}']['bento_p99_ms']:.0f} ms, {diag_summary[f'batch_{b}']['bento_errors']} error(s)"
+                f"{diag_summary[f'batch_{b}']['bento_p99_ms']:.0f} ms, {diag_summary[f'batch_{b}']['bento_errors']} "
+                "error(s)"
                 for b in BATCHES
                 if f"batch_{b}" in diag_summary
             )

@@ -4,7 +4,9 @@
     python benchmarks/code_metrics.py --check    # also fail (exit 1) when a budget is exceeded
 
 Budgets (checked by ``make check``): no module over 400 lines, no function over cyclomatic complexity 25
-(radon's measure, the one the architecture review used). Reported beside them: module count, median and max
+(radon's measure, the one the architecture review used). Known exceptions are listed, one per line, in
+``benchmarks/code_budget.txt``; the list may only shrink: a listed item that is back under budget fails the
+check too, so the entry is removed in the same change. Reported beside them: module count, median and max
 module lines, functions over CC 20, lines over 100 characters, and the public names of the root package.
 """
 
@@ -21,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "nbprod"
 MAX_MODULE_LINES = 400
 MAX_COMPLEXITY = 25
+BUDGET_FILE = Path(__file__).with_name("code_budget.txt")
 
 
 def _blocks(source: str) -> list:
@@ -77,12 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"public names (nbprod.__all__): {m['public_names']}")
     if not args.check:
         return 0
-    problems = [f"{rel} has {n} lines (budget {MAX_MODULE_LINES})" for rel, n in m["sizes"].items()
-                if n > MAX_MODULE_LINES]
-    problems += [f"{where} has cyclomatic complexity {cc} (budget {MAX_COMPLEXITY})"
-                 for cc, where in m["over_cc20"] if cc > MAX_COMPLEXITY]
-    for p in problems:
-        print(f"over budget: {p}", file=sys.stderr)
+    over = {rel for rel, n in m["sizes"].items() if n > MAX_MODULE_LINES}
+    over |= {where.split(":")[0] + " " + where.split(" ", 1)[1] for cc, where in m["over_cc20"] if cc > MAX_COMPLEXITY}
+    allowed = {line.split("#")[0].strip() for line in BUDGET_FILE.read_text().splitlines()} - {""}
+    problems = [
+        f"over budget (modules > {MAX_MODULE_LINES} lines, functions > CC {MAX_COMPLEXITY}): {item}"
+        for item in sorted(over - allowed)
+    ]
+    problems += [f"back under budget: remove {item!r} from {BUDGET_FILE.name}" for item in sorted(allowed - over)]
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    print(f"known exceptions still over budget ({BUDGET_FILE.name}): {len(over & allowed)}")
     return 1 if problems else 0
 
 

@@ -5,8 +5,7 @@ import shutil
 
 import pytest
 
-from nbprod.errors import NbprodError
-from nbprod.errors import ApprovalRefused
+from nbprod.errors import ApprovalRefused, NbprodError
 from nbprod.workflow.approval import approve, check
 from nbprod.workflow.release import release, rollback, status
 from nbprod.workflow.review import review

@@ -33,7 +33,7 @@ def test_the_plan_is_built_once_per_workspace(nb, tmp_path):
 def test_split_chooses_the_plan(nb, tmp_path, split):
     assert [s.name for s in Workspace(nb, project=tmp_path, split=split).plan.steps] == ["load", "use"]
     with pytest.raises(PlanError, match="NB010|no step"):
-        Workspace(nb, project=tmp_path, split="tags").plan
+        _ = Workspace(nb, project=tmp_path, split="tags").plan
 
 
 def test_bad_split_and_bad_name_are_usage_errors(nb, tmp_path):

@@ -124,7 +124,8 @@ def _parse_cell_tags(cell: Cell, raw: list[str]) -> None:
                 Finding(
                     "NB001",
                     ERROR,
-                    f"tag {parsed.raw!r} belongs on a {GRAMMAR[parsed.kind].cell_type} cell, not a {cell.cell_type} cell",
+                    f"tag {parsed.raw!r} belongs on a {GRAMMAR[parsed.kind].cell_type} cell, not a {cell.cell_type} "
+                    "cell",
                     cell.ref,
                     f"move the tag to a {GRAMMAR[parsed.kind].cell_type} cell",
                 )

@@ -234,7 +234,8 @@ def _cmd_approve(args: argparse.Namespace) -> int:
         split=args.split,
     )
     print(
-        f"{record['decision']} by {record['by']}: approvals/{record['pipeline']}.json (digest {record['digest'][:12]}); "
+        f"{record['decision']} by {record['by']}: approvals/{record['pipeline']}.json (digest "
+        f"{record['digest'][:12]}); "
         "commit it so that the pull request carries the decision"
     )
     return 0
