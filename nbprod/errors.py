@@ -19,6 +19,8 @@ __all__ = [
     "ConvertError",
     "RunError",
     "StepFailedError",
+    "GateFailedError",
+    "SuiteError",
     "UsageError",
 ]
 
@@ -112,3 +114,14 @@ class StepFailedError(RunError):
     """A step raised. Names the step, the source cell and line, and the command that resumes the run."""
 
     exit_code = 1
+
+
+class GateFailedError(RunError):
+    """A data gate or an evaluation gate failed; nothing downstream ran."""
+
+    exit_code = 1
+
+
+class SuiteError(NbprodError):
+    """An expectation suite is missing or malformed; the message names the file and the expectation."""
+

@@ -5,11 +5,14 @@ import json
 import pandas as pd
 import pytest
 
-from nbprod.gates.suites import SuiteError, dump_suite, load_suite
-from nbprod.gates.validate import check_requirements, render_html, validate_frame
+from nbprod.errors import SuiteError
+from nbprod.gates.model import check_requirements
+from nbprod.gates.propose import propose_suite, was_edited
+from nbprod.gates.report import render_html
+from nbprod.gates.suites import dump_suite, load_suite
+from nbprod.gates.validate import validate_frame
 from nbprod.notebook.reader import notebook_from_cells
 from nbprod.plan.build import build_plan
-from nbprod.workflow.expect import propose_suite, was_edited
 
 
 @pytest.fixture
@@ -138,7 +141,8 @@ def test_warning_expectations_do_not_fail(tmp_path, frame):
             "'kwargs' must be an object",
         ),
         (
-            '{"expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}, "severity": "fatal"}]}',
+            '{"expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}, '
+            '"severity": "fatal"}]}',
             "severity 'fatal' is not one of",
         ),
         (
@@ -193,7 +197,7 @@ def test_missing_suite_tells_to_run_expect(tmp_path):
 
 
 def test_html_report_escapes_values(tmp_path, frame):
-    from nbprod.gates.validate import GateResult
+    from nbprod.gates.model import GateResult
 
     suite = load_suite(write(tmp_path, propose_suite(frame, "p.df")))
     bad = frame.assign(plan=["<script>alert(1)</script>"] + list(frame["plan"][1:]))
@@ -213,3 +217,4 @@ def test_requirements_compare_metrics_with_thresholds():
     assert [(o.requirement, o.passed) for o in outcomes] == [("acc>=0.8", False), ("loss<0.5", True)]
     assert "acc = 0.7, required acc>=0.8 (cell 0" in outcomes[0].describe()
     assert not check_requirements(plan.steps[0], {})[0].passed
+

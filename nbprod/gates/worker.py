@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 from typing import IO, Any, Optional
 
-from nbprod.errors import NbprodError, RunError
-from nbprod.gates.suites import SuiteError
-from nbprod.gates.validate import GateResult, run_gate
+from nbprod.errors import NbprodError, RunError, SuiteError
+from nbprod.gates.model import GateResult
+from nbprod.gates.store import run_gate
 
 __all__ = ["GateWorker", "main"]
 

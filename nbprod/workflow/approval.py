@@ -108,7 +108,8 @@ def _record_digest(record: dict) -> str:
 
 def readiness(project: Path, plan: Pipeline) -> list[str]:
     """Why this pipeline cannot be approved yet (empty when it can)."""
-    from nbprod.gates.validate import check_requirements, gates_dir
+    from nbprod.gates.model import check_requirements
+    from nbprod.gates.store import gates_dir
     from nbprod.lint import lint_notebook
 
     reasons = [

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Optional, Union
 
 from nbprod.convert.render import project_relpath
-from nbprod.gates.validate import check_requirements, gates_dir
+from nbprod.gates.model import check_requirements
+from nbprod.gates.store import gates_dir
 from nbprod.lint import lint_notebook
 from nbprod.notebook.reader import read_notebook
 from nbprod.plan.build import build_plan
