@@ -292,7 +292,7 @@ def part2(reps: int, tmp: Path, errors: list[str]) -> dict:
 
     from nbprod.gates.suites import dump_suite, load_suite
     from nbprod.gates.validate import validate_frame
-    from nbprod.workflow.expect import propose_suite
+    from nbprod.gates.propose import propose_suite
 
     pre_s = time.perf_counter() - t
     gx_loaded_before = "great_expectations" in sys.modules

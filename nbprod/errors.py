@@ -2,7 +2,21 @@
 
 Every error a user can cause is an :class:`NbprodError`. Subclasses carry the location
 (notebook path, cell index, the cell's first line, the tag) so that the CLI can print
-"where, what was expected, how to fix it" without a traceback.
+"where, what was expected, how to fix it" without a traceback. The tree::
+
+    NbprodError                 exit 2 unless stated
+    ├── NotebookReadError       the file is not a notebook nbprod can read
+    ├── UsageError              bad command-line usage (-p, --name, --split)
+    ├── PlanError               the tags do not describe a valid pipeline (carries every finding)
+    ├── ConvertError            writing pipelines/<name>/ failed (previous output kept)
+    ├── RunError                running failed before or around a step
+    │   ├── StepFailedError     a step raised (exit 1): step, cell, line, resume command
+    │   └── GateFailedError     a data or evaluation gate failed (exit 1)
+    ├── SuiteError              an expectation suite is missing or malformed
+    ├── ApprovalError           an approval cannot be recorded or read
+    │   └── ApprovalRefused     lint errors, failed gates, missing card fields (exit 1)
+    ├── ReleaseError            release / rollback / status cannot proceed
+    └── ServeError              no Bento to serve
 """
 
 from __future__ import annotations
@@ -18,6 +32,8 @@ __all__ = [
     "ConvertError",
     "RunError",
     "StepFailedError",
+    "GateFailedError",
+    "SuiteError",
     "UsageError",
     "ApprovalError",
     "ApprovalRefused",
@@ -123,9 +139,19 @@ class ApprovalRefused(ApprovalError):
     exit_code = 1
 
 
+class GateFailedError(RunError):
+    """A data gate or an evaluation gate failed; nothing downstream ran."""
+
+    exit_code = 1
+
+
 class ReleaseError(NbprodError):
     """Release, rollback or status cannot proceed (no valid approval, nothing to roll back to, store errors)."""
 
 
 class ServeError(NbprodError):
     """There is no Bento to serve, or the server did not start."""
+
+
+class SuiteError(NbprodError):
+    """An expectation suite is missing or malformed; the message names the file and the expectation."""

@@ -475,7 +475,8 @@ def test_bad_input_is_rejected_with_what_and_where(kind, payload, messages, cli,
         for m in messages:
             assert m in found, found
     elif kind == "suite":
-        from nbprod.gates.suites import SuiteError, load_suite
+        from nbprod.errors import SuiteError
+        from nbprod.gates.suites import load_suite
         from nbprod.gates.validate import validate_frame
 
         content, outcome = payload

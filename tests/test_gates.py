@@ -5,11 +5,24 @@ import json
 import pandas as pd
 import pytest
 
-from nbprod.gates.suites import SuiteError, dump_suite, load_suite
-from nbprod.gates.validate import check_requirements, render_html, validate_frame
+from nbprod.errors import (
+    CellRef,
+    ConvertError,
+    GateFailedError,
+    NbprodError,
+    PlanError,
+    RunError,
+    StepFailedError,
+    SuiteError,
+)
+from nbprod.gates.model import check_requirements
+from nbprod.gates.propose import propose_suite, was_edited
+from nbprod.gates.report import render_html
+from nbprod.gates.suites import dump_suite, load_suite
+from nbprod.gates.validate import validate_frame
+from nbprod.gates.worker import error_from_json, error_to_json
 from nbprod.notebook.reader import notebook_from_cells
 from nbprod.plan.build import build_plan
-from nbprod.workflow.expect import propose_suite, was_edited
 
 
 @pytest.fixture
@@ -138,7 +151,8 @@ def test_warning_expectations_do_not_fail(tmp_path, frame):
             "'kwargs' must be an object",
         ),
         (
-            '{"expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}, "severity": "fatal"}]}',
+            '{"expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "a"}, '
+            '"severity": "fatal"}]}',
             "severity 'fatal' is not one of",
         ),
         (
@@ -193,7 +207,7 @@ def test_missing_suite_tells_to_run_expect(tmp_path):
 
 
 def test_html_report_escapes_values(tmp_path, frame):
-    from nbprod.gates.validate import GateResult
+    from nbprod.gates.model import GateResult
 
     suite = load_suite(write(tmp_path, propose_suite(frame, "p.df")))
     bad = frame.assign(plan=["<script>alert(1)</script>"] + list(frame["plan"][1:]))
@@ -213,3 +227,64 @@ def test_requirements_compare_metrics_with_thresholds():
     assert [(o.requirement, o.passed) for o in outcomes] == [("acc>=0.8", False), ("loss<0.5", True)]
     assert "acc = 0.7, required acc>=0.8 (cell 0" in outcomes[0].describe()
     assert not check_requirements(plan.steps[0], {})[0].passed
+
+
+# --- the gate worker's error round-trip ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        SuiteError("bad suite", path="expectations/p/df.json", cell=CellRef(3, "# nbprod: step:clean"), fix="edit it"),
+        GateFailedError("gate df failed", path="nb.ipynb", fix="fix the data"),
+        StepFailedError("step 'a' failed", path="nb.ipynb", cell=CellRef(0, "x = 1")),
+        ConvertError("cannot write", path="pipelines/p", cell=CellRef(7, "def preprocess(raw):")),
+        RunError("the worker stopped"),
+        NbprodError("plain"),
+    ],
+)
+def test_worker_errors_come_back_as_the_same_class_with_cell_and_exit_code(exc):
+    back = error_from_json(json.loads(json.dumps(error_to_json(exc))))
+    assert type(back) is type(exc)
+    assert (back.message, back.path, back.cell, back.fix, back.exit_code) == (
+        exc.message,
+        exc.path,
+        exc.cell,
+        exc.fix,
+        exc.exit_code,
+    )
+    assert str(back) == str(exc)
+
+
+def test_worker_error_of_an_unknown_class_keeps_message_and_exit_code():
+    data = {**error_to_json(GateFailedError("boom", path="nb.ipynb")), "type": "NoSuchError"}
+    back = error_from_json(data)
+    assert type(back) is NbprodError and back.exit_code == 1 and back.message == "boom"
+    # names that are not nbprod errors are never instantiated
+    assert type(error_from_json({**data, "type": "CellRef"})) is NbprodError
+
+
+def test_worker_error_for_a_class_with_its_own_constructor():
+    data = {"type": "PlanError", "message": "2 problems", "path": None, "cell": None, "fix": None, "exit_code": 2}
+    back = error_from_json(data)
+    assert isinstance(back, PlanError) and back.message == "2 problems"
+
+
+def test_worker_answers_a_failing_gate_with_the_error_as_data(monkeypatch, tmp_path):
+    from nbprod.gates import worker
+
+    def failing(*args, **kwargs):
+        raise SuiteError("the suite is not valid JSON", path="expectations/p/df.json", cell=CellRef(2, "df = f()"))
+
+    monkeypatch.setattr(worker, "run_gate", failing)
+    request = {"project": str(tmp_path), "pipeline": "p", "step": "s", "variable": "df", "product": "x"}
+    reply = json.loads(json.dumps(worker._answer(request)))
+    back = error_from_json(reply["error"])
+    assert isinstance(back, SuiteError) and back.cell == CellRef(2, "df = f()") and back.path.endswith("df.json")
+
+    def crashing(*args, **kwargs):
+        raise KeyError("oops")
+
+    monkeypatch.setattr(worker, "run_gate", crashing)
+    back = error_from_json(json.loads(json.dumps(worker._answer(request)))["error"])
+    assert type(back) is RunError and "validating gate:df failed: KeyError" in back.message

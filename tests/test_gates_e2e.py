@@ -6,8 +6,7 @@ import sys
 
 import pytest
 
-from nbprod.gates.suites import SuiteError
-from nbprod.gates.validate import GateFailedError
+from nbprod.errors import GateFailedError, SuiteError
 from nbprod.workflow.expect import expect
 from nbprod.workflow.run import run
 from tests.conftest import tree_snapshot

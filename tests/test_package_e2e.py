@@ -297,7 +297,7 @@ def test_a_notebook_without_card_cells_lists_the_missing_fields(tmp_path, monkey
 
 
 def test_no_packaging_after_a_failed_evaluation_gate(tmp_path, monkeypatch):
-    from nbprod.gates.validate import GateFailedError
+    from nbprod.errors import GateFailedError
 
     monkeypatch.chdir(tmp_path)
     shutil.copytree(EXAMPLES, tmp_path / "example_notebooks")

@@ -7,20 +7,15 @@ every gate of the pipeline has a result, so a failed gate always fails the run, 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Callable, Optional
 
+from nbprod.errors import GateFailedError
 from nbprod.events import EventKind, EventSink, StepEvent
-from nbprod.gates.validate import (
-    GateFailedError,
-    GateResult,
-    RequirementOutcome,
-    cached_gate,
-    check_requirements,
-    run_gate,
-)
-from nbprod.plan.model import Pipeline
+from nbprod.gates.model import GateResult, RequirementOutcome, check_requirements
+from nbprod.gates.store import cached_gate, run_gate
+from nbprod.io import load_metrics
+from nbprod.plan.model import Pipeline, Step
 
 __all__ = ["GateKeeper"]
 
@@ -78,37 +73,43 @@ class GateKeeper:
         self._checked.add(step_name)
         step = self.plan.step(step_name)
         for var in step.gates:
-            product = self.products[step.name][var]
-            result = cached_gate(self.project, self.plan.name, var, product) if product.exists() else None
-            if result is None:
-                result = self.validator(self.project, self.plan.name, step.name, var, product, notebook=self.notebook)
-            self.gates[(step.name, var)] = result
-            state = "passed" if result.success else "FAILED"
-            warn = f", {len(result.warnings)} warning(s)" if result.warnings else ""
-            reused = " (same data and suite as before)" if result.cached else ""
+            self._check_gate(step, var)
+        if step.requires:
+            self._check_requirements(step)
+
+    def _check_gate(self, step: Step, var: str) -> None:
+        product = self.products[step.name][var]
+        result = cached_gate(self.project, self.plan.name, var, product) if product.exists() else None
+        if result is None:
+            result = self.validator(self.project, self.plan.name, step.name, var, product, notebook=self.notebook)
+        self.gates[(step.name, var)] = result
+        state = "passed" if result.success else "FAILED"
+        warn = f", {len(result.warnings)} warning(s)" if result.warnings else ""
+        reused = " (same data and suite as before)" if result.cached else ""
+        self.emit(
+            StepEvent(
+                EventKind.GATE if result.success else EventKind.GATE_FAILED,
+                step.name,
+                result.elapsed,
+                f"gate {var}: {state}, {len(result.outcomes)} expectations, {len(result.failed)} failed{warn}{reused}",
+            )
+        )
+
+    def _check_requirements(self, step: Step) -> None:
+        mpath = self.products[step.name].get("metrics")
+        metrics = load_metrics(mpath) if mpath is not None and mpath.exists() else {}
+        outcomes = check_requirements(step, metrics)
+        self.requirements[step.name] = outcomes
+        for o in outcomes:
             self.emit(
                 StepEvent(
-                    EventKind.GATE if result.success else EventKind.GATE_FAILED,
+                    EventKind.GATE if o.passed else EventKind.GATE_FAILED,
                     step.name,
-                    result.elapsed,
-                    f"gate {var}: {state}, {len(result.outcomes)} expectations, {len(result.failed)} failed{warn}{reused}",
+                    0.0,
+                    f"require {o.requirement}: {'passed' if o.passed else 'FAILED'} ({o.metric} = "
+                    f"{'missing' if o.value is None else format(o.value, '.4g')})",
                 )
             )
-        if step.requires:
-            mpath = self.products[step.name].get("metrics")
-            metrics = json.loads(mpath.read_text()) if mpath is not None and mpath.exists() else {}
-            outcomes = check_requirements(step, metrics)
-            self.requirements[step.name] = outcomes
-            for o in outcomes:
-                self.emit(
-                    StepEvent(
-                        EventKind.GATE if o.passed else EventKind.GATE_FAILED,
-                        step.name,
-                        0.0,
-                        f"require {o.requirement}: {'passed' if o.passed else 'FAILED'} ({o.metric} = "
-                        f"{'missing' if o.value is None else format(o.value, '.4g')})",
-                    )
-                )
 
     def after(self, step_name: str) -> None:
         """The engine's hook after a step ran: check its gates at once."""
@@ -157,7 +158,8 @@ class GateKeeper:
         downstream = self._downstream({r.step for r in failed_gates} | {o.step for o in failed_reqs})
         if downstream:
             lines.append(
-                f"not run: {', '.join(downstream)} (downstream of the failed gate; their previous products are untouched)"
+                f"not run: {', '.join(downstream)} "
+                "(downstream of the failed gate; their previous products are untouched)"
             )
         return "\n".join(lines)
 
@@ -170,4 +172,7 @@ class GateKeeper:
                 "fix the data or the step that produces it; if the data is right and the contract is wrong, edit "
                 f"{failed_gates[0].suite} (review the change), then re-run `nbprod run {self.notebook}`"
             )
-        return f"improve the model or review the threshold in the notebook's require: tag, then re-run `nbprod run {self.notebook}`"
+        return (
+            "improve the model or review the threshold in the notebook's require: tag, "
+            f"then re-run `nbprod run {self.notebook}`"
+        )

@@ -6,23 +6,32 @@ structure without importing Great Expectations; the types are checked against GX
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
-from nbprod.errors import NbprodError
+from nbprod._core.fsutil import atomic_write_text
+from nbprod._core.hashing import json_sha256
+from nbprod._core.layout import ProjectLayout
+from nbprod.errors import SuiteError
 
-__all__ = ["Suite", "SuiteError", "suite_path", "load_suite", "dump_suite", "write_suite", "SEVERITIES"]
+__all__ = [
+    "Suite",
+    "suite_path",
+    "load_suite",
+    "dump_suite",
+    "write_suite",
+    "expectations_digest",
+    "SEVERITIES",
+]
 
 SEVERITIES = ("critical", "warning", "info")
 
 
-class SuiteError(NbprodError):
-    """An expectation suite is missing or malformed; the message names the file and the expectation."""
+def expectations_digest(expectations: list[Any]) -> str:
+    """The digest of a suite's expectations (canonical JSON): how ``nbprod expect`` recognises its own proposal."""
+    return json_sha256(expectations)
 
 
 @dataclass
@@ -32,16 +41,13 @@ class Suite:
     meta: dict[str, Any]
     path: str
 
-    def digest(self) -> str:
-        return hashlib.sha256(json.dumps(self.expectations, sort_keys=True).encode()).hexdigest()
-
     def to_gx(self) -> dict[str, Any]:
         """Keyword arguments for ``gx.ExpectationSuite`` (name, expectations, meta)."""
         return {"name": self.name, "expectations": [dict(e) for e in self.expectations], "meta": dict(self.meta)}
 
 
 def suite_path(project: Union[str, Path], pipeline: str, variable: str) -> Path:
-    return Path(project) / "expectations" / pipeline / f"{variable}.json"
+    return ProjectLayout(project).suite(pipeline, variable)
 
 
 def _describe(i: int, exp: Any) -> str:
@@ -81,7 +87,8 @@ def load_suite(path: Union[str, Path], *, shown: str = "", run_hint: str = "") -
     for i, exp in enumerate(data["expectations"]):
         if not isinstance(exp, dict) or not isinstance(exp.get("type"), str) or not exp["type"].startswith("expect_"):
             raise SuiteError(
-                f"{_describe(i, exp)} has no valid 'type' (an expectation name such as 'expect_column_values_to_not_be_null')",
+                f"{_describe(i, exp)} has no valid 'type' "
+                "(an expectation name such as 'expect_column_values_to_not_be_null')",
                 path=shown,
                 fix="give every expectation a GX expectation type and a 'kwargs' object",
             )
@@ -103,8 +110,8 @@ def load_suite(path: Union[str, Path], *, shown: str = "", run_hint: str = "") -
                 path=shown,
                 fix="an expectation holds type, kwargs, severity and optionally meta/notes",
             )
-    name = data.get("name") if isinstance(data.get("name"), str) else p.stem
-    meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+    name: str = data["name"] if isinstance(data.get("name"), str) else p.stem
+    meta: dict[str, Any] = data["meta"] if isinstance(data.get("meta"), dict) else {}
     return Suite(name, data["expectations"], meta, shown)
 
 
@@ -114,8 +121,4 @@ def dump_suite(suite: dict[str, Any]) -> str:
 
 
 def write_suite(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, text)

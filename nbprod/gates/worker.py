@@ -2,7 +2,8 @@
 
 ``nbprod run`` starts it as soon as it knows the pipeline has gates; the worker imports GX once (seconds, on the
 other core) while the steps run, then answers validation requests as JSON lines on stdin/stdout. Errors travel
-back as data and are raised again in the parent with the same message, file and fix.
+back as data (class name, message, file, cell, fix, exit code) and are raised again in the parent as the same
+class of :mod:`nbprod.errors`.
 """
 
 from __future__ import annotations
@@ -14,13 +15,40 @@ import sys
 from pathlib import Path
 from typing import IO, Any, Optional
 
-from nbprod.errors import NbprodError, RunError
-from nbprod.gates.suites import SuiteError
-from nbprod.gates.validate import GateResult, run_gate
+from nbprod import errors
+from nbprod.errors import CellRef, NbprodError, RunError
+from nbprod.gates.model import GateResult
+from nbprod.gates.store import run_gate
 
-__all__ = ["GateWorker", "main"]
+__all__ = ["GateWorker", "main", "error_to_json", "error_from_json"]
 
-_ERRORS = {"SuiteError": SuiteError, "RunError": RunError, "NbprodError": NbprodError}
+
+def error_to_json(exc: NbprodError) -> dict[str, Any]:
+    """An nbprod error as data that :func:`error_from_json` turns back into the same error."""
+    cell = None if exc.cell is None else {"index": exc.cell.index, "first_line": exc.cell.first_line}
+    return {
+        "type": type(exc).__name__,
+        "message": exc.message,
+        "path": exc.path,
+        "cell": cell,
+        "fix": exc.fix,
+        "exit_code": exc.exit_code,
+    }
+
+
+def error_from_json(data: dict[str, Any]) -> NbprodError:
+    """The error :func:`error_to_json` described: the same class of :mod:`nbprod.errors` (NbprodError for a class
+    this process does not know), with its message, path, cell, fix and exit code."""
+    cls = getattr(errors, str(data.get("type")), None)
+    if not (isinstance(cls, type) and issubclass(cls, NbprodError)):
+        cls = NbprodError
+    cell = data.get("cell")
+    ref = CellRef(int(cell["index"]), str(cell["first_line"])) if isinstance(cell, dict) else None
+    exc = cls.__new__(cls)  # not cls(...): subclasses such as PlanError take other constructor arguments
+    NbprodError.__init__(exc, data["message"], path=data.get("path"), cell=ref, fix=data.get("fix"))
+    if isinstance(data.get("exit_code"), int) and data["exit_code"] != exc.exit_code:
+        exc.exit_code = data["exit_code"]
+    return exc
 
 
 class GateWorker:
@@ -82,9 +110,27 @@ class GateWorker:
             )
         reply = json.loads(line)
         if "error" in reply:
-            err = reply["error"]
-            raise _ERRORS.get(err["type"], NbprodError)(err["message"], path=err.get("path"), fix=err.get("fix"))
+            raise error_from_json(reply["error"])
         return GateResult.from_dict(reply["result"])
+
+
+def _answer(req: dict[str, Any]) -> dict[str, Any]:
+    """The reply to one validation request: the result, or the error as data."""
+    try:
+        result = run_gate(
+            Path(req["project"]),
+            req["pipeline"],
+            req["step"],
+            req["variable"],
+            Path(req["product"]),
+            notebook=req.get("notebook", ""),
+        )
+        return {"result": result.to_dict()}
+    except NbprodError as exc:
+        return {"error": error_to_json(exc)}
+    except Exception as exc:  # reported to the parent, which raises it with the gate named
+        failure = RunError(f"validating gate:{req.get('variable')} failed: {type(exc).__name__}: {exc}")
+        return {"error": error_to_json(failure)}
 
 
 def main() -> None:
@@ -97,28 +143,7 @@ def main() -> None:
     for line in sys.stdin.buffer:
         if not line.strip():
             continue
-        req = json.loads(line)
-        try:
-            result = run_gate(
-                Path(req["project"]),
-                req["pipeline"],
-                req["step"],
-                req["variable"],
-                Path(req["product"]),
-                notebook=req.get("notebook", ""),
-            )
-            reply: dict[str, Any] = {"result": result.to_dict()}
-        except NbprodError as exc:
-            reply = {"error": {"type": type(exc).__name__, "message": exc.message, "path": exc.path, "fix": exc.fix}}
-        except Exception as exc:  # reported to the parent, which raises it with the gate named
-            reply = {
-                "error": {
-                    "type": "RunError",
-                    "message": f"validating gate:{req.get('variable')} failed: {type(exc).__name__}: {exc}",
-                    "path": None,
-                    "fix": None,
-                }
-            }
+        reply = _answer(json.loads(line))
         out.write((json.dumps(reply, default=str) + "\n").encode())
         out.flush()
 

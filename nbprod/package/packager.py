@@ -22,7 +22,9 @@ from typing import Any, Optional, Union
 
 from nbprod.convert.render import product_paths, project_relpath, write_atomically
 from nbprod.errors import NbprodError, RunError
-from nbprod.gates.validate import GateFailedError, cached_gate, check_requirements
+from nbprod.errors import GateFailedError
+from nbprod.gates.model import check_requirements
+from nbprod.gates.store import cached_gate
 from nbprod.notebook.reader import read_notebook
 from nbprod.package.model_card import build_model_card, card_json, missing_human_fields, render_markdown
 from nbprod.package.spec import infer_serving, serve_source

@@ -18,7 +18,7 @@ from typing import Any, Optional, Union
 from nbprod._core.fsutil import atomic_write_text
 from nbprod._core.hashing import file_sha256, json_sha256
 from nbprod.errors import ApprovalError, ApprovalRefused
-from nbprod.gates.validate import check_requirements
+from nbprod.gates.model import check_requirements
 from nbprod.workflow.workspace import Workspace
 
 __all__ = [

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from nbprod._core.fsutil import atomic_write_text
-from nbprod.gates.validate import check_requirements
+from nbprod.gates.model import check_requirements
 from nbprod.views.dag_svg import render_svg
 from nbprod.workflow.approval import check_workspace, current_digests, readiness
 from nbprod.workflow.workspace import Workspace

@@ -32,7 +32,7 @@ from nbprod.engine.record import BuildRecord, RecordStore, product_stats, step_f
 from nbprod.errors import UsageError
 from nbprod.events import EventKind, EventSink, StepEvent, ignore
 from nbprod.gates.keeper import GateKeeper
-from nbprod.gates.validate import GateResult, RequirementOutcome, check_requirements
+from nbprod.gates.model import GateResult, RequirementOutcome, check_requirements
 from nbprod.gates.worker import GateWorker
 from nbprod.io import load_metrics
 from nbprod.notebook.tags import validate_identifier

@@ -22,7 +22,7 @@ from nbprod.plan.build import build_plan
 from nbprod.plan.model import Pipeline
 
 if TYPE_CHECKING:
-    from nbprod.gates.validate import GateResult
+    from nbprod.gates.model import GateResult
     from nbprod.lint import LintReport
 
 __all__ = ["Workspace", "SPLITS"]
@@ -97,7 +97,7 @@ class Workspace:
 
     def last_gate_result(self, variable: str) -> Optional[GateResult]:
         """The stored result of the gate on ``variable`` (None when it never ran or the file is unreadable)."""
-        from nbprod.gates.validate import GateResult
+        from nbprod.gates.model import GateResult
 
         try:
             return GateResult.from_dict(
