@@ -3,28 +3,48 @@
 Parameters, metrics, tags (notebook path and digest, git commit, nbprod version, which steps ran and which were
 reused), the ``model:`` variable logged with a signature and input example and registered under the pipeline's
 name with the alias ``candidate``, and as artifacts the executed step notebooks, gate results and pipeline card.
-The default store is SQLite under ``.nbprod/`` (no server); MLflow is imported only here.
+The default store is SQLite under ``.nbprod/`` (no server). MLflow is imported only here: ``release``, ``rollback``
+and ``status`` get their client from :func:`registry_client`.
+
+MLflow is kept quiet with its own switches (its event stream, the run-URL print, the artifact progress bars) and
+its loggers' levels, only for the duration of a call: nothing redirects the process's stdout or stderr, and a
+Jupyter kernel that ran the panel keeps its own output and logging.
 """
 
 from __future__ import annotations
 
 import ast
 import contextlib
-import io
 import logging
 import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
 
+from nbprod._core.env import quiet_dependencies, quiet_loggers
+from nbprod._core.layout import ProjectLayout
 from nbprod._core.vcs import git_commit
-from nbprod.errors import RunError
+from nbprod.errors import NbprodError, RunError
 from nbprod.plan.model import Pipeline, Step
 
-__all__ = ["TrackedRun", "default_tracking_uri", "track", "training_inputs"]
+if TYPE_CHECKING:
+    from nbprod.gates.validate import GateResult, RequirementOutcome
+
+__all__ = ["TrackedRun", "default_tracking_uri", "registry_client", "alias_version", "track", "training_inputs"]
+
+log = logging.getLogger(__name__)
 
 CANDIDATE = "candidate"
+
+#: Loggers MLflow and the libraries under it write to during a call; raised to ERROR for the call only.
+QUIET_LOGGERS = ("mlflow", "alembic", "sqlalchemy", "urllib3", "git")
+
+#: MLflow's own switches, set for the duration of a call unless the user set them.
+_MLFLOW_QUIET_ENV = {
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",  # "View run ... at: ..." written to sys.stdout
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
 
 
 @dataclass
@@ -37,11 +57,97 @@ class TrackedRun:
 
 
 def default_tracking_uri(project: Path) -> str:
-    return f"sqlite:///{(project / '.nbprod' / 'mlflow.db').resolve()}"
+    return f"sqlite:///{ProjectLayout(project).mlflow_db.resolve()}"
 
 
 def artifact_root(project: Path) -> Path:
-    return (project / ".nbprod" / "mlartifacts").resolve()
+    return ProjectLayout(project).mlflow_artifacts.resolve()
+
+
+def tracking_uri_of(project: Path, tracking_uri: Optional[str] = None) -> str:
+    """The store a command uses: the given URI, else ``MLFLOW_TRACKING_URI``, else SQLite under ``.nbprod/``."""
+    if tracking_uri:
+        uri, source = tracking_uri, "the tracking_uri argument"
+    elif os.environ.get("MLFLOW_TRACKING_URI"):
+        uri, source = os.environ["MLFLOW_TRACKING_URI"], "MLFLOW_TRACKING_URI"
+    else:
+        uri, source = default_tracking_uri(project), "the project default"
+    log.debug("tracking URI %s (from %s)", uri, source)
+    return uri
+
+
+@contextlib.contextmanager
+def _quiet_mlflow() -> Iterator[None]:
+    """MLflow silent for the block, everything restored after: its event stream (``eprint``, its loggers' handler)
+    through MLflow's own reference-counted switch, the run-URL print and progress bars through its environment
+    switches, warnings, and the levels of :data:`QUIET_LOGGERS`.
+
+    The process's ``sys.stdout``/``sys.stderr`` are left alone, so other threads and callers keep their output."""
+    quiet_dependencies()
+    saved_env = {k: os.environ.get(k) for k in _MLFLOW_QUIET_ENV}
+    for key, value in _MLFLOW_QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    with warnings.catch_warnings():  # the first import of MLflow warns about its own dependencies
+        warnings.simplefilter("ignore")
+        from mlflow.utils import logging_utils
+        from mlflow.utils.autologging_utils.logging_and_warnings import MlflowEventsAndWarningsBehaviorGlobally
+
+    stream_was_enabled = logging_utils.MLFLOW_LOGGING_STREAM.enabled
+    try:
+        with (
+            MlflowEventsAndWarningsBehaviorGlobally(
+                disable_event_logs=True, disable_warnings=True, reroute_warnings=False
+            ),
+            warnings.catch_warnings(),
+            quiet_loggers(QUIET_LOGGERS, logging.ERROR),
+        ):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging_utils.MLFLOW_LOGGING_STREAM.enabled = stream_was_enabled  # as the user had it
+        for key, old in saved_env.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def registry_client(project: Path, tracking_uri: Optional[str] = None) -> Any:
+    """The MLflow client of the project's model registry (what ``nbprod release/rollback/status`` use)."""
+    quiet_dependencies()
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri_of(project, tracking_uri))
+
+
+def alias_version(client: Any, model: str, alias: str) -> Optional[str]:
+    """The model version ``alias`` points at; None when the model is not registered or has no such alias.
+
+    Any other failure (an unreachable server, a locked or broken store) raises :class:`NbprodError`: it is not the
+    same as "no champion"."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        aliases = client.get_registered_model(model).aliases or {}
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            log.debug("model %r is not registered yet: no alias %r", model, alias)
+            return None
+        raise _registry_error(client, model, exc) from exc
+    except Exception as exc:  # the HTTP client and SQLAlchemy raise their own types
+        raise _registry_error(client, model, exc) from exc
+    version = aliases.get(alias)
+    log.debug("alias %r of model %r: %s", alias, model, version if version is not None else "not set")
+    return None if version is None else str(version)
+
+
+def _registry_error(client: Any, model: str, exc: BaseException) -> NbprodError:
+    first = (str(exc).splitlines() or [""])[0][:200]
+    return NbprodError(
+        f"reading model {model!r} from the MLflow registry failed ({type(exc).__name__}: {first})",
+        path=str(getattr(client, "tracking_uri", "") or "") or None,
+        fix="check the tracking URI (--tracking-uri / MLFLOW_TRACKING_URI) and that the store is reachable",
+    )
 
 
 def training_inputs(plan: Pipeline, step: Step) -> tuple[Optional[str], Optional[str]]:
@@ -71,6 +177,22 @@ def _product(products: dict[str, dict[str, Path]], plan: Pipeline, step: Step, n
     return products[step.name].get(name)
 
 
+@dataclass(frozen=True)
+class _RunFacts:
+    """Everything one tracked run records (what :func:`track` was given)."""
+
+    plan: Pipeline
+    layout: ProjectLayout
+    products: dict[str, dict[str, Path]]
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    ran: list[str]
+    reused: list[str]
+    gates: Sequence[GateResult]
+    requirements: Sequence[RequirementOutcome]
+    version: str
+
+
 def track(
     plan: Pipeline,
     project: Path,
@@ -80,31 +202,27 @@ def track(
     metrics: dict[str, float],
     ran: list[str],
     reused: list[str],
-    gates: list,
-    requirements: list,
+    gates: Sequence[GateResult],
+    requirements: Sequence[RequirementOutcome],
     tracking_uri: Optional[str] = None,
     version: str = "",
 ) -> TrackedRun:
     """Log this run to MLflow and register the model with the alias ``candidate``."""
-    from nbprod._core.env import quiet_dependencies
-
     quiet_dependencies()
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")  # an unreachable server fails in seconds, not minutes
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(project)
-    (project / ".nbprod").mkdir(parents=True, exist_ok=True)
+    uri = tracking_uri_of(project, tracking_uri)
+    layout = ProjectLayout(project)
+    layout.state_root.mkdir(parents=True, exist_ok=True)
+    facts = _RunFacts(plan, layout, products, params, metrics, ran, reused, gates, requirements, version)
     user_uri = os.environ.get("MLFLOW_TRACKING_URI")
     try:
-        with (
-            warnings.catch_warnings(),
-            contextlib.redirect_stdout(io.StringIO()),
-            contextlib.redirect_stderr(io.StringIO()),
-        ):
-            warnings.simplefilter("ignore")
-            return _track(plan, project, products, params, metrics, ran, reused, gates, requirements, uri, version)
+        with _quiet_mlflow():
+            return _track(facts, uri)
     except RunError:
         raise
     except Exception as exc:  # MLflow raises many types for an unreachable or locked store
+        log.debug("tracking failed", exc_info=True)
         raise RunError(
             f"tracking the run in MLflow failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})",
             path=uri,
@@ -116,99 +234,120 @@ def track(
 
 
 def _restore_tracking_uri(user_uri: Optional[str]) -> None:
-    """mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI in the environment: give the user's process its own back."""
+    """mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI in the environment: give the user's process its own."""
     import mlflow
 
-    mlflow.set_tracking_uri(user_uri)  # None unsets both MLflow's global and the environment variable
+    mlflow.set_tracking_uri(user_uri)  # type: ignore[arg-type]  # None unsets MLflow's global and the variable
 
 
-def _track(
-    plan: Pipeline,
-    project: Path,
-    products: dict[str, dict[str, Path]],
-    params: dict[str, Any],
-    metrics: dict[str, float],
-    ran: list[str],
-    reused: list[str],
-    gates: list,
-    requirements: list,
-    uri: str,
-    version: str,
-) -> TrackedRun:
+def _track(facts: _RunFacts, uri: str) -> TrackedRun:
+    """One MLflow run: its values, then its artifacts, then the model registration."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from nbprod.io import load_value
-
-    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    plan = facts.plan
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name(plan.name)
-    if experiment is None:
-        location = artifact_root(project).as_uri() if uri.startswith("sqlite:") else None
-        exp_id = client.create_experiment(plan.name, artifact_location=location)
-    else:
-        exp_id = experiment.experiment_id
+    exp_id = _experiment_id(client, plan.name, facts.layout, uri)
+    result = TrackedRun("", plan.name, uri)
+    run_name = f"{plan.name}-{plan.notebook.digest()[:8]}"
+    with mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=_run_tags(facts)) as active:
+        result.run_id = active.info.run_id
+        log.debug("MLflow run %s in experiment %r (%s)", result.run_id, plan.name, exp_id)
+        _log_values(mlflow, facts)
+        _log_artifacts(mlflow, facts)
+        for step in plan.steps:
+            if step.model:
+                _register_model(mlflow, client, facts, step, result)
+    return result
+
+
+def _experiment_id(client: Any, name: str, layout: ProjectLayout, uri: str) -> str:
+    """The experiment named after the pipeline, created on first use (artifacts under .nbprod/ for SQLite)."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = layout.mlflow_artifacts.resolve().as_uri() if uri.startswith("sqlite:") else None
+    log.debug("creating MLflow experiment %r (artifacts: %s)", name, location or "the server's default")
+    return client.create_experiment(name, artifact_location=location)
+
+
+def _run_tags(facts: _RunFacts) -> dict[str, str]:
+    """Where the run comes from (notebook, digest, commit, nbprod version), what ran, and the gate verdicts."""
+    plan = facts.plan
     nb_path = plan.notebook.path
     tags = {
         "nbprod.notebook": nb_path,
         "nbprod.notebook_digest": plan.notebook.digest(),
-        "nbprod.version": version,
-        "nbprod.steps_ran": ",".join(ran) or "-",
-        "nbprod.steps_reused": ",".join(reused) or "-",
+        "nbprod.version": facts.version,
+        "nbprod.steps_ran": ",".join(facts.ran) or "-",
+        "nbprod.steps_reused": ",".join(facts.reused) or "-",
         "mlflow.source.name": nb_path,
     }
-    commit = git_commit(project)
+    commit = git_commit(facts.layout.root)
     if commit:
         tags["mlflow.source.git.commit"] = commit
-    for g in gates:
+    for g in facts.gates:
         tags[f"nbprod.gate.{g.variable}"] = "passed" if g.success else "failed"
-    for r in requirements:
+    for r in facts.requirements:
         tags[f"nbprod.require.{r.metric}"] = f"{r.requirement}:{'passed' if r.passed else 'failed'}"
-    result = TrackedRun("", plan.name, uri)
-    with mlflow.start_run(
-        experiment_id=exp_id, run_name=f"{plan.name}-{plan.notebook.digest()[:8]}", tags=tags
-    ) as active:
-        result.run_id = active.info.run_id
-        mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
-        if metrics:
-            mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-        for step in plan.steps:
-            nb = products[step.name]["nb"]
-            if nb.exists():
-                mlflow.log_artifact(str(nb), artifact_path="notebooks")
-        gdir = project / ".nbprod" / "gates" / plan.name
-        for g in gates:
-            for suffix in (".json", ".html"):
-                path = gdir / f"{g.variable}{suffix}"
-                if path.exists():
-                    mlflow.log_artifact(str(path), artifact_path="gates")
-        card = project / "pipelines" / plan.name / "README.md"
-        if card.exists():
-            mlflow.log_artifact(str(card), artifact_path="pipeline")
-        for step in plan.steps:
-            if not step.model:
-                continue
-            model = load_value(products[step.name][step.model])
-            x_name, _ = training_inputs(plan, step)
-            x_path = _product(products, plan, step, x_name)
-            example = None
-            signature = None
-            if x_path is not None and x_path.exists():
-                from mlflow.models import infer_signature
+    return tags
 
-                features = load_value(x_path)
-                example = features.head(5) if hasattr(features, "head") else features[:5]
-                signature = infer_signature(example, model.predict(example))
-            info = _log_model(mlflow, model, signature, example, plan.name)
-            versions = client.search_model_versions(f"name='{plan.name}' and run_id='{result.run_id}'")
-            if versions:
-                mv = max(versions, key=lambda v: int(v.version))
-                client.set_registered_model_alias(plan.name, CANDIDATE, mv.version)
-                client.set_model_version_tag(plan.name, mv.version, "nbprod.notebook_digest", plan.notebook.digest())
-                result.model_name, result.model_version = plan.name, mv.version
-            mlflow.set_tag("nbprod.model_uri", getattr(info, "model_uri", ""))
-    return result
+
+def _log_values(mlflow: Any, facts: _RunFacts) -> None:
+    mlflow.log_params({k: str(v)[:500] for k, v in facts.params.items()})
+    if facts.metrics:
+        mlflow.log_metrics({k: float(v) for k, v in facts.metrics.items()})
+
+
+def _log_artifacts(mlflow: Any, facts: _RunFacts) -> None:
+    """The executed step notebooks, the gate results and reports, and the pipeline card (those that exist)."""
+    plan, layout = facts.plan, facts.layout
+    files: list[tuple[Path, str]] = [(facts.products[step.name]["nb"], "notebooks") for step in plan.steps]
+    gdir = layout.gates_dir(plan.name)
+    files += [(gdir / f"{g.variable}{suffix}", "gates") for g in facts.gates for suffix in (".json", ".html")]
+    files.append((layout.pipeline_dir(plan.name) / "README.md", "pipeline"))
+    for path, folder in files:
+        if path.exists():
+            mlflow.log_artifact(str(path), artifact_path=folder)
+        else:
+            log.debug("no artifact %s: not logged", path)
+
+
+def _register_model(mlflow: Any, client: Any, facts: _RunFacts, step: Step, result: TrackedRun) -> None:
+    """Log the step's model (with a signature when its features are found) and alias the new version candidate."""
+    from nbprod.io import load_value
+
+    plan = facts.plan
+    model = load_value(facts.products[step.name][step.model])  # type: ignore[index]
+    signature, example = _signature(plan, step, facts.products, model)
+    info = _log_model(mlflow, model, signature, example, plan.name)
+    versions = client.search_model_versions(f"name='{plan.name}' and run_id='{result.run_id}'")
+    if versions:
+        mv = max(versions, key=lambda v: int(v.version))
+        client.set_registered_model_alias(plan.name, CANDIDATE, mv.version)
+        client.set_model_version_tag(plan.name, mv.version, "nbprod.notebook_digest", plan.notebook.digest())
+        result.model_name, result.model_version = plan.name, mv.version
+        log.debug("model %r of step %r registered as %s version %s", step.model, step.name, plan.name, mv.version)
+    else:
+        log.debug("model %r of step %r: MLflow registered no version for run %s", step.model, step.name, result.run_id)
+    mlflow.set_tag("nbprod.model_uri", getattr(info, "model_uri", ""))
+
+
+def _signature(plan: Pipeline, step: Step, products: dict[str, dict[str, Path]], model: Any) -> tuple[Any, Any]:
+    """(signature, input example) from the first rows of the features passed to ``fit``; (None, None) without them."""
+    from nbprod.io import load_value
+
+    x_name, _ = training_inputs(plan, step)
+    x_path = _product(products, plan, step, x_name)
+    if x_path is None or not x_path.exists():
+        log.debug("model %r: no features product (%s) for a signature", step.model, x_name or "fit(X, y) not found")
+        return None, None
+    from mlflow.models import infer_signature
+
+    features = load_value(x_path)
+    example = features.head(5) if hasattr(features, "head") else features[:5]
+    return infer_signature(example, model.predict(example)), example
 
 
 def _log_model(mlflow: Any, model: Any, signature: Any, example: Any, registered: str) -> Any:

@@ -80,7 +80,7 @@ def test_one_path_per_edge_with_labels():
     root = parse(render_svg(plan))
     edges = edge_groups(root)
     assert [(g.get("data-from"), g.get("data-to")) for g in edges] == [(a, b) for a, b, _ in plan.edges]
-    for g, (_a, _b, names) in zip(edges, plan.edges):
+    for g, (_a, _b, names) in zip(edges, plan.edges, strict=True):
         assert len(g.findall(NS + "path")) == 1
         path = g.find(NS + "path")
         assert "C" in path.get("d") and path.get("marker-end") == "url(#nbprod-arrow)"
@@ -241,3 +241,25 @@ def test_tiny_plans(steps):
     root = parse(render_svg(plan))
     assert len(step_groups(root)) == len(plan.steps) == steps
     assert float(root.get("width")) > 0 and float(root.get("height")) > 0
+
+
+#: sha256 (first 16 hex digits) of pictures rendered before render_svg was split into layout and drawing.
+#: A layout change that is meant must update these; anything else is a regression.
+PINNED = {
+    "classifier": "61062527ba5eb0b9",
+    "regression": "d922beb6427da60e",
+    "lanes": "2f71e393c77afc6b",
+}
+
+
+@pytest.mark.parametrize("case", sorted(PINNED))
+def test_bytes_are_pinned(case):
+    import hashlib
+
+    if case == "lanes":
+        plan, status = small_plan(CELLS + [("code", "w = x + y + acc", ["step:late"])]), {"late": "weird"}
+    else:
+        plan = build_plan(read_notebook(EXAMPLES / f"{case}.ipynb"))
+        status = {"load": "ran", "features": "failed", "train": "blocked"} if case == "classifier" else None
+    svg = render_svg(plan, status=status)
+    assert hashlib.sha256(svg.encode()).hexdigest()[:16] == PINNED[case]

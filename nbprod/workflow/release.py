@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from nbprod.errors import ReleaseError
-from nbprod.track import default_tracking_uri
+from nbprod.track import alias_version, registry_client
 from nbprod.workflow.approval import check_workspace
 from nbprod.workflow.workspace import Workspace
 
@@ -47,12 +47,7 @@ def _save_history(project: Path, pipeline: str, entries: list[dict]) -> None:
 
 
 def _client(project: Path, uri: Optional[str]):
-    from nbprod._core.env import quiet_dependencies
-
-    quiet_dependencies()
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(project))
+    return registry_client(project, uri)  # MLflow is imported only by nbprod.track
 
 
 def _label_bento(project: Path, bento_tag: str, labels: dict[str, str]) -> None:
@@ -189,11 +184,7 @@ def status(
     if (project / ".nbprod" / "mlflow.db").exists() or tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"):
         client = _client(project, tracking_uri)
         for alias in (CHAMPION, "candidate"):
-            try:
-                version = client.get_model_version_by_alias(pipeline, alias).version
-            except Exception:  # no such alias or model yet
-                version = None
-            version = None if version is None else str(version)
+            version = alias_version(client, pipeline, alias)  # None: no such alias or model yet; else errors raise
             if alias == CHAMPION:
                 result.champion = version
             else:
