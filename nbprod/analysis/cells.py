@@ -9,9 +9,10 @@ from __future__ import annotations
 import ast
 import builtins
 from dataclasses import dataclass, field
-from typing import Optional, Sequence, Union
+from typing import Optional, Union
 
 from nbprod.analysis.magics import neutralise
+from nbprod.analysis.scopes import Comprehension, arg_names, comprehension_free, scope_free
 
 __all__ = [
     "CellAnalysis",
@@ -26,36 +27,15 @@ BUILTINS = frozenset(dir(builtins)) | {"get_ipython", "display", "In", "Out", "_
 
 #: Methods that change their receiver in place (lists, dicts, sets, numpy arrays, pandas, estimators).
 MUTATING_METHODS = frozenset(
-    {
-        "append",
-        "extend",
-        "insert",
-        "pop",
-        "remove",
-        "clear",
-        "sort",
-        "reverse",
-        "update",
-        "setdefault",
-        "popitem",
-        "add",
-        "discard",
-        "difference_update",
-        "intersection_update",
-        "symmetric_difference_update",
-        "fit",
-        "partial_fit",
-        "fit_transform",
-        "fit_predict",
-        "fit_resample",
-        "set_params",
-        "fill",
-        "resize",
-        "put",
-        "itemset",
-        "__setitem__",
-        "__delitem__",
-    }
+    (
+        # lists, dicts, sets
+        "append extend insert pop remove clear sort reverse update setdefault popitem add discard difference_update "
+        "intersection_update symmetric_difference_update "
+        # estimators
+        "fit partial_fit fit_transform fit_predict fit_resample set_params "
+        # arrays, anything with item assignment
+        "fill resize put itemset __setitem__ __delitem__"
+    ).split()
 )
 
 
@@ -91,90 +71,7 @@ def _root_name(node: ast.AST) -> Optional[str]:
     return node.id if isinstance(node, ast.Name) else None
 
 
-def _target_names(target: ast.AST) -> list[str]:
-    if isinstance(target, ast.Name):
-        return [target.id]
-    if isinstance(target, (ast.Tuple, ast.List)):
-        return [n for elt in target.elts for n in _target_names(elt)]
-    if isinstance(target, ast.Starred):
-        return _target_names(target.value)
-    return []
-
-
-def _arg_names(args: ast.arguments) -> set[str]:
-    names = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
-    if args.vararg:
-        names.add(args.vararg.arg)
-    if args.kwarg:
-        names.add(args.kwarg.arg)
-    return names
-
-
-_Comprehension = Union[ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp]
 _Definition = Union[ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef]
-
-
-def _scope_free(body_nodes: Sequence[ast.AST], bound: set[str]) -> set[str]:
-    """Free names of a function-like scope: loads not bound anywhere in that scope."""
-    loads: set[str] = set()
-    stores: set[str] = set(bound)
-    declared_global: set[str] = set()
-
-    def walk(node: ast.AST) -> None:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            stores.add(node.name)
-            for d in node.decorator_list:
-                walk(d)
-            if isinstance(node, ast.ClassDef):
-                for b in node.bases + [k.value for k in node.keywords]:
-                    walk(b)
-                loads.update(_scope_free(node.body, set()))
-            else:
-                for d in node.args.defaults + [d for d in node.args.kw_defaults if d is not None]:
-                    walk(d)
-                loads.update(_scope_free(node.body, _arg_names(node.args)))
-            return
-        if isinstance(node, ast.Lambda):
-            for d in node.args.defaults:
-                walk(d)
-            loads.update(_scope_free([node.body], _arg_names(node.args)))
-            return
-        if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
-            loads.update(_comprehension_free(node))
-            return
-        if isinstance(node, (ast.Global, ast.Nonlocal)):
-            declared_global.update(node.names)
-            return
-        if isinstance(node, ast.Name):
-            (loads if isinstance(node.ctx, ast.Load) else stores).add(node.id)
-            return
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            for a in node.names:
-                stores.add((a.asname or a.name).split(".")[0])
-            return
-        if isinstance(node, ast.ExceptHandler) and node.name:
-            stores.add(node.name)
-        if isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
-            stores.add(node.name)
-        for child in ast.iter_child_nodes(node):
-            walk(child)
-
-    for n in body_nodes:
-        walk(n)
-    return (loads - (stores - declared_global)) | (loads & declared_global)
-
-
-def _comprehension_free(node: _Comprehension) -> set[str]:
-    bound: set[str] = set()
-    loads: set[str] = set()
-    for gen in node.generators:
-        loads.update(n for n in _scope_free([gen.iter], set()) if n not in bound)
-        bound.update(_target_names(gen.target))
-        for cond in gen.ifs:
-            loads.update(_scope_free([cond], bound))
-    elts = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
-    loads.update(_scope_free(elts, bound))
-    return loads
 
 
 class _ModuleVisitor(ast.NodeVisitor):
@@ -318,14 +215,14 @@ class _ModuleVisitor(ast.NodeVisitor):
         args = node.args
         for d in args.defaults + [d for d in args.kw_defaults if d is not None]:
             self.visit(d)
-        self._def(node, _scope_free(node.body, _arg_names(args)))
+        self._def(node, scope_free(node.body, arg_names(args)))
 
     visit_AsyncFunctionDef = visit_FunctionDef
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         for d in node.decorator_list + node.bases + [k.value for k in node.keywords]:
             self.visit(d)
-        self._def(node, _scope_free(node.body, set()))
+        self._def(node, scope_free(node.body, set()))
 
     # expressions
     def visit_Name(self, node: ast.Name) -> None:
@@ -341,11 +238,11 @@ class _ModuleVisitor(ast.NodeVisitor):
     def visit_Lambda(self, node: ast.Lambda) -> None:
         for d in node.args.defaults:
             self.visit(d)
-        for n in sorted(_scope_free([node.body], _arg_names(node.args))):
+        for n in sorted(scope_free([node.body], arg_names(node.args))):
             self.load(n)
 
-    def _comp(self, node: _Comprehension) -> None:
-        for n in sorted(_comprehension_free(node)):
+    def _comp(self, node: Comprehension) -> None:
+        for n in sorted(comprehension_free(node)):
             self.load(n)
 
     visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _comp
