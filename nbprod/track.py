@@ -8,7 +8,6 @@ The default store is SQLite under ``.nbprod/`` (no server); MLflow is imported o
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import io
 import logging
@@ -20,9 +19,10 @@ from typing import Any, Optional
 
 from nbprod._core.vcs import git_commit
 from nbprod.errors import RunError
+from nbprod.plan.dataflow import training_inputs
 from nbprod.plan.model import Pipeline, Step
 
-__all__ = ["TrackedRun", "default_tracking_uri", "track", "training_inputs"]
+__all__ = ["TrackedRun", "default_tracking_uri", "track"]
 
 CANDIDATE = "candidate"
 
@@ -42,25 +42,6 @@ def default_tracking_uri(project: Path) -> str:
 
 def artifact_root(project: Path) -> Path:
     return (project / ".nbprod" / "mlartifacts").resolve()
-
-
-def training_inputs(plan: Pipeline, step: Step) -> tuple[Optional[str], Optional[str]]:
-    """The names passed to ``<model>.fit(X, y)`` in the model's step: (features, target)."""
-    for cell in step.code_cells:
-        tree = plan.analyses[cell.index].tree
-        if tree is None:
-            continue
-        for node in ast.walk(tree):
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "fit"
-                and isinstance(node.func.value, ast.Name)
-                and node.func.value.id == step.model
-            ):
-                names = [a.id if isinstance(a, ast.Name) else None for a in node.args[:2]]
-                return (names + [None, None])[0], (names + [None, None])[1]
-    return None, None
 
 
 def _product(products: dict[str, dict[str, Path]], plan: Pipeline, step: Step, name: Optional[str]) -> Optional[Path]:
