@@ -13,7 +13,6 @@ Jupyter kernel that ran the panel keeps its own output and logging.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import logging
 import os
@@ -26,12 +25,13 @@ from nbprod._core.env import quiet_dependencies, quiet_loggers
 from nbprod._core.layout import ProjectLayout
 from nbprod._core.vcs import git_commit
 from nbprod.errors import NbprodError, RunError
+from nbprod.plan.dataflow import training_inputs
 from nbprod.plan.model import Pipeline, Step
 
 if TYPE_CHECKING:
-    from nbprod.gates.validate import GateResult, RequirementOutcome
+    from nbprod.gates.model import GateResult, RequirementOutcome
 
-__all__ = ["TrackedRun", "default_tracking_uri", "registry_client", "alias_version", "track", "training_inputs"]
+__all__ = ["TrackedRun", "default_tracking_uri", "registry_client", "alias_version", "track"]
 
 log = logging.getLogger(__name__)
 
@@ -148,25 +148,6 @@ def _registry_error(client: Any, model: str, exc: BaseException) -> NbprodError:
         path=str(getattr(client, "tracking_uri", "") or "") or None,
         fix="check the tracking URI (--tracking-uri / MLFLOW_TRACKING_URI) and that the store is reachable",
     )
-
-
-def training_inputs(plan: Pipeline, step: Step) -> tuple[Optional[str], Optional[str]]:
-    """The names passed to ``<model>.fit(X, y)`` in the model's step: (features, target)."""
-    for cell in step.code_cells:
-        tree = plan.analyses[cell.index].tree
-        if tree is None:
-            continue
-        for node in ast.walk(tree):
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "fit"
-                and isinstance(node.func.value, ast.Name)
-                and node.func.value.id == step.model
-            ):
-                names = [a.id if isinstance(a, ast.Name) else None for a in node.args[:2]]
-                return (names + [None, None])[0], (names + [None, None])[1]
-    return None, None
 
 
 def _product(products: dict[str, dict[str, Path]], plan: Pipeline, step: Step, name: Optional[str]) -> Optional[Path]:

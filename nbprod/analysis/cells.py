@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import ast
 import builtins
-import re
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Union
+
+from nbprod.analysis.magics import neutralise
+from nbprod.analysis.scopes import Comprehension, arg_names, comprehension_free, scope_free
 
 __all__ = [
     "CellAnalysis",
@@ -18,8 +20,6 @@ __all__ = [
     "analyze_source",
     "BUILTINS",
     "MUTATING_METHODS",
-    "RUNNING_CELL_MAGICS",
-    "SHELL_ASSIGN",
 ]
 
 #: Names that exist in every notebook kernel without being defined.
@@ -27,42 +27,16 @@ BUILTINS = frozenset(dir(builtins)) | {"get_ipython", "display", "In", "Out", "_
 
 #: Methods that change their receiver in place (lists, dicts, sets, numpy arrays, pandas, estimators).
 MUTATING_METHODS = frozenset(
-    {
-        "append",
-        "extend",
-        "insert",
-        "pop",
-        "remove",
-        "clear",
-        "sort",
-        "reverse",
-        "update",
-        "setdefault",
-        "popitem",
-        "add",
-        "discard",
-        "difference_update",
-        "intersection_update",
-        "symmetric_difference_update",
-        "fit",
-        "partial_fit",
-        "fit_transform",
-        "fit_predict",
-        "fit_resample",
-        "set_params",
-        "fill",
-        "resize",
-        "put",
-        "itemset",
-        "__setitem__",
-        "__delitem__",
-    }
+    (
+        # lists, dicts, sets
+        "append extend insert pop remove clear sort reverse update setdefault popitem add discard difference_update "
+        "intersection_update symmetric_difference_update "
+        # estimators
+        "fit partial_fit fit_transform fit_predict fit_resample set_params "
+        # arrays, anything with item assignment
+        "fill resize put itemset __setitem__ __delitem__"
+    ).split()
 )
-
-#: Cell magics whose body is Python that still runs (the task script keeps the body).
-RUNNING_CELL_MAGICS = frozenset({"%%time", "%%timeit", "%%capture"})
-
-SHELL_ASSIGN = re.compile(r"^(\s*[A-Za-z_][\w\s,]*=\s*)([!%].*)$")
 
 
 @dataclass
@@ -91,125 +65,13 @@ class CellAnalysis:
     cell_magic: bool = False
 
 
-def _clean(source: str) -> tuple[str, list[tuple[int, str]], bool]:
-    """Replace magic and shell lines with ``pass`` (keeping line numbers). Returns (code, magics, is_cell_magic)."""
-    lines = source.split("\n")
-    magics: list[tuple[int, str]] = []
-    first = next((ln for ln in lines if ln.strip()), "")
-    timed = first.strip().split()[0] in RUNNING_CELL_MAGICS if first.strip().startswith("%%") else False
-    if first.lstrip().startswith("%%") and not timed:
-        return "\n".join("#" + ln for ln in lines), [(1, first.strip())], True
-    out = []
-    for no, line in enumerate(lines, 1):
-        if timed and line is first:
-            magics.append((no, line.strip()))
-            out.append("#" + line)  # %%time and friends: the body below is ordinary Python and runs in the pipeline
-            continue
-        stripped = line.lstrip()
-        indent = line[: len(line) - len(stripped)]
-        if stripped.startswith(("!", "%")):
-            magics.append((no, stripped))
-            out.append(indent + "pass")
-            continue
-        m = SHELL_ASSIGN.match(line)
-        if m:
-            magics.append((no, stripped))
-            out.append(m.group(1) + "None")
-            continue
-        if re.match(r"^[\w.\[\]'\"()]+\?{1,2}$", stripped):
-            magics.append((no, stripped))
-            out.append(indent + "pass")
-            continue
-        out.append(line)
-    return "\n".join(out), magics, False
-
-
 def _root_name(node: ast.AST) -> Optional[str]:
     while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
         node = node.func if isinstance(node, ast.Call) else node.value
     return node.id if isinstance(node, ast.Name) else None
 
 
-def _target_names(target: ast.AST) -> list[str]:
-    if isinstance(target, ast.Name):
-        return [target.id]
-    if isinstance(target, (ast.Tuple, ast.List)):
-        return [n for elt in target.elts for n in _target_names(elt)]
-    if isinstance(target, ast.Starred):
-        return _target_names(target.value)
-    return []
-
-
-def _arg_names(args: ast.arguments) -> set[str]:
-    names = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
-    if args.vararg:
-        names.add(args.vararg.arg)
-    if args.kwarg:
-        names.add(args.kwarg.arg)
-    return names
-
-
-def _scope_free(body_nodes: list[ast.AST], bound: set[str]) -> set[str]:
-    """Free names of a function-like scope: loads not bound anywhere in that scope."""
-    loads: set[str] = set()
-    stores: set[str] = set(bound)
-    declared_global: set[str] = set()
-
-    def walk(node: ast.AST) -> None:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            stores.add(node.name)
-            for d in node.decorator_list:
-                walk(d)
-            if isinstance(node, ast.ClassDef):
-                for b in node.bases + [k.value for k in node.keywords]:
-                    walk(b)
-                loads.update(_scope_free(node.body, set()))
-            else:
-                for d in node.args.defaults + [d for d in node.args.kw_defaults if d is not None]:
-                    walk(d)
-                loads.update(_scope_free(node.body, _arg_names(node.args)))
-            return
-        if isinstance(node, ast.Lambda):
-            for d in node.args.defaults:
-                walk(d)
-            loads.update(_scope_free([node.body], _arg_names(node.args)))
-            return
-        if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
-            loads.update(_comprehension_free(node))
-            return
-        if isinstance(node, (ast.Global, ast.Nonlocal)):
-            declared_global.update(node.names)
-            return
-        if isinstance(node, ast.Name):
-            (loads if isinstance(node.ctx, ast.Load) else stores).add(node.id)
-            return
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            for a in node.names:
-                stores.add((a.asname or a.name).split(".")[0])
-            return
-        if isinstance(node, ast.ExceptHandler) and node.name:
-            stores.add(node.name)
-        if isinstance(node, (ast.MatchAs, ast.MatchStar)) and getattr(node, "name", None):
-            stores.add(node.name)
-        for child in ast.iter_child_nodes(node):
-            walk(child)
-
-    for n in body_nodes:
-        walk(n)
-    return (loads - (stores - declared_global)) | (loads & declared_global)
-
-
-def _comprehension_free(node: ast.AST) -> set[str]:
-    bound: set[str] = set()
-    loads: set[str] = set()
-    for gen in node.generators:  # type: ignore[attr-defined]
-        loads.update(n for n in _scope_free([gen.iter], set()) if n not in bound)
-        bound.update(_target_names(gen.target))
-        for cond in gen.ifs:
-            loads.update(_scope_free([cond], bound))
-    elts = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]  # type: ignore[attr-defined]
-    loads.update(_scope_free(elts, bound))
-    return loads
+_Definition = Union[ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef]
 
 
 class _ModuleVisitor(ast.NodeVisitor):
@@ -280,37 +142,37 @@ class _ModuleVisitor(ast.NodeVisitor):
             else:
                 self.mutate(t)
 
-    def visit_For(self, node: ast.AST) -> None:
-        self.visit(node.iter)  # type: ignore[attr-defined]
-        self._assign_target(node.target)  # type: ignore[attr-defined]
-        self._block(node.body + node.orelse)  # type: ignore[attr-defined]
+    def visit_For(self, node: Union[ast.For, ast.AsyncFor]) -> None:
+        self.visit(node.iter)
+        self._assign_target(node.target)
+        self._block(node.body + node.orelse)
 
     visit_AsyncFor = visit_For
 
-    def visit_With(self, node: ast.AST) -> None:
-        for item in node.items:  # type: ignore[attr-defined]
+    def visit_With(self, node: Union[ast.With, ast.AsyncWith]) -> None:
+        for item in node.items:
             self.visit(item.context_expr)
             if item.optional_vars is not None:
                 self._assign_target(item.optional_vars)
-        self._block(node.body)  # type: ignore[attr-defined]
+        self._block(node.body)
 
     visit_AsyncWith = visit_With
 
-    def visit_If(self, node: ast.AST) -> None:
-        self.visit(node.test)  # type: ignore[attr-defined]
-        self._block(node.body + node.orelse)  # type: ignore[attr-defined]
+    def visit_If(self, node: Union[ast.If, ast.While]) -> None:
+        self.visit(node.test)
+        self._block(node.body + node.orelse)
 
     visit_While = visit_If
 
-    def visit_Try(self, node: ast.AST) -> None:
-        self._block(node.body)  # type: ignore[attr-defined]
-        for h in node.handlers:  # type: ignore[attr-defined]
+    def visit_Try(self, node: ast.Try) -> None:  # also ast.TryStar (3.11+), which has the same fields
+        self._block(node.body)
+        for h in node.handlers:
             if h.type is not None:
                 self.visit(h.type)
             if h.name:
                 self.store(h.name)
             self._block(h.body)
-        self._block(node.orelse + node.finalbody)  # type: ignore[attr-defined]
+        self._block(node.orelse + node.finalbody)
 
     visit_TryStar = visit_Try
 
@@ -337,29 +199,30 @@ class _ModuleVisitor(ast.NodeVisitor):
             self.r.imports[name] = f"from {module} import {a.name}" + (f" as {a.asname}" if a.asname else "")
             self.store(name)
 
-    def _def(self, node: ast.AST, free: set[str]) -> None:
-        name = node.name  # type: ignore[attr-defined]
+    def _def(self, node: _Definition, free: set[str]) -> None:
+        name = node.name
         src = ast.get_source_segment(self.r.cleaned, node) or ""
-        deco = [ast.get_source_segment(self.r.cleaned, d) for d in node.decorator_list]  # type: ignore[attr-defined]
-        if deco and all(deco):
-            src = "\n".join("@" + d for d in deco) + "\n" + src  # type: ignore[operator]
-        self.r.functions[name] = FunctionInfo(name, free - BUILTINS - {name}, src, node.lineno)  # type: ignore[attr-defined]
+        segments = [ast.get_source_segment(self.r.cleaned, d) for d in node.decorator_list]
+        decorators = [d for d in segments if d]
+        if segments and len(decorators) == len(segments):  # every decorator's source was found
+            src = "\n".join("@" + d for d in decorators) + "\n" + src
+        self.r.functions[name] = FunctionInfo(name, free - BUILTINS - {name}, src, node.lineno)
         self.store(name)
 
-    def visit_FunctionDef(self, node: ast.AST) -> None:
-        for d in node.decorator_list:  # type: ignore[attr-defined]
+    def visit_FunctionDef(self, node: Union[ast.FunctionDef, ast.AsyncFunctionDef]) -> None:
+        for d in node.decorator_list:
             self.visit(d)
-        args = node.args  # type: ignore[attr-defined]
+        args = node.args
         for d in args.defaults + [d for d in args.kw_defaults if d is not None]:
             self.visit(d)
-        self._def(node, _scope_free(node.body, _arg_names(args)))  # type: ignore[attr-defined]
+        self._def(node, scope_free(node.body, arg_names(args)))
 
     visit_AsyncFunctionDef = visit_FunctionDef
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         for d in node.decorator_list + node.bases + [k.value for k in node.keywords]:
             self.visit(d)
-        self._def(node, _scope_free(node.body, set()))
+        self._def(node, scope_free(node.body, set()))
 
     # expressions
     def visit_Name(self, node: ast.Name) -> None:
@@ -375,11 +238,11 @@ class _ModuleVisitor(ast.NodeVisitor):
     def visit_Lambda(self, node: ast.Lambda) -> None:
         for d in node.args.defaults:
             self.visit(d)
-        for n in sorted(_scope_free([node.body], _arg_names(node.args))):
+        for n in sorted(scope_free([node.body], arg_names(node.args))):
             self.load(n)
 
-    def _comp(self, node: ast.AST) -> None:
-        for n in sorted(_comprehension_free(node)):
+    def _comp(self, node: Comprehension) -> None:
+        for n in sorted(comprehension_free(node)):
             self.load(n)
 
     visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _comp
@@ -401,15 +264,15 @@ class _ModuleVisitor(ast.NodeVisitor):
             if func.attr == "shuffle" and node.args:
                 self.mutate(node.args[0])
 
-    def visit_MatchAs(self, node: ast.AST) -> None:
-        if node.pattern is not None:  # type: ignore[attr-defined]
-            self.visit(node.pattern)  # type: ignore[attr-defined]
-        if node.name:  # type: ignore[attr-defined]
-            self.store(node.name)  # type: ignore[attr-defined]
+    def visit_MatchAs(self, node: ast.MatchAs) -> None:
+        if node.pattern is not None:
+            self.visit(node.pattern)
+        if node.name:
+            self.store(node.name)
 
-    def visit_MatchStar(self, node: ast.AST) -> None:
-        if node.name:  # type: ignore[attr-defined]
-            self.store(node.name)  # type: ignore[attr-defined]
+    def visit_MatchStar(self, node: ast.MatchStar) -> None:
+        if node.name:
+            self.store(node.name)
 
     def finish(self) -> None:
         self.r.uses = [n for n in self._uses if n not in BUILTINS]
@@ -420,11 +283,12 @@ class _ModuleVisitor(ast.NodeVisitor):
 
 def analyze_source(source: str) -> CellAnalysis:
     """Analyse one code cell. Never raises on bad code: a syntax error is recorded in the result."""
+    magics: list[tuple[int, str]] = []
     try:
         tree = ast.parse(source)
-        cleaned, magics, cell_magic = source, [], False
+        cleaned, cell_magic = source, False
     except SyntaxError:
-        cleaned, magics, cell_magic = _clean(source)
+        cleaned, magics, cell_magic = neutralise(source)
         try:
             tree = ast.parse(cleaned)
         except SyntaxError as exc:

@@ -29,7 +29,10 @@ def _is_literal(node: ast.AST) -> bool:
 
 
 def find_credentials(tree: ast.AST) -> Iterator[tuple[int, str]]:
-    """(line, what) for every hard-coded credential: a literal assigned to a secret-looking name, or a known key format."""
+    """(line, what) for every hard-coded credential.
+
+    A credential is a literal assigned to (or passed as) a secret-looking name, or a string in a known key format.
+    """
     for node in ast.walk(tree):
         if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None and _is_literal(node.value):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]

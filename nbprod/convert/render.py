@@ -16,7 +16,7 @@ from typing import Optional, Union
 
 import yaml
 
-from nbprod.analysis.cells import RUNNING_CELL_MAGICS, SHELL_ASSIGN
+from nbprod.analysis.magics import HELP, MAGIC, cell_magic, line_magic
 from nbprod.convert.markers import LOAD_BLOCK, SAVE_BLOCK, UPSTREAM_PREFIX, cell_marker
 from nbprod.convert.readme import render_card
 from nbprod.errors import ConvertError
@@ -72,13 +72,12 @@ def _task_code(cell: Cell) -> str:
     """The cell's code as it runs in the pipeline: IPython magics and shell lines are commented out."""
     source = cell.source.rstrip("\n")
     lines = source.split("\n")
-    first = next((ln for ln in lines if ln.strip()), "")
-    if first.lstrip().startswith("%%"):
-        magic = first.strip().split()[0]
-        if magic in RUNNING_CELL_MAGICS:
-            at = lines.index(first)
+    opening = cell_magic(lines)
+    if opening is not None:
+        if opening.runs:
+            at = opening.line
             return "\n".join(
-                lines[:at] + [f"# nbprod: cell magic {first.strip()!s} not run in the pipeline"] + lines[at + 1 :]
+                lines[:at] + [f"# nbprod: cell magic {opening.text} not run in the pipeline"] + lines[at + 1 :]
             )
         return "\n".join(["# nbprod: cell magic, not run in the pipeline:"] + ["# " + ln for ln in lines])
     try:
@@ -86,18 +85,16 @@ def _task_code(cell: Cell) -> str:
         return source
     except SyntaxError:
         pass
-    out = []
-    for line in lines:
-        stripped = line.lstrip()
-        indent = line[: len(line) - len(stripped)]
-        if stripped.startswith(("!", "%")):
-            out.append(f"{indent}pass  # nbprod: IPython magic not run in the pipeline: {stripped}")
-        elif SHELL_ASSIGN.match(line):
-            m = SHELL_ASSIGN.match(line)
-            out.append(f"{m.group(1)}None  # nbprod: shell output not run in the pipeline: {m.group(2)}")  # type: ignore[union-attr]
-        else:
-            out.append(line)
-    return "\n".join(out)
+    return "\n".join(_task_line(line) for line in lines)
+
+
+def _task_line(line: str) -> str:
+    found = line_magic(line)
+    if found is None or found.kind == HELP:  # help requests ('df?') are left as they are
+        return line
+    if found.kind == MAGIC:
+        return f"{found.indent}pass  # nbprod: IPython magic not run in the pipeline: {found.text}"
+    return f"{found.target}None  # nbprod: shell output not run in the pipeline: {found.command}"
 
 
 def _cell_block(cell: Cell, label: str) -> str:

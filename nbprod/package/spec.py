@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from nbprod.errors import NbprodError
+from nbprod.plan.dataflow import training_inputs
 from nbprod.plan.model import Pipeline, Step
-from nbprod.track import training_inputs
 
 __all__ = ["InputField", "ServingSpec", "infer_serving", "serve_source"]
 

@@ -1,15 +1,97 @@
-"""Parameter overrides from the command line (``-p name=value``), typed after the notebook's defaults."""
+"""Pipeline parameters: read from the notebook's ``parameters`` cells, overridden from the command line.
+
+The ``parameters`` cells hold ``name = literal`` lines; the values become the pipeline's defaults. ``-p name=value``
+on the command line overrides them, typed after the notebook's defaults.
+"""
 
 from __future__ import annotations
 
 import ast
 import difflib
-from typing import Any
+from typing import Any, Optional
 
+from nbprod.analysis.cells import CellAnalysis
 from nbprod.errors import UsageError
-from nbprod.plan.model import Pipeline
+from nbprod.notebook.reader import Cell
+from nbprod.plan.model import RESERVED_NAMES, Pipeline
+from nbprod.plan.report import Report
 
-__all__ = ["parse_assignments", "apply_overrides"]
+__all__ = ["read_parameters", "parse_assignments", "apply_overrides"]
+
+
+def _plain_value(value: Any) -> bool:
+    """A parameter value that YAML, JSON and ``repr`` all round-trip: finite numbers, str, bool, None, lists, str-keyed
+    dicts."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return True
+    if isinstance(value, float):
+        return value == value and value not in (float("inf"), float("-inf"))
+    if isinstance(value, list):
+        return all(_plain_value(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain_value(v) for k, v in value.items())
+    return False
+
+
+def read_parameters(cells: list[Cell], analyses: dict[int, CellAnalysis], report: Report) -> dict[str, Any]:
+    """The parameters assigned in ``cells`` (the ``parameters`` cells), in order; problems go to ``report``."""
+    parameters: dict[str, Any] = {}
+    for cell in cells:
+        a = analyses[cell.index]
+        if a.tree is None:
+            continue
+        for stmt in a.tree.body:
+            if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+                found = _parameter(stmt, cell, a, report)
+                if found is not None:
+                    parameters[found[0]] = found[1]
+            elif not isinstance(stmt, ast.Expr) or not isinstance(getattr(stmt, "value", None), ast.Constant):
+                report.add_finding(
+                    "NB020", "the parameters cell may hold only assignments", cell, "move other code into a step"
+                )
+    return parameters
+
+
+def _parameter(
+    stmt: ast.Assign | ast.AnnAssign, cell: Cell, a: CellAnalysis, report: Report
+) -> Optional[tuple[str, Any]]:
+    """(name, value) of one assignment in a parameters cell, or None (reported) when it cannot be a parameter."""
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+    if len(targets) != 1 or not isinstance(targets[0], ast.Name) or stmt.value is None:
+        report.add_finding(
+            "NB020", "parameters must be simple assignments 'name = value'", cell, "write one 'name = literal' per line"
+        )
+        return None
+    name = targets[0].id
+    try:
+        value = ast.literal_eval(stmt.value)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        report.add_finding(
+            "NB020",
+            f"parameter {name!r} is not a literal ({ast.get_source_segment(a.cleaned, stmt.value)})",
+            cell,
+            "parameters must be literals (numbers, strings, booleans, None, lists, dicts): compute derived values in "
+            "a step",
+        )
+        return None
+    if not _plain_value(value):
+        report.add_finding(
+            "NB020",
+            f"parameter {name!r} = {value!r} is not a plain value",
+            cell,
+            "use finite numbers, strings, booleans, None, and lists or dicts with string keys of those "
+            "(the value is written to pipeline.yaml and passed on the command line)",
+        )
+        return None
+    if name in RESERVED_NAMES:
+        report.add_finding(
+            "NB021",
+            f"parameter name {name!r} is reserved by the generated task scripts",
+            cell,
+            f"rename it (e.g. '{name}_'); reserved: {', '.join(sorted(RESERVED_NAMES))}",
+        )
+        return None
+    return name, value
 
 
 def parse_assignments(items: list[str]) -> dict[str, str]:

@@ -1,0 +1,235 @@
+"""Data flow between steps: what each step reads, from where, and what it must hand on.
+
+Steps are read in notebook order. A name a step reads before assigning it resolves, in this order, to: a parameter;
+a name defined by a shared cell (``imports``/``functions``/``serve``: the cell is copied into the step's script, with
+the shared cells its functions need); an input, produced by the last earlier step that assigned or mutated it; an
+import or function of an earlier step's cells (re-emitted in the step's script rather than pickled). Anything else is
+an error (NB104). A producer outputs every name a later step takes from it, plus its ``gate:`` and ``model:``
+variables.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Collection, Optional
+
+from nbprod.analysis.cells import BUILTINS, CellAnalysis
+from nbprod.notebook.reader import Cell
+from nbprod.plan.model import SHARED_ROLES, Pipeline, Step
+from nbprod.plan.report import Report
+
+__all__ = ["Scope", "StepResolver", "infer_dataflow", "training_inputs"]
+
+
+@dataclass
+class Scope:
+    """What a step can use without defining it: parameters, shared cells, and what the steps before it left."""
+
+    parameters: Collection[str] = ()
+    shared: dict[str, Cell] = field(default_factory=dict)  # name -> first shared cell that defines it
+    shared_functions: dict[str, set[str]] = field(default_factory=dict)  # shared function -> globals it reads
+    producer: dict[str, str] = field(default_factory=dict)  # name -> last step that assigned or mutated it
+    imports: dict[str, str] = field(default_factory=dict)  # name -> an earlier step's import statement
+    functions: dict[str, tuple[str, int, set[str]]] = field(default_factory=dict)  # (source, cell, globals read)
+
+    @classmethod
+    def before_steps(
+        cls, shared: dict[str, list[Cell]], analyses: dict[int, CellAnalysis], parameters: Collection[str]
+    ) -> Scope:
+        """The scope of the first step: the parameters and the shared cells."""
+        scope = cls(parameters)
+        for role in SHARED_ROLES:
+            for cell in shared.get(role, ()):
+                a = analyses[cell.index]
+                for n in a.defines:
+                    scope.shared.setdefault(n, cell)
+                for f in a.functions.values():
+                    scope.shared_functions[f.name] = f.globals_read
+        return scope
+
+    def record(self, step: Step, analyses: dict[int, CellAnalysis]) -> None:
+        """Add what ``step`` leaves for the steps after it: its imports, functions and values (it becomes their
+        producer, also of the inputs it mutated)."""
+        for cell in step.code_cells:
+            a = analyses[cell.index]
+            self.imports.update(a.imports)
+            for f in a.functions.values():
+                self.functions[f.name] = (f.source, cell.index, f.globals_read)
+            for n in a.defines:
+                if n not in a.imports and n not in a.functions:
+                    self.producer[n] = step.name
+        for n in step.mutated_inputs:
+            self.producer[n] = step.name
+
+
+class StepResolver:
+    """Resolves the names one step reads against the step's own earlier code and the :class:`Scope` before it.
+
+    Call :meth:`read` for each code cell of the step in order, then :meth:`finish`. Reading fills the step's
+    ``params``, ``inputs`` (name -> producing step) and ``mutated_inputs``; finishing resolves the globals of the
+    functions the step defines (they are read when called, after the step's code) and sets the step's ``defines``,
+    ``shared_cells``, ``extra_imports`` and ``extra_defs``. A name nothing defines is reported as NB104.
+    """
+
+    def __init__(self, step: Step, scope: Scope, report: Report) -> None:
+        self.step = step
+        self.scope = scope
+        self.report = report
+        self.local: set[str] = set()  # names the step's cells read so far have assigned
+        self.shared_cells: dict[int, Cell] = {}  # cell index -> shared cell to copy into the step
+        self.imports: dict[str, None] = {}  # earlier steps' import statements to re-emit, in order of first use
+        self.functions: dict[str, tuple[str, int]] = {}  # earlier steps' functions to re-emit: (source, cell index)
+        self._defines: dict[str, None] = {}
+        self._deferred: list[tuple[Cell, set[str]]] = []  # (cell, globals read by a function it defines)
+        self._followed: set[str] = set()  # shared functions whose globals are already queued
+        self._pending: list[str] = []  # globals of copied functions, still to resolve
+
+    def read(self, cell: Cell, analysis: CellAnalysis) -> None:
+        """Resolve what one code cell of the step reads, then note what it assigns."""
+        self._defines.update(dict.fromkeys(analysis.defines))
+        if analysis.tree is None:
+            return
+        step = self.step
+        for n in analysis.uses:
+            self.resolve(n, cell)
+        for n in analysis.mutates:
+            if n not in self.local and n in step.inputs and n not in step.mutated_inputs:
+                step.mutated_inputs.append(n)
+        self.local.update(analysis.defines)
+        self._deferred.extend((cell, f.globals_read) for f in analysis.functions.values())
+
+    def resolve(self, name: str, cell: Cell) -> None:
+        """Resolve ``name``, read in ``cell``, and then the globals of any function it brought into the step."""
+        self._resolve(name, cell)
+        while self._pending:
+            self._resolve(self._pending.pop(0), cell)
+
+    def finish(self) -> None:
+        """Resolve the globals of the step's own functions and write the result to the step."""
+        for cell, globs in self._deferred:
+            for g in sorted(globs):
+                self.resolve(g, cell)
+        step = self.step
+        for n in self._defines:
+            if n not in step.defines:
+                step.defines.append(n)
+        step.shared_cells = [self.shared_cells[i] for i in sorted(self.shared_cells)]
+        step.extra_imports = list(self.imports)
+        step.extra_defs = list(self.functions.values())
+
+    def _resolve(self, n: str, cell: Cell) -> None:
+        scope, step = self.scope, self.step
+        if n in self.local or n in BUILTINS:
+            return
+        produced = n in scope.producer  # a step's value shadows a parameter or shared name of the same name
+        if n in scope.parameters and not produced:
+            if n not in step.params:
+                step.params.append(n)
+        elif n in scope.shared and not produced:
+            self._use_shared(n)
+        elif produced:
+            step.inputs.setdefault(n, scope.producer[n])
+        elif n in scope.imports:
+            self.imports.setdefault(scope.imports[n], None)
+        elif n in scope.functions:
+            self._use_function(n)
+        else:
+            self.report.add_finding(
+                "NB104",
+                f"step {step.name!r} uses {n!r}, which no earlier step, parameter, import or function defines",
+                cell,
+                f"define {n!r} in this step or an earlier one, or add it to the parameters/imports cell",
+            )
+
+    def _use_shared(self, n: str) -> None:
+        cell = self.scope.shared[n]
+        self.shared_cells[cell.index] = cell
+        if n in self.scope.shared_functions and n not in self._followed:
+            self._followed.add(n)
+            self._pending.extend(sorted(self.scope.shared_functions[n]))
+
+    def _use_function(self, n: str) -> None:
+        source, index, globs = self.scope.functions[n]
+        if n not in self.functions:
+            self.functions[n] = (source, index)
+            self._pending.extend(sorted(globs))
+
+
+def infer_dataflow(
+    steps: list[Step],
+    shared: dict[str, list[Cell]],
+    parameters: Collection[str],
+    analyses: dict[int, CellAnalysis],
+    report: Report,
+) -> None:
+    """Fill in the inputs, outputs, parameters, defines and copied code of ``steps`` (in notebook order)."""
+    scope = Scope.before_steps(shared, analyses, parameters)
+    for step in steps:
+        resolver = StepResolver(step, scope, report)
+        for cell in step.code_cells:
+            resolver.read(cell, analyses[cell.index])
+        resolver.finish()
+        scope.record(step, analyses)
+    by_name = {s.name: s for s in steps}
+    for step in steps:
+        for n, p in step.inputs.items():
+            producer = by_name[p]
+            if n not in producer.outputs:
+                producer.outputs.append(n)
+    for step in steps:
+        _declared_outputs(step, report)
+    _check_requirements(steps, report)
+
+
+def _declared_outputs(step: Step, report: Report) -> None:
+    """``gate:`` and ``model:`` variables are outputs of their step, which must assign them (NB110)."""
+    defined = set(step.defines)
+    for cell in step.code_cells:
+        for kind, what in (("gate", "does"), ("model", "trains it")):
+            for var in cell.values(kind):
+                if var not in defined:
+                    report.add_finding(
+                        "NB110",
+                        f"{kind}:{var} names a variable step {step.name!r} never assigns",
+                        cell,
+                        f"assign {var!r} in step {step.name!r}, or move the tag to the step that {what}",
+                    )
+    for v in step.gates + ([step.model] if step.model else []):
+        if v in defined and v not in step.outputs:
+            step.outputs.append(v)
+    step.outputs.sort()
+
+
+def _check_requirements(steps: list[Step], report: Report) -> None:
+    """Every ``require:`` names a metric some ``metrics`` cell assigns (NB111)."""
+    all_metrics = {m for s in steps for m in s.metrics}
+    for step in steps:
+        for req, cell in step.requires:
+            if req.metric not in all_metrics:
+                report.add_finding(
+                    "NB111",
+                    f"require:{req} names metric {req.metric!r}, which no 'metrics' cell assigns",
+                    cell,
+                    f"assign {req.metric} = <number> in a cell tagged 'metrics', or fix the metric name"
+                    + (f" (metrics: {', '.join(sorted(all_metrics))})" if all_metrics else ""),
+                )
+
+
+def training_inputs(plan: Pipeline, step: Step) -> tuple[Optional[str], Optional[str]]:
+    """The names passed to ``<model>.fit(X, y)`` in the model's step: (features, target)."""
+    for cell in step.code_cells:
+        tree = plan.analyses[cell.index].tree
+        if tree is None:
+            continue
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "fit"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == step.model
+            ):
+                names: list[Optional[str]] = [a.id if isinstance(a, ast.Name) else None for a in node.args[:2]]
+                return (names + [None, None])[0], (names + [None, None])[1]
+    return None, None
