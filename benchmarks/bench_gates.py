@@ -290,9 +290,9 @@ def part2(reps: int, tmp: Path, errors: list[str]) -> dict:
     import numpy  # noqa: F401
     import pandas  # noqa: F401
 
+    from nbprod.gates.propose import propose_suite
     from nbprod.gates.suites import dump_suite, load_suite
     from nbprod.gates.validate import validate_frame
-    from nbprod.gates.propose import propose_suite
 
     pre_s = time.perf_counter() - t
     gx_loaded_before = "great_expectations" in sys.modules

@@ -448,7 +448,6 @@ def main() -> int:
             by_kind[k]["p50_ms"] = percentile(lat_by_kind[k], 0.5) * 1000
             by_kind[k]["p99_ms"] = percentile(lat_by_kind[k], 0.99) * 1000
             by_kind[k]["statuses"] = dict(sorted(by_kind[k]["statuses"].items()))
-    is_int = lambda s: s.isdigit()
     five = [(k, lat, st) for k, lat, st, _ in res if isinstance(st, int) and st >= 500]
     dropped = [(k, st) for k, _, st, _ in res if not isinstance(st, int)]
     good = [(st, p) for k, _, st, p in res if k == "good"]

@@ -166,10 +166,10 @@ def _build(
         if not failures and not blocked_by_gate:
             raise RunError(f"the pipeline build failed: {_root_cause(exc)}", path=str(pdir / "pipeline.yaml")) from exc
     if failures:
-        step, exc = failures[0]
+        step, step_exc = failures[0]
         nb_product = (pdir / next(t for t in spec["tasks"] if t["name"] == step)["product"]["nb"]).resolve()
         cell_index, line, text = _failure_location(nb_product)
-        text = text or f"{type(_root_cause(exc)).__name__}: {_root_cause(exc)}"
+        text = text or f"{type(_root_cause(step_exc)).__name__}: {_root_cause(step_exc)}"
         cell = next((c for c in plan.notebook.cells if c.index == cell_index), None)
         where = f"step {step!r} failed in {cell.ref}" if cell else f"step {step!r} failed"
         if cell is not None and line is not None and line > 0:
@@ -178,5 +178,5 @@ def _build(
             f"{where}: {text}\n  executed notebook: {nb_product}",
             path=plan.notebook.path,
             fix=f"fix the cell in the notebook, then resume with `nbprod run {notebook}` (finished steps are not re-run)",
-        ) from exc
+        ) from step_exc
     return outcome

@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from nbprod.convert.render import product_paths, project_relpath, write_atomically
-from nbprod.errors import NbprodError, RunError
-from nbprod.errors import GateFailedError
+from nbprod.errors import GateFailedError, NbprodError, RunError
 from nbprod.gates.model import check_requirements
 from nbprod.gates.store import cached_gate
 from nbprod.notebook.reader import read_notebook

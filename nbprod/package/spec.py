@@ -205,14 +205,16 @@ def infer_serving(
             if list(getattr(features, "columns", [])) == list(X.columns):
                 raw = frame
                 spec.notes.append(
-                    f"request records are the columns of {name!r} (step {owner!r}) that preprocess() turns into {x_name!r}"
+                    f"request records are the columns of {name!r} (step {owner!r}) that preprocess() turns into "
+                    f"{x_name!r}"
                 )
                 break
         if raw is None:
             spec.has_preprocess = False
             raw = X
             spec.notes.append(
-                f"preprocess() did not reproduce {x_name!r} from any DataFrame of the pipeline: the service takes {x_name!r} as is"
+                f"preprocess() did not reproduce {x_name!r} from any DataFrame of the pipeline: the service takes "
+                f"{x_name!r} as is"
             )
     spec.fields = _fields(raw, _suite_facts(project, plan))
     features = ns["preprocess"](raw) if spec.has_preprocess else raw
