@@ -49,6 +49,10 @@ def test_help_lists_the_commands_and_tags(capsys):
     out = capsys.readouterr().out
     for word in ["lint", "convert", "run", "step:<name>", "require:<metric><op><number>"]:
         assert word in out
+    from nbprod.notebook.tags import GRAMMAR
+
+    for name, spec in GRAMMAR.items():  # the tag list is the grammar: every tag, with its description
+        assert f"  {name}" in out and spec.doc in out, name
 
 
 def test_lint_exit_codes(write_nb, capsys):

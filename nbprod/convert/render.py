@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import ast
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
 import yaml
 
+from nbprod._core.fsutil import replace_dir
+from nbprod._core.layout import ProjectLayout, relpath
 from nbprod.analysis.magics import HELP, MAGIC, cell_magic, line_magic
 from nbprod.convert.markers import LOAD_BLOCK, SAVE_BLOCK, UPSTREAM_PREFIX, cell_marker
 from nbprod.convert.readme import render_card
@@ -48,20 +48,16 @@ class ConvertResult:
 
 
 def pipeline_dir(project: Path, name: str) -> Path:
-    return project / "pipelines" / name
+    return ProjectLayout(project).pipeline_dir(name)
 
 
 def products_dir(project: Path, name: str) -> Path:
-    return project / ".nbprod" / "products" / name
+    return ProjectLayout(project).products_dir(name)
 
 
 def project_relpath(path: Union[str, Path], project: Path) -> str:
     """The path as a reviewer sees it: relative to the project, POSIX separators."""
-    p = Path(path).resolve()
-    try:
-        return p.relative_to(project.resolve()).as_posix()
-    except ValueError:
-        return Path(os.path.relpath(p, project.resolve())).as_posix()
+    return relpath(path, project)
 
 
 def _comment(text: str) -> str:
@@ -211,20 +207,11 @@ def _same(out: Path, files: dict[str, str]) -> bool:
 
 
 def write_atomically(out: Path, files: dict[str, str]) -> bool:
-    """Write ``files`` as the whole content of ``out``. Returns False when nothing changed."""
+    """Write ``files`` as the whole content of ``out`` (one folder swap). Returns False when nothing changed."""
     if _same(out, files):
         return False
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    except OSError as exc:
-        raise ConvertError(
-            f"cannot write to {out.parent}: {exc.strerror}",
-            path=str(out),
-            fix="check that the folder is writable and the disk has space",
-        ) from exc
-    old = None
-    try:
+
+    def fill(tmp: Path) -> None:
         for rel, text in files.items():
             target = tmp / rel
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -233,23 +220,23 @@ def write_atomically(out: Path, files: dict[str, str]) -> bool:
                 fh.flush()
                 os.fsync(fh.fileno())
         os.chmod(tmp, 0o755)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            if old.exists():
-                shutil.rmtree(old)
-            os.rename(out, old)
-        os.rename(tmp, out)
+
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and old.exists() and not out.exists():
-            os.rename(old, out)
         raise ConvertError(
-            f"writing the pipeline failed: {exc.strerror or exc}",
+            f"cannot write to {out.parent}: {exc.strerror}",
             path=str(out),
-            fix="check free disk space and permissions; the previous pipeline folder was left as it was",
+            fix="check that the folder is writable and the disk has space",
         ) from exc
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    try:
+        replace_dir(out, fill)
+    except OSError as exc:
+        raise ConvertError(
+            f"writing {out.name}/ failed: {exc.strerror or exc}",
+            path=str(out),
+            fix="check free disk space and permissions; the previous folder was left as it was",
+        ) from exc
     return True
 
 

@@ -28,7 +28,6 @@ class Cell:
     index: int
     cell_type: str
     source: str
-    raw_tags: tuple[str, ...] = ()
     tags: tuple[Tag, ...] = ()
     execution_count: Optional[int] = None
     problems: list[Finding] = field(default_factory=list)
@@ -142,7 +141,7 @@ def _make_cell(index: int, cell_type: str, source: str, meta_tags: list[str], ex
         for t in comment_tags(source, cell_type):
             if t not in raw:
                 raw.append(t)
-    cell = Cell(index, cell_type, source, tuple(str(t) for t in raw), execution_count=execution_count)
+    cell = Cell(index, cell_type, source, execution_count=execution_count)
     _parse_cell_tags(cell, raw)
     return cell
 

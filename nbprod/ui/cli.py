@@ -28,11 +28,29 @@ the journey:
   nbprod release NB    promote the approved model (champion); rollback, status
 
 tags (cell metadata, or a first line '# nbprod: step:train model:model'):
-  parameters  step:<name>  after:<step>  imports  functions  skip  gate:<var>
-  model:<var>  metrics  require:<metric><op><number>  serve  card:<field>
+{tags}
 
 `nbprod COMMAND --help` for a command's options; README.md for the whole journey.
 """
+
+#: how a tag's value is written in the help (by tag, else by the kind of value)
+_TAG_FORMS = {
+    "after": "<step>",
+    "gate": "<var>",
+    "model": "<var>",
+    "name": "<name>",
+    "requirement": "<metric><op><number>",
+    "card-field": "<field>",
+}
+
+
+def _epilog() -> str:
+    """The help epilog; the tag list comes from the grammar itself, so it cannot drift from it."""
+    from nbprod.notebook.tags import GRAMMAR
+
+    forms = {n: n + (":" + _TAG_FORMS.get(n, _TAG_FORMS[s.value]) if s.value else "") for n, s in GRAMMAR.items()}
+    width = max(map(len, forms.values()))
+    return EPILOG.format(tags="\n".join(f"  {forms[n]:<{width}}  {s.doc}" for n, s in GRAMMAR.items()))
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -52,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nbprod",
         description="Turn a tagged Jupyter notebook into a linted, gated, tracked, servable pipeline.",
-        epilog=EPILOG,
+        epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"nbprod {__version__}")

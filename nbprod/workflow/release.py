@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
 
+from nbprod._core.fsutil import atomic_write_text
+from nbprod._core.layout import ProjectLayout
 from nbprod.errors import ReleaseError
 from nbprod.track import alias_version, registry_client
 from nbprod.workflow.approval import check_workspace
@@ -28,7 +30,7 @@ CHAMPION = "champion"
 
 
 def _history_path(project: Path, pipeline: str) -> Path:
-    return project / ".nbprod" / "releases" / f"{pipeline}.json"
+    return ProjectLayout(project).releases(pipeline)
 
 
 def history(project: Path, pipeline: str) -> list[dict]:
@@ -39,11 +41,7 @@ def history(project: Path, pipeline: str) -> list[dict]:
 
 
 def _save_history(project: Path, pipeline: str, entries: list[dict]) -> None:
-    path = _history_path(project, pipeline)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(entries, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    atomic_write_text(_history_path(project, pipeline), json.dumps(entries, indent=2, sort_keys=True))
 
 
 def _client(project: Path, uri: Optional[str]):
