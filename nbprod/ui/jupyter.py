@@ -14,11 +14,16 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from nbprod.errors import NbprodError
 from nbprod.events import EventKind, StepEvent
 from nbprod.views.events_text import event_text
+
+if TYPE_CHECKING:
+    from nbprod.lint import LintReport
+    from nbprod.plan.model import Pipeline
+    from nbprod.workflow.run import RunResult
 
 __all__ = ["Panel", "panel"]
 
@@ -56,7 +61,7 @@ def _error_text(exc: BaseException) -> str:
 # ---- what each tab shows (pure functions of the plan / reports: easy to test) ----
 
 
-def steps_html(plan: Any) -> str:
+def steps_html(plan: Pipeline) -> str:
     """Every code cell with its step (or role) and tags; then the data flowing on each edge."""
     owner: dict[int, str] = {}
     for step in plan.steps:
@@ -68,7 +73,7 @@ def steps_html(plan: Any) -> str:
     for cells, label in ((plan.parameter_cells, "(parameters)"), (plan.skipped, "(skip)"), (plan.outside, "(no step)")):
         for c in cells:
             owner.setdefault(c.index, label)
-    cells = [
+    rows = [
         [str(c.index), _clip(c.first_line), owner.get(c.index, ""), ", ".join(str(t) for t in c.tags)]
         for c in plan.notebook.cells
         if c.is_code
@@ -80,7 +85,7 @@ def steps_html(plan: Any) -> str:
     notes = "".join(f"<li>{_E(n)}</li>" for n in plan.notes)
     return (
         f"<b>pipeline {_E(plan.name)}</b>: {len(plan.steps)} steps ({_E(' -> '.join(s.name for s in plan.steps))})"
-        + _table(["cell", "first line", "step", "tags"], cells, "no code cells")
+        + _table(["cell", "first line", "step", "tags"], rows, "no code cells")
         + "<p><b>data between steps</b></p>"
         + _table(["from step", "to step", "data"], edges, "no data flows between steps")
         + (f"<p><b>notes</b></p><ul>{notes}</ul>" if notes else "")
@@ -94,7 +99,7 @@ def lint_summary(findings: list) -> str:
     return "lint: " + ", ".join(f"{n} {sev}(s)" for sev, n in counts.items() if n)
 
 
-def lint_html(report: Any) -> str:
+def lint_html(report: LintReport) -> str:
     findings = sorted(report.findings, key=lambda f: f.sort_key)
     color = _COLORS["error"] if report.errors else _COLORS["warning"] if findings else _COLORS["ok"]
     rows = [
@@ -112,7 +117,7 @@ def event_line(e: StepEvent) -> str:
     return indent + event_text(e, with_cause=True)
 
 
-def result_html(result: Any) -> str:
+def result_html(result: RunResult) -> str:
     """Gates and metrics (against their requirements) of a finished run."""
     gates = [
         [
@@ -153,8 +158,8 @@ class Panel:
 
         self.path = str(path)
         self.project = Path(project)
-        self.plan: Any = None
-        self.result: Any = None
+        self.plan: Optional[Pipeline] = None
+        self.result: Optional[RunResult] = None
         self.status: dict[str, str] = {}
         self._log_lines: list[str] = []
 
@@ -251,7 +256,7 @@ class Panel:
         self.progress.max = max(1, len(self.plan.steps))
 
     # ---- Run ----
-    def _on_event(self, e: Any) -> None:
+    def _on_event(self, e: StepEvent) -> None:
         self._log_lines.append(event_line(e))
         self.run_log.value = _pre("\n".join(self._log_lines))
         if e.kind in ("done", "skipped"):
@@ -266,7 +271,8 @@ class Panel:
             return
         from nbprod.views.dag_svg import render_svg
 
-        self.dag_html.value = render_svg(self.plan, status=self.status)
+        if self.plan is not None:
+            self.dag_html.value = render_svg(self.plan, status=self.status)
 
     def on_run(self, _button: Any = None) -> None:
         from nbprod.workflow.run import run
