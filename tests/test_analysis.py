@@ -76,3 +76,42 @@ def test_walrus_for_with_except():
     )
     assert {"n", "i", "j", "fh", "err"} <= set(a.defines)
     assert set(a.uses) == {"xs", "pairs", "p"}
+
+
+# the magic grammar (analysis.magics), shared with the converter's task code
+
+
+def test_line_magic_kinds():
+    from nbprod.analysis.magics import HELP, MAGIC, SHELL_ASSIGNMENT, line_magic
+
+    assert line_magic("x = 1") is None and line_magic("d = {'a': 1}") is None and line_magic("x = a % b") is None
+    shell = line_magic("    !ls -la")
+    assert (shell.kind, shell.indent, shell.text) == (MAGIC, "    ", "!ls -la")
+    assert line_magic("%pip install x").kind == MAGIC
+    out = line_magic("  a, b = %sx ls")
+    assert (out.kind, out.target, out.command, out.text) == (SHELL_ASSIGNMENT, "  a, b = ", "%sx ls", "a, b = %sx ls")
+    assert line_magic("df.head??").kind == HELP and line_magic("obj[0]?").kind == HELP
+
+
+def test_cell_magic_is_the_first_non_blank_line():
+    from nbprod.analysis.magics import cell_magic
+
+    found = cell_magic(["", "  ", "  %%time -n1", "x = 1"])
+    assert (found.line, found.text, found.name, found.runs) == (2, "%%time -n1", "%%time", True)
+    assert cell_magic(["%%bash", "echo hi"]).runs is False
+    assert cell_magic(["x = 1", "%%time"]) is None and cell_magic(["", ""]) is None
+
+
+def test_neutralise_keeps_line_numbers():
+    from nbprod.analysis.magics import neutralise
+
+    code, magics, whole = neutralise("%%time\nfiles = !ls\nif x:\n    !echo\ny = 1")
+    assert code == "#%%time\nfiles = None\nif x:\n    pass\ny = 1" and not whole
+    assert magics == [(1, "%%time"), (2, "files = !ls"), (4, "!echo")]
+    code, magics, whole = neutralise("%%bash\necho hi")
+    assert code == "#%%bash\n#echo hi" and magics == [(1, "%%bash")] and whole
+
+
+def test_magics_inside_a_timed_cell_are_neutralised_too():
+    a = analyze_source("%%time\n!ls\nx = 1\n")
+    assert a.syntax_error is None and a.defines == ["x"] and [m for _, m in a.magics] == ["%%time", "!ls"]

@@ -16,6 +16,7 @@ from nbprod.gates.model import GateResult, RequirementOutcome, check_requirement
 from nbprod.gates.store import cached_gate, run_gate
 from nbprod.io import load_metrics
 from nbprod.plan.model import Pipeline, Step
+from nbprod.plan.order import ancestors
 
 __all__ = ["GateKeeper"]
 
@@ -39,22 +40,7 @@ class GateKeeper:
         self.gates: dict[tuple[str, str], GateResult] = {}
         self.requirements: dict[str, list[RequirementOutcome]] = {}
         self._checked: set[str] = set()
-        self._ancestors = self._compute_ancestors()
-
-    def _compute_ancestors(self) -> dict[str, list[str]]:
-        order = [s.name for s in self.plan.steps]
-        ups = {s.name: set(s.upstream) for s in self.plan.steps}
-        result: dict[str, list[str]] = {}
-        for name in order:
-            seen: set[str] = set()
-            stack = list(ups[name])
-            while stack:
-                n = stack.pop()
-                if n not in seen:
-                    seen.add(n)
-                    stack.extend(ups.get(n, ()))
-            result[name] = [n for n in order if n in seen]
-        return result
+        self._ancestors = ancestors(plan)
 
     @property
     def needs_validation(self) -> bool:

@@ -61,13 +61,13 @@ def build_plan(
 def _plan(nb: Notebook, name: str, split: str, probe: Optional[Probe]) -> Pipeline:
     report = Report(nb.problems)
     analyses = {c.index: analyze_source(c.source) for c in nb.cells if c.is_code}
-    cells = segment(nb, split, analyses, report)
-    parameters = read_parameters(cells.parameter_cells, analyses, report)
-    _check_cells(nb, analyses, cells, report)
-    _check_names(nb, analyses, cells, report)
-    steps = list(cells.steps.values())
+    parts = segment(nb, split, analyses, report)
+    parameters = read_parameters(parts.parameter_cells, analyses, report)
+    _check_cells(nb, analyses, parts, report)
+    _check_names(nb, analyses, parts, report)
+    steps = list(parts.steps.values())
     if steps:
-        infer_dataflow(steps, cells.shared, parameters, analyses, report)
+        infer_dataflow(steps, parts.shared, parameters, analyses, report)
         steps = order_steps(steps, report)
     if probe is not None:
         for step in steps:
@@ -80,19 +80,19 @@ def _plan(nb: Notebook, name: str, split: str, probe: Optional[Probe]) -> Pipeli
         notebook=nb,
         steps=steps,
         parameters=parameters,
-        parameter_cells=cells.parameter_cells,
-        shared=cells.shared,
-        skipped=cells.skipped,
-        outside=cells.outside,
-        cards=cells.cards,
+        parameter_cells=parts.parameter_cells,
+        shared=parts.shared,
+        skipped=parts.skipped,
+        outside=parts.outside,
+        cards=parts.cards,
         analyses=analyses,
-        split=cells.split,
+        split=parts.split,
         findings=report.findings,
         notes=report.notes,
     )
 
 
-def _check_cells(nb: Notebook, analyses: dict[int, CellAnalysis], cells: Segments, report: Report) -> None:
+def _check_cells(nb: Notebook, analyses: dict[int, CellAnalysis], parts: Segments, report: Report) -> None:
     """Hard-coded credentials in any code cell (NB304); syntax errors in any cell that is not skipped (NB100)."""
     for cell in nb.cells:
         a = analyses.get(cell.index)
@@ -105,17 +105,17 @@ def _check_cells(nb: Notebook, analyses: dict[int, CellAnalysis], cells: Segment
                     "read it from the environment (os.environ['NAME']) or a secrets manager; nbprod will not copy "
                     "it into generated files",
                 )
-        if a is not None and a.syntax_error and cell not in cells.skipped:
+        if a is not None and a.syntax_error and cell not in parts.skipped:
             report.add_finding(
                 "NB100", f"syntax error, {a.syntax_error}", cell, "fix the code so the cell runs in Jupyter"
             )
 
 
-def _check_names(nb: Notebook, analyses: dict[int, CellAnalysis], cells: Segments, report: Report) -> None:
+def _check_names(nb: Notebook, analyses: dict[int, CellAnalysis], parts: Segments, report: Report) -> None:
     """Names the generated scripts reserve (NB021), step names that are not identifiers (NB016)."""
     for cell in nb.cells:
         a = analyses.get(cell.index)
-        if a is None or a.tree is None or cell in cells.skipped or cell in cells.parameter_cells:
+        if a is None or a.tree is None or cell in parts.skipped or cell in parts.parameter_cells:
             continue
         for n in sorted(set(a.defines) & RESERVED_NAMES):
             report.add_finding(
@@ -125,7 +125,7 @@ def _check_names(nb: Notebook, analyses: dict[int, CellAnalysis], cells: Segment
                 cell,
                 f"rename the variable, e.g. '{n}_'",
             )
-    for step in cells.steps.values():
+    for step in parts.steps.values():
         why = validate_identifier(step.name, "step name")
         if why:  # names from headings are slugged; tags are validated by the parser
             report.add_finding("NB016", why, step.first_cell, "rename the heading")

@@ -1,4 +1,4 @@
-"""A self-contained SVG picture of a pipeline plan's DAG (standard library only).
+"""A self-contained SVG picture of a pipeline plan's DAG (standard library and nbprod.plan.order only).
 
 ``render_svg(plan)`` lays the steps out left to right in layers (a step's column is the longest path from a root)
 and draws the data edges between them. The output is inline SVG with no external fonts, CSS, scripts or links, so
@@ -12,7 +12,9 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
-if TYPE_CHECKING:  # annotations only: at run time this module needs nothing outside the standard library
+from nbprod.plan.order import depths
+
+if TYPE_CHECKING:  # annotations only: at run time this module needs only the standard library and plan.order
     from nbprod.plan.model import Pipeline, Step
 
 __all__ = ["render_svg", "edge_label", "STATUS_COLOURS"]
@@ -56,22 +58,6 @@ def edge_label(names: list[str]) -> str:
     if not names:
         return "after"
     return ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
-
-
-def _columns(plan: Pipeline) -> dict[str, int]:
-    """Longest path from a root for every step (bounded passes, so a cyclic plan still terminates)."""
-    names = [s.name for s in plan.steps]
-    col = {n: 0 for n in names}
-    for _ in range(len(names)):
-        changed = False
-        for s in plan.steps:
-            best = max((col[u] + 1 for u in s.upstream if u in col and u != s.name), default=0)
-            best = min(best, len(names) - 1)
-            if best != col[s.name]:
-                col[s.name], changed = best, True
-        if not changed:
-            break
-    return col
 
 
 def _box_lines(step: Step) -> tuple[list[str], list[str]]:
@@ -167,7 +153,7 @@ def _layout(plan: Pipeline) -> _Layout:
     steps = list(plan.steps)
     edges = [(a, b, list(n)) for a, b, n in plan.edges]
     lay = _Layout(edges, {s.name: _box_lines(s) for s in steps}, [_clip(edge_label(n), 36) for _, _, n in edges])
-    col = _columns(plan)
+    col = depths(plan)
     _sizes(lay, steps)
     bottom = _place_boxes(lay, steps, col)
     _place_lanes(lay, col, bottom)
