@@ -288,3 +288,22 @@ def test_worker_answers_a_failing_gate_with_the_error_as_data(monkeypatch, tmp_p
     monkeypatch.setattr(worker, "run_gate", crashing)
     back = error_from_json(json.loads(json.dumps(worker._answer(request)))["error"])
     assert type(back) is RunError and "validating gate:df failed: KeyError" in back.message
+
+
+def test_validation_leaves_the_great_expectations_logger_as_it_was():
+    """A Jupyter kernel that ran a gate (panel) keeps its own logging configuration (fresh process: GX loads here)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import logging, pandas as pd\n"
+        "from nbprod.gates.suites import Suite\n"
+        "from nbprod.gates.validate import validate_frame\n"
+        "logging.getLogger('great_expectations').setLevel(logging.INFO)\n"
+        "suite = Suite('s', [{'type': 'expect_column_values_to_not_be_null', 'kwargs': {'column': 'a'}}], {}, 's.json')\n"
+        "assert validate_frame(pd.DataFrame({'a': [1, 2]}), suite)[0].success\n"
+        "print(logging.getLogger('great_expectations').level)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "20"  # logging.INFO, as the user set it

@@ -13,6 +13,7 @@ import time
 from functools import lru_cache
 from typing import Any
 
+from nbprod._core.env import quiet_loggers
 from nbprod.errors import SuiteError
 from nbprod.gates.model import ExpectationOutcome, finite, jsonable
 from nbprod.gates.suites import Suite
@@ -22,16 +23,21 @@ __all__ = ["validate_frame", "EXAMPLES"]
 EXAMPLES = 5
 
 
+_GX_LOGGERS = ("great_expectations",)
+
+
 @lru_cache(maxsize=1)
-def _gx():
+def _gx() -> tuple[Any, Any, Any]:
     """The Great Expectations module and one ephemeral context with a pandas batch definition, once per process."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import logging
+    with quiet_loggers(_GX_LOGGERS):
+        return _load_gx()
 
+
+def _load_gx() -> tuple[Any, Any, Any]:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    logging.getLogger("great_expectations").setLevel(logging.ERROR)
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch_def = (
@@ -135,7 +141,8 @@ def validate_frame(df: Any, suite: Suite) -> list[ExpectationOutcome]:
     column named; every other expectation is validated by GX.
     """
     missing = _missing_columns(df, suite)
-    results = iter(_run_gx(df, suite, [i for i in range(len(suite.expectations)) if i not in missing]))
+    with quiet_loggers(_GX_LOGGERS):  # GX's own warnings, only for this call: the levels come back afterwards
+        results = iter(_run_gx(df, suite, [i for i in range(len(suite.expectations)) if i not in missing]))
     return [
         _missing_outcome(i, exp, missing[i]) if i in missing else _outcome(i, exp, next(results))
         for i, exp in enumerate(suite.expectations)
