@@ -287,7 +287,7 @@ def _progress_executor(b: _Build, outcome: BuildOutcome, failures: list[tuple[st
             hooks.after(name)
 
     class ProgressExecutor(Executor):
-        def __call__(self, dag, show_progress):  # noqa: D401 - Ploomber's executor protocol
+        def __call__(self, dag: Any, show_progress: Any) -> list:  # Ploomber's executor protocol
             super().__call__(dag)
             reports: list = []
             for name in dag:
