@@ -1,4 +1,4 @@
-"""``nbprod package``: the Bento build context in ``bentos/<pipeline>/``, the model in the BentoML store, the Bento built.
+"""``nbprod package``: the Bento build context in ``bentos/<pipeline>/``, the model in the BentoML store, the Bento.
 
 Writes a generated ``service.py``, ``bentofile.yaml`` (explicit include/exclude, package pins from the environment
 that trained the model, no lock step), ``MODEL_CARD.md`` and ``model_card.json``; saves the model with its drift
@@ -12,7 +12,6 @@ import hashlib
 import importlib.metadata
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -21,12 +20,12 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from nbprod.convert.render import product_paths, project_relpath, write_atomically
-from nbprod.errors import NbprodError, RunError
-from nbprod.errors import GateFailedError
+from nbprod.errors import GateFailedError, NbprodError, RunError
 from nbprod.gates.model import check_requirements
 from nbprod.gates.store import cached_gate
 from nbprod.notebook.reader import read_notebook
-from nbprod.package.model_card import build_model_card, card_json, missing_human_fields, render_markdown
+from nbprod.package.model_card import build_model_card, card_facts, card_json, missing_human_fields
+from nbprod.package.model_card_md import render_markdown
 from nbprod.package.spec import infer_serving, serve_source
 from nbprod.package.templates import render_bentofile, render_service
 from nbprod.plan.build import build_plan
@@ -105,110 +104,6 @@ def _check_gates(plan: Pipeline, project: Path, products: dict[str, dict[str, Pa
     return results
 
 
-def _facts(
-    plan: Pipeline,
-    project: Path,
-    spec: Any,
-    model: Any,
-    raw: Any,
-    products: dict[str, dict[str, Path]],
-    gates: list,
-    baseline: dict,
-    model_tag: str,
-    tracked: Optional[dict],
-    packages: dict[str, str],
-) -> dict:
-    from nbprod._core.vcs import git_commit
-
-    metrics: dict[str, float] = {}
-    for prods in products.values():
-        p = prods.get("metrics")
-        if p is not None and p.exists():
-            metrics.update(json.loads(p.read_text()))
-    requirements = {r.metric: r for s in plan.steps for r, _ in s.requires}
-    metric_rows = []
-    for s in plan.steps:
-        for m in s.metrics:
-            if m in metrics:
-                req = requirements.get(m)
-                metric_rows.append(
-                    {
-                        "name": m,
-                        "value": metrics[m],
-                        "threshold": None if req is None else str(req),
-                        "step": s.name,
-                        "passed": None if req is None else req.holds(metrics[m]),
-                    }
-                )
-    params = model.get_params() if hasattr(model, "get_params") else {}
-    raw_digest = hashlib.sha256(raw.to_csv(index=False).encode()).hexdigest()[:16] if hasattr(raw, "to_csv") else None
-    return {
-        "name": plan.name,
-        "version": (tracked or {}).get("model_version"),
-        "mlflow_run_id": (tracked or {}).get("run_id"),
-        "tracking_uri_kind": (tracked or {}).get("kind"),
-        "notebook": project_relpath(plan.notebook.abspath or plan.notebook.path, project),
-        "notebook_digest": plan.notebook.digest(),
-        "git_commit": git_commit(project),
-        "bento_tag": None,
-        "model_tag": model_tag,
-        "estimator": f"{type(model).__module__}.{type(model).__name__}",
-        "hyperparameters": {
-            k: v if isinstance(v, (int, float, str, bool, type(None))) else repr(v) for k, v in sorted(params.items())
-        },
-        "task": spec.task,
-        "classes": spec.classes,
-        "input_schema": [
-            {
-                "name": f.name,
-                "type": f.type,
-                "minimum": f.minimum,
-                "maximum": f.maximum,
-                "values": f.values,
-                "nullable": f.nullable,
-            }
-            for f in spec.fields
-        ],
-        "output_schema": {
-            "type": "class label" if spec.task == "classification" else "number",
-            "description": "postprocess() of the model's prediction"
-            if spec.has_postprocess
-            else "the model's prediction",
-        },
-        "training_data": {
-            "rows": int(len(raw)),
-            "columns": [str(c) for c in raw.columns],
-            "digest": raw_digest,
-            "target": spec.target,
-        },
-        "metrics": metric_rows,
-        "gates": [
-            {
-                "variable": g.variable,
-                "suite": g.suite,
-                "success": g.success,
-                "expectations": len(g.outcomes),
-                "failed": len(g.failed),
-                "warnings": len(g.warnings),
-            }
-            for g in gates
-        ],
-        "drift_baseline": {
-            "rows": baseline.get("rows"),
-            "numeric": sorted(baseline.get("numeric", {})),
-            "categorical": sorted(baseline.get("categorical", {})),
-            "alert_levels": _alert_levels(),
-        },
-        "environment": {"python": platform.python_version(), "packages": packages},
-    }
-
-
-def _alert_levels() -> dict:
-    from nbprod.package.drift import ALERT_LEVELS
-
-    return dict(ALERT_LEVELS)
-
-
 def package_plan(plan: Pipeline, project: Path, *, tracked: Optional[dict] = None, build: bool = True) -> PackageResult:
     import joblib
 
@@ -234,9 +129,20 @@ def package_plan(plan: Pipeline, project: Path, *, tracked: Optional[dict] = Non
     model_tag = f"{plan.name}:{h.hexdigest()[:12]}"
     imports, code = serve_source(plan)
     packages = _packages(model, imports)
-    facts = _facts(plan, project, spec, model, raw, products, gates, baseline, model_tag, tracked, packages)
+    facts = card_facts(
+        plan,
+        project,
+        spec=spec,
+        model=model,
+        raw=raw,
+        products=products,
+        gates=gates,
+        baseline=baseline,
+        tracked=tracked,
+        packages=packages,
+    )
     card = build_model_card(facts, plan.cards)
-    nb_rel = facts["notebook"]
+    nb_rel = facts.notebook or ""
     files = {
         "service.py": render_service(
             spec, pipeline=plan.name, notebook=nb_rel, model_tag=model_tag, serve_imports=imports, serve_code=code
