@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Optional, Union
 
+from nbprod._core.layout import ProjectLayout
 from nbprod.convert.render import project_relpath
 from nbprod.errors import NbprodError
 from nbprod.notebook.reader import read_notebook
+from nbprod.package import bentoml_child
 from nbprod.plan.build import build_plan
 
 __all__ = ["serve", "serve_command", "last_bento"]
@@ -25,12 +25,7 @@ def last_bento(project: Path, pipeline: str) -> Optional[str]:
 
 
 def serve_command(project: Path, bento_tag: str, port: int) -> tuple[list[str], dict[str, str]]:
-    from nbprod._core.env import TELEMETRY_OPT_OUT
-    from nbprod.package.packager import bentoml_home
-
-    bentoml = str(Path(sys.executable).with_name("bentoml"))
-    env = dict(os.environ, **TELEMETRY_OPT_OUT, BENTOML_HOME=str(bentoml_home(project)))
-    return [bentoml, "serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)], env
+    return bentoml_child.serve_command(ProjectLayout(project).bentoml_home, bento_tag, port)
 
 
 def serve(
