@@ -21,6 +21,7 @@ __all__ = [
     "StepFailedError",
     "GateFailedError",
     "SuiteError",
+    "UserCodeError",
     "UsageError",
 ]
 
@@ -125,3 +126,9 @@ class GateFailedError(RunError):
 class SuiteError(NbprodError):
     """An expectation suite is missing or malformed; the message names the file and the expectation."""
 
+
+class UserCodeError(NbprodError):
+    """The notebook's own code raised while nbprod ran it outside a step (the ``serve`` cells, ``preprocess``,
+    the model's ``predict`` when packaging). Names the cell and the line, never a raw traceback."""
+
+    exit_code = 1

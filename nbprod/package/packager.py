@@ -29,6 +29,7 @@ from nbprod.package.model_card import build_model_card, card_facts, card_json, m
 from nbprod.package.model_card_md import render_markdown
 from nbprod.package.spec import ServingSpec, infer_serving, serve_source
 from nbprod.package.templates import render_bentofile, render_service
+from nbprod.package.user_code import user_code_error
 from nbprod.plan.build import build_plan
 from nbprod.plan.model import Pipeline
 
@@ -98,6 +99,26 @@ def _check_gates(plan: Pipeline, project: Path, products: dict[str, dict[str, Pa
     return results
 
 
+def _predict(plan: Pipeline, spec: ServingSpec, model: Any, features: Any) -> Any:
+    """The model's predictions for the training records (for the drift baseline); a failure names the model's cell."""
+    step = plan.step(spec.model_step)
+    cell = next((c for c in step.cells if c.has("model")), step.first_cell)
+    try:
+        return model.predict(features)
+    except Exception as exc:
+        what = f"{spec.model_var}.predict() on the " + (
+            "preprocess() output" if spec.has_preprocess else "training features"
+        )
+        raise user_code_error(
+            exc,
+            what,
+            plan,
+            default=cell,
+            fix="check that the model predicts on the training features (and that preprocess() returns them), "
+            f"then run and package again (nbprod run {plan.notebook.path})",
+        ) from exc
+
+
 def _stage_model(work: Path, stored: Path, model: Any, spec: ServingSpec, baseline: dict) -> str:
     """The model, its drift baseline and input schema in ``work``; returns the model tag (a digest of them)."""
     import joblib
@@ -146,7 +167,7 @@ def package_plan(plan: Pipeline, project: Path, *, tracked: Optional[dict] = Non
     products = product_paths(plan, project)
     gates = _check_gates(plan, project, products)
     spec, model, raw, features = infer_serving(plan, project, products)
-    baseline = drift.compute_baseline(raw, model.predict(features))
+    baseline = drift.compute_baseline(raw, _predict(plan, spec, model, features))
     work = layout.package_work_dir(plan.name).resolve()
     model_tag = f"{plan.name}:" + _stage_model(
         work, products[spec.model_step][spec.model_var] / "value.joblib", model, spec, baseline
