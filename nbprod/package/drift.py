@@ -227,7 +227,7 @@ class DriftMonitor:
         if len(rows) != len(preds):
             raise ValueError(f"{len(rows)} records but {len(preds)} predictions")
         with self._lock:
-            self._rows.extend(zip(rows, preds))
+            self._rows.extend(zip(rows, preds, strict=True))
 
     def report(self) -> dict[str, Any]:
         """Drift of every baseline feature and of the predictions over the current window (plain floats)."""
@@ -269,7 +269,7 @@ def prometheus_gauges() -> dict[str, Any]:
     PROMETHEUS_MULTIPROC_DIR after importing the service module)."""
     from prometheus_client import Gauge
 
-    extra = {"multiprocess_mode": "livemax"} if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else {}
+    extra: dict[str, Any] = {"multiprocess_mode": "livemax"} if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else {}
     specs = {  # key: (metric name, help, per-feature label)
         "mean_shift_z": ("nbprod_drift_mean_shift_z", "Mean-shift z-score of the window vs the baseline", True),
         "psi": ("nbprod_drift_psi", "Population stability index of the window vs the baseline", True),
