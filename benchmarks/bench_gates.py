@@ -20,7 +20,7 @@
 
 2. One gate in-process: a synthetic DataFrame (8 columns: 5 floats, two with ~1% nulls, a 5-value string
    category, two int columns) at 10,000 and 1,000,000 rows. A starter suite is proposed from a 10,000-row
-   sample (``nbprod.expect.propose_suite``; its row-count range is widened to cover both sizes, so every
+   sample (``nbprod.gates.propose.propose_suite``; its row-count range is widened to cover both sizes, so every
    expectation passes), written with ``dump_suite`` and read with ``load_suite``. The first
    ``validate_frame`` call pays the GX import and context (reported as "first call incl. import"); then the
    median of 3 calls per size (1 with --quick): seconds, rows/s, growth 1M vs 10k (100x the rows).
@@ -290,9 +290,9 @@ def part2(reps: int, tmp: Path, errors: list[str]) -> dict:
     import numpy  # noqa: F401
     import pandas  # noqa: F401
 
+    from nbprod.gates.propose import propose_suite
     from nbprod.gates.suites import dump_suite, load_suite
     from nbprod.gates.validate import validate_frame
-    from nbprod.gates.propose import propose_suite
 
     pre_s = time.perf_counter() - t
     gx_loaded_before = "great_expectations" in sys.modules
