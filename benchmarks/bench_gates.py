@@ -163,7 +163,7 @@ _BREAKDOWN = r"""
 import json, sys, time
 t = time.perf_counter()
 import numpy, pandas, sklearn.ensemble, sklearn.linear_model, sklearn.metrics  # what the steps already imported
-import nbprod.ui.cli, nbprod.gates, nbprod.io, nbprod.suites
+import nbprod.ui.cli, nbprod.gates.suites, nbprod.io
 pre = time.perf_counter() - t
 from pathlib import Path
 from nbprod.gates.validate import _gx, validate_frame
