@@ -20,7 +20,7 @@
 
 2. One gate in-process: a synthetic DataFrame (8 columns: 5 floats, two with ~1% nulls, a 5-value string
    category, two int columns) at 10,000 and 1,000,000 rows. A starter suite is proposed from a 10,000-row
-   sample (``nbprod.expect.propose_suite``; its row-count range is widened to cover both sizes, so every
+   sample (``nbprod.gates.propose.propose_suite``; its row-count range is widened to cover both sizes, so every
    expectation passes), written with ``dump_suite`` and read with ``load_suite``. The first
    ``validate_frame`` call pays the GX import and context (reported as "first call incl. import"); then the
    median of 3 calls per size (1 with --quick): seconds, rows/s, growth 1M vs 10k (100x the rows).
@@ -163,7 +163,7 @@ _BREAKDOWN = r"""
 import json, sys, time
 t = time.perf_counter()
 import numpy, pandas, sklearn.ensemble, sklearn.linear_model, sklearn.metrics  # what the steps already imported
-import nbprod.ui.cli, nbprod.gates, nbprod.io, nbprod.suites
+import nbprod.ui.cli, nbprod.gates.suites, nbprod.io
 pre = time.perf_counter() - t
 from pathlib import Path
 from nbprod.gates.validate import _gx, validate_frame

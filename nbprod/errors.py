@@ -16,7 +16,8 @@ Every error a user can cause is an :class:`NbprodError`. Subclasses carry the lo
     ├── ApprovalError           an approval cannot be recorded or read
     │   └── ApprovalRefused     lint errors, failed gates, missing card fields (exit 1)
     ├── ReleaseError            release / rollback / status cannot proceed
-    └── ServeError              no Bento to serve
+    ├── ServeError              no Bento to serve
+    └── UserCodeError           the notebook's own code raised while packaging (exit 1): cell and line
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "StepFailedError",
     "GateFailedError",
     "SuiteError",
+    "UserCodeError",
     "UsageError",
     "ApprovalError",
     "ApprovalRefused",
@@ -155,3 +157,10 @@ class ServeError(NbprodError):
 
 class SuiteError(NbprodError):
     """An expectation suite is missing or malformed; the message names the file and the expectation."""
+
+
+class UserCodeError(NbprodError):
+    """The notebook's own code raised while nbprod ran it outside a step (the ``serve`` cells, ``preprocess``,
+    the model's ``predict`` when packaging). Names the cell and the line, never a raw traceback."""
+
+    exit_code = 1

@@ -12,15 +12,22 @@ import os
 
 import pytest
 
-from nbprod.notebook.tags import CARD_FIELDS
+from nbprod.notebook.tags import CARD_FIELDS, Requirement
 from nbprod.package.model_card import (
     HUMAN_FIELDS,
+    CardFacts,
+    DriftSummary,
+    GateFact,
+    MetricFact,
+    OutputSchema,
+    TrainingData,
     build_model_card,
-    card_files,
     card_json,
     missing_human_fields,
-    render_markdown,
+    parse_threshold,
 )
+from nbprod.package.model_card_md import card_files, render_markdown
+from nbprod.package.spec import InputField
 from tests.conftest import GOLDEN
 
 GOLDEN_CARD = GOLDEN / "model_card"
@@ -242,7 +249,7 @@ def test_name_required_and_unknown_field_rejected():
         build_model_card({"name": "churn"}, {"intended-uses": "x"})
 
 
-def test_threshold_evaluated_when_passed_not_given():
+def test_threshold_evaluated_when_passed_not_given():  # with Requirement.holds, as the require: tag
     facts = {
         "name": "m",
         "metrics": [{"name": "rmse", "value": 3.5, "threshold": "rmse<=3", "passed": None, "step": "e"}],
@@ -327,3 +334,55 @@ def test_author_headings_fit_under_the_card_sections():
     assert section.strip().startswith("Small sample.")  # the repeated title is dropped
     assert "\n### Data\n" in section and "\n# Data\n" not in md  # demoted below the card's sections
     assert "\n# not a heading\n" in section  # fenced code kept as is
+
+
+def churn_card_facts() -> CardFacts:
+    """The same facts as :func:`churn_facts`, typed as packaging builds them."""
+    d = churn_facts()
+    return CardFacts(
+        name=d["name"],
+        version=d["version"],
+        mlflow_run_id=d["mlflow_run_id"],
+        tracking_uri_kind=d["tracking_uri_kind"],
+        notebook=d["notebook"],
+        notebook_digest=d["notebook_digest"],
+        git_commit=d["git_commit"],
+        bento_tag=d["bento_tag"],
+        estimator=d["estimator"],
+        hyperparameters=d["hyperparameters"],
+        task=d["task"],
+        classes=d["classes"],
+        input_schema=[InputField(**f) for f in d["input_schema"]],
+        output_schema=OutputSchema("integer", "1 when the customer is predicted to churn, else 0"),
+        training_data=TrainingData(5634, d["training_data"]["columns"], "sha256:2c26b46b68ff", "churned"),
+        metrics=[
+            MetricFact("roc_auc", 0.8412345, "evaluate", Requirement("roc_auc", ">=", 0.85)),
+            MetricFact("accuracy", 0.8031, "evaluate", Requirement("accuracy", ">=", 0.8)),
+            MetricFact("f1", 0.61, "evaluate"),
+        ],
+        gates=[GateFact("train_df", "expectations/churn/train_df.json", True, 12, 0, 1)],
+        drift_baseline=DriftSummary(
+            5634, ["monthly_charges", "tenure_months"], ["contract"], d["drift_baseline"]["alert_levels"]
+        ),
+        python="3.11.7",
+        packages=d["environment"]["packages"],
+    )
+
+
+def test_typed_facts_give_the_golden_card():
+    facts = churn_card_facts()
+    assert facts == CardFacts.from_dict(churn_facts())
+    files = card_files(build_model_card(facts, churn_human()))
+    for name, text in files.items():
+        assert text.encode() == (GOLDEN_CARD / name).read_bytes(), name
+
+
+def test_thresholds_are_requirements_evaluated_with_holds():
+    assert parse_threshold("accuracy>=0.8") == Requirement("accuracy", ">=", 0.8)
+    assert parse_threshold(">=0.8", "accuracy") == Requirement("accuracy", ">=", 0.8)
+    assert parse_threshold("about 0.8") is None
+    assert MetricFact("rmse", 2.5, "e", Requirement("rmse", "<=", 3)).passed is True
+    assert MetricFact("rmse", 3.5, "e", Requirement("rmse", "<=", 3)).passed is False
+    assert MetricFact("rmse", 3.5, "e").passed is None
+    with pytest.raises(ValueError, match="threshold 'about 0.8' does not parse"):
+        build_model_card({"name": "m", "metrics": [{"name": "rmse", "value": 1.0, "threshold": "about 0.8"}]}, {})

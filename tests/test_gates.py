@@ -14,6 +14,7 @@ from nbprod.errors import (
     RunError,
     StepFailedError,
     SuiteError,
+    UserCodeError,
 )
 from nbprod.gates.model import check_requirements
 from nbprod.gates.propose import propose_suite, was_edited
@@ -238,7 +239,8 @@ def test_requirements_compare_metrics_with_thresholds():
         SuiteError("bad suite", path="expectations/p/df.json", cell=CellRef(3, "# nbprod: step:clean"), fix="edit it"),
         GateFailedError("gate df failed", path="nb.ipynb", fix="fix the data"),
         StepFailedError("step 'a' failed", path="nb.ipynb", cell=CellRef(0, "x = 1")),
-        ConvertError("cannot write", path="pipelines/p", cell=CellRef(7, "def preprocess(raw):")),
+        ConvertError("cannot write", path="pipelines/p", cell=CellRef(7, "def f(raw):")),
+        UserCodeError("preprocess() raised", cell=CellRef(7, "def preprocess(raw):")),
         RunError("the worker stopped"),
         NbprodError("plain"),
     ],

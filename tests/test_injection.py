@@ -213,7 +213,8 @@ SCRIPT = "<script>alert('x')</script><img src=x onerror=alert(1)>"
 
 
 def test_review_html_escapes_card_text_and_names(tmp_path, monkeypatch):
-    from nbprod.package.model_card import build_model_card, card_files
+    from nbprod.package.model_card import build_model_card
+    from nbprod.package.model_card_md import card_files
     from nbprod.workflow.review import review
 
     monkeypatch.chdir(tmp_path)
@@ -244,7 +245,8 @@ def _rendered(markdown: str) -> str:
 def test_pipeline_card_and_model_card_escape_facts():
     from nbprod.convert.readme import render_card
     from nbprod.notebook.reader import notebook_from_cells
-    from nbprod.package.model_card import build_model_card, render_markdown
+    from nbprod.package.model_card import build_model_card
+    from nbprod.package.model_card_md import render_markdown
     from nbprod.plan.build import build_plan
 
     nb = notebook_from_cells(

@@ -1,21 +1,87 @@
-"""Saving the model into the BentoML store and building the Bento, in a child process with its own BENTOML_HOME.
+"""Everything that talks to BentoML, in a child process with the project's own ``BENTOML_HOME``.
 
-Run as ``python -m nbprod.package.bentoml_child REQUEST.json``; prints one JSON line with the tags. A separate process keeps
-BentoML's store singletons bound to the project's ``.nbprod/bentoml`` and keeps BentoML out of nbprod's process.
+A separate process keeps BentoML's store singletons bound to the project's ``.nbprod/bentoml`` and keeps BentoML
+out of nbprod's process. The parent side (no BentoML import) is :func:`build`, :func:`label` and
+:func:`serve_command`; the child side is ``python -m nbprod.package.bentoml_child VERB ARGS...``, whose stdout is
+the protocol (one JSON line):
+
+- ``build REQUEST.json``: save the model into the store (unless it is there) and build the Bento (unless it is
+  there); prints ``{"model_tag", "bento_tag", "bento_path"}``. ``python -m nbprod.package.bentoml_child
+  REQUEST.json`` (no verb) still means ``build``.
+- ``label BENTO_TAG LABELS_JSON``: add labels to a built Bento's ``bento.yaml``; prints ``{"bento_tag"}``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
-__all__ = ["main"]
+from nbprod._core.env import TELEMETRY_OPT_OUT
+from nbprod._core.fsutil import atomic_write_text
+from nbprod.errors import NbprodError, RunError
+
+__all__ = ["build", "label", "serve_command", "child_env", "main"]
 
 
-def main(argv: list[str]) -> int:
-    req = json.loads(Path(argv[0]).read_text())
+# --- parent side -------------------------------------------------------------------------------------------------
+
+
+def child_env(bentoml_home: Path) -> dict[str, str]:
+    """The environment of a BentoML child process: nbprod's telemetry opt-outs and the project's store."""
+    return dict(os.environ, **TELEMETRY_OPT_OUT, BENTOML_HOME=str(bentoml_home))
+
+
+def _run(verb: str, args: list[str], bentoml_home: Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "nbprod.package.bentoml_child", verb, *args],
+        capture_output=True,
+        text=True,
+        env=child_env(bentoml_home),
+        cwd=None if cwd is None else str(cwd),
+    )
+
+
+def build(bentoml_home: Path, request: dict[str, Any], request_file: Path, build_ctx: Path) -> dict[str, str]:
+    """Save the model and build the Bento described by ``request`` (written to ``request_file``) from the build
+    context ``build_ctx``; returns the tags and the Bento's path. Raises RunError with BentoML's last lines."""
+    atomic_write_text(request_file, json.dumps(request))
+    proc = _run("build", [str(request_file)], bentoml_home, cwd=build_ctx)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-8:])
+        raise RunError(
+            f"building the Bento failed:\n{tail}",
+            path=str(build_ctx / "bentofile.yaml"),
+            fix="read the error above; the previous Bento in .nbprod/bentoml is untouched",
+        )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def label(bentoml_home: Path, bento_tag: str, labels: dict[str, str]) -> None:
+    """Add ``labels`` to the built Bento ``bento_tag``."""
+    proc = _run("label", [bento_tag, json.dumps(labels)], bentoml_home)
+    if proc.returncode != 0:
+        raise NbprodError(
+            f"labelling Bento {bento_tag} failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr else ''}",
+            fix="check that the Bento exists: bentoml list (with BENTOML_HOME=.nbprod/bentoml)",
+        )
+
+
+def serve_command(bentoml_home: Path, bento_tag: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """The ``bentoml serve`` command (on 127.0.0.1) and its environment."""
+    bentoml = str(Path(sys.executable).with_name("bentoml"))
+    return [bentoml, "serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)], child_env(bentoml_home)
+
+
+# --- child side --------------------------------------------------------------------------------------------------
+
+
+def _build(request_file: str) -> dict[str, str]:
+    req = json.loads(Path(request_file).read_text())
     import bentoml
     from bentoml.exceptions import NotFound
 
@@ -36,7 +102,32 @@ def main(argv: list[str]) -> int:
             version=req["bento_version"],
             labels=req.get("bento_labels") or None,
         )
-    print(json.dumps({"model_tag": model_tag, "bento_tag": str(bento.tag), "bento_path": str(bento.path)}))
+    return {"model_tag": model_tag, "bento_tag": str(bento.tag), "bento_path": str(bento.path)}
+
+
+def _label(bento_tag: str, labels_json: str) -> dict[str, str]:
+    import bentoml
+    import yaml
+
+    path = bentoml.bentos.get(bento_tag).path_of("bento.yaml")
+    with open(path) as fh:
+        data = yaml.safe_load(fh)
+    data.setdefault("labels", {}).update(json.loads(labels_json))
+    with open(path, "w") as fh:
+        fh.write(yaml.safe_dump(data, sort_keys=False))
+    return {"bento_tag": bento_tag}
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0].endswith(".json"):  # the verb-less form of earlier releases
+        argv = ["build", *argv]
+    verbs: dict[str, tuple[Callable[..., dict[str, str]], int]] = {"build": (_build, 1), "label": (_label, 2)}
+    if not argv or argv[0] not in verbs or len(argv) != verbs[argv[0]][1] + 1:
+        usage = "usage: python -m nbprod.package.bentoml_child build REQUEST.json | label BENTO_TAG LABELS_JSON"
+        print(usage, file=sys.stderr)
+        return 2
+    verb, _ = verbs[argv[0]]
+    print(json.dumps(verb(*argv[1:])))
     return 0
 
 

@@ -227,7 +227,7 @@ class DriftMonitor:
         if len(rows) != len(preds):
             raise ValueError(f"{len(rows)} records but {len(preds)} predictions")
         with self._lock:
-            self._rows.extend(zip(rows, preds))
+            self._rows.extend(zip(rows, preds, strict=True))
 
     def report(self) -> dict[str, Any]:
         """Drift of every baseline feature and of the predictions over the current window (plain floats)."""

@@ -1,30 +1,46 @@
-"""The model card: ``model_card.json`` and its rendering ``MODEL_CARD.md`` (the Bento's README and OpenAPI description).
+"""The model card's data: :class:`CardFacts` (what nbprod knows) and ``model_card.json`` (the canonical card).
 
 Fields follow Google's Model Card Toolkit (``model_details``, ``model_parameters``, ``quantitative_analysis``,
 ``considerations``) and the sections of Mitchell et al. 2019. Machine facts (run, data, metrics, gates, schema,
-environment) come from nbprod; the human fields come from the notebook's ``card:<field>`` markdown cells and are
-kept as the author wrote them. A missing human field is listed in ``missing_human_fields`` and rendered as a TODO
-that names the tag to add. Deterministic: the same inputs give the same bytes (no timestamps, sorted keys).
-Standard library only.
+environment) are gathered by :func:`card_facts` when packaging; the human fields come from the notebook's
+``card:<field>`` markdown cells and are kept as the author wrote them. A missing human field is listed in
+``missing_human_fields`` (and rendered as a TODO naming the tag to add, see :mod:`nbprod.package.model_card_md`).
+Deterministic: the same inputs give the same bytes (no timestamps, sorted keys).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import math
+import platform
 import re
-from typing import Any, Optional
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional, Union
 
-from nbprod.notebook.tags import CARD_FIELDS
+from nbprod._core.layout import relpath
+from nbprod._core.vcs import git_commit
+from nbprod.gates.model import GateResult, jsonable
+from nbprod.io import load_metrics
+from nbprod.notebook.tags import CARD_FIELDS, Requirement, Tag, parse_tag
+from nbprod.package.spec import InputField, ServingSpec
+from nbprod.plan.model import Pipeline
 
 __all__ = [
     "SCHEMA_VERSION",
     "HUMAN_FIELDS",
+    "CardFacts",
+    "MetricFact",
+    "GateFact",
+    "TrainingData",
+    "OutputSchema",
+    "DriftSummary",
+    "card_facts",
     "build_model_card",
     "missing_human_fields",
-    "render_markdown",
     "card_json",
-    "card_files",
+    "parse_threshold",
+    "field_key",
 ]
 
 SCHEMA_VERSION = "1.0"
@@ -42,35 +58,219 @@ HUMAN_FIELDS: dict[str, str] = {
 }
 assert tuple(HUMAN_FIELDS) == CARD_FIELDS, "HUMAN_FIELDS must follow tags.CARD_FIELDS"
 
-_TODO = "**TODO** - fill this in the notebook: add a markdown cell tagged `card:{field}`"
-_REQ_RE = re.compile(r"^\s*(?:[A-Za-z_][A-Za-z0-9_]*)?\s*(>=|<=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
 _TAG_COMMENT_RE = re.compile(r"^\s*<!--\s*nbprod\s*:.*?-->\s*$")
-_HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_OPS = {">=": lambda v, t: v >= t, ">": lambda v, t: v > t, "<=": lambda v, t: v <= t, "<": lambda v, t: v < t}
-_OP_SHOWN = {">=": "≥", "<=": "≤", ">": "&gt;", "<": "&lt;"}
 
 
-def _key(field: str) -> str:
+def parse_threshold(text: str, metric: Optional[str] = None) -> Optional[Requirement]:
+    """``accuracy>=0.8`` (or ``>=0.8`` of ``metric``) read as the ``require:`` tag reads it; None when it does not
+    parse."""
+    tag = parse_tag(f"require:{text}")
+    if not isinstance(tag, Tag) and metric and text.lstrip()[:1] in ("<", ">"):
+        tag = parse_tag(f"require:{metric}{text}")
+    return tag.requirement if isinstance(tag, Tag) else None
+
+
+# --- the facts ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MetricFact:
+    name: str
+    value: Any
+    step: Optional[str] = None
+    threshold: Optional[Requirement] = None
+
+    @property
+    def passed(self) -> Optional[bool]:
+        """The threshold evaluated with :meth:`Requirement.holds`; None without a threshold or a numeric value."""
+        if self.threshold is None or isinstance(self.value, bool) or not isinstance(self.value, (int, float)):
+            return None
+        return self.threshold.holds(float(self.value))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MetricFact:
+        """``{"name", "value", "step", "threshold": "accuracy>=0.8"}``; a ``passed`` key is ignored (recomputed)."""
+        name, text = str(data["name"]), data.get("threshold") or None
+        threshold = None if text is None else parse_threshold(str(text), name)
+        if text is not None and threshold is None:
+            raise ValueError(f"metric {name!r}: threshold {text!r} does not parse (write e.g. '{name}>=0.8')")
+        return cls(name, data.get("value"), data.get("step"), threshold)
+
+
+@dataclass(frozen=True)
+class GateFact:
+    variable: str
+    suite: Optional[str] = None
+    success: bool = False
+    expectations: int = 0
+    failed: int = 0
+    warnings: int = 0
+
+    @classmethod
+    def of(cls, result: GateResult) -> GateFact:
+        return cls(
+            result.variable,
+            result.suite,
+            result.success,
+            len(result.outcomes),
+            len(result.failed),
+            len(result.warnings),
+        )
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    rows: Optional[int] = None
+    columns: list[str] = field(default_factory=list)
+    digest: Optional[str] = None
+    target: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class OutputSchema:
+    type: Optional[str] = None
+    description: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class DriftSummary:
+    rows: Optional[int] = None
+    numeric: list[str] = field(default_factory=list)
+    categorical: list[str] = field(default_factory=list)
+    alert_levels: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CardFacts:
+    """Everything nbprod knows about the packaged model. Only ``name`` is required."""
+
+    name: str
+    version: Optional[str] = None
+    mlflow_run_id: Optional[str] = None
+    tracking_uri_kind: Optional[str] = None
+    notebook: Optional[str] = None
+    notebook_digest: Optional[str] = None
+    git_commit: Optional[str] = None
+    bento_tag: Optional[str] = None
+    estimator: Optional[str] = None
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    task: Optional[str] = None
+    classes: Optional[list[Any]] = None
+    input_schema: list[InputField] = field(default_factory=list)
+    output_schema: Optional[OutputSchema] = None
+    training_data: Optional[TrainingData] = None
+    metrics: list[MetricFact] = field(default_factory=list)
+    gates: list[GateFact] = field(default_factory=list)
+    drift_baseline: Optional[DriftSummary] = None
+    python: Optional[str] = None
+    packages: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CardFacts:
+        """Facts written as plain JSON-like data (``tests/test_card.py`` shows the shape): nested dicts for the
+        parts, thresholds as text, ``environment`` as ``{"python", "packages"}``. Unknown keys are an error."""
+        d = dict(data)
+        env = d.pop("environment", None) or {}
+        output, training, drift = (
+            d.pop("output_schema", None),
+            d.pop("training_data", None),
+            d.pop("drift_baseline", None),
+        )
+        return cls(
+            name=str(d.pop("name", "") or ""),
+            metrics=[MetricFact.from_dict(m) for m in d.pop("metrics", None) or []],
+            gates=[GateFact(**g) for g in d.pop("gates", None) or []],
+            input_schema=[InputField(**f) for f in d.pop("input_schema", None) or []],
+            output_schema=None if output is None else OutputSchema(**output),
+            training_data=None if training is None else TrainingData(**training),
+            drift_baseline=None if drift is None else DriftSummary(**drift),
+            python=env.get("python"),
+            packages=dict(env.get("packages") or {}),
+            **d,
+        )
+
+
+def _hyperparameters(model: Any) -> dict[str, Any]:
+    params = model.get_params() if hasattr(model, "get_params") else {}
+    return {k: v if isinstance(v, (int, float, str, bool, type(None))) else repr(v) for k, v in sorted(params.items())}
+
+
+def _metric_facts(plan: Pipeline, products: dict[str, dict[str, Path]]) -> list[MetricFact]:
+    """Every ``metrics`` value the run saved, with the ``require:`` threshold on it (the last one of the notebook)."""
+    metrics: dict[str, float] = {}
+    for prods in products.values():
+        p = prods.get("metrics")
+        if p is not None and p.exists():
+            metrics.update(load_metrics(p))
+    requirements = {r.metric: r for s in plan.steps for r, _ in s.requires}
+    return [
+        MetricFact(m, metrics[m], s.name, requirements.get(m)) for s in plan.steps for m in s.metrics if m in metrics
+    ]
+
+
+def _training_data(raw: Any, spec: ServingSpec) -> TrainingData:
+    digest = hashlib.sha256(raw.to_csv(index=False).encode()).hexdigest()[:16] if hasattr(raw, "to_csv") else None
+    return TrainingData(int(len(raw)), [str(c) for c in raw.columns], digest, spec.target)
+
+
+def _drift_summary(baseline: dict[str, Any]) -> DriftSummary:
+    from nbprod.package.drift import ALERT_LEVELS  # drift imports numpy (it also runs inside the Bento)
+
+    return DriftSummary(
+        baseline.get("rows"),
+        sorted(baseline.get("numeric", {})),
+        sorted(baseline.get("categorical", {})),
+        dict(ALERT_LEVELS),
+    )
+
+
+def card_facts(
+    plan: Pipeline,
+    project: Path,
+    *,
+    spec: ServingSpec,
+    model: Any,
+    raw: Any,
+    products: dict[str, dict[str, Path]],
+    gates: list[GateResult],
+    baseline: dict[str, Any],
+    tracked: Optional[dict[str, Any]],
+    packages: dict[str, str],
+) -> CardFacts:
+    """The facts of the model packaged from the last good run of ``plan``."""
+    run = tracked or {}
+    return CardFacts(
+        name=plan.name,
+        version=run.get("model_version"),
+        mlflow_run_id=run.get("run_id"),
+        tracking_uri_kind=run.get("kind"),
+        notebook=relpath(plan.notebook.abspath or plan.notebook.path, project),
+        notebook_digest=plan.notebook.digest(),
+        git_commit=git_commit(project),
+        estimator=f"{type(model).__module__}.{type(model).__name__}",
+        hyperparameters=_hyperparameters(model),
+        task=spec.task,
+        classes=spec.classes,
+        input_schema=list(spec.fields),
+        output_schema=OutputSchema(
+            "class label" if spec.task == "classification" else "number",
+            "postprocess() of the model's prediction" if spec.has_postprocess else "the model's prediction",
+        ),
+        training_data=_training_data(raw, spec),
+        metrics=_metric_facts(plan, products),
+        gates=[GateFact.of(g) for g in gates],
+        drift_baseline=_drift_summary(baseline),
+        python=platform.python_version(),
+        packages=packages,
+    )
+
+
+# --- the card ----------------------------------------------------------------------------------------------------
+
+
+def field_key(field: str) -> str:
     """``ethical-considerations`` -> ``ethical_considerations`` (the JSON key under ``considerations``)."""
     return field.replace("-", "_")
-
-
-def _jsonable(value: Any) -> Any:
-    """A JSON-serialisable, deterministic copy: tuples and sets become lists, non-finite floats and
-    unknown objects become strings, array-likes (``.tolist()``) become lists."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (set, frozenset)):
-        return sorted((_jsonable(v) for v in value), key=repr)
-    if callable(getattr(value, "tolist", None)):
-        return _jsonable(value.tolist())
-    return repr(value)
 
 
 def _human_text(text: Any) -> Optional[str]:
@@ -85,351 +285,90 @@ def _human_text(text: Any) -> Optional[str]:
 def _normalise_human(human: dict[str, str]) -> dict[str, Optional[str]]:
     out: dict[str, Optional[str]] = {f: None for f in CARD_FIELDS}
     for raw, text in human.items():
-        field = str(raw).strip().lower().replace("_", "-")
-        if field not in out:
+        name = str(raw).strip().lower().replace("_", "-")
+        if name not in out:
             raise ValueError(f"unknown model-card field {raw!r}; known fields: {', '.join(CARD_FIELDS)}")
-        out[field] = _human_text(text)
+        out[name] = _human_text(text)
     return out
 
 
-def _threshold_passed(threshold: Optional[str], value: Any) -> Optional[bool]:
-    """Evaluate ``accuracy>=0.8`` (or ``>=0.8``) against ``value``; None when it cannot be evaluated."""
-    m = _REQ_RE.match(threshold or "")
-    if not m or not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-        return None
-    return bool(_OPS[m.group(1)](float(value), float(m.group(2))))
+def _metric(m: MetricFact) -> dict[str, Any]:
+    threshold = None if m.threshold is None else str(m.threshold)
+    return {"name": m.name, "value": jsonable(m.value), "threshold": threshold, "passed": m.passed, "step": m.step}
 
 
-def _metric(m: dict) -> dict:
-    threshold = m.get("threshold") or None
-    passed = m.get("passed")
-    if passed is None and threshold:
-        passed = _threshold_passed(threshold, m.get("value"))
-    return {
-        "name": str(m["name"]),
-        "value": _jsonable(m.get("value")),
-        "threshold": threshold,
-        "passed": None if passed is None else bool(passed),
-        "step": m.get("step"),
-    }
-
-
-def _gate(g: dict) -> dict:
-    return {
-        "variable": str(g["variable"]),
-        "suite": g.get("suite"),
-        "success": bool(g.get("success")),
-        "expectations": int(g.get("expectations") or 0),
-        "failed": int(g.get("failed") or 0),
-        "warnings": int(g.get("warnings") or 0),
-    }
-
-
-def _field(f: dict) -> dict:
-    values = f.get("values")
-    return {
-        "name": str(f["name"]),
-        "type": f.get("type"),
-        "minimum": _jsonable(f.get("minimum")),
-        "maximum": _jsonable(f.get("maximum")),
-        "values": None if values is None else _jsonable(list(values)),
-        "nullable": bool(f.get("nullable", False)),
-    }
-
-
-def build_model_card(facts: dict, human: dict[str, str]) -> dict:
-    """Build the canonical model card (a deterministic, JSON-serialisable dict) from nbprod's facts and the
-    notebook's ``card:<field>`` texts. Every fact is optional except ``name``; see the module docstring of
-    :mod:`nbprod.card` and ``tests/test_card.py`` for the shape of ``facts``. Metrics are ordered by (name, step),
-    gates by variable; a metric with a threshold but no ``passed`` is evaluated here. Raises ValueError for a
-    missing name or an unknown human field."""
-    name = str(facts.get("name") or "").strip()
-    if not name:
-        raise ValueError("the model card needs facts['name']")
-    texts = _normalise_human(human)
-    metrics = sorted((_metric(m) for m in facts.get("metrics") or []), key=lambda m: (m["name"], str(m["step"])))
-    gates = sorted((_gate(g) for g in facts.get("gates") or []), key=lambda g: g["variable"])
+def _quantitative(facts: CardFacts) -> dict[str, Any]:
+    """Metrics ordered by (name, step), gates by variable, and what passed."""
+    metrics = sorted((_metric(m) for m in facts.metrics), key=lambda m: (m["name"], str(m["step"])))
+    gates = sorted((asdict(g) for g in facts.gates), key=lambda g: g["variable"])
     checked = [m for m in metrics if m["passed"] is not None]
-    td = facts.get("training_data")
-    env = facts.get("environment") or {}
-    baseline = facts.get("drift_baseline")
+    return {
+        "metrics": metrics,
+        "gates": gates,
+        "summary": {
+            "metrics": len(metrics),
+            "thresholds_checked": len(checked),
+            "thresholds_failed": sum(1 for m in checked if not m["passed"]),
+            "gates": len(gates),
+            "gates_failed": sum(1 for g in gates if not g["success"]),
+            "all_passed": all(m["passed"] for m in checked) and all(g["success"] for g in gates),
+        },
+    }
+
+
+def _model_parameters(facts: CardFacts) -> dict[str, Any]:
+    return {
+        "estimator": facts.estimator,
+        "hyperparameters": dict(facts.hyperparameters),
+        "task": facts.task,
+        "classes": None if facts.classes is None else list(facts.classes),
+        "input_schema": [asdict(f) for f in facts.input_schema],
+        "output_schema": None if facts.output_schema is None else asdict(facts.output_schema),
+    }
+
+
+def build_model_card(facts: Union[CardFacts, Mapping[str, Any]], human: dict[str, str]) -> dict:
+    """The canonical model card (a deterministic, JSON-serialisable dict) from nbprod's facts (a
+    :class:`CardFacts`, or the same as plain data, see :meth:`CardFacts.from_dict`) and the notebook's
+    ``card:<field>`` texts. Raises ValueError for a missing name or an unknown human field."""
+    if not isinstance(facts, CardFacts):
+        facts = CardFacts.from_dict(facts)
+    name = facts.name.strip()
+    if not name:
+        raise ValueError("the model card needs a name (CardFacts.name)")
+    texts = _normalise_human(human)
     card = {
         "schema_version": SCHEMA_VERSION,
         "model_details": {
             "name": name,
-            "version": facts.get("version"),
-            "mlflow_run_id": facts.get("mlflow_run_id"),
-            "tracking_uri_kind": facts.get("tracking_uri_kind"),
-            "notebook": facts.get("notebook"),
-            "notebook_digest": facts.get("notebook_digest"),
-            "git_commit": facts.get("git_commit"),
-            "bento_tag": facts.get("bento_tag"),
+            "version": facts.version,
+            "mlflow_run_id": facts.mlflow_run_id,
+            "tracking_uri_kind": facts.tracking_uri_kind,
+            "notebook": facts.notebook,
+            "notebook_digest": facts.notebook_digest,
+            "git_commit": facts.git_commit,
+            "bento_tag": facts.bento_tag,
             "owners": texts["owners"],
         },
-        "model_parameters": {
-            "estimator": facts.get("estimator"),
-            "hyperparameters": _jsonable(dict(facts.get("hyperparameters") or {})),
-            "task": facts.get("task"),
-            "classes": None if facts.get("classes") is None else _jsonable(list(facts["classes"])),
-            "input_schema": [_field(f) for f in facts.get("input_schema") or []],
-            "output_schema": _jsonable(facts.get("output_schema")),
-        },
-        "data": {
-            "training": None
-            if td is None
-            else {
-                "rows": td.get("rows"),
-                "columns": _jsonable(list(td.get("columns") or [])),
-                "digest": td.get("digest"),
-                "target": td.get("target"),
-            },
-        },
-        "quantitative_analysis": {
-            "metrics": metrics,
-            "gates": gates,
-            "summary": {
-                "metrics": len(metrics),
-                "thresholds_checked": len(checked),
-                "thresholds_failed": sum(1 for m in checked if not m["passed"]),
-                "gates": len(gates),
-                "gates_failed": sum(1 for g in gates if not g["success"]),
-                "all_passed": all(m["passed"] for m in checked) and all(g["success"] for g in gates),
-            },
-        },
-        "considerations": {_key(f): texts[f] for f in CARD_FIELDS if f != "owners"},
-        "monitoring": {"drift_baseline": None if baseline is None else _jsonable(baseline)},
-        "environment": {"python": env.get("python"), "packages": _jsonable(dict(env.get("packages") or {}))},
+        "model_parameters": _model_parameters(facts),
+        "data": {"training": None if facts.training_data is None else asdict(facts.training_data)},
+        "quantitative_analysis": _quantitative(facts),
+        "considerations": {field_key(f): texts[f] for f in CARD_FIELDS if f != "owners"},
+        "monitoring": {"drift_baseline": None if facts.drift_baseline is None else asdict(facts.drift_baseline)},
+        "environment": {"python": facts.python, "packages": dict(facts.packages)},
     }
     card["missing_human_fields"] = missing_human_fields(card)
-    return _jsonable(card)
+    return jsonable(card)
 
 
 def missing_human_fields(card: dict) -> list[str]:
     """The ``CARD_FIELDS`` keys whose text is missing or blank in ``card``, sorted."""
     considerations = card.get("considerations") or {}
     owners = (card.get("model_details") or {}).get("owners")
-    texts = {f: owners if f == "owners" else considerations.get(_key(f)) for f in CARD_FIELDS}
+    texts = {f: owners if f == "owners" else considerations.get(field_key(f)) for f in CARD_FIELDS}
     return sorted(f for f, t in texts.items() if not (isinstance(t, str) and t.strip()))
 
 
 def card_json(card: dict) -> str:
     """``model_card.json``: canonical JSON (sorted keys, 2-space indent, trailing newline)."""
     return json.dumps(card, sort_keys=True, indent=2) + "\n"
-
-
-def card_files(card: dict) -> dict[str, str]:
-    """The two files of a model card, by file name."""
-    return {"model_card.json": card_json(card), "MODEL_CARD.md": render_markdown(card)}
-
-
-# --- rendering -----------------------------------------------------------------------------------------------
-
-
-def _text(value: Any) -> str:
-    """A fact as inline Markdown text: no raw HTML, no table breaks, no accidental emphasis or code."""
-    s = str(value).replace("\\", "\\\\")
-    for ch in "*_[]|":
-        s = s.replace(ch, "\\" + ch)
-    return s.replace("<", "&lt;").replace(">", "&gt;").replace("`", "'").replace("\r", " ").replace("\n", " ")
-
-
-def _code(value: Any) -> str:
-    """A fact as a code span, or as escaped text when it holds characters a code span cannot carry safely."""
-    s = str(value)
-    if not s or any(ch in s for ch in "<>`\r\n"):
-        return _text(s) if s else "-"
-    return "`" + s.replace("|", "\\|") + "`"
-
-
-def _num(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return "-" if value is None else _text(value)
-    return str(value) if isinstance(value, int) else f"{value:.6g}"
-
-
-def _or(value: Any, missing: str = "(not recorded)") -> str:
-    return missing if value is None or value == "" else _code(value)
-
-
-def _threshold(threshold: Optional[str]) -> str:
-    if not threshold:
-        return "-"
-    m = _REQ_RE.match(threshold)
-    return f"{_OP_SHOWN[m.group(1)]} {m.group(2)}" if m else _text(threshold)
-
-
-def _human(field: str, text: Optional[str]) -> list[str]:
-    """The author's markdown for a section: a leading heading repeating the section title is dropped and
-    headings are demoted below the card's own (## sections), outside fenced code; otherwise kept as is."""
-    if not text:
-        return [_TODO.format(field=field)]
-    lines = text.split("\n")
-    first = _HEADING_RE.match(lines[0])
-    if first and first.group(2).strip().lower() in (HUMAN_FIELDS[field].lower(), field.replace("-", " ")):
-        lines = lines[1:]
-    out, fenced = [], False
-    for ln in lines:
-        if ln.lstrip().startswith(("```", "~~~")):
-            fenced = not fenced
-        h = None if fenced else _HEADING_RE.match(ln)
-        out.append(f"{'#' * max(3, len(h.group(1)))} {h.group(2)}" if h else ln)
-    body = "\n".join(out).strip()
-    return [body] if body else [_TODO.format(field=field)]
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
-
-
-def _range(f: dict) -> str:
-    if f.get("values") is not None:
-        vals = f["values"]
-        shown = ", ".join(_code(v) for v in vals[:20])
-        return (shown + (f", +{len(vals) - 20} more" if len(vals) > 20 else "")) or "(none)"
-    lo, hi = f.get("minimum"), f.get("maximum")
-    if lo is not None and hi is not None:
-        return f"{_num(lo)} to {_num(hi)}"
-    if lo is not None:
-        return f"≥ {_num(lo)}"
-    return f"≤ {_num(hi)}" if hi is not None else "-"
-
-
-def render_markdown(card: dict) -> str:
-    """``MODEL_CARD.md`` for a card from :func:`build_model_card`. Deterministic; facts are escaped (no raw
-    HTML, '|' escaped in tables); human text is the author's markdown, with a TODO naming the tag when missing."""
-    md = card.get("model_details") or {}
-    mp = card.get("model_parameters") or {}
-    qa = card.get("quantitative_analysis") or {}
-    cons = card.get("considerations") or {}
-    missing = missing_human_fields(card)
-    nb = md.get("notebook")
-
-    def human(field: str) -> list[str]:
-        return ["", f"## {HUMAN_FIELDS[field]}", ""] + _human(field, cons.get(_key(field)))
-
-    out = [
-        f"# Model card: {_text(md.get('name'))}",
-        "",
-        f"Generated by nbprod from {_code(nb) if nb else 'the notebook'}. Do not edit this file: edit the "
-        "notebook's `card:` cells (markdown cells tagged `card:<field>`) and package again.",
-        "",
-    ]
-    out.append(
-        f"Human fields: {len(CARD_FIELDS) - len(missing)} of {len(CARD_FIELDS)} filled"
-        + (f"; missing: {', '.join(f'`card:{f}`' for f in missing)}." if missing else ".")
-    )
-    out += ["", "## Model details", ""]
-    mlflow = _or(md.get("mlflow_run_id"))
-    if md.get("mlflow_run_id") and md.get("tracking_uri_kind"):
-        mlflow += f" ({_text(md['tracking_uri_kind'])} tracking store)"
-    out += [
-        f"- Name: {_code(md.get('name'))}",
-        f"- Version: {_or(md.get('version'), '(not registered)')}",
-        f"- MLflow run: {mlflow}",
-        f"- Notebook: {_or(nb)}",
-        f"- Notebook digest: {_or(md.get('notebook_digest'))}",
-        f"- Git commit: {_or(md.get('git_commit'))}",
-        f"- Bento: {_or(md.get('bento_tag'), '(not built)')}",
-        f"- Estimator: {_or(mp.get('estimator'))}",
-        f"- Task: {_or(mp.get('task'))}",
-    ]
-    if mp.get("classes") is not None:
-        out.append(f"- Classes: {', '.join(_code(c) for c in mp['classes']) or '(none)'}")
-    hp = mp.get("hyperparameters") or {}
-    if hp:
-        out += ["", "### Hyperparameters", ""]
-        out += _table(
-            ["name", "value"], [[_code(k), _code(json.dumps(v, sort_keys=True))] for k, v in sorted(hp.items())]
-        )
-    out += ["", "### Owners", ""] + _human("owners", md.get("owners"))
-    for field in ("intended-use", "users", "out-of-scope", "factors"):
-        out += human(field)
-
-    out += ["", "## Metrics", ""]
-    metrics = qa.get("metrics") or []
-    if metrics:
-        result = {True: "PASS", False: "FAIL", None: "-"}
-        out += _table(
-            ["metric", "value", "threshold", "result"],
-            [
-                [_code(m.get("name")), _num(m.get("value")), _threshold(m.get("threshold")), result[m.get("passed")]]
-                for m in metrics
-            ],
-        )
-    else:
-        out.append("- (no metrics recorded)")
-    out += ["", "## Data gates", ""]
-    gates = qa.get("gates") or []
-    if gates:
-        out += _table(
-            ["variable", "suite", "result", "expectations", "failed", "warnings"],
-            [
-                [
-                    _code(g.get("variable")),
-                    _or(g.get("suite"), "-"),
-                    "PASS" if g.get("success") else "FAIL",
-                    _num(g.get("expectations")),
-                    _num(g.get("failed")),
-                    _num(g.get("warnings")),
-                ]
-                for g in gates
-            ],
-        )
-    else:
-        out.append("- (no data gates)")
-
-    out += ["", "## Training data", ""]
-    td = (card.get("data") or {}).get("training")
-    if td:
-        cols = td.get("columns") or []
-        out += [
-            f"- Rows: {_num(td.get('rows'))}",
-            f"- Target: {_or(td.get('target'), '-')}",
-            f"- Digest: {_or(td.get('digest'))}",
-            f"- Columns ({len(cols)}): {', '.join(_code(c) for c in cols) or '-'}",
-        ]
-    else:
-        out.append("- (not recorded)")
-    out += ["", "## Input schema", ""]
-    schema = mp.get("input_schema") or []
-    if schema:
-        out += _table(
-            ["field", "type", "range/values", "nullable"],
-            [
-                [_code(f.get("name")), _or(f.get("type"), "-"), _range(f), "yes" if f.get("nullable") else "no"]
-                for f in schema
-            ],
-        )
-    else:
-        out.append("- (not recorded)")
-    out += ["", "## Output", ""]
-    output = mp.get("output_schema") or {}
-    if output:
-        out += [f"- Type: {_or(output.get('type'), '-')}"] + (
-            [f"- Description: {_text(output['description'])}"] if output.get("description") else []
-        )
-    else:
-        out.append("- (not recorded)")
-    for field in ("limitations", "ethical-considerations", "caveats"):
-        out += human(field)
-
-    out += ["", "## Monitoring (drift)", ""]
-    bl = (card.get("monitoring") or {}).get("drift_baseline")
-    if bl:
-        num, cat = bl.get("numeric") or [], bl.get("categorical") or []
-        out += [
-            f"- Baseline rows: {_num(bl.get('rows'))}",
-            f"- Numeric fields ({len(num)}): {', '.join(_code(c) for c in num) or '-'}",
-            f"- Categorical fields ({len(cat)}): {', '.join(_code(c) for c in cat) or '-'}",
-        ]
-        for k, v in sorted((bl.get("alert_levels") or {}).items()):
-            out.append(f"- Alert level {_code(k)}: {_code(json.dumps(v, sort_keys=True))}")
-    else:
-        out.append("- (no drift baseline)")
-    out += ["", "## Environment", ""]
-    env = card.get("environment") or {}
-    out.append(f"- Python: {_or(env.get('python'))}")
-    pkgs = env.get("packages") or {}
-    if pkgs:
-        out += [""] + _table(["package", "version"], [[_code(k), _code(v)] for k, v in sorted(pkgs.items())])
-    return "\n".join(out) + "\n"

@@ -1,4 +1,4 @@
-"""``nbprod package``: the Bento build context in ``bentos/<pipeline>/``, the model in the BentoML store, the Bento built.
+"""``nbprod package``: the Bento build context in ``bentos/<pipeline>/``, the model in the BentoML store, the Bento.
 
 Writes a generated ``service.py``, ``bentofile.yaml`` (explicit include/exclude, package pins from the environment
 that trained the model, no lock step), ``MODEL_CARD.md`` and ``model_card.json``; saves the model with its drift
@@ -11,29 +11,32 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
-import os
-import platform
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from nbprod.convert.render import product_paths, project_relpath, write_atomically
-from nbprod.errors import GateFailedError, NbprodError, RunError
-from nbprod.gates.model import check_requirements
+from nbprod._core.fsutil import atomic_write_text
+from nbprod._core.layout import ProjectLayout
+from nbprod.convert.render import product_paths, write_atomically
+from nbprod.errors import GateFailedError, NbprodError
+from nbprod.gates.model import GateResult, check_requirements
 from nbprod.gates.store import cached_gate
+from nbprod.io import load_metrics
 from nbprod.notebook.reader import read_notebook
-from nbprod.package.model_card import build_model_card, card_json, missing_human_fields, render_markdown
-from nbprod.package.spec import infer_serving, serve_source
+from nbprod.package import bentoml_child
+from nbprod.package.model_card import build_model_card, card_facts, card_json, missing_human_fields
+from nbprod.package.model_card_md import render_markdown
+from nbprod.package.spec import ServingSpec, infer_serving, serve_source
 from nbprod.package.templates import render_bentofile, render_service
+from nbprod.package.user_code import user_code_error
 from nbprod.plan.build import build_plan
 from nbprod.plan.model import Pipeline
 
-__all__ = ["PackageResult", "package", "package_plan", "bentoml_home", "bento_dir"]
+__all__ = ["PackageResult", "package", "package_plan"]
 
 _BASE_PACKAGES = ("bentoml", "numpy", "pandas", "pydantic", "joblib", "prometheus-client", "starlette")
+_MODEL_FILES = ("model.joblib", "drift_baseline.json", "input_schema.json")
 
 
 @dataclass
@@ -45,14 +48,6 @@ class PackageResult:
     missing_card_fields: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     built: bool = False
-
-
-def bentoml_home(project: Path) -> Path:
-    return (project / ".nbprod" / "bentoml").resolve()
-
-
-def bento_dir(project: Path, name: str) -> Path:
-    return project / "bentos" / name
 
 
 def _version(name: str) -> Optional[str]:
@@ -73,7 +68,7 @@ def _packages(model: Any, serve_imports: str) -> dict[str, str]:
     return {n: v for n in sorted(set(names)) if n and (v := _version(n))}
 
 
-def _check_gates(plan: Pipeline, project: Path, products: dict[str, dict[str, Path]]) -> list:
+def _check_gates(plan: Pipeline, project: Path, products: dict[str, dict[str, Path]]) -> list[GateResult]:
     """Refuse to package after a failed gate; returns the gate results for the card."""
     results, failures = [], []
     for step in plan.steps:
@@ -91,7 +86,7 @@ def _check_gates(plan: Pipeline, project: Path, products: dict[str, dict[str, Pa
                 results.append(res)
         if step.requires:
             mpath = products[step.name].get("metrics")
-            metrics = json.loads(mpath.read_text()) if mpath is not None and mpath.exists() else {}
+            metrics = load_metrics(mpath) if mpath is not None and mpath.exists() else {}
             failures += [
                 f"evaluation gate failed: {o.describe()}" for o in check_requirements(step, metrics) if not o.passed
             ]
@@ -104,138 +99,95 @@ def _check_gates(plan: Pipeline, project: Path, products: dict[str, dict[str, Pa
     return results
 
 
-def _facts(
-    plan: Pipeline,
-    project: Path,
-    spec: Any,
-    model: Any,
-    raw: Any,
-    products: dict[str, dict[str, Path]],
-    gates: list,
-    baseline: dict,
-    model_tag: str,
-    tracked: Optional[dict],
-    packages: dict[str, str],
-) -> dict:
-    from nbprod._core.vcs import git_commit
-
-    metrics: dict[str, float] = {}
-    for prods in products.values():
-        p = prods.get("metrics")
-        if p is not None and p.exists():
-            metrics.update(json.loads(p.read_text()))
-    requirements = {r.metric: r for s in plan.steps for r, _ in s.requires}
-    metric_rows = []
-    for s in plan.steps:
-        for m in s.metrics:
-            if m in metrics:
-                req = requirements.get(m)
-                metric_rows.append(
-                    {
-                        "name": m,
-                        "value": metrics[m],
-                        "threshold": None if req is None else str(req),
-                        "step": s.name,
-                        "passed": None if req is None else req.holds(metrics[m]),
-                    }
-                )
-    params = model.get_params() if hasattr(model, "get_params") else {}
-    raw_digest = hashlib.sha256(raw.to_csv(index=False).encode()).hexdigest()[:16] if hasattr(raw, "to_csv") else None
-    return {
-        "name": plan.name,
-        "version": (tracked or {}).get("model_version"),
-        "mlflow_run_id": (tracked or {}).get("run_id"),
-        "tracking_uri_kind": (tracked or {}).get("kind"),
-        "notebook": project_relpath(plan.notebook.abspath or plan.notebook.path, project),
-        "notebook_digest": plan.notebook.digest(),
-        "git_commit": git_commit(project),
-        "bento_tag": None,
-        "model_tag": model_tag,
-        "estimator": f"{type(model).__module__}.{type(model).__name__}",
-        "hyperparameters": {
-            k: v if isinstance(v, (int, float, str, bool, type(None))) else repr(v) for k, v in sorted(params.items())
-        },
-        "task": spec.task,
-        "classes": spec.classes,
-        "input_schema": [
-            {
-                "name": f.name,
-                "type": f.type,
-                "minimum": f.minimum,
-                "maximum": f.maximum,
-                "values": f.values,
-                "nullable": f.nullable,
-            }
-            for f in spec.fields
-        ],
-        "output_schema": {
-            "type": "class label" if spec.task == "classification" else "number",
-            "description": "postprocess() of the model's prediction"
-            if spec.has_postprocess
-            else "the model's prediction",
-        },
-        "training_data": {
-            "rows": int(len(raw)),
-            "columns": [str(c) for c in raw.columns],
-            "digest": raw_digest,
-            "target": spec.target,
-        },
-        "metrics": metric_rows,
-        "gates": [
-            {
-                "variable": g.variable,
-                "suite": g.suite,
-                "success": g.success,
-                "expectations": len(g.outcomes),
-                "failed": len(g.failed),
-                "warnings": len(g.warnings),
-            }
-            for g in gates
-        ],
-        "drift_baseline": {
-            "rows": baseline.get("rows"),
-            "numeric": sorted(baseline.get("numeric", {})),
-            "categorical": sorted(baseline.get("categorical", {})),
-            "alert_levels": _alert_levels(),
-        },
-        "environment": {"python": platform.python_version(), "packages": packages},
-    }
+def _predict(plan: Pipeline, spec: ServingSpec, model: Any, features: Any) -> Any:
+    """The model's predictions for the training records (for the drift baseline); a failure names the model's cell."""
+    step = plan.step(spec.model_step)
+    cell = next((c for c in step.cells if c.has("model")), step.first_cell)
+    try:
+        return model.predict(features)
+    except Exception as exc:
+        what = f"{spec.model_var}.predict() on the " + (
+            "preprocess() output" if spec.has_preprocess else "training features"
+        )
+        raise user_code_error(
+            exc,
+            what,
+            plan,
+            default=cell,
+            fix="check that the model predicts on the training features (and that preprocess() returns them), "
+            f"then run and package again (nbprod run {plan.notebook.path})",
+        ) from exc
 
 
-def _alert_levels() -> dict:
-    from nbprod.package.drift import ALERT_LEVELS
-
-    return dict(ALERT_LEVELS)
-
-
-def package_plan(plan: Pipeline, project: Path, *, tracked: Optional[dict] = None, build: bool = True) -> PackageResult:
+def _stage_model(work: Path, stored: Path, model: Any, spec: ServingSpec, baseline: dict) -> str:
+    """The model, its drift baseline and input schema in ``work``; returns the model tag (a digest of them)."""
     import joblib
 
-    from nbprod.package.drift import compute_baseline
-
-    products = product_paths(plan, project)
-    gates = _check_gates(plan, project, products)
-    spec, model, raw, features = infer_serving(plan, project, products)
-    predictions = model.predict(features)
-    baseline = compute_baseline(raw, predictions)
-    work = (project / ".nbprod" / "package" / plan.name).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    stored = products[spec.model_step][spec.model_var] / "value.joblib"
     if stored.exists():  # the run's own product: the same model gives the same bytes, hence the same model tag
         shutil.copyfile(stored, work / "model.joblib")
     else:
         joblib.dump(model, work / "model.joblib")
-    (work / "drift_baseline.json").write_text(json.dumps(baseline, sort_keys=True, indent=1))
-    (work / "input_schema.json").write_text(spec.schema_json())
+    atomic_write_text(work / "drift_baseline.json", json.dumps(baseline, sort_keys=True, indent=1))
+    atomic_write_text(work / "input_schema.json", spec.schema_json())
     h = hashlib.sha256()
-    for name in ("model.joblib", "drift_baseline.json", "input_schema.json"):
+    for name in _MODEL_FILES:
         h.update((work / name).read_bytes())
-    model_tag = f"{plan.name}:{h.hexdigest()[:12]}"
+    return h.hexdigest()[:12]
+
+
+def _build_request(
+    plan: Pipeline,
+    spec: ServingSpec,
+    model_tag: str,
+    files: dict[str, str],
+    *,
+    work: Path,
+    out: Path,
+    notebook: str,
+    run_id: Optional[str],
+) -> dict:
+    """What the BentoML child needs to save the model and build the Bento (the version is a digest of the files)."""
+    return {
+        "model_tag": model_tag,
+        "name": plan.name,
+        "bento_version": hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12],
+        "build_ctx": str(out.resolve()),
+        "model_labels": {"nbprod.pipeline": plan.name},
+        "model_metadata": {"notebook": notebook, "task": spec.task, "mlflow_run_id": run_id},
+        "model_files": {n: str((work / n).resolve()) for n in _MODEL_FILES},
+        "bento_labels": {"nbprod.pipeline": plan.name},
+    }
+
+
+def package_plan(plan: Pipeline, project: Path, *, tracked: Optional[dict] = None, build: bool = True) -> PackageResult:
+    from nbprod.package import drift
+
+    layout = ProjectLayout(project)
+    products = product_paths(plan, project)
+    gates = _check_gates(plan, project, products)
+    spec, model, raw, features = infer_serving(plan, project, products)
+    baseline = drift.compute_baseline(raw, _predict(plan, spec, model, features))
+    work = layout.package_work_dir(plan.name).resolve()
+    model_tag = f"{plan.name}:" + _stage_model(
+        work, products[spec.model_step][spec.model_var] / "value.joblib", model, spec, baseline
+    )
     imports, code = serve_source(plan)
     packages = _packages(model, imports)
-    facts = _facts(plan, project, spec, model, raw, products, gates, baseline, model_tag, tracked, packages)
+    facts = card_facts(
+        plan,
+        project,
+        spec=spec,
+        model=model,
+        raw=raw,
+        products=products,
+        gates=gates,
+        baseline=baseline,
+        tracked=tracked,
+        packages=packages,
+    )
     card = build_model_card(facts, plan.cards)
-    nb_rel = facts["notebook"]
+    nb_rel = facts.notebook or ""
     files = {
         "service.py": render_service(
             spec, pipeline=plan.name, notebook=nb_rel, model_tag=model_tag, serve_imports=imports, serve_code=code
@@ -243,45 +195,25 @@ def package_plan(plan: Pipeline, project: Path, *, tracked: Optional[dict] = Non
         "bentofile.yaml": render_bentofile(pipeline=plan.name, notebook=nb_rel, model_tag=model_tag, packages=packages),
         "MODEL_CARD.md": render_markdown(card),
         "model_card.json": card_json(card),
-        "nbprod_drift.py": (Path(__file__).parent / "drift.py").read_text(),
+        "nbprod_drift.py": Path(drift.__file__).read_text(),
     }
-    out = bento_dir(project, plan.name)
+    out = layout.bento_dir(plan.name)
     write_atomically(out, files)
     result = PackageResult(out, files, model_tag, missing_card_fields=missing_human_fields(card), notes=spec.notes)
     if build:
-        digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12]
-        request = {
-            "model_tag": model_tag,
-            "name": plan.name,
-            "bento_version": digest,
-            "build_ctx": str(out.resolve()),
-            "model_labels": {"nbprod.pipeline": plan.name},
-            "model_metadata": {"notebook": nb_rel, "task": spec.task, "mlflow_run_id": (tracked or {}).get("run_id")},
-            "model_files": {
-                n: str((work / n).resolve()) for n in ("model.joblib", "drift_baseline.json", "input_schema.json")
-            },
-            "bento_labels": {"nbprod.pipeline": plan.name},
-        }
-        (work / "build_request.json").write_text(json.dumps(request))
-        env = dict(os.environ, BENTOML_HOME=str(bentoml_home(project)), BENTOML_DO_NOT_TRACK="true")
-        proc = subprocess.run(
-            [sys.executable, "-m", "nbprod.package.bentoml_child", str(work / "build_request.json")],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=str(out),
-        )
-        if proc.returncode != 0:
-            tail = "\n".join(proc.stderr.strip().splitlines()[-8:])
-            raise RunError(
-                f"building the Bento failed:\n{tail}",
-                path=str(out / "bentofile.yaml"),
-                fix="read the error above; the previous Bento in .nbprod/bentoml is untouched",
-            )
-        info = json.loads(proc.stdout.strip().splitlines()[-1])
+        run_id = (tracked or {}).get("run_id")
+        request = _build_request(plan, spec, model_tag, files, work=work, out=out, notebook=nb_rel, run_id=run_id)
+        info = bentoml_child.build(layout.bentoml_home, request, work / "build_request.json", out)
         result.bento_tag, result.built = info["bento_tag"], True
-        (work / "last_bento.json").write_text(json.dumps(info))
+        atomic_write_text(layout.last_bento(plan.name), json.dumps(info))
     return result
+
+
+def _set_bento_tag(state: Path, bento_tag: str) -> None:
+    """Name the Bento in the build record (release and approvals refer to it)."""
+    data = json.loads(state.read_text())
+    data["bento_tag"] = bento_tag
+    atomic_write_text(state, json.dumps(data, sort_keys=True, indent=1))
 
 
 def package(
@@ -293,10 +225,10 @@ def package(
     build: bool = True,
 ) -> PackageResult:
     """Package the model of the last good run of ``notebook`` (see the module docstring)."""
-    project = Path(project)
-    nb = read_notebook(notebook, display_path=project_relpath(notebook, project))
+    layout = ProjectLayout(project)
+    nb = read_notebook(notebook, display_path=layout.relpath(notebook))
     plan = build_plan(nb, name=name, split=split)
-    state = project / ".nbprod" / "state" / f"{plan.name}.json"
+    state = layout.build_record(plan.name)
     tracked = None
     try:
         tracked = json.loads(state.read_text()).get("tracked")
@@ -308,11 +240,7 @@ def package(
             path=nb.path,
             fix="tag the cell that trains the model, e.g. '# nbprod: step:train model:model'",
         )
-    result = package_plan(plan, project, tracked=tracked, build=build)
-    if result.built and state.exists():  # the build record names the Bento that release and approvals refer to
-        data = json.loads(state.read_text())
-        data["bento_tag"] = result.bento_tag
-        tmp = state.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, sort_keys=True, indent=1))
-        os.replace(tmp, state)
+    result = package_plan(plan, layout.root, tracked=tracked, build=build)
+    if result.built and state.exists():
+        _set_bento_tag(state, result.bento_tag)
     return result

@@ -13,11 +13,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from nbprod._core.layout import ProjectLayout
 from nbprod.errors import NbprodError
+from nbprod.io import load_value
+from nbprod.notebook.reader import Cell
+from nbprod.package.user_code import ServeCode
 from nbprod.plan.dataflow import training_inputs
 from nbprod.plan.model import Pipeline, Step
 
-__all__ = ["InputField", "ServingSpec", "infer_serving", "serve_source"]
+__all__ = ["InputField", "ServingSpec", "infer_serving", "serve_source", "serve_imports"]
 
 MAX_VALUES = 50
 
@@ -48,24 +52,28 @@ class ServingSpec:
         return json.dumps([asdict(f) for f in self.fields], sort_keys=True, indent=2)
 
 
-def serve_source(plan: Pipeline) -> tuple[str, str]:
-    """(imports the serve cells need, the serve cells' code) in notebook order."""
-    cells = plan.shared.get("serve", [])
-    needed: dict[str, None] = {}
-    imports: dict[str, str] = {}
-    for role in ("imports",):
-        for cell in plan.shared.get(role, []):
-            imports.update(plan.analyses[cell.index].imports)
+def serve_imports(plan: Pipeline) -> dict[str, Cell]:
+    """The import statements the serve cells need, in notebook order, each with the ``imports`` cell it is from."""
+    imports: dict[str, tuple[str, Cell]] = {}  # name -> (statement, cell)
+    for cell in plan.shared.get("imports", []):
+        for name, statement in plan.analyses[cell.index].imports.items():
+            imports[name] = (statement, cell)
+    needed: dict[str, Cell] = {}
     defined: set[str] = set()
-    for cell in cells:
+    for cell in plan.shared.get("serve", []):
         a = plan.analyses[cell.index]
         defined.update(a.defines)
         names = set(a.uses) | {g for f in a.functions.values() for g in f.globals_read}
         for n in sorted(names):
             if n in imports and n not in defined:
-                needed.setdefault(imports[n], None)
-    code = "\n\n".join(c.source.strip("\n") for c in cells)
-    return "\n".join(needed), code
+                needed.setdefault(*imports[n])
+    return needed
+
+
+def serve_source(plan: Pipeline) -> tuple[str, str]:
+    """(imports the serve cells need, the serve cells' code) in notebook order."""
+    code = "\n\n".join(c.source.strip("\n") for c in plan.shared.get("serve", []))
+    return "\n".join(serve_imports(plan)), code
 
 
 def _model_step(plan: Pipeline) -> Step:
@@ -83,7 +91,7 @@ def _suite_facts(project: Path, plan: Pipeline) -> dict[str, dict[str, Any]]:
     facts: dict[str, dict[str, Any]] = {}
     for step in plan.steps:
         for var in step.gates:
-            path = project / "expectations" / plan.name / f"{var}.json"
+            path = ProjectLayout(project).suite(plan.name, var)
             if not path.exists():
                 continue
             for exp in json.loads(path.read_text()).get("expectations", []):
@@ -133,15 +141,10 @@ def _fields(frame: Any, suite: dict[str, dict[str, Any]]) -> list[InputField]:
     return out
 
 
-def infer_serving(
-    plan: Pipeline, project: Path, products: dict[str, dict[str, Path]]
-) -> tuple[ServingSpec, Any, Any, Any]:
-    """Returns (spec, model, raw training frame of request records, the model's features for those records)."""
+def _training(plan: Pipeline, step: Step, products: dict[str, dict[str, Path]]) -> tuple[Any, str, Any, Any]:
+    """(model, name of the training features, the features X, the target y) of the model step."""
     import pandas as pd
 
-    from nbprod.io import load_value
-
-    step = _model_step(plan)
     model = load_value(products[step.name][step.model])  # type: ignore[index]
     x_name, y_name = training_inputs(plan, step)
     if x_name is None:
@@ -166,17 +169,52 @@ def infer_serving(
             path=plan.notebook.path,
             fix="train on a DataFrame so that the service can type its request fields",
         )
-    imports, code = serve_source(plan)
-    ns: dict[str, Any] = {}
-    if code:
-        exec(
-            compile(imports + "\n" + code, f"<serve cells of {plan.notebook.path}>", "exec"), ns
-        )  # the author's own serving code
+    return model, x_name, X, y
+
+
+def _raw_frame(
+    plan: Pipeline, products: dict[str, dict[str, Path]], serve: ServeCode, spec: ServingSpec, X: Any, x_name: str
+) -> Any:
+    """The DataFrame of the pipeline that ``preprocess`` turns into ``X`` (without the target), or None."""
+    import pandas as pd
+
+    candidates = [(s.name, n) for s in plan.steps for n in s.gates] + [
+        (s.name, n) for s in plan.steps for n in s.outputs
+    ]
+    for owner, name in candidates:
+        path = products[owner].get(name)
+        frame = load_value(path) if path and path.exists() else None
+        if not isinstance(frame, pd.DataFrame):
+            continue
+        frame = frame.drop(columns=[c for c in [spec.target] if c in frame.columns])
+        try:
+            features = serve.ns["preprocess"](frame.head(50))
+        except Exception:  # not the raw frame preprocess expects
+            continue
+        if list(getattr(features, "columns", [])) == list(X.columns):
+            spec.notes.append(
+                f"request records are the columns of {name!r} (step {owner!r}) that preprocess() turns into {x_name!r}"
+            )
+            return frame
+    return None
+
+
+def infer_serving(
+    plan: Pipeline, project: Path, products: dict[str, dict[str, Path]]
+) -> tuple[ServingSpec, Any, Any, Any]:
+    """Returns (spec, model, raw training frame of request records, the model's features for those records).
+
+    Runs the notebook's serve cells once; an error in them (or in ``preprocess``) is a UserCodeError naming the cell.
+    """
+    step = _model_step(plan)
+    model, x_name, X, y = _training(plan, step, products)
+    serve = ServeCode(plan, serve_imports(plan))
+    serve.run()
     spec = ServingSpec(
         [],
         "classification" if hasattr(model, "predict_proba") and hasattr(model, "classes_") else "regression",
-        has_preprocess=callable(ns.get("preprocess")),
-        has_postprocess=callable(ns.get("postprocess")),
+        has_preprocess=serve.has("preprocess"),
+        has_postprocess=serve.has("postprocess"),
         target=getattr(y, "name", None),
         model_step=step.name,
         model_var=step.model or "",
@@ -185,37 +223,16 @@ def infer_serving(
         spec.classes = [c.item() if hasattr(c, "item") else c for c in model.classes_]
     raw = X
     if spec.has_preprocess:
-        raw = None
-        candidates = [(s.name, n) for s in plan.steps for n in s.gates] + [
-            (s.name, n) for s in plan.steps for n in s.outputs
-        ]
-        for owner, name in candidates:
-            frame = (
-                load_value(products[owner][name])
-                if products[owner].get(name) and products[owner][name].exists()
-                else None
-            )
-            if not isinstance(frame, pd.DataFrame):
-                continue
-            frame = frame.drop(columns=[c for c in [spec.target] if c in frame.columns])
-            try:
-                features = ns["preprocess"](frame.head(50))
-            except Exception:  # not the raw frame preprocess expects
-                continue
-            if list(getattr(features, "columns", [])) == list(X.columns):
-                raw = frame
-                spec.notes.append(
-                    f"request records are the columns of {name!r} (step {owner!r}) that preprocess() turns into "
-                    f"{x_name!r}"
-                )
-                break
+        raw = _raw_frame(plan, products, serve, spec, X, x_name)
         if raw is None:
             spec.has_preprocess = False
             raw = X
             spec.notes.append(
-                f"preprocess() did not reproduce {x_name!r} from any DataFrame of the pipeline: the service takes "
-                f"{x_name!r} as is"
+                f"preprocess() did not reproduce {x_name!r} from any DataFrame of the pipeline: "
+                f"the service takes {x_name!r} as is"
             )
     spec.fields = _fields(raw, _suite_facts(project, plan))
-    features = ns["preprocess"](raw) if spec.has_preprocess else raw
+    features = (
+        serve.call("preprocess", raw, what="preprocess() on the training records") if spec.has_preprocess else raw
+    )
     return spec, model, raw, features

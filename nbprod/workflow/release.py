@@ -11,8 +11,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Union
@@ -20,6 +18,7 @@ from typing import Optional, Union
 from nbprod._core.fsutil import atomic_write_text
 from nbprod._core.layout import ProjectLayout
 from nbprod.errors import ReleaseError
+from nbprod.package import bentoml_child
 from nbprod.track import alias_version, registry_client
 from nbprod.workflow.approval import check_workspace
 from nbprod.workflow.workspace import Workspace
@@ -49,22 +48,7 @@ def _client(project: Path, uri: Optional[str]):
 
 
 def _label_bento(project: Path, bento_tag: str, labels: dict[str, str]) -> None:
-    from nbprod.package.packager import bentoml_home
-
-    code = (
-        "import sys, json, yaml, bentoml; b = bentoml.bentos.get(sys.argv[1]); p = b.path_of('bento.yaml'); "
-        "d = yaml.safe_load(open(p)); d.setdefault('labels', {}).update(json.loads(sys.argv[2])); "
-        "open(p, 'w').write(yaml.safe_dump(d, sort_keys=False))"
-    )
-    env = dict(os.environ, BENTOML_HOME=str(bentoml_home(project)), BENTOML_DO_NOT_TRACK="true")
-    proc = subprocess.run(
-        [sys.executable, "-c", code, bento_tag, json.dumps(labels)], env=env, capture_output=True, text=True
-    )
-    if proc.returncode != 0:
-        raise ReleaseError(
-            f"labelling Bento {bento_tag} failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr else ''}",
-            fix="check that the Bento exists: bentoml list (with BENTOML_HOME=.nbprod/bentoml)",
-        )
+    bentoml_child.label(ProjectLayout(project).bentoml_home, bento_tag, labels)
 
 
 def release(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Optional, Union
 
+from nbprod._core.layout import ProjectLayout
 from nbprod.errors import ServeError
+from nbprod.package import bentoml_child
 from nbprod.workflow.workspace import Workspace
 
 __all__ = ["serve", "serve_command", "last_bento", "bento_to_serve"]
@@ -20,18 +20,13 @@ log = logging.getLogger(__name__)
 
 def last_bento(project: Path, pipeline: str) -> Optional[str]:
     try:
-        return json.loads((project / ".nbprod" / "package" / pipeline / "last_bento.json").read_text())["bento_tag"]
+        return json.loads(ProjectLayout(project).last_bento(pipeline).read_text())["bento_tag"]
     except (OSError, ValueError, KeyError):
         return None
 
 
 def serve_command(project: Path, bento_tag: str, port: int) -> tuple[list[str], dict[str, str]]:
-    from nbprod._core.env import TELEMETRY_OPT_OUT
-    from nbprod.package.packager import bentoml_home
-
-    bentoml = str(Path(sys.executable).with_name("bentoml"))
-    env = dict(os.environ, **TELEMETRY_OPT_OUT, BENTOML_HOME=str(bentoml_home(project)))
-    return [bentoml, "serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)], env
+    return bentoml_child.serve_command(ProjectLayout(project).bentoml_home, bento_tag, port)
 
 
 def bento_to_serve(ws: Workspace, bento_tag: Optional[str] = None) -> str:
