@@ -307,6 +307,21 @@ def test_no_packaging_after_a_failed_evaluation_gate(tmp_path, monkeypatch):
     assert not (tmp_path / "bentos").exists() and not (tmp_path / ".nbprod/bentoml").exists()
 
 
+def test_an_untracked_run_is_packaged_and_the_record_names_its_bento(tmp_path, monkeypatch):
+    """track=False: no MLflow run id, and BentoML (which refuses None metadata) still builds the Bento."""
+    from nbprod.engine.record import RecordStore
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(EXAMPLES, tmp_path / "example_notebooks")
+    shutil.copytree(ROOT / "expectations", tmp_path / "expectations")
+    result = run("example_notebooks/regression.ipynb", track=False, package=True)
+    assert result.tracked is None and result.bento_tag and result.bento_tag.startswith("regression:")
+    record = RecordStore(tmp_path / ".nbprod/state/regression.json").load()
+    assert record is not None and record.bento_tag == result.bento_tag and record.tracked is None
+    request = json.loads((tmp_path / ".nbprod/package/regression/build_request.json").read_text())
+    assert "mlflow_run_id" not in request["model_metadata"]
+
+
 def test_tracking_uri_points_at_a_real_mlflow_server(tmp_path, monkeypatch):
     from mlflow.tracking import MlflowClient
 

@@ -19,6 +19,7 @@ from typing import Any, Optional, Union
 from nbprod._core.fsutil import atomic_write_text
 from nbprod._core.layout import ProjectLayout
 from nbprod.convert.render import product_paths, write_atomically
+from nbprod.engine.record import RecordStore
 from nbprod.errors import GateFailedError, NbprodError
 from nbprod.gates.model import GateResult, check_requirements
 from nbprod.gates.store import cached_gate
@@ -154,7 +155,8 @@ def _build_request(
         "bento_version": hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12],
         "build_ctx": str(out.resolve()),
         "model_labels": {"nbprod.pipeline": plan.name},
-        "model_metadata": {"notebook": notebook, "task": spec.task, "mlflow_run_id": run_id},
+        # BentoML refuses None in metadata: an untracked run simply has no run id
+        "model_metadata": {"notebook": notebook, "task": spec.task, **({"mlflow_run_id": run_id} if run_id else {})},
         "model_files": {n: str((work / n).resolve()) for n in _MODEL_FILES},
         "bento_labels": {"nbprod.pipeline": plan.name},
     }
@@ -209,13 +211,6 @@ def package_plan(plan: Pipeline, project: Path, *, tracked: Optional[dict] = Non
     return result
 
 
-def _set_bento_tag(state: Path, bento_tag: str) -> None:
-    """Name the Bento in the build record (release and approvals refer to it)."""
-    data = json.loads(state.read_text())
-    data["bento_tag"] = bento_tag
-    atomic_write_text(state, json.dumps(data, sort_keys=True, indent=1))
-
-
 def package(
     notebook: Union[str, Path],
     *,
@@ -228,12 +223,9 @@ def package(
     layout = ProjectLayout(project)
     nb = read_notebook(notebook, display_path=layout.relpath(notebook))
     plan = build_plan(nb, name=name, split=split)
-    state = layout.build_record(plan.name)
-    tracked = None
-    try:
-        tracked = json.loads(state.read_text()).get("tracked")
-    except (OSError, ValueError):
-        pass
+    store = RecordStore(layout.build_record(plan.name))
+    record = store.load()
+    tracked = record.tracked if record else None
     if not any(s.model for s in plan.steps):
         raise NbprodError(
             "nothing to package: the notebook has no model:<variable> tag",
@@ -241,6 +233,6 @@ def package(
             fix="tag the cell that trains the model, e.g. '# nbprod: step:train model:model'",
         )
     result = package_plan(plan, layout.root, tracked=tracked, build=build)
-    if result.built and state.exists():
-        _set_bento_tag(state, result.bento_tag)
+    if result.built:  # the build record names the Bento that release and approvals refer to
+        store.update(bento_tag=result.bento_tag)
     return result
