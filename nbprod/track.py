@@ -52,8 +52,7 @@ class TrackedRun:
     run_id: str
     experiment: str
     tracking_uri: str
-    model_name: Optional[str] = None
-    model_version: Optional[str] = None
+    model_version: Optional[str] = None  #: the registered model is named after the pipeline
 
 
 def default_tracking_uri(project: Path) -> str:
@@ -308,7 +307,7 @@ def _register_model(mlflow: Any, client: Any, facts: _RunFacts, step: Step, resu
         mv = max(versions, key=lambda v: int(v.version))
         client.set_registered_model_alias(plan.name, CANDIDATE, mv.version)
         client.set_model_version_tag(plan.name, mv.version, "nbprod.notebook_digest", plan.notebook.digest())
-        result.model_name, result.model_version = plan.name, mv.version
+        result.model_version = mv.version
         log.debug("model %r of step %r registered as %s version %s", step.model, step.name, plan.name, mv.version)
     else:
         log.debug("model %r of step %r: MLflow registered no version for run %s", step.model, step.name, result.run_id)

@@ -17,6 +17,7 @@ from typing import Any, Optional, Union
 
 from nbprod._core.fsutil import atomic_write_text
 from nbprod._core.hashing import file_sha256, json_sha256
+from nbprod._core.layout import ProjectLayout
 from nbprod.errors import ApprovalError, ApprovalRefused
 from nbprod.gates.model import check_requirements
 from nbprod.workflow.workspace import Workspace
@@ -48,7 +49,7 @@ class ApprovalCheck:
 
 
 def record_path(project: Path, pipeline: str) -> Path:
-    return Path(project) / "approvals" / f"{pipeline}.json"
+    return ProjectLayout(project).approval(pipeline)
 
 
 def _files(ws: Workspace) -> list[Path]:

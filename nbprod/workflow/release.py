@@ -163,7 +163,7 @@ def status(
         changed=verdict.changed,
         message=verdict.message if verdict.state != "stale" else "",
     )
-    if (project / ".nbprod" / "mlflow.db").exists() or tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"):
+    if ws.layout.mlflow_db.exists() or tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"):
         client = _client(project, tracking_uri)
         for alias in (CHAMPION, "candidate"):
             version = alias_version(client, pipeline, alias)  # None: no such alias or model yet; else errors raise
