@@ -27,6 +27,8 @@ from typing import Optional
 
 __all__ = [
     "CellRef",
+    "location",
+    "render_problem",
     "NbprodError",
     "NotebookReadError",
     "PlanError",
@@ -58,6 +60,18 @@ class CellRef:
         return f"cell {self.index} ({line!r})" if line else f"cell {self.index} (empty)"
 
 
+def location(path: Optional[str], cell: Optional[CellRef]) -> str:
+    """Where a problem is, as every message shows it: ``nb.ipynb, cell 3 ('x = 1')``, ``nb.ipynb`` or ``cell 3 (...)``."""
+    return ", ".join(part for part in (path or "", str(cell) if cell is not None else "") if part)
+
+
+def render_problem(message: str, *, path: Optional[str], cell: Optional[CellRef], fix: Optional[str]) -> str:
+    """``<location>: <message>`` and, when there is one, ``fix: ...`` on the next line (errors and findings)."""
+    where = location(path, cell)
+    text = f"{where}: {message}" if where else message
+    return text + (f"\n  fix: {fix}" if fix else "")
+
+
 class NbprodError(Exception):
     """Base of every error nbprod raises on purpose. The CLI prints it and exits non-zero."""
 
@@ -78,17 +92,7 @@ class NbprodError(Exception):
         super().__init__(self.render())
 
     def render(self) -> str:
-        where = ""
-        if self.path and self.cell is not None:
-            where = f"{self.path}, {self.cell}: "
-        elif self.path:
-            where = f"{self.path}: "
-        elif self.cell is not None:
-            where = f"{self.cell}: "
-        text = where + self.message
-        if self.fix:
-            text += f"\n  fix: {self.fix}"
-        return text
+        return render_problem(self.message, path=self.path, cell=self.cell, fix=self.fix)
 
 
 class NotebookReadError(NbprodError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Optional
 
-from nbprod.errors import CellRef
+from nbprod.errors import CellRef, render_problem
 
 __all__ = ["Finding", "ERROR", "WARNING", "INFO"]
 
@@ -28,14 +28,7 @@ class Finding:
     fix: Optional[str] = None
 
     def render(self, path: Optional[str] = None) -> str:
-        where = f"{path}, " if path else ""
-        where += f"{self.cell}: " if self.cell is not None else ("" if not path else ": ")
-        if path and self.cell is None:
-            where = f"{path}: "
-        text = f"{where}{self.message}"
-        if self.fix:
-            text += f"\n  fix: {self.fix}"
-        return text
+        return render_problem(self.message, path=path, cell=self.cell, fix=self.fix)
 
     def to_dict(self) -> dict:
         data = asdict(self)
