@@ -34,6 +34,16 @@ class ReviewReport:
     metrics: list[tuple[str, float, Optional[str], Optional[bool]]]
     missing_card_fields: list[str]
     blockers: list[str] = field(default_factory=list)
+    #: "complete", "incomplete", "not packaged" (a model, but no card yet) or "no model"
+    card_state: str = "complete"
+
+    @property
+    def card_text(self) -> str:
+        if self.card_state == "incomplete":
+            return "missing " + ", ".join(f"card:{m}" for m in self.missing_card_fields)
+        return {"not packaged": "not written yet: package the model first", "no model": "none (no model: tag)"}.get(
+            self.card_state, "complete"
+        )
 
     def summary_text(self) -> str:
         lines = [
@@ -45,24 +55,33 @@ class ReviewReport:
         lines.append(f"  lint: {len(errors)} error(s), {len(self.lint) - len(errors)} other finding(s)")
         for g in self.gates:
             lines.append(
-                f"  gate {g['variable']}: {'passed' if g['success'] else 'FAILED'} ({len(g['outcomes'])} expectations)"
+                f"  gate {g['variable']}: {gate_state(g)}"
+                + (f" ({len(g['outcomes'])} expectations)" if g.get("ran", True) else "")
             )
         for name, value, req, passed in self.metrics:
             lines.append(
                 f"  metric {name} = {value:.4g}"
                 + (f" (require {req}: {'passed' if passed else 'FAILED'})" if req else "")
             )
-        lines.append(
-            "  model card: "
-            + (
-                "complete"
-                if not self.missing_card_fields
-                else "missing " + ", ".join(f"card:{m}" for m in self.missing_card_fields)
-            )
-        )
+        lines.append(f"  model card: {self.card_text}")
         lines.append("  ready to approve" if not self.blockers else "  not ready to approve:")
         lines += [f"    - {b}" for b in self.blockers]
         return "\n".join(lines)
+
+
+def gate_state(g: dict) -> str:
+    """passed, FAILED, or "not run yet" for a gate that has no result (it did not fail: nothing was checked)."""
+    if not g.get("ran", True):
+        return "not run yet"
+    return "passed" if g["success"] else "FAILED"
+
+
+def _card_state(ws: Workspace, card: Optional[dict]) -> str:
+    if not any(s.model for s in ws.plan.steps):
+        return "no model"
+    if card is None:
+        return "not packaged"
+    return "incomplete" if card.get("missing_human_fields") else "complete"
 
 
 def _diffs(ws: Workspace, changed_files: list[str]) -> list[tuple[str, str]]:
@@ -84,11 +103,15 @@ def _gates(ws: Workspace) -> list[dict]:
         for var in step.gates:
             result = ws.last_gate_result(var)
             if result is None:
-                out.append(
-                    {"variable": var, "success": False, "outcomes": [], "report_html": "(no result: run the pipeline)"}
-                )
+                absent = {
+                    "success": False,
+                    "ran": False,
+                    "outcomes": [],
+                    "report_html": "(no result: run the pipeline)",
+                }
+                out.append({"variable": var, **absent})
             else:
-                out.append(result.to_dict())
+                out.append({**result.to_dict(), "ran": True})
     return out
 
 
@@ -110,7 +133,7 @@ def review(
     ws = Workspace(notebook, project=project, name=name, split=split)
     plan = ws.plan
     verdict = check_workspace(ws)
-    card = ws.model_card() or {}
+    card = ws.model_card()
     changed_files = [
         c.rsplit(" (", 1)[0] for c in verdict.changed if "(notebook content)" not in c and not c.startswith("model/")
     ]
@@ -125,42 +148,57 @@ def review(
         ws.lint_report.findings,
         _gates(ws),
         _metrics(ws),
-        card.get("missing_human_fields", []),
+        (card or {}).get("missing_human_fields", []),
         readiness(ws),
+        _card_state(ws, card),
     )
     page = _render(plan, report, render_svg(plan), _diffs(ws, changed_files) if verdict.state != "approved" else [])
     atomic_write_text(report.html_path, page)
     return report
 
 
+_BADGE = {"approved": "#1a7f37", "stale": "#b54708", "rejected": "#b42318", "none": "#475467", "tampered": "#b42318"}
+
+
+def _lint_rows(report: ReviewReport) -> str:
+    e = html.escape
+    rows = (
+        f"<tr class='{e(f.severity)}'><td>{e(f.code)}</td><td>{e(f.severity)}</td><td>{e(str(f.cell or ''))}</td>"
+        f"<td>{e(f.message)}</td><td>{e(f.fix or '')}</td></tr>"
+        for f in report.lint
+    )
+    return "".join(rows) or "<tr><td colspan=5>clean</td></tr>"
+
+
+def _gate_rows(report: ReviewReport) -> str:
+    e = html.escape
+    out = []
+    for g in report.gates:
+        state = gate_state(g)
+        css = "pass" if state == "passed" else "fail" if state == "FAILED" else ""
+        failed = sum(1 for o in g["outcomes"] if not o["success"] and o["severity"] == "critical")
+        counts = f"<td>{len(g['outcomes'])}</td><td>{failed}</td>" if g.get("ran", True) else "<td>-</td><td>-</td>"
+        out.append(
+            f"<tr class='{css}'><td>{e(g['variable'])}</td><td>{e(state)}</td>{counts}"
+            f"<td>{e(str(g.get('report_html', '')))}</td></tr>"
+        )
+    return "".join(out) or "<tr><td colspan=5>no gates</td></tr>"
+
+
+def _metric_rows(report: ReviewReport) -> str:
+    e = html.escape
+    rows = (
+        f"<tr class='{'' if p is None else 'pass' if p else 'fail'}'><td>{e(m)}</td><td>{v:.6g}</td>"
+        f"<td>{e(r or '-')}</td><td>{'-' if p is None else 'passed' if p else 'FAILED'}</td></tr>"
+        for m, v, r, p in report.metrics
+    )
+    return "".join(rows) or "<tr><td colspan=4>no metrics</td></tr>"
+
+
 def _render(plan, report: ReviewReport, svg: str, diffs: list[tuple[str, str]]) -> str:
     e = html.escape
-    badge = {"approved": "#1a7f37", "stale": "#b54708", "rejected": "#b42318", "none": "#475467", "tampered": "#b42318"}
-    rows_lint = (
-        "".join(
-            f"<tr class='{e(f.severity)}'><td>{e(f.code)}</td><td>{e(f.severity)}</td><td>{e(str(f.cell or ''))}</td>"
-            f"<td>{e(f.message)}</td><td>{e(f.fix or '')}</td></tr>"
-            for f in report.lint
-        )
-        or "<tr><td colspan=5>clean</td></tr>"
-    )
-    rows_gates = (
-        "".join(
-            f"<tr class='{'pass' if g['success'] else 'fail'}'><td>{e(g['variable'])}</td><td>{'passed' if g['success'] else 'FAILED'}</td>"
-            f"<td>{len(g['outcomes'])}</td><td>{sum(1 for o in g['outcomes'] if not o['success'] and o['severity'] == 'critical')}</td>"
-            f"<td>{e(str(g.get('report_html', '')))}</td></tr>"
-            for g in report.gates
-        )
-        or "<tr><td colspan=5>no gates</td></tr>"
-    )
-    rows_metrics = (
-        "".join(
-            f"<tr class='{'' if p is None else 'pass' if p else 'fail'}'><td>{e(m)}</td><td>{v:.6g}</td><td>{e(r or '-')}</td>"
-            f"<td>{'-' if p is None else 'passed' if p else 'FAILED'}</td></tr>"
-            for m, v, r, p in report.metrics
-        )
-        or "<tr><td colspan=4>no metrics</td></tr>"
-    )
+    badge = _BADGE
+    rows_lint, rows_gates, rows_metrics = _lint_rows(report), _gate_rows(report), _metric_rows(report)
     diff_html = (
         "".join(
             f"<details open><summary><code>{e(rel)}</code></summary><pre>{_diff_lines(d)}</pre></details>"
@@ -169,7 +207,11 @@ def _render(plan, report: ReviewReport, svg: str, diffs: list[tuple[str, str]]) 
         or "<p>Nothing changed since the approval.</p>"
     )
     blockers = "".join(f"<li>{e(b)}</li>" for b in report.blockers)
-    missing = ", ".join(f"<code>card:{e(m)}</code>" for m in report.missing_card_fields) or "none: the card is complete"
+    missing = (
+        ", ".join(f"<code>card:{e(m)}</code>" for m in report.missing_card_fields)
+        if report.card_state == "incomplete"
+        else e(report.card_text)
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Review: {e(report.pipeline)}</title>
 <style>
@@ -187,7 +229,7 @@ pre{{background:#f6f8fa;padding:.5rem;overflow:auto;font-size:.8rem}} .add{{colo
 <h2>Lint</h2><table><tr><th>code</th><th>severity</th><th>cell</th><th>finding</th><th>fix</th></tr>{rows_lint}</table>
 <h2>Data gates</h2><table><tr><th>gate</th><th>result</th><th>expectations</th><th>failed</th><th>report</th></tr>{rows_gates}</table>
 <h2>Metrics and thresholds</h2><table><tr><th>metric</th><th>value</th><th>required</th><th>result</th></tr>{rows_metrics}</table>
-<h2>Model card</h2><p>Missing human fields: {missing}</p>
+<h2>Model card</h2><p>{"Missing human fields: " if report.card_state == "incomplete" else ""}{missing}</p>
 </body></html>
 """
 
