@@ -136,6 +136,20 @@ def test_missing_suite_tells_the_user_to_run_expect(project):
     )
 
 
+def test_first_checkout_expect_builds_the_steps_then_proposes_the_suite(project):
+    """A fresh checkout has no products and no suite: expect builds what it needs; the next run checks the gate."""
+    committed = (project / "expectations/regression/df.json").read_text()
+    (project / "expectations/regression/df.json").unlink()
+    assert not (project / ".nbprod").exists()
+    proposal = expect(REGRESSION)
+    assert proposal.built == ["load", "clean", "train", "evaluate"]
+    assert proposal.written == ["expectations/regression/df.json"]
+    assert (project / "expectations/regression/df.json").read_text() == committed  # the same starter suite
+    assert not (project / ".nbprod/state/regression.json").exists()  # an ungated build leaves no build record
+    result = run(REGRESSION)
+    assert [g.success for g in result.gates] == [True] and not result.fast_path
+
+
 def test_malformed_suite_is_named(project):
     (project / "expectations/regression/df.json").write_text(
         '{"expectations": [{"type": "expect_column_to_be_blue", "kwargs": {}}]}'

@@ -297,6 +297,8 @@ def _cmd_expect(args: argparse.Namespace) -> int:
     from nbprod.workflow.expect import expect
 
     result = expect(args.notebook, project=args.project, name=args.name, force=args.force, split=args.split)
+    if result.built:
+        print(f"ran {', '.join(result.built)} first (no products yet; gates are checked by the next nbprod run)")
     for path in result.written:
         print(f"wrote {path}: review it, edit what the data should guarantee, and commit it")
     for path in result.unchanged:

@@ -14,13 +14,14 @@ from typing import Any, Optional, Union
 
 from nbprod._core.layout import ProjectLayout
 from nbprod.convert.render import product_paths
-from nbprod.errors import NbprodError
+from nbprod.errors import NbprodError, StepFailedError
 from nbprod.gates.propose import propose_suite, was_edited
 from nbprod.gates.suites import dump_suite, write_suite
 from nbprod.io import load_value
 from nbprod.notebook.reader import read_notebook
 from nbprod.plan.build import build_plan
 from nbprod.plan.model import Pipeline, Step
+from nbprod.workflow.run import build_ungated
 
 __all__ = ["expect", "ExpectResult"]
 
@@ -30,6 +31,7 @@ class ExpectResult:
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)  # path -> unified diff
+    built: list[str] = field(default_factory=list)  #: steps run first because their gated data did not exist yet
 
 
 def _frame(plan: Pipeline, step: Step, var: str, product: Path) -> Any:
@@ -50,6 +52,19 @@ def _frame(plan: Pipeline, step: Step, var: str, product: Path) -> Any:
             fix="gate a DataFrame variable",
         )
     return df
+
+
+def _build_first(
+    notebook: Union[str, Path], layout: ProjectLayout, *, name: Optional[str], split: str, plan: Pipeline
+) -> list[str]:
+    """A first checkout has no products yet: build the steps once, without gates (there is no suite to check)."""
+    try:
+        return build_ungated(notebook, project=layout.root, name=name, split=split).ran
+    except StepFailedError:  # a later step may fail; the gated data may exist all the same
+        products = product_paths(plan, layout.root)
+        if all(products[s.name][v].exists() for s in plan.steps for v in s.gates):
+            return [s.name for s in plan.steps if products[s.name]["nb"].exists()]
+        raise
 
 
 def _refusal(target: Path, proposal: str, shown: str, force: bool) -> Optional[str]:
@@ -89,6 +104,8 @@ def expect(
         )
     products = product_paths(plan, layout.root)
     result = ExpectResult()
+    if not all(products[s.name][v].exists() for s, v in gates):
+        result.built = _build_first(notebook, layout, name=name, split=split, plan=plan)
     for step, var in gates:
         df = _frame(plan, step, var, products[step.name][var])
         proposal = dump_suite(propose_suite(df, f"{plan.name}.{var}"))

@@ -39,7 +39,7 @@ from nbprod.notebook.tags import validate_identifier
 from nbprod.plan.model import Pipeline, pipeline_name
 from nbprod.plan.params import apply_overrides
 
-__all__ = ["RunResult", "run"]
+__all__ = ["RunResult", "run", "build_ungated"]
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +167,30 @@ def run(
             tracking_uri=tracking_uri,
             package=package,
         )
+
+
+def build_ungated(
+    notebook: Union[str, Path],
+    *,
+    project: Union[str, Path] = ".",
+    name: Optional[str] = None,
+    split: str = "auto",
+    on_event: Optional[EventSink] = None,
+) -> RunResult:
+    """Build the steps without checking gates, tracking or packaging: the data ``nbprod expect`` proposes suites from
+    on a first checkout. The build record is cleared, never written, so the next ``nbprod run`` checks every gate."""
+    env.quiet_dependencies()
+    layout = ProjectLayout(project)
+    pipeline = name or pipeline_name(str(notebook))
+    with pipeline_lock(layout.lock(pipeline), pipeline, str(notebook)):
+        b = _prepare(notebook, layout, name=name, params={}, isolated=False, split=split, emit=on_event or ignore)
+        RecordStore(layout.build_record(b.plan.name)).clear()
+        result = RunResult(b.plan)
+        outcome = build_dag(
+            b.spec, b.pdir, b.nb_dir, b.plan, isolated=False, force=False, emit=b.emit, notebook=notebook
+        )
+        result.ran, result.skipped, result.timings = outcome.ran, outcome.skipped, outcome.timings
+        return result
 
 
 def _run(
