@@ -55,3 +55,41 @@ def test_check_and_the_cli_honour_name(nb, tmp_path, capsys):
     assert "approvals/custom.json" in check(nb, project=tmp_path, name="custom").message
     assert main(["approve", str(nb), "--check", "--name", "custom", "--split", "headings"]) == 1
     assert "approvals/custom.json" in capsys.readouterr().out
+
+
+def test_project_config_defaults_and_validation(tmp_path):
+    from nbprod.workflow.config import DEFAULT_APPROVAL_CARD_FIELDS, load_config
+
+    assert load_config(tmp_path).approval_card_fields == DEFAULT_APPROVAL_CARD_FIELDS  # no pyproject.toml
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    assert load_config(tmp_path).approval_card_fields == DEFAULT_APPROVAL_CARD_FIELDS  # no [tool.nbprod]
+    (tmp_path / "pyproject.toml").write_text('[tool.nbprod]\napproval-card-fields = ["owners", "caveats"]\n')
+    assert load_config(tmp_path).approval_card_fields == ("owners", "caveats")
+    for text, message, fix in (
+        ('[tool.nbprod]\napproval-card-fields = ["ownres"]\n', "unknown card field 'ownres'", "did you mean 'owners'"),
+        ('[tool.nbprod]\napproval-card-field = ["owners"]\n', "unknown setting", "did you mean 'approval-card-fields'"),
+        ('[tool.nbprod]\napproval-card-fields = "owners"\n', "must be a list", "approval-card-fields = ["),
+        ("[tool.nbprod\n", "not valid TOML", "TOML syntax"),
+    ):
+        (tmp_path / "pyproject.toml").write_text(text)
+        with pytest.raises(UsageError, match=message) as info:
+            load_config(tmp_path)
+        assert fix in (info.value.fix or "") and "pyproject.toml" in str(info.value.path)
+
+
+def test_only_the_configured_card_fields_block_approval(tmp_path, monkeypatch):
+    """A packaged model whose card misses 'caveats' and 'owners': blocking depends on [tool.nbprod]."""
+    import json
+
+    from nbprod.workflow.approval import _card_reasons, card_warnings
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nb.py").write_text("# %%\n# nbprod: step:train model:model\nmodel = 1\n")
+    card = tmp_path / "bentos/nb/model_card.json"
+    card.parent.mkdir(parents=True)
+    card.write_text(json.dumps({"missing_human_fields": ["caveats", "owners"]}))
+    ws = Workspace(tmp_path / "nb.py", project=tmp_path)
+    assert any("card:owners" in r for r in _card_reasons(ws)) and card_warnings(ws) == ["caveats"]
+    (tmp_path / "pyproject.toml").write_text('[tool.nbprod]\napproval-card-fields = ["intended-use"]\n')
+    ws = Workspace(tmp_path / "nb.py", project=tmp_path)
+    assert _card_reasons(ws) == [] and card_warnings(ws) == ["caveats", "owners"]

@@ -31,6 +31,7 @@ __all__ = [
     "record_path",
     "load_record",
     "readiness",
+    "card_warnings",
 ]
 
 SCHEMA = 1
@@ -107,16 +108,25 @@ def _gate_reasons(ws: Workspace) -> list[str]:
 
 
 def _card_reasons(ws: Workspace) -> list[str]:
+    """Missing model-card fields that block approval: those ``[tool.nbprod] approval-card-fields`` requires."""
     if not any(s.model for s in ws.plan.steps):
         return []
     card = ws.model_card()
     if card is None:
         return [f"no model card: package the model first (nbprod package {ws.plan.notebook.path})"]
-    missing = card.get("missing_human_fields") or []
+    required = set(ws.config.approval_card_fields)
+    missing = [m for m in card.get("missing_human_fields") or [] if m in required]
     if not missing:
         return []
     fields = ", ".join(f"card:{m}" for m in missing)
     return [f"the model card misses human fields: {fields} (add markdown cells with these tags to the notebook)"]
+
+
+def card_warnings(ws: Workspace) -> list[str]:
+    """Missing model-card fields that do not block approval (not in ``approval-card-fields``)."""
+    card = ws.model_card() or {}
+    required = set(ws.config.approval_card_fields)
+    return [m for m in card.get("missing_human_fields") or [] if m not in required]
 
 
 def readiness(ws: Workspace) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Optional, Union
 from nbprod._core.fsutil import atomic_write_text
 from nbprod.gates.model import check_requirements
 from nbprod.views.dag_svg import render_svg
-from nbprod.workflow.approval import check_workspace, current_digests, readiness
+from nbprod.workflow.approval import card_warnings, check_workspace, current_digests, readiness
 from nbprod.workflow.workspace import Workspace
 
 __all__ = ["ReviewReport", "review"]
@@ -36,6 +36,8 @@ class ReviewReport:
     blockers: list[str] = field(default_factory=list)
     #: "complete", "incomplete", "not packaged" (a model, but no card yet) or "no model"
     card_state: str = "complete"
+    #: missing card fields that do not block approval ([tool.nbprod] approval-card-fields lists those that do)
+    card_warnings: list[str] = field(default_factory=list)
 
     @property
     def card_text(self) -> str:
@@ -64,6 +66,8 @@ class ReviewReport:
                 + (f" (require {req}: {'passed' if passed else 'FAILED'})" if req else "")
             )
         lines.append(f"  model card: {self.card_text}")
+        if self.card_warnings:
+            lines.append("    (not required for approval: " + ", ".join(f"card:{m}" for m in self.card_warnings) + ")")
         lines.append("  ready to approve" if not self.blockers else "  not ready to approve:")
         lines += [f"    - {b}" for b in self.blockers]
         return "\n".join(lines)
@@ -151,6 +155,7 @@ def review(
         (card or {}).get("missing_human_fields", []),
         readiness(ws),
         _card_state(ws, card),
+        card_warnings(ws),
     )
     page = _render(plan, report, render_svg(plan), _diffs(ws, changed_files) if verdict.state != "approved" else [])
     atomic_write_text(report.html_path, page)

@@ -20,6 +20,7 @@ from nbprod.notebook.reader import Notebook, read_notebook
 from nbprod.notebook.tags import validate_identifier
 from nbprod.plan.build import build_plan
 from nbprod.plan.model import Pipeline
+from nbprod.workflow.config import ProjectConfig, load_config
 
 if TYPE_CHECKING:
     from nbprod.gates.model import GateResult
@@ -62,6 +63,11 @@ class Workspace:
     @functools.cached_property
     def layout(self) -> ProjectLayout:
         return ProjectLayout(self.project)
+
+    @functools.cached_property
+    def config(self) -> ProjectConfig:
+        """``[tool.nbprod]`` of the project's pyproject.toml."""
+        return load_config(self.project)
 
     @functools.cached_property
     def nb(self) -> Notebook:

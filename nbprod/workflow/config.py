@@ -1,0 +1,81 @@
+"""Project settings: the ``[tool.nbprod]`` table of the project's ``pyproject.toml`` (all optional).
+
+```toml
+[tool.nbprod]
+# model-card fields an approval requires (the others missing are warnings); default below
+approval-card-fields = ["intended-use", "limitations", "owners"]
+```
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nbprod.errors import UsageError
+from nbprod.notebook.tags import CARD_FIELDS
+
+__all__ = ["ProjectConfig", "load_config", "DEFAULT_APPROVAL_CARD_FIELDS"]
+
+DEFAULT_APPROVAL_CARD_FIELDS = ("intended-use", "limitations", "owners")
+_KEYS = ("approval-card-fields",)
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    approval_card_fields: tuple[str, ...] = DEFAULT_APPROVAL_CARD_FIELDS
+
+
+def _toml(path: Path) -> dict[str, Any]:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(
+            f"pyproject.toml is not valid TOML: {exc}", path=str(path), fix="fix the TOML syntax"
+        ) from None
+
+
+def _card_fields(value: Any, path: Path) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UsageError(
+            "[tool.nbprod] approval-card-fields must be a list of card field names",
+            path=str(path),
+            fix=f"e.g. approval-card-fields = {list(DEFAULT_APPROVAL_CARD_FIELDS)!r}".replace("'", '"'),
+        )
+    for v in value:
+        if v not in CARD_FIELDS:
+            close = difflib.get_close_matches(v, CARD_FIELDS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise UsageError(
+                f"[tool.nbprod] approval-card-fields: unknown card field {v!r}",
+                path=str(path),
+                fix=f"{hint}the fields are: {', '.join(CARD_FIELDS)}",
+            )
+    return tuple(value)
+
+
+def load_config(project: Path) -> ProjectConfig:
+    """The settings of ``project`` (defaults when there is no pyproject.toml or no ``[tool.nbprod]`` table)."""
+    path = project / "pyproject.toml"
+    if not path.is_file():
+        return ProjectConfig()
+    table = _toml(path).get("tool", {}).get("nbprod", {})
+    if not isinstance(table, dict):
+        raise UsageError("[tool.nbprod] must be a table", path=str(path), fix="write it as [tool.nbprod]")
+    for key in table:
+        if key not in _KEYS:
+            close = difflib.get_close_matches(key, _KEYS, n=1)
+            raise UsageError(
+                f"[tool.nbprod]: unknown setting {key!r}",
+                path=str(path),
+                fix=(f"did you mean {close[0]!r}? " if close else "") + f"settings: {', '.join(_KEYS)}",
+            )
+    fields = table.get("approval-card-fields")
+    return ProjectConfig(DEFAULT_APPROVAL_CARD_FIELDS if fields is None else _card_fields(fields, path))
