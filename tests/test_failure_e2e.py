@@ -32,6 +32,7 @@ def test_an_error_inside_a_called_function_is_reported_at_the_cells_line(tmp_pat
     )
     text = failure("nb1.ipynb")
     assert text.startswith("nb1.ipynb: step 'parse' failed in cell 2 ('# parse it'), line 2: JSONDecodeError: ")
+    assert "\n  raised in json/decoder.py:" in text  # the library frame, as context
 
 
 def test_a_metric_that_is_not_a_number_names_the_metrics_cell(tmp_path, monkeypatch, write_nb):

@@ -82,7 +82,9 @@ def test_the_line_is_the_executed_cells_frame_not_the_innermost(tmp_path, plan):
     nb = executed(tmp_path, plan, "parse", failing, tb, ("JSONDecodeError", "Expecting property name"))
     text = message(tmp_path, plan, "parse", nb)
     assert "step 'parse' failed in cell 3 ('# parse it'), line 2: JSONDecodeError: Expecting property name" in text
-    assert "353" not in text.split("executed notebook")[0]
+    head = text.split("executed notebook")[0]
+    assert "line 353" not in head  # the reported line is the cell's ...
+    assert "\n  raised in json/decoder.py:353, in f" in head  # ... the library frame is context
 
 
 def test_older_ipython_and_plain_tracebacks():

@@ -36,6 +36,8 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 #: The header IPython prints for a frame of the executed cell: "Cell In[3], line 7" (older: "<cell line: 7>").
 _CELL_FRAME = re.compile(r"^(?:Cell In ?\[\d*\], line (\d+)|.*<cell line: (\d+)>)", re.M)
 _ARROW = re.compile(r"^-*> ?(\d+)", re.M)
+#: A library frame in IPython's traceback: "File ~/lib/python3.11/json/decoder.py:355, in JSONDecoder.raw_decode(...)"
+_FILE_FRAME = re.compile(r"^File (\S+?):(\d+), in ([\w.<>]+)", re.M)
 #: The lines of the generated load and save blocks (``convert.render.render_task``).
 _LOAD_LINE = re.compile(r"^(\w+) = load_value\(upstream\[")
 _SAVE_VALUE_LINE = re.compile(r"^save_value\((\w+), ")
@@ -50,6 +52,7 @@ class _Failure:
     exc: str = ""  # "Name: value"
     source: str = ""  # the generated cell's source
     line: Optional[int] = None  # line of the generated cell (1-based) where its own frame stopped
+    raised_in: str = ""  # the innermost library frame, shown as context: "json/decoder.py:355, in raw_decode"
 
     @property
     def cell_index(self) -> Optional[int]:
@@ -76,6 +79,16 @@ def _executed_line(tb: str) -> Optional[int]:
     return int(lm[0]) if lm else None
 
 
+def _innermost_frame(tb: str) -> str:
+    """The last library frame of the traceback (file shortened to its last two parts), or "" when there is none."""
+    frames = _FILE_FRAME.findall(tb)
+    if not frames:
+        return ""
+    path, line, func = frames[-1]
+    short = "/".join(Path(path).parts[-2:])
+    return f"{short}:{line}, in {func.rsplit('.', 1)[-1]}"
+
+
 def _read_failure(nb_product: Path) -> Optional[_Failure]:
     """The first error output of a partially executed step notebook, or None when there is none (or no notebook)."""
     try:
@@ -88,7 +101,7 @@ def _read_failure(nb_product: Path) -> Optional[_Failure]:
             if out.get("output_type") == "error":
                 tb = _ANSI.sub("", "\n".join(out.get("traceback") or []))
                 exc = f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"
-                return _Failure(exc, "".join(cell.get("source", "")), _executed_line(tb))
+                return _Failure(exc, "".join(cell.get("source", "")), _executed_line(tb), _innermost_frame(tb))
     return None
 
 
@@ -357,8 +370,9 @@ def _raise_step_failed(b: _Build, step: str, exc: BaseException) -> None:
         where += f", line {culprit.line}"
     if culprit.doing:
         where += f": {culprit.doing}"
+    context = f"\n  raised in {failure.raised_in}" if failure is not None and failure.raised_in else ""
     raise StepFailedError(
-        f"{where}: {text}\n  executed notebook: {nb_product}",
+        f"{where}: {text}{context}\n  executed notebook: {nb_product}",
         path=b.plan.notebook.path,
         fix=f"fix the cell in the notebook, then resume with `nbprod run {b.notebook}` (finished steps are not re-run)",
     ) from exc
