@@ -12,18 +12,16 @@ digests), try the fast path, build (with the gatekeeper), track, package, save t
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Optional, Union
 
 import yaml
 
 from nbprod import __version__
 from nbprod._core import env
-from nbprod._core.hashing import files_digest, sha256
+from nbprod._core.hashing import files_digest
 from nbprod._core.layout import ProjectLayout
 from nbprod.convert.render import INPUTS_PARAM, convert, product_paths
 from nbprod.engine.lock import pipeline_lock
@@ -32,100 +30,23 @@ from nbprod.engine.record import BuildRecord, RecordStore, product_stats, step_f
 from nbprod.errors import UsageError
 from nbprod.events import EventKind, EventSink, StepEvent, ignore
 from nbprod.gates.keeper import GateKeeper
-from nbprod.gates.model import GateResult, RequirementOutcome, check_requirements
 from nbprod.gates.worker import GateWorker
-from nbprod.io import load_metrics
 from nbprod.notebook.tags import validate_identifier
-from nbprod.plan.model import Pipeline, pipeline_name
+from nbprod.plan.model import pipeline_name
 from nbprod.plan.params import apply_overrides
+from nbprod.workflow.incremental import (
+    BuildContext,
+    RunResult,
+    all_products,
+    collect_metrics,
+    fast_path,
+    gate_inputs,
+    generator_fingerprint,
+)
 
 __all__ = ["RunResult", "run", "build_ungated"]
 
 log = logging.getLogger(__name__)
-
-_PACKAGE_DIR = Path(__file__).resolve().parent.parent / "package"
-
-
-@dataclass
-class RunResult:
-    """What a run did. ``fast_path``: nothing changed, answered from the build record without Ploomber."""
-
-    plan: Pipeline
-    ran: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
-    products: dict[str, dict[str, str]] = field(default_factory=dict)
-    fast_path: bool = False
-    tracked: Optional[dict[str, Any]] = None  #: run_id, experiment, model_version, kind, tracking_uri
-    bento_tag: Optional[str] = None
-    missing_card_fields: list[str] = field(default_factory=list)
-    gates: list[GateResult] = field(default_factory=list)
-    requirements: list[RequirementOutcome] = field(default_factory=list)
-
-    @property
-    def up_to_date(self) -> bool:
-        return not self.ran
-
-
-@dataclass
-class _Build:
-    """Everything the phases of one run share."""
-
-    notebook: Union[str, Path]
-    layout: ProjectLayout
-    plan: Pipeline
-    spec: dict[str, Any]
-    pdir: Path
-    nb_dir: Path
-    mode: str
-    overrides: dict[str, Any]
-    products: dict[str, dict[str, Path]]
-    emit: EventSink
-
-    @property
-    def project(self) -> Path:
-        return self.layout.root
-
-
-def _gate_inputs(plan: Pipeline, layout: ProjectLayout) -> dict[str, list[str]]:
-    """What a step's gates depend on besides its products: suite contents and thresholds."""
-    out: dict[str, list[str]] = {}
-    for step in plan.steps:
-        items = []
-        for var in step.gates:
-            suite = layout.suite(plan.name, var)
-            items.append(sha256(suite.read_bytes()) if suite.exists() else f"missing:{var}")
-        items += [str(r) for r, _ in step.requires]
-        out[step.name] = items
-    return out
-
-
-def collect_metrics(products: dict[str, dict[str, Path]]) -> dict[str, float]:
-    """The metrics every step saved (``metrics.json`` products), merged."""
-    metrics: dict[str, float] = {}
-    for prods in products.values():
-        p = prods.get("metrics")
-        if p is not None and p.exists():
-            metrics.update(load_metrics(p))
-    return metrics
-
-
-def _generator_fingerprint() -> str:
-    """The code that renders the Bento: when nbprod is upgraded, a no-op run still re-packages."""
-    return sha256("".join(p.read_text() for p in sorted(_PACKAGE_DIR.glob("*.py"))))[:16]
-
-
-def _previous_gate_results(b: _Build, result: RunResult) -> None:
-    """On a no-op run, report the gates of the last build (they passed then, for the same suites and data)."""
-    for step in b.plan.steps:
-        for var in step.gates:
-            try:
-                data = json.loads((b.layout.gates_dir(b.plan.name) / f"{var}.json").read_text())
-                result.gates.append(GateResult.from_dict(data))
-            except (OSError, ValueError, TypeError, KeyError):
-                continue
-        result.requirements += check_requirements(step, result.metrics)
 
 
 def run(
@@ -224,8 +145,8 @@ def _run(
         StepEvent(EventKind.PLAN, message=f"{len(b.plan.steps)} steps: " + " -> ".join(s.name for s in b.plan.steps))
     )
     store = RecordStore(b.layout.build_record(b.plan.name))
-    fps = step_fingerprints(b.spec, b.pdir, b.mode, _gate_inputs(b.plan, b.layout))
-    if not force and _fast_path(b, store.load(), fps, result, track=track, package=package):
+    fps = step_fingerprints(b.spec, b.pdir, b.mode, gate_inputs(b.plan, b.layout))
+    if not force and fast_path(b, store.load(), fps, result, track=track, package=package):
         return result
     store.clear()
     _build(b, result, force=force, isolated=isolated)
@@ -237,17 +158,13 @@ def _run(
     store.save(
         BuildRecord(
             steps=fps,
-            products=product_stats(_all_products(b)),
+            products=product_stats(all_products(b)),
             tracked=result.tracked,
             bento_tag=result.bento_tag,
-            generator=_generator_fingerprint(),
+            generator=generator_fingerprint(),
         )
     )
     return result
-
-
-def _all_products(b: _Build) -> list[Path]:
-    return [p for prods in b.products.values() for p in prods.values()]
 
 
 def _prepare(
@@ -259,7 +176,7 @@ def _prepare(
     isolated: bool,
     split: str,
     emit: EventSink,
-) -> _Build:
+) -> BuildContext:
     """Convert (if the notebook changed) and load the spec with the parameter overrides and data-file digests."""
     plan = convert(notebook, project=layout.root, name=name, split=split).plan
     overrides = apply_overrides(plan, params)
@@ -276,7 +193,7 @@ def _prepare(
             task_params[INPUTS_PARAM] = files_digest(nb_dir, files[task["name"]])[:16]
         if task_params:
             task["params"] = task_params
-    return _Build(
+    return BuildContext(
         notebook,
         layout,
         plan,
@@ -290,54 +207,7 @@ def _prepare(
     )
 
 
-def _fast_path(
-    b: _Build, previous: Optional[BuildRecord], fps: dict[str, str], result: RunResult, *, track: bool, package: bool
-) -> bool:
-    """Answer from the build record when nothing changed. Returns False (and logs why) when a build is needed."""
-    if previous is None:
-        log.debug("full build: no build record for %s", b.plan.name)
-        return False
-    if track and not previous.tracked:
-        log.debug("build: the last build was not tracked")
-        return False
-    if package and any(s.model for s in b.plan.steps):
-        if not previous.bento_tag:
-            log.debug("build: the last build was not packaged")
-            return False
-        if previous.generator != _generator_fingerprint():
-            log.debug("build: nbprod's packaging code changed since the last build")
-            return False
-    changed = sorted(s for s in set(fps) | set(previous.steps) if fps.get(s) != previous.steps.get(s))
-    if changed:
-        log.debug("build: fingerprints changed for steps %s", ", ".join(changed))
-        return False
-    stats = product_stats(_all_products(b))
-    if stats != previous.products or any(v is None for v in stats.values()):
-        log.debug(
-            "build: products changed or are missing: %s",
-            ", ".join(sorted(p for p, s in stats.items() if s is None or previous.products.get(p) != s)),
-        )
-        return False
-    log.debug("fast path: every fingerprint and product matches the build record")
-    for s in b.plan.steps:
-        b.emit(StepEvent(EventKind.SKIPPED, s.name, message="up to date"))
-    result.skipped = [s.name for s in b.plan.steps]
-    result.fast_path = True
-    result.metrics = collect_metrics(b.products)
-    _previous_gate_results(b, result)
-    result.tracked = previous.tracked
-    result.bento_tag = previous.bento_tag
-    b.emit(
-        StepEvent(
-            EventKind.NOTE,
-            message="nothing changed: no new MLflow run or Bento"
-            + (f" (last run {result.tracked['run_id']})" if result.tracked else ""),
-        )
-    )
-    return True
-
-
-def _build(b: _Build, result: RunResult, *, force: bool, isolated: bool) -> None:
+def _build(b: BuildContext, result: RunResult, *, force: bool, isolated: bool) -> None:
     """Build with Ploomber; the gatekeeper checks gates as their steps finish and blocks what follows a failure."""
     keeper = None
     with contextlib.ExitStack() as stack:
@@ -368,7 +238,7 @@ def _build(b: _Build, result: RunResult, *, force: bool, isolated: bool) -> None
                 result.requirements = [o for outs in keeper.requirements.values() for o in outs]
 
 
-def _track(b: _Build, result: RunResult, tracking_uri: Optional[str]) -> None:
+def _track(b: BuildContext, result: RunResult, tracking_uri: Optional[str]) -> None:
     from nbprod.track import track as track_run
 
     b.emit(StepEvent(EventKind.NOTE, message="tracking the run in MLflow ..."))
@@ -400,7 +270,7 @@ def _track(b: _Build, result: RunResult, tracking_uri: Optional[str]) -> None:
     )
 
 
-def _package(b: _Build, result: RunResult) -> None:
+def _package(b: BuildContext, result: RunResult) -> None:
     from nbprod.package.packager import package_plan
 
     b.emit(StepEvent(EventKind.NOTE, message="packaging the model as a Bento ..."))
