@@ -117,6 +117,12 @@ def _parser() -> argparse.ArgumentParser:
         p = sub.add_parser(verb, help=text)
         _add_common(p)
         p.add_argument("--tracking-uri", help="MLflow tracking URI (default: SQLite under .nbprod/)")
+    export = sub.add_parser("export", help="the pipeline for an orchestrator: export airflow NB writes dags/<name>.py")
+    export.add_argument("engine", choices=["airflow"], help="the orchestrator (Airflow 3)")
+    _add_common(export)
+    export.add_argument("--schedule", help='Airflow schedule, e.g. "@weekly" (default: none, triggered runs only)')
+    export.add_argument("--no-track", action="store_true", help="no MLflow tracking task")
+    export.add_argument("--no-package", action="store_true", help="no Bento packaging task")
     expect = sub.add_parser("expect", help="propose starter expectation suites for the gate: tags from a good run")
     _add_common(expect)
     expect.add_argument("--force", action="store_true", help="overwrite suites a person has edited")
@@ -311,11 +317,29 @@ def _cmd_expect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from nbprod.export.airflow import export_airflow
+
+    result = export_airflow(
+        args.notebook,
+        project=args.project,
+        name=args.name,
+        split=args.split,
+        schedule=args.schedule,
+        track=not args.no_track,
+        package=not args.no_package,
+    )
+    print(f"{result.path} {'written' if result.changed else 'unchanged'}: Airflow 3 DAG {result.dag_id!r}")
+    print(f"test it: airflow dags test {result.dag_id} -f {result.path} (pip install 'nbprod[airflow]')")
+    return 0
+
+
 COMMANDS = {
     "lint": _cmd_lint,
     "convert": _cmd_convert,
     "run": _cmd_run,
     "expect": _cmd_expect,
+    "export": _cmd_export,
     "package": _cmd_package,
     "serve": _cmd_serve,
     "review": _cmd_review,

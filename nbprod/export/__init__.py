@@ -1,0 +1,1 @@
+"""The same pipeline for the orchestrators teams already run: Airflow 3 today (``nbprod export airflow``)."""

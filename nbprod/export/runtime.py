@@ -1,0 +1,210 @@
+"""What an exported pipeline's tasks call at run time, on the orchestrator's worker (Airflow today).
+
+Each step runs its generated task script (``pipelines/<name>/tasks/<step>.py``) in its own kernel with papermill,
+with the same ``upstream``/``product`` parameters Ploomber would inject, so a step computes what ``nbprod run
+--isolated`` computes. Products travel as paths under a products folder (by default nbprod's own,
+``.nbprod/products/<pipeline>/``), never as pickled objects through the orchestrator. Gates and ``require:``
+thresholds are their own tasks: they raise, so the orchestrator marks the run failed at the gate task.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import yaml
+
+from nbprod._core import env
+from nbprod._core.layout import ProjectLayout
+from nbprod.convert.markers import read_upstream
+from nbprod.errors import GateFailedError, RunError, StepFailedError
+
+__all__ = ["run_step", "check_gate", "check_thresholds", "track_and_package", "products_root"]
+
+log = logging.getLogger(__name__)
+
+PathLike = Union[str, Path]
+
+
+def products_root(project: PathLike, pipeline: str, products_dir: Optional[str] = None) -> Path:
+    """Where the products go: ``products_dir`` (relative to the project, or absolute), else nbprod's own folder."""
+    root = Path(project)
+    return (root / products_dir) if products_dir else ProjectLayout(root).products_dir(pipeline)
+
+
+def _spec(project: Path, pipeline: str) -> tuple[Path, dict[str, Any]]:
+    pdir = ProjectLayout(project).pipeline_dir(pipeline)
+    return pdir, yaml.safe_load((pdir / "pipeline.yaml").read_text())
+
+
+def _products(project: Path, pipeline: str, pdir: Path, task: dict[str, Any], root: Path) -> dict[str, str]:
+    """The task's products re-rooted under ``root`` (pipeline.yaml names them under nbprod's products folder)."""
+    default = ProjectLayout(project).products_dir(pipeline).resolve()
+    out = {}
+    for key, rel in task["product"].items():
+        out[key] = str(root.resolve() / (pdir / rel).resolve().relative_to(default))
+    return out
+
+
+def run_step(
+    project: PathLike,
+    pipeline: str,
+    notebook: str,
+    step: str,
+    params: Optional[dict[str, Any]] = None,
+    *,
+    products_dir: Optional[str] = None,
+) -> dict[str, str]:
+    """Execute step ``step`` in its own kernel; returns its products (key -> path). ``params`` override the
+    notebook's parameters the step uses; unknown ones are ignored."""
+    env.quiet_dependencies()
+    import jupytext
+    import papermill
+
+    project = Path(project)
+    pdir, spec = _spec(project, pipeline)
+    tasks = {t["name"]: t for t in spec["tasks"]}
+    if step not in tasks:
+        raise RunError(
+            f"the pipeline has no step {step!r}",
+            path=str(pdir / "pipeline.yaml"),
+            fix=f"regenerate the export after `nbprod convert {notebook}`",
+        )
+    task, root = tasks[step], products_root(project, pipeline, products_dir)
+    source = (pdir / task["source"]).read_text()
+    parameters: dict[str, Any] = {k: v for k, v in (task.get("params") or {}).items()}
+    parameters.update({k: v for k, v in (params or {}).items() if k in parameters})
+    parameters["product"] = _products(project, pipeline, pdir, task, root)
+    ups = read_upstream(source)
+    if ups:
+        parameters["upstream"] = {u: _products(project, pipeline, pdir, tasks[u], root) for u in ups}
+    out = Path(parameters["product"]["nb"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for path in parameters["product"].values():
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    nb = jupytext.reads(source, fmt="py:percent")
+    log.debug("step %s: papermill into %s with %s", step, out, sorted(parameters))
+    try:
+        papermill.execute_notebook(
+            nb,
+            str(out),
+            parameters=parameters,
+            cwd=str((project / notebook).parent),
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
+        )
+    except papermill.PapermillExecutionError as exc:
+        raise StepFailedError(
+            f"step {step!r} failed: {exc.ename}: {exc.evalue}\n  executed notebook: {out}",
+            path=notebook,
+            fix=f"fix the cell in the notebook; `nbprod run {notebook}` locates it",
+        ) from None
+    return parameters["product"]
+
+
+def check_gate(
+    project: PathLike, pipeline: str, notebook: str, step: str, variable: str, *, products_dir: Optional[str] = None
+) -> bool:
+    """Validate the product ``variable`` of ``step`` against its suite; raise :class:`GateFailedError` if it fails."""
+    env.quiet_dependencies()
+    from nbprod.gates.store import run_gate
+
+    project = Path(project)
+    pdir, spec = _spec(project, pipeline)
+    task = next(t for t in spec["tasks"] if t["name"] == step)
+    product = Path(_products(project, pipeline, pdir, task, products_root(project, pipeline, products_dir))[variable])
+    result = run_gate(project, pipeline, step, variable, product, notebook=notebook)
+    if not result.success:
+        failed = "; ".join(o.describe() for o in result.failed)
+        raise GateFailedError(
+            f"gate {variable} after step {step!r} failed: {failed}",
+            path=notebook,
+            fix=f"see the report {result.report_html}",
+        )
+    return True
+
+
+def check_thresholds(
+    project: PathLike, pipeline: str, notebook: str, step: str, *, products_dir: Optional[str] = None
+) -> dict[str, float]:
+    """Check the ``require:`` thresholds of ``step`` on its saved metrics; raise :class:`GateFailedError` if one fails."""
+    from nbprod.gates.model import check_requirements
+    from nbprod.notebook.reader import read_notebook
+    from nbprod.plan.build import build_plan
+
+    project = Path(project)
+    plan = build_plan(read_notebook(project / notebook, display_path=notebook), name=pipeline)
+    pdir, spec = _spec(project, pipeline)
+    task = next(t for t in spec["tasks"] if t["name"] == step)
+    metrics_path = Path(
+        _products(project, pipeline, pdir, task, products_root(project, pipeline, products_dir))["metrics"]
+    )
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    failed = [o for o in check_requirements(plan.step(step), metrics) if not o.passed]
+    if failed:
+        raise GateFailedError(
+            "; ".join(f"evaluation gate failed: {o.describe()}" for o in failed),
+            path=notebook,
+            fix="improve the model or review the threshold in the notebook's require: tag",
+        )
+    return metrics
+
+
+def track_and_package(
+    project: PathLike,
+    pipeline: str,
+    notebook: str,
+    *,
+    track: bool = True,
+    package: bool = True,
+    products_dir: Optional[str] = None,
+) -> dict[str, Any]:
+    """After every gate passed: log the run to MLflow and build the Bento, as ``nbprod run`` does."""
+    if products_dir:
+        raise RunError(
+            "tracking and packaging read the products from nbprod's own folder, not from products_dir",
+            path=notebook,
+            fix="trigger the DAG without products_dir, or export it with --no-track --no-package",
+        )
+    env.quiet_dependencies()
+    from nbprod import __version__
+    from nbprod.convert.render import product_paths
+    from nbprod.notebook.reader import read_notebook
+    from nbprod.plan.build import build_plan
+
+    project = Path(project)
+    plan = build_plan(read_notebook(project / notebook, display_path=notebook), name=pipeline)
+    products = product_paths(plan, project)
+    metrics: dict[str, float] = {}
+    for prods in products.values():
+        if prods.get("metrics") is not None and prods["metrics"].exists():
+            metrics.update(json.loads(prods["metrics"].read_text()))
+    out: dict[str, Any] = {"metrics": metrics}
+    tracked = None
+    if track:
+        from nbprod.track import track as track_run
+
+        run = track_run(
+            plan,
+            project,
+            products,
+            params=dict(plan.parameters),
+            metrics=metrics,
+            ran=[s.name for s in plan.steps],
+            reused=[],
+            gates=[],
+            requirements=[],
+            tracking_uri=os.environ.get("MLFLOW_TRACKING_URI"),
+            version=__version__,
+        )
+        tracked = {"run_id": run.run_id, "experiment": run.experiment, "model_version": run.model_version}
+        out["tracked"] = tracked
+    if package and any(s.model for s in plan.steps):
+        from nbprod.package.packager import package_plan
+
+        out["bento_tag"] = package_plan(plan, project, tracked=tracked).bento_tag
+    return out
