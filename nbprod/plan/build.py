@@ -10,13 +10,14 @@ lint calls it with ``strict=False`` and reports the findings.
 
 from __future__ import annotations
 
+import ast
 from typing import Optional
 
 from nbprod.analysis.cells import CellAnalysis, analyze_source
 from nbprod.analysis.credentials import find_credentials
 from nbprod.errors import PlanError
 from nbprod.notebook.findings import ERROR, Finding
-from nbprod.notebook.reader import Notebook
+from nbprod.notebook.reader import Cell, Notebook
 from nbprod.notebook.tags import validate_identifier
 from nbprod.plan.datafiles import Probe, disk_probe, input_files
 from nbprod.plan.dataflow import infer_dataflow
@@ -72,16 +73,17 @@ def _plan(nb: Notebook, name: str, split: str, probe: Optional[Probe]) -> Pipeli
     if probe is not None:
         for step in steps:
             step.input_files = input_files(step, analyses, probe)
+    shared = _with_composed(parts, analyses)
     kale = [p for p in report.findings if p.code == "NB002"]
     if kale:
         report.note(f"{len(kale)} Kale cluster tag(s) kept but ignored when running locally")
-    return Pipeline(
+    plan = Pipeline(
         name=name,
         notebook=nb,
         steps=steps,
         parameters=parameters,
         parameter_cells=parts.parameter_cells,
-        shared=parts.shared,
+        shared=shared,
         skipped=parts.skipped,
         outside=parts.outside,
         cards=parts.cards,
@@ -90,6 +92,23 @@ def _plan(nb: Notebook, name: str, split: str, probe: Optional[Probe]) -> Pipeli
         findings=report.findings,
         notes=report.notes,
     )
+    return plan
+
+
+def _with_composed(parts: Segments, analyses: dict[int, CellAnalysis]) -> dict[str, list[Cell]]:
+    """The shared cells by role, with the definitions of step cells that are also ``functions``/``serve`` cells.
+
+    Those cells run in their step; later steps get their functions like any earlier step's (re-emitted), so they
+    are not in the shared cells the data flow copies into steps. The service runs their definitions only.
+    """
+    shared = {role: list(cells) for role, cells in parts.shared.items()}
+    for role, cells in parts.composed.items():
+        for cell in cells:
+            defs = definitions(cell, analyses[cell.index])
+            if defs is not None:
+                shared[role].append(defs)
+        shared[role].sort(key=lambda c: c.index)
+    return shared
 
 
 def _check_cells(nb: Notebook, analyses: dict[int, CellAnalysis], parts: Segments, report: Report) -> None:
@@ -129,3 +148,28 @@ def _check_names(nb: Notebook, analyses: dict[int, CellAnalysis], parts: Segment
         why = validate_identifier(step.name, "step name")
         if why:  # names from headings are slugged; tags are validated by the parser
             report.add_finding("NB016", why, step.first_cell, "rename the heading")
+
+
+def definitions(cell: Cell, analysis: CellAnalysis) -> Optional[Cell]:
+    """The part of a step cell that is shared: its imports, functions and classes, and the literal constants they
+    read (``PLANS = ["basic", "pro"]``), as a cell of the same index; None when it defines nothing."""
+    tree = analysis.tree
+    if tree is None:
+        return None
+    read = {g for f in analysis.functions.values() for g in f.globals_read}
+    lines = cell.source.split("\n")
+    parts = []
+    for stmt in tree.body:
+        keep = isinstance(stmt, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        if isinstance(stmt, ast.Assign) and all(isinstance(t, ast.Name) and t.id in read for t in stmt.targets):
+            try:
+                ast.literal_eval(stmt.value)
+                keep = True
+            except ValueError:
+                pass
+        if keep:
+            first = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])])
+            parts.append("\n".join(lines[first - 1 : stmt.end_lineno]))
+    if not any(isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for s in tree.body):
+        return None
+    return Cell(cell.index, cell.cell_type, "\n\n".join(parts), cell.tags, cell.execution_count)
