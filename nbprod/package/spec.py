@@ -178,9 +178,10 @@ def _raw_frame(
     """The DataFrame of the pipeline that ``preprocess`` turns into ``X`` (without the target), or None."""
     import pandas as pd
 
-    candidates = [(s.name, n) for s in plan.steps for n in s.gates] + [
-        (s.name, n) for s in plan.steps for n in s.outputs
-    ]
+    kept = [(s.name, n) for s in plan.steps for n, what in s.package_outputs.items() if what == "request records"]
+    candidates = (
+        kept + [(s.name, n) for s in plan.steps for n in s.gates] + [(s.name, n) for s in plan.steps for n in s.outputs]
+    )
     for owner, name in candidates:
         path = products[owner].get(name)
         frame = load_value(path) if path and path.exists() else None

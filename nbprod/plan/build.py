@@ -20,8 +20,8 @@ from nbprod.notebook.findings import ERROR, Finding
 from nbprod.notebook.reader import Cell, Notebook
 from nbprod.notebook.tags import validate_identifier
 from nbprod.plan.datafiles import Probe, disk_probe, input_files
-from nbprod.plan.dataflow import infer_dataflow
-from nbprod.plan.model import RESERVED_NAMES, Pipeline, pipeline_name
+from nbprod.plan.dataflow import infer_dataflow, training_inputs
+from nbprod.plan.model import RESERVED_NAMES, Pipeline, Step, pipeline_name
 from nbprod.plan.order import order_steps
 from nbprod.plan.params import read_parameters
 from nbprod.plan.report import Report
@@ -92,6 +92,7 @@ def _plan(nb: Notebook, name: str, split: str, probe: Optional[Probe]) -> Pipeli
         findings=report.findings,
         notes=report.notes,
     )
+    keep_for_packaging(plan, report)
     return plan
 
 
@@ -173,3 +174,54 @@ def definitions(cell: Cell, analysis: CellAnalysis) -> Optional[Cell]:
     if not any(isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for s in tree.body):
         return None
     return Cell(cell.index, cell.cell_type, "\n\n".join(parts), cell.tags, cell.execution_count)
+
+
+def keep_for_packaging(plan: Pipeline, report: Report) -> None:
+    """Save what packaging reads, whatever the layout of the steps: the frame the model is fit on and its target
+    (when the model's own step makes them), and the records ``preprocess`` turns into that frame (when no gated
+    DataFrame is there to try first). They become outputs of the step that assigns them (``Step.package_outputs``).
+    """
+    step = next((s for s in plan.steps if s.model), None)
+    if step is None:
+        return
+    x_name, y_name = training_inputs(plan, step)
+    for name, what in ((x_name, "training features"), (y_name, "training target")):
+        if name is not None and name not in step.inputs:
+            _keep(step, name, what, report)
+    preprocess = any("preprocess" in plan.analyses[c.index].functions for c in plan.shared.get("serve", []))
+    if x_name is None or not preprocess or any(s.gates for s in plan.steps):
+        return
+    owner = plan.step(step.inputs[x_name]) if x_name in step.inputs else step
+    raw = _preprocessed_from(plan, owner, x_name)
+    if raw is not None and raw not in owner.inputs:
+        _keep(owner, raw, "request records", report)
+    elif raw is not None:
+        plan.step(owner.inputs[raw]).package_outputs.setdefault(raw, "request records")
+
+
+def _keep(step: Step, name: str, what: str, report: Report) -> None:
+    if name not in step.defines:
+        return
+    step.package_outputs.setdefault(name, what)
+    if name not in step.outputs:
+        step.outputs.append(name)
+        step.outputs.sort()
+        report.note(f"step {step.name!r} saves {name!r} ({what}) for packaging")
+
+
+def _preprocessed_from(plan: Pipeline, step: Step, x_name: str) -> Optional[str]:
+    """``raw`` in ``<x_name> = preprocess(raw)`` in ``step``'s code, or None."""
+    for cell in step.code_cells:
+        tree = plan.analyses[cell.index].tree
+        for node in ast.walk(tree) if tree is not None else ():
+            if (
+                isinstance(node, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == x_name for t in node.targets)
+                and isinstance(node.value, ast.Call)
+                and isinstance(node.value.func, ast.Name)
+                and node.value.func.id == "preprocess"
+                and node.value.args
+                and isinstance(node.value.args[0], ast.Name)
+            ):
+                return node.value.args[0].id
+    return None
