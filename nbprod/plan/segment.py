@@ -3,6 +3,12 @@
 A step is one run of consecutive cells, opened by a ``step:<name>`` tag (or, in a notebook without step tags, by a
 ``## Heading`` markdown cell) and extended by the untagged cells after it. The tags on a step's cells (``after:``,
 ``gate:``, ``model:``, ``metrics``, ``require:``) are collected on the step.
+
+Tags compose as the grammar says (:func:`~nbprod.notebook.tags.conflict`): a step cell (``step:`` or a step
+modifier) that is also a ``functions`` or ``serve`` cell runs in its step, and is also listed in ``composed`` (its
+definitions are shared with the service and with the later steps that use them); ``imports``/``functions``/``serve``
+together make one shared cell of each role. Two tags that cannot both hold are NB011, naming the cell and both tags.
+A step with no code (a ``## `` section of markdown only) is dropped with a note: Ploomber refuses empty tasks.
 """
 
 from __future__ import annotations
