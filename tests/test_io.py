@@ -57,3 +57,22 @@ def test_metrics_json_is_sorted_and_strict(tmp_path):
     text = (tmp_path / "metrics.json").read_text()
     assert list(json.loads(text)) == ["a", "b"]
     assert "NaN" not in text
+
+
+def test_a_required_metric_that_is_not_a_number_fails_its_gate_naming_the_cell(tmp_path):
+    from nbprod.gates.model import check_requirements
+    from nbprod.notebook.reader import notebook_from_cells
+    from nbprod.plan.build import build_plan
+
+    cells = [
+        ("code", "import numpy as np", ["imports"]),
+        ("code", "scores = np.ones(3)", ["step:train"]),
+        ("code", "auc = scores.copy()", ["step:evaluate", "metrics", "require:auc>=0.5"]),
+    ]
+    step = build_plan(notebook_from_cells("nb.ipynb", cells)).step("evaluate")
+    assert step.metrics == ["auc"]  # the plan cannot tell: the save block leaves it out at run time
+    with pytest.warns(UserWarning, match="metric 'auc' is ndarray"):
+        save_metrics({"auc": np.ones(3)}, tmp_path / "metrics.json")
+    (outcome,) = check_requirements(step, load_metrics(tmp_path / "metrics.json"))
+    assert not outcome.passed
+    assert outcome.describe() == "auc = not computed, required auc>=0.5 (cell 2 ('auc = scores.copy()'))"
