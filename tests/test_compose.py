@@ -199,7 +199,7 @@ def test_a_metrics_cell_that_computes_an_array_on_the_way():
     assert plan.step("evaluate").metrics == ["auc", "n", "threshold", "fpr", "tpr"]  # fpr, tpr: unknown until saved
     notes = [n for n in plan.notes if n.startswith("metrics cell 2")]
     assert notes == [
-        "metrics cell 2: 'proba' is a slice, not a number: not a metric",
+        "metrics cell 2: 'proba' is an array slice, not a number: not a metric",
         "metrics cell 2: 'pred' is the result of predict(), not a number: not a metric",
         "metrics cell 2: 'name' is str, not a number: not a metric",
         "metrics cell 2: 'labels' is a list, not a number: not a metric",

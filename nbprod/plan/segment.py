@@ -142,7 +142,7 @@ def _not_number(value: ast.expr) -> Optional[str]:
     if isinstance(value, ast.Constant) and not isinstance(value.value, (int, float)):
         return type(value.value).__name__
     if isinstance(value, ast.Subscript) and any(isinstance(n, ast.Slice) for n in ast.walk(value.slice)):
-        return "a slice"
+        return "an array slice"
     if isinstance(value, ast.Call):
         func = value.func
         name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
