@@ -112,14 +112,28 @@ def test_the_example_notebooks_keep_nothing_more(tmp_path):
         assert all(not s.package_outputs for s in plan.steps), name
 
 
+#: the model fit on preprocess(records) directly: no name for the features at all
+FIT_ON_PREPROCESS = [
+    c if c[1] != FIT else ("code", FIT.replace("fit(X_train,", "fit(preprocess(X_train_raw),"), c[2])
+    for c in LAYOUTS["three_steps"]
+]
+
+
+def test_a_model_fit_on_preprocess_of_the_records():
+    plan = build_plan(notebook_from_cells("churn.ipynb", FIT_ON_PREPROCESS))
+    assert plan.step("train").inputs["X_train_raw"] == "load"
+    assert plan.step("load").package_outputs == {"X_train_raw": "request records"}
+    assert "X_train_raw" in plan.step("load").outputs
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("layout", [*LAYOUTS, "fit_on_preprocess"])
 def test_each_layout_builds_a_bento(layout, tmp_path, monkeypatch):
     from nbprod.workflow.run import run
 
     monkeypatch.setenv("NBPROD_GATE_WORKER", "0")
     nb = tmp_path / "churn.ipynb"
-    nb.write_text(json.dumps(nb_json(LAYOUTS[layout]), indent=1))
+    nb.write_text(json.dumps(nb_json(LAYOUTS.get(layout, FIT_ON_PREPROCESS)), indent=1))
     result = run(nb, project=tmp_path, track=False, package=True)
     assert result.bento_tag and result.bento_tag.startswith("churn:")
     service = (tmp_path / "bentos/churn/service.py").read_text()

@@ -11,7 +11,7 @@ lint calls it with ``strict=False`` and reports the findings.
 from __future__ import annotations
 
 import ast
-from typing import Optional
+from typing import Callable, Optional
 
 from nbprod.analysis.cells import CellAnalysis, analyze_source
 from nbprod.analysis.credentials import find_credentials
@@ -179,7 +179,8 @@ def definitions(cell: Cell, analysis: CellAnalysis) -> Optional[Cell]:
 def keep_for_packaging(plan: Pipeline, report: Report) -> None:
     """Save what packaging reads, whatever the layout of the steps: the frame the model is fit on and its target
     (when the model's own step makes them), and the records ``preprocess`` turns into that frame (when no gated
-    DataFrame is there to try first). They become outputs of the step that assigns them (``Step.package_outputs``).
+    DataFrame is there to try first, or when the model is fit on ``preprocess(records)`` directly). They become
+    outputs of the step that assigns them (``Step.package_outputs``).
     """
     step = next((s for s in plan.steps if s.model), None)
     if step is None:
@@ -189,10 +190,15 @@ def keep_for_packaging(plan: Pipeline, report: Report) -> None:
         if name is not None and name not in step.inputs:
             _keep(step, name, what, report)
     preprocess = any("preprocess" in plan.analyses[c.index].functions for c in plan.shared.get("serve", []))
-    if x_name is None or not preprocess or any(s.gates for s in plan.steps):
+    if not preprocess:
         return
-    owner = plan.step(step.inputs[x_name]) if x_name in step.inputs else step
-    raw = _preprocessed_from(plan, owner, x_name)
+    if x_name is None:  # model.fit(preprocess(records), y)
+        owner, raw = step, _preprocessed(plan, step, lambda n: _is_fit(n, step.model))
+    elif any(s.gates for s in plan.steps):
+        return
+    else:
+        owner = plan.step(step.inputs[x_name]) if x_name in step.inputs else step
+        raw = _preprocessed(plan, owner, lambda n: _assigns(n, x_name))
     if raw is not None and raw not in owner.inputs:
         _keep(owner, raw, "request records", report)
     elif raw is not None:
@@ -209,19 +215,39 @@ def _keep(step: Step, name: str, what: str, report: Report) -> None:
         report.note(f"step {step.name!r} saves {name!r} ({what}) for packaging")
 
 
-def _preprocessed_from(plan: Pipeline, step: Step, x_name: str) -> Optional[str]:
-    """``raw`` in ``<x_name> = preprocess(raw)`` in ``step``'s code, or None."""
+def _assigns(node: ast.AST, name: str) -> Optional[ast.expr]:
+    """The value of ``<name> = value``."""
+    if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+        return node.value
+    return None
+
+
+def _is_fit(node: ast.AST, model: Optional[str]) -> Optional[ast.expr]:
+    """The first argument of ``<model>.fit(X, ...)``."""
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "fit"
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == model
+        and node.args
+    ):
+        return node.args[0]
+    return None
+
+
+def _preprocessed(plan: Pipeline, step: Step, match: Callable[[ast.AST], Optional[ast.expr]]) -> Optional[str]:
+    """``raw`` in ``preprocess(raw)`` where ``match`` finds an expression in ``step``'s code, or None."""
     for cell in step.code_cells:
         tree = plan.analyses[cell.index].tree
         for node in ast.walk(tree) if tree is not None else ():
+            value = match(node)
             if (
-                isinstance(node, ast.Assign)
-                and any(isinstance(t, ast.Name) and t.id == x_name for t in node.targets)
-                and isinstance(node.value, ast.Call)
-                and isinstance(node.value.func, ast.Name)
-                and node.value.func.id == "preprocess"
-                and node.value.args
-                and isinstance(node.value.args[0], ast.Name)
+                isinstance(value, ast.Call)
+                and isinstance(value.func, ast.Name)
+                and value.func.id == "preprocess"
+                and value.args
+                and isinstance(value.args[0], ast.Name)
             ):
-                return node.value.args[0].id
+                return value.args[0].id
     return None
