@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 __all__ = ["save_value", "load_value", "save_metrics", "load_metrics"]
 
@@ -96,19 +98,36 @@ def load_value(path: PathLike) -> Any:
     raise FileNotFoundError(f"no product at {folder}: run the upstream step first (nbprod run)")
 
 
+def _number(value: Any) -> Optional[float]:
+    """``value`` as a float when it is a real number (int, float, bool, a numpy scalar or 0-d array), else None."""
+    if isinstance(value, (str, bytes)):
+        return None
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None:  # numpy scalars and arrays: only 0-d arrays of bool, int or float kinds
+        if getattr(value, "ndim", 0) != 0 or getattr(dtype, "kind", "") not in "biuf":
+            return None
+        value = value.item()
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return None
+
+
 def save_metrics(metrics: dict[str, Any], path: PathLike) -> None:
-    """Save the numeric metrics of a ``metrics`` cell as JSON (sorted keys), atomically."""
+    """Save the numeric metrics of a ``metrics`` cell as JSON (sorted keys), atomically.
+
+    Numbers are int, float, bool (as 0/1), numpy scalars and 0-d numeric arrays. Anything else (arrays, frames,
+    strings, None) and non-finite numbers (NaN, infinity: JSON cannot hold them) are not metrics: they are left out
+    with a warning, never failing the step. A ``require:`` on a metric left out fails its gate as "not computed".
+    """
     clean: dict[str, float] = {}
     for name, value in metrics.items():
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"metric {name!r} is {type(value).__name__}, not a number: assign a float in the 'metrics' cell"
-            ) from None
-        if math.isnan(number):
-            raise ValueError(f"metric {name!r} is NaN")
-        clean[name] = number
+        number = _number(value)
+        if number is None:
+            warnings.warn(f"metric {name!r} is {type(value).__name__}, not a number: not logged", stacklevel=2)
+        elif not math.isfinite(number):
+            warnings.warn(f"metric {name!r} is {number}, not a finite number: not logged", stacklevel=2)
+        else:
+            clean[name] = number
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)

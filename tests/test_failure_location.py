@@ -64,7 +64,7 @@ CELLS = [
     ("code", "def parse(t):\n    return json.loads(t)", ["functions"]),
     ("code", "text = '{not json'\nn = 3", ["step:load"]),
     ("code", "# parse it\nvalue = parse(text)\nk = value", ["step:parse"]),
-    ("code", "score = 'high'\nratio = n / 2", ["step:evaluate", "metrics"]),
+    ("code", "score = n * 'high'\nratio = n / 2", ["step:evaluate", "metrics"]),
 ]
 
 
@@ -102,7 +102,7 @@ def test_a_failing_save_metrics_names_the_metrics_cell(tmp_path, plan):
     evalue = "metric 'score' is str, not a number: assign a float in the 'metrics' cell"
     nb = executed(tmp_path, plan, "evaluate", failing, tb, ("TypeError", evalue))
     text = message(tmp_path, plan, "evaluate", nb)
-    where = """nb.ipynb: step 'evaluate' failed in cell 4 ("score = 'high'")"""
+    where = """nb.ipynb: step 'evaluate' failed in cell 4 ("score = n * 'high'")"""
     assert text.startswith(f"{where}: could not save metric 'score': TypeError: {evalue}")
     assert ", line" not in text.split(":")[1]  # a line of the generated block means nothing in the notebook
 

@@ -142,3 +142,26 @@ def test_bentoml_child_parent_side_needs_no_bentoml(tmp_path):
     assert bentoml_child.main(["frobnicate"]) == 2
     code = "import sys, nbprod.package.bentoml_child, nbprod.workflow.serve; print('bentoml' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_a_step_cell_that_is_also_the_serve_cell_serves_its_definitions_only(tmp_path, write_nb):
+    features = (
+        "code",
+        "# nbprod: step:features serve\ndef preprocess(raw):\n    return raw[['a']] * 1.0\n\n\n"
+        "X_raw = df.drop(columns=['b'])\nX = preprocess(X_raw)\ny = df['b']",
+        [],
+    )
+    nb_path = write_nb([IMPORTS, LOAD, features, TRAIN])
+    plan = build_plan(read_notebook(nb_path, display_path="nb.ipynb"))
+    assert plan.step("features").package_outputs == {"X_raw": "request records"}
+    products = product_paths(plan, tmp_path)
+    df = _frame().assign(c=lambda f: ["x" if v % 2 else "z" for v in range(len(f))])
+    save_value(df, products["load"]["df"])
+    save_value(df.drop(columns=["b"]), products["features"]["X_raw"])
+    save_value(df[["a"]] * 1.0, products["features"]["X"])
+    save_value(df["b"], products["features"]["y"])
+    save_value(LogisticRegression().fit(df[["a"]], df["b"]), products["train"]["model"])
+    spec, _model, raw, _features = infer_serving(plan, tmp_path, products)  # the step's code is not run
+    assert spec.has_preprocess and [f.name for f in spec.fields] == ["a", "c"]
+    assert list(raw.columns) == ["a", "c"]
+    assert "request records are the columns of 'X_raw' (step 'features')" in spec.notes[0]

@@ -124,3 +124,16 @@ def test_comment_tags_code_and_markdown():
     assert comment_tags("x = 1  # nbprod: step:train", "code") == []
     assert comment_tags("<!-- nbprod: card:owners -->\nThe ML team", "markdown") == ["card:owners"]
     assert comment_tags("# nbprod: step:x", "markdown") == []
+
+
+def test_the_composition_rules_are_in_the_grammar():
+    from nbprod.notebook.tags import conflict
+
+    for name, spec in GRAMMAR.items():
+        assert spec.excludes <= set(GRAMMAR) | {"*"}, name
+        assert bool(spec.excludes) == bool(spec.why), name
+    assert conflict("step", "serve") is None and conflict("step", "functions") is None
+    assert conflict("skip", "serve") == GRAMMAR["skip"].why
+    assert conflict("step", "parameters") == GRAMMAR["parameters"].why
+    assert conflict("imports", "gate") == conflict("gate", "imports") == GRAMMAR["imports"].why
+    assert conflict("step", "kale-cluster") is None  # not ours: never a conflict

@@ -19,6 +19,8 @@ __all__ = [
     "CARD_FIELDS",
     "ROLE_TAGS",
     "TagSpec",
+    "STEP_MODIFIERS",
+    "conflict",
     "Tag",
     "Requirement",
     "TagProblem",
@@ -33,20 +35,53 @@ class TagSpec:
     name: str
     value: Optional[str]  # None: a flag; "name": an identifier; "requirement"; "card-field"
     cell_type: str  # "code" or "markdown"
-    role: bool  # a role decides what the whole cell is (at most one per cell)
+    role: bool  # a role says what the cell is besides (or instead of) a step cell: parameters/imports/functions/...
     doc: str
+    excludes: frozenset[str] = frozenset()  # tags that cannot be on the same cell ("*": any other nbprod tag)
+    why: str = ""  # why they cannot both hold
 
 
-#: The grammar of PRODUCT.md. Closed: nothing else is an nbprod tag.
+#: tags that describe a step: on a cell that also has a role but no step:, they put the cell in the current step
+STEP_MODIFIERS = ("after", "gate", "model", "metrics", "require")
+_NEEDS_STEP = frozenset(("step",) + STEP_MODIFIERS)
+
+#: The grammar of PRODUCT.md. Closed: nothing else is an nbprod tag. Tags compose unless one ``excludes`` the other:
+#: a step cell (step: and its modifiers) can also be the ``functions`` or ``serve`` cell (its definitions are shared
+#: with the service and the later steps); ``imports``, ``functions`` and ``serve`` compose with each other.
 GRAMMAR: dict[str, TagSpec] = {
     spec.name: spec
     for spec in (
-        TagSpec("parameters", None, "code", True, "assignments become pipeline parameters (papermill's tag)"),
+        TagSpec(
+            "parameters",
+            None,
+            "code",
+            True,
+            "assignments become pipeline parameters (papermill's tag)",
+            frozenset({"*"}),
+            "papermill injects the run's parameters after this cell, so it holds the parameters only",
+        ),
         TagSpec("step", "name", "code", False, "the cell starts or extends step <name>"),
         TagSpec("after", "name", "code", False, "explicit ordering dependency on another step"),
-        TagSpec("imports", None, "code", True, "imports made available to every step"),
+        TagSpec(
+            "imports",
+            None,
+            "code",
+            True,
+            "imports made available to every step",
+            _NEEDS_STEP,
+            "an 'imports' cell is copied into every step, so it cannot belong to one step (tags that need a step "
+            "cell cannot go on it)",
+        ),
         TagSpec("functions", None, "code", True, "shared functions made available to steps that use them"),
-        TagSpec("skip", None, "code", True, "exploration: never part of the pipeline"),
+        TagSpec(
+            "skip",
+            None,
+            "code",
+            True,
+            "exploration: never part of the pipeline",
+            frozenset({"*"}),
+            "a 'skip' cell is never part of the pipeline (tags that need a step cell cannot go on it)",
+        ),
         TagSpec("gate", "name", "code", False, "the DataFrame <variable> must pass its expectation suite"),
         TagSpec("model", "name", "code", False, "the trained model to track and package"),
         TagSpec("metrics", None, "code", False, "numeric top-level names assigned here are metrics"),
@@ -55,6 +90,19 @@ GRAMMAR: dict[str, TagSpec] = {
         TagSpec("card", "card-field", "markdown", False, "fills a human field of the model card"),
     )
 }
+
+
+def conflict(a: str, b: str) -> Optional[str]:
+    """Why tags of kinds ``a`` and ``b`` cannot be on one cell, or None when they compose."""
+    if a == b or a not in GRAMMAR or b not in GRAMMAR:
+        return None
+    order = list(GRAMMAR)
+    for one, other in sorted(((a, b), (b, a)), key=lambda p: order.index(p[0])):
+        spec = GRAMMAR[one]
+        if "*" in spec.excludes or other in spec.excludes:
+            return spec.why
+    return None
+
 
 ROLE_TAGS = frozenset(n for n, s in GRAMMAR.items() if s.role)
 

@@ -141,12 +141,22 @@ def _fields(frame: Any, suite: dict[str, dict[str, Any]]) -> list[InputField]:
     return out
 
 
-def _training(plan: Pipeline, step: Step, products: dict[str, dict[str, Path]]) -> tuple[Any, str, Any, Any]:
+def _training(
+    plan: Pipeline, step: Step, products: dict[str, dict[str, Path]], serve: ServeCode
+) -> tuple[Any, str, Any, Any]:
     """(model, name of the training features, the features X, the target y) of the model step."""
     import pandas as pd
 
     model = load_value(products[step.name][step.model])  # type: ignore[index]
     x_name, y_name = training_inputs(plan, step)
+    records = [(s.name, n) for s in plan.steps for n, what in s.package_outputs.items() if what == "request records"]
+    if x_name is None and records and serve.has("preprocess"):  # model.fit(preprocess(records), y)
+        owner, raw = records[0]
+        path = products[owner][raw]
+        X = serve.call("preprocess", load_value(path), what="preprocess() on the training records")
+        y_path = products[step.inputs.get(y_name, step.name)].get(y_name) if y_name else None
+        y = load_value(y_path) if y_path is not None and y_path.exists() else None
+        return model, f"preprocess({raw})", X, y
     if x_name is None:
         raise NbprodError(
             f"cannot find {step.model}.fit(X, y) in step {step.name!r}",
@@ -178,9 +188,10 @@ def _raw_frame(
     """The DataFrame of the pipeline that ``preprocess`` turns into ``X`` (without the target), or None."""
     import pandas as pd
 
-    candidates = [(s.name, n) for s in plan.steps for n in s.gates] + [
-        (s.name, n) for s in plan.steps for n in s.outputs
-    ]
+    kept = [(s.name, n) for s in plan.steps for n, what in s.package_outputs.items() if what == "request records"]
+    candidates = (
+        kept + [(s.name, n) for s in plan.steps for n in s.gates] + [(s.name, n) for s in plan.steps for n in s.outputs]
+    )
     for owner, name in candidates:
         path = products[owner].get(name)
         frame = load_value(path) if path and path.exists() else None
@@ -207,9 +218,9 @@ def infer_serving(
     Runs the notebook's serve cells once; an error in them (or in ``preprocess``) is a UserCodeError naming the cell.
     """
     step = _model_step(plan)
-    model, x_name, X, y = _training(plan, step, products)
     serve = ServeCode(plan, serve_imports(plan))
     serve.run()
+    model, x_name, X, y = _training(plan, step, products, serve)
     spec = ServingSpec(
         [],
         "classification" if hasattr(model, "predict_proba") and hasattr(model, "classes_") else "regression",

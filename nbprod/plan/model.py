@@ -41,6 +41,7 @@ class Step:
     defines: list[str] = field(default_factory=list)
     mutated_inputs: list[str] = field(default_factory=list)
     input_files: list[str] = field(default_factory=list)  # data files read, relative to the notebook
+    package_outputs: dict[str, str] = field(default_factory=dict)  # outputs kept for packaging: name -> what it is
 
     @property
     def first_cell(self) -> Cell:

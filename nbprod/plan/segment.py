@@ -3,6 +3,12 @@
 A step is one run of consecutive cells, opened by a ``step:<name>`` tag (or, in a notebook without step tags, by a
 ``## Heading`` markdown cell) and extended by the untagged cells after it. The tags on a step's cells (``after:``,
 ``gate:``, ``model:``, ``metrics``, ``require:``) are collected on the step.
+
+Tags compose as the grammar says (:func:`~nbprod.notebook.tags.conflict`): a step cell (``step:`` or a step
+modifier) that is also a ``functions`` or ``serve`` cell runs in its step, and is also listed in ``composed`` (its
+definitions are shared with the service and with the later steps that use them); ``imports``/``functions``/``serve``
+together make one shared cell of each role. Two tags that cannot both hold are NB011, naming the cell and both tags.
+A step with no code (a ``## `` section of markdown only) is dropped with a note: Ploomber refuses empty tasks.
 """
 
 from __future__ import annotations
@@ -14,14 +20,11 @@ from typing import Optional, Union
 
 from nbprod.analysis.cells import CellAnalysis
 from nbprod.notebook.reader import Cell, Notebook
-from nbprod.notebook.tags import ROLE_TAGS
+from nbprod.notebook.tags import GRAMMAR, ROLE_TAGS, STEP_MODIFIERS, conflict
 from nbprod.plan.model import SHARED_ROLES, Step
 from nbprod.plan.report import Report
 
 __all__ = ["Segments", "segment"]
-
-#: tags that describe a step, so they belong on a step cell
-_STEP_MODIFIERS = ("after", "gate", "model", "metrics", "require")
 
 
 @dataclass
@@ -31,6 +34,7 @@ class Segments:
     steps: dict[str, Step] = field(default_factory=dict)  # in notebook order
     parameter_cells: list[Cell] = field(default_factory=list)
     shared: dict[str, list[Cell]] = field(default_factory=lambda: {r: [] for r in SHARED_ROLES})
+    composed: dict[str, list[Cell]] = field(default_factory=lambda: {r: [] for r in SHARED_ROLES})  # step cells
     skipped: list[Cell] = field(default_factory=list)
     outside: list[Cell] = field(default_factory=list)  # code before the first step
     cards: dict[str, str] = field(default_factory=dict)  # model-card field -> markdown
@@ -86,6 +90,91 @@ def _use_headings(nb: Notebook, split: str, report: Report) -> Optional[bool]:
     return use_headings
 
 
+#: calls whose result is not a number (predictions, arrays, frames, reports)
+_NOT_NUMBER_CALLS = frozenset(
+    {
+        "predict",
+        "predict_proba",
+        "predict_log_proba",
+        "decision_function",
+        "transform",
+        "fit_transform",
+        "array",
+        "asarray",
+        "zeros",
+        "ones",
+        "arange",
+        "linspace",
+        "concatenate",
+        "DataFrame",
+        "Series",
+        "list",
+        "dict",
+        "set",
+        "tuple",
+        "str",
+        "repr",
+        "confusion_matrix",
+        "classification_report",
+        "roc_curve",
+        "precision_recall_curve",
+    }
+)
+_NOT_NUMBER_NODES = {
+    ast.List: "a list",
+    ast.Tuple: "a tuple",
+    ast.Dict: "a dict",
+    ast.Set: "a set",
+    ast.ListComp: "a list",
+    ast.SetComp: "a set",
+    ast.DictComp: "a dict",
+    ast.GeneratorExp: "a generator",
+    ast.JoinedStr: "a string",
+    ast.Lambda: "a function",
+}
+
+
+def _not_number(value: ast.expr) -> Optional[str]:
+    """What ``value`` evaluates to when the code alone shows it is not a number, else None."""
+    for kind, what in _NOT_NUMBER_NODES.items():
+        if isinstance(value, kind):
+            return what
+    if isinstance(value, ast.Constant) and not isinstance(value.value, (int, float)):
+        return type(value.value).__name__
+    if isinstance(value, ast.Subscript) and any(isinstance(n, ast.Slice) for n in ast.walk(value.slice)):
+        return "an array slice"
+    if isinstance(value, ast.Call):
+        func = value.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+        if name in _NOT_NUMBER_CALLS:
+            return f"the result of {name}()"
+    return None
+
+
+def _not_numbers(tree: ast.Module) -> dict[str, str]:
+    """Top-level names a metrics cell last assigns a value that is not a number: name -> what it is."""
+    out: dict[str, str] = {}
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign):
+            targets, value = stmt.targets, stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+            targets, value = [stmt.target], stmt.value
+        else:
+            continue
+        what = _not_number(value)
+        for t in targets:
+            if isinstance(t, ast.Name):
+                if what is None:
+                    out.pop(t.id, None)
+                else:
+                    out[t.id] = what
+            elif isinstance(t, (ast.Tuple, ast.List)):  # a, b = roc_curve(...)-style unpacking: unknown, keep
+                for e in t.elts:
+                    if isinstance(e, ast.Name):
+                        out.pop(e.id, None)
+    return out
+
+
 def segment(nb: Notebook, split: str, analyses: dict[int, CellAnalysis], report: Report) -> Segments:
     """Sort the cells of ``nb``. ``split``: "auto" (tags, else H2 headings), "tags" or "headings"."""
     use_headings = _use_headings(nb, split, report)
@@ -97,6 +186,7 @@ def segment(nb: Notebook, split: str, analyses: dict[int, CellAnalysis], report:
             segmenter.markdown(cell)
         elif cell.cell_type == "code":
             segmenter.code(cell)
+    segmenter.drop_empty_steps()
     return segmenter.out
 
 
@@ -123,12 +213,15 @@ class _Segmenter:
             self.current.cells.append(cell)
 
     def code(self, cell: Cell) -> None:
-        roles = [t.kind for t in cell.tags if t.kind in ROLE_TAGS]
         step_tags = cell.values("step")
-        if self._conflicting(cell, roles, step_tags):
-            return
-        if roles:
-            self._role_cell(cell, roles[0])
+        conflicting = self._conflicting(cell, step_tags)
+        kinds = [t.kind for t in cell.tags]
+        roles = [k for k in dict.fromkeys(kinds) if k in ROLE_TAGS]
+        in_step = bool(step_tags) or any(k in STEP_MODIFIERS for k in kinds)
+        if conflicting and not step_tags:
+            return  # reported; a cell with step: still opens its step, so the cells after it land there
+        if roles and not in_step:
+            self._role_cell(cell, roles)
             return
         if step_tags:
             self.current = self._open(step_tags[0], cell)
@@ -139,16 +232,27 @@ class _Segmenter:
             self.current.cells.append(cell)
         if isinstance(self.current, Step):  # a duplicate run's cells are dropped, its tags ignored
             self._modifiers(self.current, cell)
+            for role in roles:  # step + functions/serve: the step's cell, its definitions also shared
+                if role in SHARED_ROLES and not conflicting:
+                    self.out.composed[role].append(cell)
 
-    def _conflicting(self, cell: Cell, roles: list[str], step_tags: list[str]) -> bool:
-        if len(roles) > 1 or (roles and step_tags):
-            self.report.add_finding(
-                "NB011",
-                f"conflicting tags {', '.join(roles + ['step:' + s for s in step_tags])} on one cell",
-                cell,
-                "a cell is either a step cell or one of parameters/imports/functions/serve/skip: keep one",
-            )
-            return True
+    def _conflicting(self, cell: Cell, step_tags: list[str]) -> bool:
+        """Report every pair of tags on ``cell`` that cannot both hold (NB011); True when there is one."""
+        found = False
+        tags = [t for t in cell.tags if t.kind in GRAMMAR]
+        for i, a in enumerate(tags):
+            for b in tags[i + 1 :]:
+                why = conflict(a.kind, b.kind)
+                if why is None:
+                    continue
+                first, second = (a, b) if GRAMMAR[a.kind].excludes else (b, a)
+                self.report.add_finding(
+                    "NB011",
+                    f"conflicting tags {first}, {second} on one cell: {why}",
+                    cell,
+                    f"keep one of {first} and {second}, or split the cell in two",
+                )
+                found = True
         if len(set(step_tags)) > 1:
             self.report.add_finding(
                 "NB011",
@@ -156,24 +260,17 @@ class _Segmenter:
                 cell,
                 "a cell belongs to one step: keep one step:<name> tag",
             )
-            return True
-        return False
+            found = True
+        return found
 
-    def _role_cell(self, cell: Cell, role: str) -> None:
-        modifiers = [str(t) for t in cell.tags if t.kind in _STEP_MODIFIERS]
-        if modifiers:
-            self.report.add_finding(
-                "NB011",
-                f"tags {', '.join(modifiers)} need a step cell, not a '{role}' cell",
-                cell,
-                "move them to the cell of the step they belong to",
-            )
-        if role == "parameters":
+    def _role_cell(self, cell: Cell, roles: list[str]) -> None:
+        if roles[0] == "parameters":
             self.out.parameter_cells.append(cell)
-        elif role == "skip":
+        elif roles[0] == "skip":
             self.out.skipped.append(cell)
         else:
-            self.out.shared[role].append(cell)
+            for role in roles:  # imports, functions and serve compose: the cell is shared in each role
+                self.out.shared[role].append(cell)
 
     def _before_first_step(self, cell: Cell) -> None:
         if not cell.source.strip():
@@ -211,6 +308,16 @@ class _Segmenter:
         steps[name] = step
         return step
 
+    def drop_empty_steps(self) -> None:
+        """A section with no code (a ``## `` heading over markdown only) is no step: Ploomber refuses empty tasks."""
+        steps = self.out.steps
+        for name in [n for n, s in steps.items() if not any(c.source.strip() for c in s.code_cells)]:
+            step = steps.pop(name)
+            where = f"'## ' section at cell {step.first_cell.index}" if self.use_headings else f"step {name!r}"
+            self.report.note(f"{where} has no code: not a step")
+            for role in self.out.composed.values():
+                role[:] = [c for c in role if c not in step.cells]
+
     def _modifiers(self, step: Step, cell: Cell) -> None:
         for v in cell.values("after"):
             if v not in step.after:
@@ -228,8 +335,14 @@ class _Segmenter:
                 )
             step.model = v
         if cell.has("metrics"):
-            for n in self.analyses[cell.index].assigned:
-                if n not in step.metrics:
+            analysis = self.analyses[cell.index]
+            not_numbers = _not_numbers(analysis.tree) if analysis.tree is not None else {}
+            for n in analysis.assigned:
+                if n in not_numbers:
+                    self.report.note(
+                        f"metrics cell {cell.index}: {n!r} is {not_numbers[n]}, not a number: not a metric"
+                    )
+                elif n not in step.metrics:
                     step.metrics.append(n)
         for t in cell.tagged("require"):
             if t.requirement is not None:  # always set for a parsed require: tag
