@@ -3,7 +3,8 @@
 Byte-identical files are equal. Otherwise both are loaded and compared by type: DataFrames and Series with
 ``pandas.testing`` (relative tolerance ``RTOL``), numpy arrays by shape and (for numbers) ``allclose``, numbers with
 the same tolerance, strings/bytes/None by equality, lists/tuples/dicts element by element, sets by equality, other
-objects by ``==`` when their class defines it, else by a joblib digest of their content. A value that cannot be
+objects by ``==`` when their class defines it, else attribute by attribute (a fitted estimator: its arrays within
+the tolerance, since the same fit in another kernel can differ in the last bits), else by a joblib digest. A value that cannot be
 loaded here (e.g. an instance of a class defined in the notebook) and whose files differ is "not comparable".
 """
 
@@ -19,6 +20,7 @@ __all__ = ["RTOL", "ATOL", "compare_products", "compare_metric", "compare_object
 
 RTOL = 1e-9
 ATOL = 1e-12
+_MAX_DEPTH = 12
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
 
 
@@ -121,7 +123,8 @@ def _diff(a: Any, b: Any, at: str) -> Optional[str]:  # noqa: C901 - one branch 
     if isinstance(a, dict):
         if list(a) != list(b):
             return f"{at}keys {sorted(map(str, a))} in the notebook, {sorted(map(str, b))} in the pipeline"
-        return next((d for k in a if (d := _diff(a[k], b[k], f"{at}[{k!r}]: "))), None)
+        dotted = at.endswith(".")  # attributes of an object: 'SVC.support_vectors_: ...'
+        return next((d for k in a if (d := _diff(a[k], b[k], f"{at}{k}: " if dotted else f"{at}[{k!r}]: "))), None)
     if isinstance(a, (set, frozenset)):
         return None if a == b else f"{at}sets differ ({len(a ^ b)} elements in one only)"
     return _generic(a, b, at)
@@ -135,6 +138,12 @@ def _generic(a: Any, b: Any, at: str) -> Optional[str]:
             same = None
         if isinstance(same, bool):
             return None if same else f"{at}{type(a).__name__} objects differ (==)"
+    if at.count(".") + at.count("[") > _MAX_DEPTH:
+        raise _NotComparable(f"{at}nested too deeply to compare")
+    if isinstance(getattr(a, "__dict__", None), dict) and isinstance(getattr(b, "__dict__", None), dict):
+        # attribute by attribute (a fitted estimator): floats within the tolerance, not bit for bit
+        da, db = dict(sorted(vars(a).items())), dict(sorted(vars(b).items()))
+        return _diff(da, db, f"{at}{type(a).__name__}.")
     import joblib
 
     try:
