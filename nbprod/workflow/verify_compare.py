@@ -91,7 +91,8 @@ def _numbers(a: Any, b: Any, at: str) -> Optional[str]:
     return why
 
 
-def _diff(a: Any, b: Any, at: str) -> Optional[str]:  # noqa: C901 - one branch per kind of value
+def _diff(a: Any, b: Any, at: str) -> Optional[str]:
+    """None when ``a`` (the notebook's) and ``b`` (the pipeline's) are equal, else how they differ."""
     import numpy as np
     import pandas as pd
 
@@ -100,34 +101,50 @@ def _diff(a: Any, b: Any, at: str) -> Optional[str]:  # noqa: C901 - one branch 
     if type(a) is not type(b):
         return f"{at}a {type(a).__name__} in the notebook, a {type(b).__name__} in the pipeline"
     if isinstance(a, (pd.DataFrame, pd.Series)):
-        check = pd.testing.assert_frame_equal if isinstance(a, pd.DataFrame) else pd.testing.assert_series_equal
-        try:
-            check(a, b, check_exact=False, rtol=RTOL, atol=ATOL)
-        except AssertionError as exc:
-            return at + " ".join(str(exc).split())[:300]
-        return None
+        return _frames(a, b, at)
     if isinstance(a, np.ndarray):
-        if a.shape != b.shape:
-            return f"{at}shape {a.shape} in the notebook, {b.shape} in the pipeline"
-        if a.dtype.kind in "fc" and b.dtype.kind in "fc":
-            if np.allclose(a, b, rtol=RTOL, atol=ATOL, equal_nan=True):
-                return None
-            return f"{at}arrays differ (max abs difference {float(np.nanmax(np.abs(a - b))):.6g})"
-        return None if np.array_equal(a, b) else f"{at}arrays differ ({int(np.sum(a != b))} elements)"
+        return _arrays(a, b, at)
     if isinstance(a, (str, bytes, bool, type(None), np.bool_)):
         return None if a == b else f"{at}{_short(a)} in the notebook, {_short(b)} in the pipeline"
+    if isinstance(a, (list, tuple, dict)):
+        return _containers(a, b, at)
+    if isinstance(a, (set, frozenset)):
+        return None if a == b else f"{at}sets differ ({len(a ^ b)} elements in one only)"
+    return _generic(a, b, at)
+
+
+def _frames(a: Any, b: Any, at: str) -> Optional[str]:
+    import pandas as pd
+
+    check = pd.testing.assert_frame_equal if isinstance(a, pd.DataFrame) else pd.testing.assert_series_equal
+    try:
+        check(a, b, check_exact=False, rtol=RTOL, atol=ATOL)
+    except AssertionError as exc:
+        return at + " ".join(str(exc).split())[:300]
+    return None
+
+
+def _arrays(a: Any, b: Any, at: str) -> Optional[str]:
+    import numpy as np
+
+    if a.shape != b.shape:
+        return f"{at}shape {a.shape} in the notebook, {b.shape} in the pipeline"
+    if a.dtype.kind in "fc" and b.dtype.kind in "fc":
+        if np.allclose(a, b, rtol=RTOL, atol=ATOL, equal_nan=True):
+            return None
+        return f"{at}arrays differ (max abs difference {float(np.nanmax(np.abs(a - b))):.6g})"
+    return None if np.array_equal(a, b) else f"{at}arrays differ ({int(np.sum(a != b))} elements)"
+
+
+def _containers(a: Any, b: Any, at: str) -> Optional[str]:
     if isinstance(a, (list, tuple)):
         if len(a) != len(b):
             return f"{at}{len(a)} items in the notebook, {len(b)} in the pipeline"
         return next((d for i, (x, y) in enumerate(zip(a, b)) if (d := _diff(x, y, f"{at}[{i}]: "))), None)
-    if isinstance(a, dict):
-        if list(a) != list(b):
-            return f"{at}keys {sorted(map(str, a))} in the notebook, {sorted(map(str, b))} in the pipeline"
-        dotted = at.endswith(".")  # attributes of an object: 'SVC.support_vectors_: ...'
-        return next((d for k in a if (d := _diff(a[k], b[k], f"{at}{k}: " if dotted else f"{at}[{k!r}]: "))), None)
-    if isinstance(a, (set, frozenset)):
-        return None if a == b else f"{at}sets differ ({len(a ^ b)} elements in one only)"
-    return _generic(a, b, at)
+    if list(a) != list(b):
+        return f"{at}keys {sorted(map(str, a))} in the notebook, {sorted(map(str, b))} in the pipeline"
+    dotted = at.endswith(".")  # attributes of an object: 'SVC.support_vectors_: ...'
+    return next((d for k in a if (d := _diff(a[k], b[k], f"{at}{k}: " if dotted else f"{at}[{k!r}]: "))), None)
 
 
 def _generic(a: Any, b: Any, at: str) -> Optional[str]:
