@@ -90,6 +90,19 @@ def test_other_objects_compare_by_equality_or_a_digest():
     assert compare_objects(LinearRegression().fit(x, y), LinearRegression().fit(x, y + 1))[0] == "different"
 
 
+def test_a_fitted_estimator_compares_its_arrays_within_the_tolerance():
+    from sklearn.preprocessing import StandardScaler
+
+    a = StandardScaler().fit(np.arange(12.0).reshape(4, 3))
+    b = StandardScaler().fit(np.arange(12.0).reshape(4, 3))
+    b.mean_ = b.mean_ + 1e-15  # the same fit in another kernel: the last bits differ
+    assert compare_objects(a, b)[0] == "equal"
+    b.mean_ = b.mean_ + 0.1
+    status, detail = compare_objects(a, b)
+    assert status == "different" and detail.startswith("StandardScaler.mean_: arrays differ")
+    assert compare_objects({"x": 1, "y": 2}, {"y": 2, "x": 1})[0] == "equal"
+
+
 def test_products_that_cannot_be_loaded_here_are_not_comparable(tmp_path):
     for side, payload in (("a", b"one"), ("b", b"two")):
         (tmp_path / side).mkdir()

@@ -141,7 +141,7 @@ def _containers(a: Any, b: Any, at: str) -> Optional[str]:
         if len(a) != len(b):
             return f"{at}{len(a)} items in the notebook, {len(b)} in the pipeline"
         return next((d for i, (x, y) in enumerate(zip(a, b)) if (d := _diff(x, y, f"{at}[{i}]: "))), None)
-    if list(a) != list(b):
+    if a.keys() != b.keys():
         return f"{at}keys {sorted(map(str, a))} in the notebook, {sorted(map(str, b))} in the pipeline"
     dotted = at.endswith(".")  # attributes of an object: 'SVC.support_vectors_: ...'
     return next((d for k in a if (d := _diff(a[k], b[k], f"{at}{k}: " if dotted else f"{at}[{k!r}]: "))), None)
