@@ -10,11 +10,13 @@ Two runs, then a comparison step by step:
   saves its outputs and metrics, with :func:`nbprod.io.save_value`, into a temporary folder;
 - the pipeline with each step in its own kernel (``run(isolated=True, force=True)``, no tracking, no packaging)
   into a scratch project (a temporary folder with a copy of ``expectations/``): the user's ``pipelines/`` and
-  ``.nbprod/`` are untouched.
+  ``.nbprod/`` are untouched. The two runs overlap (the notebook's kernel works while the steps run).
 
-Values are compared by content (:mod:`nbprod.workflow.verify_compare`), printed output (stdout) cell by cell,
-matched by the cells' markers. The first divergence names the step, the value, the cells that produce it and a
-likely cause.
+The notebook is built by :mod:`nbprod.workflow.verify_notebook`. Values are compared by content
+(:mod:`nbprod.workflow.verify_compare`), printed output (stdout) cell by cell, matched by the cells' markers. The
+first divergence names the step, the value, the cells that produce it and a likely cause. A step that fails in the
+pipeline while the notebook ran is a divergence (exit 1); a notebook that fails top to bottom is a
+:class:`~nbprod.errors.VerifyError` (exit 2): there is nothing to compare against.
 """
 
 from __future__ import annotations
