@@ -4,7 +4,8 @@ Byte-identical files are equal. Otherwise both are loaded and compared by type: 
 ``pandas.testing`` (relative tolerance ``RTOL``), numpy arrays by shape and (for numbers) ``allclose``, numbers with
 the same tolerance, strings/bytes/None by equality, lists/tuples/dicts element by element, sets by equality, other
 objects by ``==`` when their class defines it, else attribute by attribute (a fitted estimator: its arrays within
-the tolerance, since the same fit in another kernel can differ in the last bits), else by a joblib digest. A value that cannot be
+the tolerance, since the same fit in another kernel can differ in the last bits; private ``*_id`` integers, object
+identities, are skipped), else by a joblib digest. A value that cannot be
 loaded here (e.g. an instance of a class defined in the notebook) and whose files differ is "not comparable".
 """
 
@@ -159,7 +160,7 @@ def _generic(a: Any, b: Any, at: str) -> Optional[str]:
         raise _NotComparable(f"{at}nested too deeply to compare")
     if isinstance(getattr(a, "__dict__", None), dict) and isinstance(getattr(b, "__dict__", None), dict):
         # attribute by attribute (a fitted estimator): floats within the tolerance, not bit for bit
-        da, db = dict(sorted(vars(a).items())), dict(sorted(vars(b).items()))
+        da, db = (dict(sorted((k, v) for k, v in vars(o).items() if not _identity(k, v))) for o in (a, b))
         return _diff(da, db, f"{at}{type(a).__name__}.")
     import joblib
 
@@ -168,6 +169,12 @@ def _generic(a: Any, b: Any, at: str) -> Optional[str]:
     except Exception as exc:
         raise _NotComparable(f"{at}a {type(a).__name__} that cannot be digested ({type(exc).__name__})") from None
     return None if ha == hb else f"{at}{type(a).__name__} objects differ (content digest)"
+
+
+def _identity(name: str, value: Any) -> bool:
+    """A private attribute holding an object's ``id()`` (scikit-learn's ``CountVectorizer._stop_words_id``): it differs
+    between any two processes, so it is not compared."""
+    return name.startswith("_") and name.endswith("_id") and isinstance(value, int)
 
 
 def _short(v: Any) -> str:
