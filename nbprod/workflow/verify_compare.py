@@ -130,6 +130,10 @@ def _arrays(a: Any, b: Any, at: str) -> Optional[str]:
 
     if a.shape != b.shape:
         return f"{at}shape {a.shape} in the notebook, {b.shape} in the pipeline"
+    if a.dtype.names or b.dtype.names:  # records (a fitted tree's nodes): field by field, never the padding bytes
+        if a.dtype.names != b.dtype.names:
+            return f"{at}fields {a.dtype.names} in the notebook, {b.dtype.names} in the pipeline"
+        return next((d for f in a.dtype.names if (d := _arrays(a[f], b[f], f"{at}[{f!r}]: "))), None)
     if a.dtype.kind in "fc" and b.dtype.kind in "fc":
         if np.allclose(a, b, rtol=RTOL, atol=ATOL, equal_nan=True):
             return None
@@ -162,6 +166,9 @@ def _generic(a: Any, b: Any, at: str) -> Optional[str]:
         # attribute by attribute (a fitted estimator): floats within the tolerance, not bit for bit
         da, db = (dict(sorted((k, v) for k, v in vars(o).items() if not _identity(k, v))) for o in (a, b))
         return _diff(da, db, f"{at}{type(a).__name__}.")
+    sa, sb = _state(a), _state(b)
+    if sa is not None and sb is not None:  # an extension type that pickles a dict (scikit-learn's Tree)
+        return _diff(sa, sb, f"{at}{type(a).__name__}.")
     import joblib
 
     try:
@@ -169,6 +176,14 @@ def _generic(a: Any, b: Any, at: str) -> Optional[str]:
     except Exception as exc:
         raise _NotComparable(f"{at}a {type(a).__name__} that cannot be digested ({type(exc).__name__})") from None
     return None if ha == hb else f"{at}{type(a).__name__} objects differ (content digest)"
+
+
+def _state(obj: Any) -> Optional[dict]:
+    try:
+        state = obj.__getstate__()
+    except Exception:
+        return None
+    return dict(sorted(state.items())) if isinstance(state, dict) and all(isinstance(k, str) for k in state) else None
 
 
 def _identity(name: str, value: Any) -> bool:
