@@ -57,6 +57,20 @@ print(c.round(3))
 """
 
 
+ENV_SET_ELSEWHERE = """\
+# %% tags=["imports"]
+import os
+
+# %% tags=["step:configure"]
+os.environ["NBPROD_CORPUS_MODE"] = "fast"
+n = 3
+
+# %% tags=["step:use"]
+mode = os.environ["NBPROD_CORPUS_MODE"]
+print(mode, n)
+"""
+
+
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
@@ -101,6 +115,27 @@ def test_a_fitted_estimator_compares_its_arrays_within_the_tolerance():
     status, detail = compare_objects(a, b)
     assert status == "different" and detail.startswith("StandardScaler.mean_: arrays differ")
     assert compare_objects({"x": 1, "y": 2}, {"y": 2, "x": 1})[0] == "equal"
+
+
+def test_fitted_trees_compare_by_their_nodes_not_their_bytes():
+    from sklearn.ensemble import RandomForestClassifier
+
+    X, y = np.arange(40.0).reshape(20, 2), np.arange(20) % 2
+    a = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y)
+    assert compare_objects(a, RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y))[0] == "equal"
+    status, detail = compare_objects(
+        a, RandomForestClassifier(n_estimators=3, random_state=0).fit(X, (y + X[:, 0] > 20))
+    )
+    assert status == "different" and "Tree." in detail
+
+
+def test_object_identities_kept_by_an_estimator_are_not_compared():
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    texts = ["a cat", "a dog", "two cats"]
+    a, b = CountVectorizer().fit(texts), CountVectorizer().fit(texts)
+    b._stop_words_id = a._stop_words_id + 1  # id(self.stop_words): differs between processes
+    assert compare_objects(a, b)[0] == "equal"
 
 
 def test_products_that_cannot_be_loaded_here_are_not_comparable(tmp_path):
@@ -192,3 +227,14 @@ def test_the_cli_exits_1_naming_the_step_and_the_value_seeded_elsewhere(tmp_path
     assert "Traceback" not in out.stderr
     assert (tmp_path / "runs" / "notebook.out.ipynb").exists()
     assert json.loads((tmp_path / "runs" / "values" / "out" / "first" / "_problems.json").read_text()) == {}
+
+
+@pytest.mark.slow
+def test_a_step_that_fails_only_in_its_own_kernel_is_the_first_divergence(tmp_path, monkeypatch):
+    monkeypatch.delenv("NBPROD_CORPUS_MODE", raising=False)
+    (tmp_path / "env.py").write_text(ENV_SET_ELSEWHERE)
+    report = verify(tmp_path / "env.py", project=tmp_path)
+    d = report.first_divergence
+    assert d is not None and (d.step, d.name) == ("use", None)
+    assert "KeyError" in d.detail and "fails in its own kernel" in d.likely_cause
+    assert report.steps[0].ok and not report.steps[1].ran
