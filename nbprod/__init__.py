@@ -32,6 +32,7 @@ _LAZY = {
     "release": "nbprod.workflow.release",
     "rollback": "nbprod.workflow.release",
     "status": "nbprod.workflow.release",
+    "verify": "nbprod.workflow.verify",
     "panel": "nbprod.ui.jupyter",
     # what a build reports
     "StepEvent": "nbprod.events",

@@ -17,7 +17,8 @@ Every error a user can cause is an :class:`NbprodError`. Subclasses carry the lo
     │   └── ApprovalRefused     lint errors, failed gates, missing card fields (exit 1)
     ├── ReleaseError            release / rollback / status cannot proceed
     ├── ServeError              no Bento to serve
-    └── UserCodeError           the notebook's own code raised while packaging (exit 1): cell and line
+    ├── UserCodeError           the notebook's own code raised while packaging (exit 1): cell and line
+    └── VerifyError             ``nbprod verify`` cannot compare: the notebook itself fails top to bottom
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ __all__ = [
     "ApprovalRefused",
     "ReleaseError",
     "ServeError",
+    "VerifyError",
 ]
 
 
@@ -168,3 +170,8 @@ class UserCodeError(NbprodError):
     the model's ``predict`` when packaging). Names the cell and the line, never a raw traceback."""
 
     exit_code = 1
+
+
+class VerifyError(NbprodError):
+    """``nbprod verify`` cannot compare the notebook with its pipeline: the notebook is missing or fails when run
+    top to bottom in a fresh kernel (a difference between the two runs is a report, not an error)."""

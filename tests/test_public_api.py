@@ -32,6 +32,7 @@ EXPECTED = [
     "run",
     "serve",
     "status",
+    "verify",
 ]
 
 

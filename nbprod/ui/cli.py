@@ -21,6 +21,7 @@ the journey:
   nbprod lint NB       hardening findings, each naming the cell and the fix
   nbprod convert NB    write pipelines/<name>/ (pipeline.yaml, tasks/, README.md)
   nbprod run NB        build the pipeline incrementally (products under .nbprod/), checking gates
+  nbprod verify NB     does the pipeline compute what the notebook computes top to bottom?
   nbprod expect NB     propose expectation suites for gate: tags from a good run
   nbprod package NB    bentos/<name>/ (service, bentofile, model card) and a built Bento
   nbprod serve NB      serve the built Bento on 127.0.0.1 (--champion: the released one)
@@ -90,6 +91,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-track", action="store_true", help="do not log the run to MLflow")
     run.add_argument("--no-package", action="store_true", help="do not build the Bento after the gates pass")
+    verify = sub.add_parser(
+        "verify", help="run the notebook top to bottom and the pipeline step by step; compare what each step hands on"
+    )
+    _add_common(verify)
+    verify.add_argument("--no-printed", action="store_true", help="compare values only, not printed output")
+    verify.add_argument("--keep", metavar="DIR", help="keep both runs (notebook, values, scratch project) in DIR")
     package = sub.add_parser("package", help="write bentos/<name>/ and build the Bento of the last good run")
     _add_common(package)
     package.add_argument("--no-build", action="store_true", help="write bentos/<name>/ only")
@@ -189,6 +196,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if result.bento_tag:
         print(f"serve it: nbprod serve {args.notebook}")
     return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from nbprod.workflow.verify import verify
+
+    print(
+        f"verifying {args.notebook}: the notebook in one kernel, then the pipeline one kernel per step ...", flush=True
+    )
+    report = verify(
+        args.notebook,
+        project=args.project,
+        name=args.name,
+        split=args.split,
+        printed=not args.no_printed,
+        keep=args.keep,
+    )
+    print(report.render())
+    return 0 if report.equal else 1
 
 
 def _cmd_package(args: argparse.Namespace) -> int:
@@ -338,6 +363,7 @@ COMMANDS = {
     "lint": _cmd_lint,
     "convert": _cmd_convert,
     "run": _cmd_run,
+    "verify": _cmd_verify,
     "expect": _cmd_expect,
     "export": _cmd_export,
     "package": _cmd_package,

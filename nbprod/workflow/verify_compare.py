@@ -1,0 +1,206 @@
+"""How ``nbprod verify`` compares two saved values (product folders of :func:`nbprod.io.save_value`).
+
+Byte-identical files are equal. Otherwise both are loaded and compared by type: DataFrames and Series with
+``pandas.testing`` (relative tolerance ``RTOL``), numpy arrays by shape and (for numbers) ``allclose``, numbers with
+the same tolerance, strings/bytes/None by equality, lists/tuples/dicts element by element, sets by equality, other
+objects by ``==`` when their class defines it, else attribute by attribute (a fitted estimator: its arrays within
+the tolerance, since the same fit in another kernel can differ in the last bits; private ``*_id`` integers, object
+identities, are skipped), else by a joblib digest. A value that cannot be
+loaded here (e.g. an instance of a class defined in the notebook) and whose files differ is "not comparable".
+"""
+
+from __future__ import annotations
+
+import cmath
+import numbers
+import re
+from pathlib import Path
+from typing import Any, Optional
+
+__all__ = ["RTOL", "ATOL", "compare_products", "compare_metric", "compare_objects", "same_printed"]
+
+RTOL = 1e-9
+ATOL = 1e-12
+_MAX_DEPTH = 12
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
+
+
+class _NotComparable(Exception):
+    pass
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()} if folder.is_dir() else {}
+
+
+def compare_products(a: Path, b: Path) -> tuple[str, str]:
+    """("equal" | "different" | "not comparable", detail) for two product folders."""
+    fa, fb = _files(a), _files(b)
+    if not fa or not fb:
+        return "not comparable", f"no saved value at {a if not fa else b}"
+    if fa == fb:
+        return "equal", "identical files"
+    from nbprod.io import load_value
+
+    try:
+        va, vb = load_value(a), load_value(b)
+    except Exception as exc:  # a class of the notebook's own, a library missing here
+        return "not comparable", f"cannot be loaded here to compare ({type(exc).__name__}: {exc}); the files differ"
+    return compare_objects(va, vb)
+
+
+def compare_metric(a: Path, pipeline_value: Optional[float]) -> tuple[str, str]:
+    """A metric: the notebook's saved value against the number in the pipeline's ``metrics.json``."""
+    if pipeline_value is None:
+        return "not comparable", "the pipeline saved no such metric"
+    from nbprod.io import load_value
+
+    try:
+        value = float(load_value(a))
+    except Exception as exc:
+        return "not comparable", f"the notebook's value is not a number ({type(exc).__name__}: {exc})"
+    return compare_objects(value, float(pipeline_value))
+
+
+def compare_objects(a: Any, b: Any) -> tuple[str, str]:
+    """``a`` from the notebook, ``b`` from the pipeline."""
+    try:
+        why = _diff(a, b, "")
+    except _NotComparable as exc:
+        return "not comparable", str(exc)
+    return ("equal", "") if why is None else ("different", why)
+
+
+def _is_number(x: Any) -> bool:
+    import numpy as np
+
+    return isinstance(x, (int, float, complex, np.number)) and not isinstance(x, bool)
+
+
+def _numbers(a: Any, b: Any, at: str) -> Optional[str]:
+    if a == b:
+        return None
+    why = f"{at}{a!r} in the notebook, {b!r} in the pipeline"
+    if isinstance(a, numbers.Integral) and isinstance(b, numbers.Integral):
+        return why
+    try:
+        fa, fb = complex(a), complex(b)
+    except (OverflowError, TypeError, ValueError):
+        return why
+    if (cmath.isnan(fa) and cmath.isnan(fb)) or abs(fa - fb) <= ATOL + RTOL * abs(fb):
+        return None
+    return why
+
+
+def _diff(a: Any, b: Any, at: str) -> Optional[str]:
+    """None when ``a`` (the notebook's) and ``b`` (the pipeline's) are equal, else how they differ."""
+    import numpy as np
+    import pandas as pd
+
+    if _is_number(a) and _is_number(b):
+        return _numbers(a, b, at)
+    if type(a) is not type(b):
+        return f"{at}a {type(a).__name__} in the notebook, a {type(b).__name__} in the pipeline"
+    if isinstance(a, (pd.DataFrame, pd.Series)):
+        return _frames(a, b, at)
+    if isinstance(a, np.ndarray):
+        return _arrays(a, b, at)
+    if isinstance(a, (str, bytes, bool, type(None), np.bool_)):
+        return None if a == b else f"{at}{_short(a)} in the notebook, {_short(b)} in the pipeline"
+    if isinstance(a, (list, tuple, dict)):
+        return _containers(a, b, at)
+    if isinstance(a, (set, frozenset)):
+        return None if a == b else f"{at}sets differ ({len(a ^ b)} elements in one only)"
+    return _generic(a, b, at)
+
+
+def _frames(a: Any, b: Any, at: str) -> Optional[str]:
+    import pandas as pd
+
+    check = pd.testing.assert_frame_equal if isinstance(a, pd.DataFrame) else pd.testing.assert_series_equal
+    try:
+        check(a, b, check_exact=False, rtol=RTOL, atol=ATOL)
+    except AssertionError as exc:
+        return at + " ".join(str(exc).split())[:300]
+    return None
+
+
+def _arrays(a: Any, b: Any, at: str) -> Optional[str]:
+    import numpy as np
+
+    if a.shape != b.shape:
+        return f"{at}shape {a.shape} in the notebook, {b.shape} in the pipeline"
+    if a.dtype.names or b.dtype.names:  # records (a fitted tree's nodes): field by field, never the padding bytes
+        if a.dtype.names != b.dtype.names:
+            return f"{at}fields {a.dtype.names} in the notebook, {b.dtype.names} in the pipeline"
+        return next((d for f in a.dtype.names if (d := _arrays(a[f], b[f], f"{at}[{f!r}]: "))), None)
+    if a.dtype.kind in "fc" and b.dtype.kind in "fc":
+        if np.allclose(a, b, rtol=RTOL, atol=ATOL, equal_nan=True):
+            return None
+        return f"{at}arrays differ (max abs difference {float(np.nanmax(np.abs(a - b))):.6g})"
+    return None if np.array_equal(a, b) else f"{at}arrays differ ({int(np.sum(a != b))} elements)"
+
+
+def _containers(a: Any, b: Any, at: str) -> Optional[str]:
+    if isinstance(a, (list, tuple)):
+        if len(a) != len(b):
+            return f"{at}{len(a)} items in the notebook, {len(b)} in the pipeline"
+        return next((d for i, (x, y) in enumerate(zip(a, b)) if (d := _diff(x, y, f"{at}[{i}]: "))), None)
+    if a.keys() != b.keys():
+        return f"{at}keys {sorted(map(str, a))} in the notebook, {sorted(map(str, b))} in the pipeline"
+    dotted = at.endswith(".")  # attributes of an object: 'SVC.support_vectors_: ...'
+    return next((d for k in a if (d := _diff(a[k], b[k], f"{at}{k}: " if dotted else f"{at}[{k!r}]: "))), None)
+
+
+def _generic(a: Any, b: Any, at: str) -> Optional[str]:
+    if type(a).__eq__ is not object.__eq__:
+        try:
+            same = a == b
+        except Exception:
+            same = None
+        if isinstance(same, bool):
+            return None if same else f"{at}{type(a).__name__} objects differ (==)"
+    if at.count(".") + at.count("[") > _MAX_DEPTH:
+        raise _NotComparable(f"{at}nested too deeply to compare")
+    if isinstance(getattr(a, "__dict__", None), dict) and isinstance(getattr(b, "__dict__", None), dict):
+        # attribute by attribute (a fitted estimator): floats within the tolerance, not bit for bit
+        da, db = (dict(sorted((k, v) for k, v in vars(o).items() if not _identity(k, v))) for o in (a, b))
+        return _diff(da, db, f"{at}{type(a).__name__}.")
+    sa, sb = _state(a), _state(b)
+    if sa is not None and sb is not None:  # an extension type that pickles a dict (scikit-learn's Tree)
+        return _diff(sa, sb, f"{at}{type(a).__name__}.")
+    import joblib
+
+    try:
+        ha, hb = joblib.hash(a), joblib.hash(b)
+    except Exception as exc:
+        raise _NotComparable(f"{at}a {type(a).__name__} that cannot be digested ({type(exc).__name__})") from None
+    return None if ha == hb else f"{at}{type(a).__name__} objects differ (content digest)"
+
+
+def _state(obj: Any) -> Optional[dict]:
+    try:
+        state = obj.__getstate__()
+    except Exception:
+        return None
+    return dict(sorted(state.items())) if isinstance(state, dict) and all(isinstance(k, str) for k in state) else None
+
+
+def _identity(name: str, value: Any) -> bool:
+    """A private attribute holding an object's ``id()`` (scikit-learn's ``CountVectorizer._stop_words_id``): it differs
+    between any two processes, so it is not compared."""
+    return name.startswith("_") and name.endswith("_id") and isinstance(value, int)
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def same_printed(a: str, b: str) -> bool:
+    """Printed output, ignoring memory addresses (``0x7f...``) and line endings."""
+
+    def norm(t: str) -> str:
+        return _ADDRESS.sub("0x…", t.replace("\r\n", "\n")).rstrip()
+
+    return norm(a) == norm(b)
