@@ -41,6 +41,10 @@ class Step:
     defines: list[str] = field(default_factory=list)
     mutated_inputs: list[str] = field(default_factory=list)
     input_files: list[str] = field(default_factory=list)  # data files read, relative to the notebook
+    maybe_bound: list[str] = field(default_factory=list)  # names the step may or may not leave bound (a branch...)
+    unbound: list[str] = field(default_factory=list)  # names the step leaves unbound (``del``, ``except ... as``)
+    function_writes: list[str] = field(default_factory=list)  # globals written by notebook functions it calls
+    inputs_first: bool = False  # a shared cell copied into the step reads an input: load inputs before shared cells
 
     @property
     def first_cell(self) -> Cell:
