@@ -162,7 +162,11 @@ def test_globals_written_and_read_by_called_functions(rows, expect, tmp_path):
 
 COPIED_DEFINITIONS = [
     # a copied function needs what its defaults, decorators and closures read, a copied class its bases
-    ([("K = 3\ndef f(x, k=K):\n    return x * k", "a"), ("print(f(2))", "b")], {"b": {"inputs": {"K": "a"}}}),
+    # (the default is read when the copy runs: the copy follows the load block)
+    (
+        [("K = 3\ndef f(x, k=K):\n    return x * k", "a"), ("print(f(2))", "b")],
+        {"b": {"inputs": {"K": "a"}, "defs_after_inputs": True}},
+    ),
     (
         [("import functools\n@functools.lru_cache()\ndef f(x):\n    return x", "a"), ("print(f(2))", "b")],
         {"b": {"extra_imports": ["import functools"]}},
@@ -188,7 +192,8 @@ def test_copied_definitions_bring_what_they_need(rows, expect, tmp_path):
 
 
 BUILTINS_REDEFINED = [
-    ([("sum = lambda xs: 42", "a"), ("print(sum([1]))", "b")], {"b": {"inputs": {"sum": "a"}}}),
+    # a lambda assigned to a name is a definition: copied into the step (it cannot be pickled as a product)
+    ([("sum = lambda xs: 42", "a"), ("print(sum([1]))", "b")], {"b": {"inputs": {}}}),
     ([("def list(x):\n    return 'mine'", "a"), ("print(list(1))", "b")], {"b": {"inputs": {}}}),
     ([("def len(x):\n    return 0", "a"), ("def g(v):\n    return len(v)\nprint(g([1]))", "b")], {"b": {"inputs": {}}}),
     # not redefined: a builtin needs nothing
@@ -199,7 +204,7 @@ BUILTINS_REDEFINED = [
 @pytest.mark.parametrize("rows, expect", BUILTINS_REDEFINED)
 def test_the_notebooks_own_builtins(rows, expect, tmp_path):
     plan = check(rows, expect, tmp_path)
-    if rows[0][0].startswith("def "):
+    if rows[0][0].startswith(("def ", "sum =")):
         assert plan.step("b").extra_defs, "the notebook's own definition is copied into the step"
 
 
@@ -251,3 +256,68 @@ def test_magics_and_help_lines_never_reach_task_code(source, tmp_path):
     text = render_pipeline(plan, tmp_path)["tasks/a.py"]
     compile(text, "a.py", "exec")
     assert "nbprod: " in text
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# End to end: each step in its own kernel gives what running the cells top to bottom in one namespace gives
+
+WRITE = "import json\nopen(OUT, 'w').write(json.dumps(out, default=repr))"
+
+E2E = {
+    "mutation": [
+        (
+            "import heapq\nimport numpy as np\nh = []\nlst = []\nrng = np.random.default_rng(0)\n"
+            "def fill(l):\n    l.append(1)",
+            "a",
+        ),
+        ("heapq.heappush(h, 3)\nfill(lst)\nfirst = float(rng.normal())", "b"),
+        ("second = float(rng.normal())\nout = [h, lst, first, second]\n" + WRITE, "c"),
+    ],
+    "binding": [
+        (
+            "x = 1\ntmp = 2\nimport os\nif os.sep == '?':\n    maybe = 1\nif os.sep != '?':\n    sure = 1\n"
+            "try:\n    1 / 0\nexcept ZeroDivisionError as e:\n    msg = str(e)",
+            "a",
+        ),
+        ("del tmp\ntry:\n    maybe\n    has = True\nexcept NameError:\n    has = False", "b"),
+        ("out = [has, sure, msg, x]\n" + WRITE, "c"),
+    ],
+    "functions": [
+        (
+            "K = 3\ndef f(x, k=K):\n    return x * k\ndef bump():\n    global count\n    count = 5\nsum = lambda xs: 42",
+            "a",
+        ),
+        ("bump()\nv = f(2)", "b"),
+        ("out = [count, v, sum([1])]\n" + WRITE, "c"),
+    ],
+    "forms": [
+        (
+            "ys = [y := v for v in range(3)]\nexec('z = 4')\nfrom math import *\nd = {'a': 1, 'b': 2}\n"
+            "match d:\n    case {'a': 1, **rest}:\n        pass",
+            "a",
+        ),
+        ("out = [y, eval('z + 1'), sqrt(4), rest]\n" + WRITE, "b"),
+    ],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(E2E))
+def test_isolated_run_matches_top_to_bottom(case, tmp_path, monkeypatch):
+    import json
+
+    from nbprod.workflow.run import run
+    from tests.conftest import nb_json
+
+    rows = E2E[case]
+    expected_out, actual_out = tmp_path / "expected.json", tmp_path / "actual.json"
+    namespace: dict = {"OUT": str(expected_out)}
+    exec("\n".join(src for src, _ in rows), namespace)  # the notebook run top to bottom in one kernel
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    cells = [("code", f"OUT = {str(actual_out)!r}", ["parameters"])]
+    cells += [("code", src, [f"step:{tag}"]) for src, tag in rows]
+    (project / "nb.ipynb").write_text(json.dumps(nb_json(cells)))
+    run("nb.ipynb", project=project, isolated=True, track=False, package=False)
+    assert json.loads(actual_out.read_text()) == json.loads(expected_out.read_text())

@@ -121,6 +121,16 @@ class _ModuleVisitor(ast.NodeVisitor):
         self.visit(node.value)
         for t in node.targets:
             self._assign_target(t)
+        target, value = node.targets[0], node.value
+        if len(node.targets) == 1 and isinstance(target, ast.Name) and isinstance(value, ast.Lambda) and not self.depth:
+            # ``f = lambda ...`` is a definition: copied like a def (a lambda cannot be pickled as a product)
+            free = scope_free([value.body], arg_names(value.args)) | scope_free(value.args.defaults, set())
+            src = ast.get_source_segment(self.r.cleaned, node) or ""
+            self.r.functions[target.id] = FunctionInfo(
+                target.id, free - BUILTINS - {target.id}, src, node.lineno, set(), (free & BUILTINS) - {target.id}
+            )
+        elif isinstance(target, ast.Name):
+            self.r.functions.pop(target.id, None)
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         if node.value is not None:

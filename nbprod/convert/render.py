@@ -137,7 +137,7 @@ def render_task(plan: Pipeline, step: Step, nb_rel: str, order: dict[str, int]) 
             lines += ["", f"# from cell {idx}", src]
         loads.append("\n".join(lines) + "\n")
     if step.inputs:
-        loads.append(_load_block(plan, step, order))
+        loads.insert(len(loads) if not step.defs_after_inputs else 0, _load_block(plan, step, order))
     parts += (loads + shared) if step.inputs_first else (shared + loads)
     for cell in step.code_cells:
         parts.append(_cell_block(cell, f"step {step.name}"))

@@ -185,10 +185,12 @@ class StepResolver:
         for n in self._defines:
             if n not in step.defines:
                 step.defines.append(n)
+        copied_reads = set().union(*(scope.functions[f][2] for f in self.functions if f in scope.functions))
+        step.defs_after_inputs = bool(copied_reads & set(step.inputs))
         step.function_writes = sorted(self._writes - set(self._defines))
         for n in step.function_writes:
             self._state[n] = after(self._state.get(n), frozenset({BOUND, KEPT}))
-        for n, what in self._state.items():
+        for n, what in sorted(self._state.items()):
             if what == {UNBOUND}:
                 step.unbound.append(n)
             elif UNBOUND in what and n not in scope.imports:

@@ -44,6 +44,7 @@ class Step:
     maybe_bound: list[str] = field(default_factory=list)  # names the step may or may not leave bound (a branch...)
     unbound: list[str] = field(default_factory=list)  # names the step leaves unbound (``del``, ``except ... as``)
     function_writes: list[str] = field(default_factory=list)  # globals written by notebook functions it calls
+    defs_after_inputs: bool = False  # a copied definition reads an input (a default, a decorator...): load first
     inputs_first: bool = False  # a shared cell copied into the step reads an input: load inputs before shared cells
 
     @property
