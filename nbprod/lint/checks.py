@@ -9,6 +9,7 @@ from typing import Optional
 
 from nbprod.analysis.cells import BUILTINS
 from nbprod.lint.codes import CHECKS
+from nbprod.lint.crossstep import check_cross_step
 from nbprod.lint.randomness import check_randomness, dotted
 from nbprod.notebook.findings import Finding
 from nbprod.notebook.reader import Cell, Notebook
@@ -193,4 +194,5 @@ class Linter:
         self.paths()
         self.magics()
         self.boundaries()
+        check_cross_step(self.plan, self.add)
         return self.findings
