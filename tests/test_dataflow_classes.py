@@ -130,7 +130,7 @@ def test_maybe_bound_names_are_saved_only_if_bound(rows, expect, tmp_path):
     for step in plan.steps:
         text = files[f"tasks/{step.name}.py"]
         for name in step.outputs:
-            guarded = f"if {name!r} in globals():" in text
+            guarded = f"save_value(globals().get({name!r}, " in text
             assert guarded == (name in step.maybe_bound), (step.name, name)
 
 
@@ -192,8 +192,7 @@ def test_copied_definitions_bring_what_they_need(rows, expect, tmp_path):
 
 
 BUILTINS_REDEFINED = [
-    # a lambda assigned to a name is a definition: copied into the step (it cannot be pickled as a product)
-    ([("sum = lambda xs: 42", "a"), ("print(sum([1]))", "b")], {"b": {"inputs": {}}}),
+    ([("sum = lambda xs: 42", "a"), ("print(sum([1]))", "b")], {"b": {"inputs": {"sum": "a"}}}),
     ([("def list(x):\n    return 'mine'", "a"), ("print(list(1))", "b")], {"b": {"inputs": {}}}),
     ([("def len(x):\n    return 0", "a"), ("def g(v):\n    return len(v)\nprint(g([1]))", "b")], {"b": {"inputs": {}}}),
     # not redefined: a builtin needs nothing
@@ -204,7 +203,7 @@ BUILTINS_REDEFINED = [
 @pytest.mark.parametrize("rows, expect", BUILTINS_REDEFINED)
 def test_the_notebooks_own_builtins(rows, expect, tmp_path):
     plan = check(rows, expect, tmp_path)
-    if rows[0][0].startswith(("def ", "sum =")):
+    if rows[0][0].startswith("def "):
         assert plan.step("b").extra_defs, "the notebook's own definition is copied into the step"
 
 
@@ -290,6 +289,11 @@ E2E = {
         ("bump()\nv = f(2)", "b"),
         ("out = [count, v, sum([1])]\n" + WRITE, "c"),
     ],
+    "shared": [
+        ("base = 2", "a"),
+        ("SCALE = base * 3", ["functions"]),
+        ("def total(xs):\n    return [t := x for x in xs] and t\nout = [SCALE, total([1, 5])]\n" + WRITE, "b"),
+    ],
     "forms": [
         (
             "ys = [y := v for v in range(3)]\nexec('z = 4')\nfrom math import *\nd = {'a': 1, 'b': 2}\n"
@@ -317,7 +321,7 @@ def test_isolated_run_matches_top_to_bottom(case, tmp_path, monkeypatch):
     project.mkdir()
     monkeypatch.chdir(project)
     cells = [("code", f"OUT = {str(actual_out)!r}", ["parameters"])]
-    cells += [("code", src, [f"step:{tag}"]) for src, tag in rows]
+    cells += [("code", src, [f"step:{tag}"] if isinstance(tag, str) else tag) for src, tag in rows]
     (project / "nb.ipynb").write_text(json.dumps(nb_json(cells)))
     run("nb.ipynb", project=project, isolated=True, track=False, package=False)
     assert json.loads(actual_out.read_text()) == json.loads(expected_out.read_text())

@@ -66,6 +66,7 @@ class CellAnalysis:
     binding: State = field(default_factory=dict)  # name -> what may have happened to it (nbprod.analysis.binding)
     builtin_uses: list[str] = field(default_factory=list)  # builtin names read before the cell assigns them
     referenced: set[str] = field(default_factory=set)  # every name the cell's module-level code reads
+    calls: set[str] = field(default_factory=set)  # names the cell calls (``f(...)``), also inside exec literals
     dynamic: list[tuple[int, str]] = field(default_factory=list)  # (line, call) of exec/eval of computed code
     #: name -> the bare-name functions it is passed to (mutated unless each is a pure import; the planner decides)
     passed_to: dict[str, list[str]] = field(default_factory=dict)
@@ -121,16 +122,6 @@ class _ModuleVisitor(ast.NodeVisitor):
         self.visit(node.value)
         for t in node.targets:
             self._assign_target(t)
-        target, value = node.targets[0], node.value
-        if len(node.targets) == 1 and isinstance(target, ast.Name) and isinstance(value, ast.Lambda) and not self.depth:
-            # ``f = lambda ...`` is a definition: copied like a def (a lambda cannot be pickled as a product)
-            free = scope_free([value.body], arg_names(value.args)) | scope_free(value.args.defaults, set())
-            src = ast.get_source_segment(self.r.cleaned, node) or ""
-            self.r.functions[target.id] = FunctionInfo(
-                target.id, free - BUILTINS - {target.id}, src, node.lineno, set(), (free & BUILTINS) - {target.id}
-            )
-        elif isinstance(target, ast.Name):
-            self.r.functions.pop(target.id, None)
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         if node.value is not None:
@@ -315,6 +306,8 @@ class _ModuleVisitor(ast.NodeVisitor):
             self.visit(a)
         for k in node.keywords:
             self.visit(k.value)
+        if isinstance(node.func, ast.Name):
+            self.r.calls.add(node.func.id)
         receiver, mutated, passed = call_effects(node, self.r.imports)
         for n in receiver + mutated:
             self.mutate(n)

@@ -72,6 +72,7 @@ def scope_free(body_nodes: Sequence[ast.AST], bound: set[str]) -> set[str]:
             return
         if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
             loads.update(comprehension_free(node))
+            stores.update(walrus_targets(node))  # ':=' in a comprehension binds in this scope
             return
         if isinstance(node, (ast.Global, ast.Nonlocal)):
             declared_global.update(node.names)

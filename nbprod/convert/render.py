@@ -147,12 +147,7 @@ def render_task(plan: Pipeline, step: Step, nb_rel: str, order: dict[str, int]) 
         lines.append(f"from nbprod.io import {', '.join(imports)}")
         for name in step.outputs:
             if name in step.maybe_bound:  # bound only on some paths: hand on exactly what the step leaves
-                lines += [
-                    f"if {name!r} in globals():",
-                    f"    save_value({name}, product[{name!r}])",
-                    "else:",
-                    f"    save_value({UNBOUND!r}, product[{name!r}])",
-                ]
+                lines.append(f"save_value(globals().get({name!r}, {UNBOUND!r}), product[{name!r}])  # maybe unbound")
             else:
                 lines.append(f"save_value({name}, product[{name!r}])")
         if step.metrics:

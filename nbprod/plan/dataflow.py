@@ -39,6 +39,7 @@ class Scope:
     reads: dict[str, set[str]] = field(default_factory=dict)  # notebook function -> globals it reads
     shared_uses: dict[int, list[str]] = field(default_factory=dict)  # shared cell -> the names it reads
     shared_imports: dict[str, str] = field(default_factory=dict)  # name -> a shared cell's import statement
+    defined_later: set[str] = field(default_factory=set)  # names the steps after the current one assign
 
     @classmethod
     def before_steps(
@@ -122,7 +123,7 @@ class StepResolver:
         self._late: list[tuple[str, Cell]] = []  # globals of copied functions the step may assign after the copy
         self._state: dict[str, frozenset[str]] = {}  # name -> bound / unbound at the end of the cells read so far
         self._referenced: set[str] = set()  # every name the step's cells read
-        self._writes: set[str] = set()  # globals written by notebook functions the step refers to
+        self._writes: set[str] = set()  # globals written by notebook functions the step calls
         self._imports_here: dict[str, str] = {}  # the step's own imports
         self.prior: dict[str, str] = {}  # name the step may leave untouched -> its producer before the step
 
@@ -136,7 +137,7 @@ class StepResolver:
             scope.note_function(f.name, f.globals_read | f.builtins_read, f.globals_written)
         self._imports_here.update(analysis.imports)
         self._referenced |= analysis.referenced
-        self._writes |= scope.written_by(analysis.referenced)
+        self._writes |= scope.written_by(analysis.calls)
         for n in analysis.uses + analysis.builtin_uses:
             self.resolve(n, cell)
         for n in analysis.mutates + [n for n, fs in analysis.passed_to.items() if not all(map(self._pure, fs))]:
@@ -175,12 +176,16 @@ class StepResolver:
 
     def finish(self) -> None:
         """Resolve the globals of the step's own functions and write the result to the step."""
+        scope = self.scope
         for cell, fname, globs in self._deferred:
             called = fname in self._referenced  # a function the step never calls reads its globals later, if ever
             for g in sorted(globs):
-                self.resolve(g, cell, quiet=not called)
+                # quiet only for a global a later step assigns: the step that calls the function copies it
+                self.resolve(g, cell, quiet=not called and g in scope.defined_later)
+        writes, self._writes = self._writes, set()  # not a global a function called only in a later cell assigns
         for n, cell in self._late:
             self._resolve(n, cell)
+        self._writes = writes
         step, scope = self.step, self.scope
         for n in self._defines:
             if n not in step.defines:
@@ -207,8 +212,6 @@ class StepResolver:
         produced = n in scope.producer  # a step's value shadows a parameter or shared name of the same name
         if n in BUILTINS and not (produced or n in scope.shared or n in scope.imports or n in scope.functions):
             return True
-        if n in self._writes and not produced:
-            return True  # assigned by a function the step calls
         if n in scope.parameters and not produced:
             if n not in step.params:
                 step.params.append(n)
@@ -220,6 +223,8 @@ class StepResolver:
             self.imports.setdefault(scope.imports[n], None)
         elif n in scope.functions:
             self._use_function(n)
+        elif n in self._writes:
+            return True  # assigned by a function the step calls, and by nothing else
         elif quiet:
             return False
         else:
@@ -264,7 +269,10 @@ def infer_dataflow(
     """Fill in the inputs, outputs, parameters, defines and copied code of ``steps`` (in notebook order)."""
     scope = Scope.before_steps(shared, analyses, parameters)
     priors: dict[str, dict[str, str]] = {}
-    for step in steps:
+    for i, step in enumerate(steps):
+        scope.defined_later = {
+            n for later in steps[i + 1 :] for c in later.code_cells for n in analyses[c.index].defines
+        }
         resolver = StepResolver(step, scope, report)
         for cell in step.code_cells:
             resolver.read(cell, analyses[cell.index])
