@@ -283,7 +283,8 @@ E2E = {
     ],
     "functions": [
         (
-            "K = 3\ndef f(x, k=K):\n    return x * k\ndef bump():\n    global count\n    count = 5\nsum = lambda xs: 42",
+            "K = 3\ndef f(x, k=K):\n    return x * k\ndef bump():\n    global count\n    count = 5\n"
+            "def sum(xs):\n    return 42",
             "a",
         ),
         ("bump()\nv = f(2)", "b"),
