@@ -12,7 +12,8 @@ def test_imports_functions_and_their_globals():
         "import pandas as pd\nfrom os import path as p\n\ndef f(a, b=DEFAULT):\n    return a + THRESH + pd.x\n"
     )
     assert a.imports == {"pd": "import pandas as pd", "p": "from os import path as p"}
-    assert a.functions["f"].globals_read == {"THRESH", "pd"}
+    # a default is read when the definition runs: a copy of f in another step needs it as much as THRESH
+    assert a.functions["f"].globals_read == {"DEFAULT", "THRESH", "pd"}
     assert "DEFAULT" in a.uses and "THRESH" not in a.uses
     assert a.functions["f"].source.startswith("def f(a, b=DEFAULT):")
 
@@ -20,7 +21,7 @@ def test_imports_functions_and_their_globals():
 def test_class_definition_globals():
     a = analyze_source("class Model(Base):\n    k = K\n    def fit(self):\n        return helper(self.k)\n")
     assert a.uses == ["Base"]
-    assert a.functions["Model"].globals_read == {"K", "helper"}
+    assert a.functions["Model"].globals_read == {"Base", "K", "helper"}  # a copy of the class needs its base
 
 
 def test_comprehension_and_lambda_scopes():
@@ -115,3 +116,27 @@ def test_neutralise_keeps_line_numbers():
 def test_magics_inside_a_timed_cell_are_neutralised_too():
     a = analyze_source("%%time\n!ls\nx = 1\n")
     assert a.syntax_error is None and a.defines == ["x"] and [m for _, m in a.magics] == ["%%time", "!ls"]
+
+
+def test_walrus_in_a_comprehension_binds_in_the_enclosing_scope():
+    a = analyze_source("ys = [y := v for v in vs]\ndef f(xs):\n    return [t := x for x in xs] and t\n")
+    assert "y" in a.defines and a.uses == ["vs"]
+    assert a.functions["f"].globals_read == set()
+
+
+def test_case_mapping_rest_and_except_names():
+    a = analyze_source("match d:\n    case {'a': 1, **rest}:\n        pass\ntry:\n    pass\nexcept E as e:\n    pass\n")
+    assert "rest" in a.defines
+    assert a.binding["e"] == frozenset({"kept", "unbound"})  # Python deletes the 'as' name after the handler
+
+
+def test_exec_literals_are_analysed_and_computed_ones_noted():
+    a = analyze_source("exec('z = w + 1')\nv = eval('z * 2')\nexec(src)")
+    assert "z" in a.defines and "w" in a.uses and "src" in a.uses
+    assert a.dynamic == [(3, "exec")]
+
+
+def test_calls_mutate_their_arguments_unless_known_pure():
+    a = analyze_source("import heapq\nheapq.heappush(h, 1)\nrng.normal()\nn = len(xs)\ns.upper()\nfill(lst)")
+    assert a.mutates == ["h", "rng"]  # heappush changes h, rng advances; len and str methods do not
+    assert a.passed_to == {"lst": ["fill"]}  # a bare function: the planner knows whether it is a pure import

@@ -179,3 +179,32 @@ def test_reading_credentials_from_the_environment_is_fine(write_nb):
         )
     )
     assert [f for f in report.findings if f.code == "NB304"] == []
+
+
+CROSS_STEP = [
+    # (cells as (source, step), code, index of the cell it is reported at, index of the other cell it names)
+    ([("code_ = 'x = 1'\nexec(code_)", "a"), ("print(1)", "b")], "NB403", 0, None),
+    ([("import os\nos.chdir('data')", "a"), ("print(open('f.csv').read())", "b")], "NB404", 0, 1),
+    ([("import matplotlib.pyplot as plt\nplt.plot([1, 2])", "a"), ("plt.savefig('f.png')", "b")], "NB405", 1, 0),
+    ([("import numpy as np\nnp.random.seed(0)", "a"), ("x = np.random.rand(3)", "b")], "NB406", 1, 0),
+    ([("from nbprod_nowhere import *", "a"), ("print(1)", "b")], "NB407", 0, None),
+]
+
+
+@pytest.mark.parametrize("rows, code, at, other", CROSS_STEP)
+def test_cross_step_state_is_flagged_naming_both_cells(rows, code, at, other, write_nb):
+    report = lint(write_nb([("code", src, [f"step:{s}"]) for src, s in rows], "cross.ipynb"))
+    found = [f for f in report.findings if f.code == code]
+    assert found and found[0].cell.index == at, [f.code for f in report.findings]
+    assert found[0].severity == CHECKS[code][0]
+    if other is not None:
+        assert f"cell {other}" in found[0].message
+
+
+def test_cross_step_checks_stay_quiet_when_each_step_sets_its_own_state(write_nb):
+    rows = [
+        ("import numpy as np\nimport matplotlib.pyplot as plt\nnp.random.seed(0)\nplt.plot([1])\nexec('y = 2')", "a"),
+        ("np.random.seed(1)\nx = np.random.rand(3)\nplt.figure()\nplt.savefig('f.png')\nfrom math import *", "b"),
+    ]
+    report = lint(write_nb([("code", src, [f"step:{s}"]) for src, s in rows], "quiet.ipynb"))
+    assert not {"NB403", "NB404", "NB405", "NB406", "NB407"} & {f.code for f in report.findings}

@@ -110,11 +110,17 @@ def test_resolver_reemits_earlier_imports_and_functions_with_their_globals():
 
 def test_resolver_globals_of_the_steps_own_functions_resolve_at_the_end_of_the_step():
     # f reads 'later', assigned after f is defined: fine at call time; 'missing' is assigned nowhere
-    step, report = resolve_step(Scope(), "def f():\n    return later + missing", "later = 1")
+    step, report = resolve_step(Scope(), "def f():\n    return later + missing", "later = 1\nf()")
     assert [f.message for f in report.findings] == [
         "step 's' uses 'missing', which no earlier step, parameter, import or function defines"
     ]
     assert report.findings[0].cell.index == 0
+    # a function the step never calls reads its globals when a later step calls it: a global a later step assigns
+    # is resolved there (the step that calls it copies it); one nothing assigns is still refused
+    _, report = resolve_step(Scope(defined_later={"missing"}), "def f():\n    return later + missing", "later = 1")
+    assert report.findings == []
+    _, report = resolve_step(Scope(), "def f():\n    return later + missing", "later = 1")
+    assert [f.code for f in report.findings] == ["NB104"]
 
 
 def test_resolver_records_mutated_inputs_but_not_mutated_locals():

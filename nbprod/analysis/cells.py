@@ -11,8 +11,19 @@ import builtins
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
+from nbprod.analysis.binding import BOUND, UNBOUND, State, literal_code, merge, star_names
+from nbprod.analysis.effects import MUTATING_METHODS, call_effects, root_name
 from nbprod.analysis.magics import neutralise
-from nbprod.analysis.scopes import Comprehension, arg_names, comprehension_free, scope_free
+from nbprod.analysis.scopes import (
+    Comprehension,
+    Definition,
+    arg_names,
+    comprehension_free,
+    definition_free,
+    globals_written,
+    scope_free,
+    walrus_targets,
+)
 
 __all__ = [
     "CellAnalysis",
@@ -25,19 +36,6 @@ __all__ = [
 #: Names that exist in every notebook kernel without being defined.
 BUILTINS = frozenset(dir(builtins)) | {"get_ipython", "display", "In", "Out", "_", "__", "___", "exit", "quit"}
 
-#: Methods that change their receiver in place (lists, dicts, sets, numpy arrays, pandas, estimators).
-MUTATING_METHODS = frozenset(
-    (
-        # lists, dicts, sets
-        "append extend insert pop remove clear sort reverse update setdefault popitem add discard difference_update "
-        "intersection_update symmetric_difference_update "
-        # estimators
-        "fit partial_fit fit_transform fit_predict fit_resample set_params "
-        # arrays, anything with item assignment
-        "fill resize put itemset __setitem__ __delitem__"
-    ).split()
-)
-
 
 @dataclass
 class FunctionInfo:
@@ -45,6 +43,8 @@ class FunctionInfo:
     globals_read: set[str]
     source: str
     lineno: int
+    globals_written: set[str] = field(default_factory=set)  # names it declares ``global`` and assigns
+    builtins_read: set[str] = field(default_factory=set)  # builtin names it reads (the notebook may redefine them)
 
 
 @dataclass
@@ -63,15 +63,16 @@ class CellAnalysis:
     star_imports: list[str] = field(default_factory=list)
     magics: list[tuple[int, str]] = field(default_factory=list)
     cell_magic: bool = False
+    binding: State = field(default_factory=dict)  # name -> what may have happened to it (nbprod.analysis.binding)
+    builtin_uses: list[str] = field(default_factory=list)  # builtin names read before the cell assigns them
+    referenced: set[str] = field(default_factory=set)  # every name the cell's module-level code reads
+    calls: set[str] = field(default_factory=set)  # names the cell calls (``f(...)``), also inside exec literals
+    dynamic: list[tuple[int, str]] = field(default_factory=list)  # (line, call) of exec/eval of computed code
+    #: name -> the bare-name functions it is passed to (mutated unless each is a pure import; the planner decides)
+    passed_to: dict[str, list[str]] = field(default_factory=dict)
 
 
-def _root_name(node: ast.AST) -> Optional[str]:
-    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
-        node = node.func if isinstance(node, ast.Call) else node.value
-    return node.id if isinstance(node, ast.Name) else None
-
-
-_Definition = Union[ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef]
+_Definition = Definition
 
 
 class _ModuleVisitor(ast.NodeVisitor):
@@ -85,18 +86,33 @@ class _ModuleVisitor(ast.NodeVisitor):
         self._mut: dict[str, None] = {}
         self._assigned: dict[str, None] = {}
         self.depth = 0  # >0 inside compound statements (if/for/with/try)
+        self.state: State = {}
 
     # events
     def load(self, name: str) -> None:
+        self.r.referenced.add(name)
         if name not in self.defined:
             self._uses.setdefault(name, None)
 
     def store(self, name: str) -> None:
         self.defined.add(name)
         self._defs.setdefault(name, None)
+        self.state[name] = frozenset({BOUND})
+
+    def unbind(self, name: str) -> None:
+        self.state[name] = frozenset({UNBOUND})
+
+    def _branches(self, *bodies: list[ast.stmt]) -> None:
+        """Run each body from the current state; the state after is their merge."""
+        start, ends = self.state, []
+        for body in bodies:
+            self.state = dict(start)
+            self._block(body)
+            ends.append(self.state)
+        self.state = merge(ends)
 
     def mutate(self, node: ast.AST) -> None:
-        name = _root_name(node)
+        name = root_name(node)
         if name:
             self.load(name)
             self._mut.setdefault(name, None)
@@ -137,15 +153,19 @@ class _ModuleVisitor(ast.NodeVisitor):
 
     def visit_Delete(self, node: ast.Delete) -> None:
         for t in node.targets:
-            if isinstance(t, ast.Name):
-                self.load(t.id)
-            else:
-                self.mutate(t)
+            for e in t.elts if isinstance(t, (ast.Tuple, ast.List)) else [t]:
+                if isinstance(e, ast.Name):
+                    self.load(e.id)
+                    self.unbind(e.id)
+                else:
+                    self.mutate(e)
 
     def visit_For(self, node: Union[ast.For, ast.AsyncFor]) -> None:
         self.visit(node.iter)
+        start = dict(self.state)  # the body may run no time at all
         self._assign_target(node.target)
         self._block(node.body + node.orelse)
+        self.state = merge([start, self.state])
 
     visit_AsyncFor = visit_For
 
@@ -158,21 +178,45 @@ class _ModuleVisitor(ast.NodeVisitor):
 
     visit_AsyncWith = visit_With
 
-    def visit_If(self, node: Union[ast.If, ast.While]) -> None:
+    def visit_If(self, node: ast.If) -> None:
         self.visit(node.test)
-        self._block(node.body + node.orelse)
+        self._branches(node.body, node.orelse)
 
-    visit_While = visit_If
+    def visit_While(self, node: ast.While) -> None:
+        self.visit(node.test)
+        self._branches([], node.body + node.orelse)
+
+    def visit_Match(self, node: ast.Match) -> None:
+        self.visit(node.subject)
+        start, ends = self.state, [dict(self.state)]  # no case may match
+        for case in node.cases:
+            self.state = dict(start)
+            self.depth += 1
+            self.visit(case.pattern)
+            if case.guard is not None:
+                self.visit(case.guard)
+            self.depth -= 1
+            self._block(case.body)
+            ends.append(self.state)
+        self.state = merge(ends)
 
     def visit_Try(self, node: ast.Try) -> None:  # also ast.TryStar (3.11+), which has the same fields
-        self._block(node.body)
+        start = dict(self.state)
+        self._block(node.body + node.orelse)
+        done = self.state
+        ends = [done]
         for h in node.handlers:
+            self.state = merge([start, done])  # the exception may come from any statement of the body
             if h.type is not None:
                 self.visit(h.type)
             if h.name:
                 self.store(h.name)
             self._block(h.body)
-        self._block(node.orelse + node.finalbody)
+            if h.name:
+                self.unbind(h.name)  # Python deletes the 'as' name when the handler ends
+            ends.append(self.state)
+        self.state = merge(ends)
+        self._block(node.finalbody)
 
     visit_TryStar = visit_Try
 
@@ -194,19 +238,26 @@ class _ModuleVisitor(ast.NodeVisitor):
         for a in node.names:
             if a.name == "*":
                 self.r.star_imports.append(module)
+                for name in star_names(module) or ():
+                    self.r.imports[name] = f"from {module} import {name}"
+                    self.store(name)
                 continue
             name = a.asname or a.name
             self.r.imports[name] = f"from {module} import {a.name}" + (f" as {a.asname}" if a.asname else "")
             self.store(name)
 
     def _def(self, node: _Definition, free: set[str]) -> None:
+        free = free | definition_free(node)
         name = node.name
         src = ast.get_source_segment(self.r.cleaned, node) or ""
         segments = [ast.get_source_segment(self.r.cleaned, d) for d in node.decorator_list]
         decorators = [d for d in segments if d]
         if segments and len(decorators) == len(segments):  # every decorator's source was found
             src = "\n".join("@" + d for d in decorators) + "\n" + src
-        self.r.functions[name] = FunctionInfo(name, free - BUILTINS - {name}, src, node.lineno)
+        written = globals_written(node) if not isinstance(node, ast.ClassDef) else set()
+        self.r.functions[name] = FunctionInfo(
+            name, free - BUILTINS - {name}, src, node.lineno, written, (free & BUILTINS) - {name}
+        )
         self.store(name)
 
     def visit_FunctionDef(self, node: Union[ast.FunctionDef, ast.AsyncFunctionDef]) -> None:
@@ -244,6 +295,8 @@ class _ModuleVisitor(ast.NodeVisitor):
     def _comp(self, node: Comprehension) -> None:
         for n in sorted(comprehension_free(node)):
             self.load(n)
+        for n in walrus_targets(node):  # ``[y := f(x) for x in xs]`` binds y in the enclosing scope
+            self.store(n)
 
     visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _comp
 
@@ -253,16 +306,28 @@ class _ModuleVisitor(ast.NodeVisitor):
             self.visit(a)
         for k in node.keywords:
             self.visit(k.value)
-        func = node.func
-        if isinstance(func, ast.Attribute):
-            inplace = any(
-                k.arg == "inplace" and isinstance(k.value, ast.Constant) and k.value.value is True
-                for k in node.keywords
-            )
-            if func.attr in MUTATING_METHODS or inplace:
-                self.mutate(func.value)
-            if func.attr == "shuffle" and node.args:
-                self.mutate(node.args[0])
+        if isinstance(node.func, ast.Name):
+            self.r.calls.add(node.func.id)
+        receiver, mutated, passed = call_effects(node, self.r.imports)
+        for n in receiver + mutated:
+            self.mutate(n)
+        for root, callee in passed:
+            self.load(root)
+            self.r.passed_to.setdefault(root, []).append(callee)
+        self._exec(node)
+
+    def _exec(self, node: ast.Call) -> None:
+        """``exec``/``eval`` of a string literal is analysed like the code it holds; of anything else, noted."""
+        if not (isinstance(node.func, ast.Name) and node.func.id in ("exec", "eval")):
+            return
+        code = literal_code(node)
+        if code is None:
+            self.r.dynamic.append((node.lineno, node.func.id))
+        elif isinstance(code, ast.Expression):
+            self.visit(code.body)
+        elif isinstance(code, ast.Module):
+            for stmt in code.body:
+                self.visit(stmt)
 
     def visit_MatchAs(self, node: ast.MatchAs) -> None:
         if node.pattern is not None:
@@ -274,8 +339,18 @@ class _ModuleVisitor(ast.NodeVisitor):
         if node.name:
             self.store(node.name)
 
+    def visit_MatchMapping(self, node: ast.MatchMapping) -> None:
+        for k in node.keys:
+            self.visit(k)
+        for p in node.patterns:
+            self.visit(p)
+        if node.rest:
+            self.store(node.rest)
+
     def finish(self) -> None:
         self.r.uses = [n for n in self._uses if n not in BUILTINS]
+        self.r.builtin_uses = [n for n in self._uses if n in BUILTINS]
+        self.r.binding = self.state
         self.r.defines = list(self._defs)
         self.r.mutates = list(self._mut)
         self.r.assigned = list(self._assigned)

@@ -9,7 +9,16 @@ from __future__ import annotations
 import ast
 from typing import Sequence, Union
 
-__all__ = ["Comprehension", "arg_names", "comprehension_free", "scope_free", "target_names"]
+__all__ = [
+    "Comprehension",
+    "arg_names",
+    "comprehension_free",
+    "definition_free",
+    "globals_written",
+    "scope_free",
+    "target_names",
+    "walrus_targets",
+]
 
 
 def target_names(target: ast.AST) -> list[str]:
@@ -63,6 +72,7 @@ def scope_free(body_nodes: Sequence[ast.AST], bound: set[str]) -> set[str]:
             return
         if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
             loads.update(comprehension_free(node))
+            stores.update(walrus_targets(node))  # ':=' in a comprehension binds in this scope
             return
         if isinstance(node, (ast.Global, ast.Nonlocal)):
             declared_global.update(node.names)
@@ -78,6 +88,8 @@ def scope_free(body_nodes: Sequence[ast.AST], bound: set[str]) -> set[str]:
             stores.add(node.name)
         if isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
             stores.add(node.name)
+        if isinstance(node, ast.MatchMapping) and node.rest:
+            stores.add(node.rest)
         for child in ast.iter_child_nodes(node):
             walk(child)
 
@@ -98,3 +110,65 @@ def comprehension_free(node: Comprehension) -> set[str]:
     elts = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
     loads.update(scope_free(elts, bound))
     return loads
+
+
+def walrus_targets(node: Comprehension) -> list[str]:
+    """Names a comprehension's ``:=`` binds in the enclosing scope (not those of nested lambdas or functions)."""
+    out: list[str] = []
+
+    def walk(n: ast.AST) -> None:
+        if isinstance(n, ast.NamedExpr):
+            out.append(n.target.id)
+        if isinstance(n, (ast.Lambda, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            return
+        for child in ast.iter_child_nodes(n):
+            walk(child)
+
+    walk(node)
+    return out
+
+
+Definition = Union[ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef]
+
+
+def definition_free(node: Definition) -> set[str]:
+    """What a ``def`` or ``class`` statement itself reads when it runs: decorators, defaults, annotations, bases.
+
+    A copy of the definition in another step needs these as much as what its body reads.
+    """
+    exprs: list[ast.AST] = list(node.decorator_list)
+    if isinstance(node, ast.ClassDef):
+        exprs += node.bases + [k.value for k in node.keywords]
+    else:
+        a = node.args
+        exprs += a.defaults + [d for d in a.kw_defaults if d is not None]
+        exprs += [x.annotation for x in a.posonlyargs + a.args + a.kwonlyargs if x.annotation is not None]
+        exprs += [x.annotation for x in (a.vararg, a.kwarg) if x is not None and x.annotation is not None]
+        if node.returns is not None:
+            exprs.append(node.returns)
+    return scope_free(exprs, set())
+
+
+def globals_written(node: Union[ast.FunctionDef, ast.AsyncFunctionDef]) -> set[str]:
+    """Names a function declares ``global`` and assigns or deletes (also in nested blocks, not nested scopes)."""
+    declared: set[str] = set()
+    bound: set[str] = set()
+
+    def walk(n: ast.AST) -> None:
+        if isinstance(n, ast.Global):
+            declared.update(n.names)
+        elif isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
+            bound.add(n.id)
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(n.name)
+            return
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in n.names)
+        if isinstance(n, (ast.Lambda, ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+            return
+        for child in ast.iter_child_nodes(n):
+            walk(child)
+
+    for stmt in node.body:
+        walk(stmt)
+    return declared & bound

@@ -37,6 +37,8 @@ __all__ = [
 #: Task parameter holding the digest of the data files a step reads, so that a changed file re-runs the step.
 INPUTS_PARAM = "nbprod_inputs"
 _EDIT_HINT = "Edit the notebook, not this file"
+#: Saved in place of a value the producing step may leave unbound; the consuming step deletes the name on loading it.
+UNBOUND = "<nbprod: unbound>"
 
 
 @dataclass
@@ -72,22 +74,30 @@ def _task_code(cell: Cell) -> str:
     if opening is not None:
         if opening.runs:
             at = opening.line
-            return "\n".join(
-                lines[:at] + [f"# nbprod: cell magic {opening.text} not run in the pipeline"] + lines[at + 1 :]
-            )
+            body = lines[at + 1 :]
+            if not _parses("\n".join(body)):  # magics, shell and help lines inside a %%time body
+                body = [_task_line(line) for line in body]
+            return "\n".join(lines[:at] + [f"# nbprod: cell magic {opening.text} not run in the pipeline"] + body)
         return "\n".join(["# nbprod: cell magic, not run in the pipeline:"] + ["# " + ln for ln in lines])
+    if _parses(source):
+        return source
+    return "\n".join(_task_line(line) for line in lines)
+
+
+def _parses(source: str) -> bool:
     try:
         ast.parse(source)
-        return source
-    except SyntaxError:
-        pass
-    return "\n".join(_task_line(line) for line in lines)
+        return True
+    except (SyntaxError, ValueError):
+        return False
 
 
 def _task_line(line: str) -> str:
     found = line_magic(line)
-    if found is None or found.kind == HELP:  # help requests ('df?') are left as they are
+    if found is None:
         return line
+    if found.kind == HELP:
+        return f"{found.indent}pass  # nbprod: help request not run in the pipeline: {found.text}"
     if found.kind == MAGIC:
         return f"{found.indent}pass  # nbprod: IPython magic not run in the pipeline: {found.text}"
     return f"{found.target}None  # nbprod: shell output not run in the pipeline: {found.command}"
@@ -113,22 +123,22 @@ def render_task(plan: Pipeline, step: Step, nb_rel: str, order: dict[str, int]) 
     if step.input_files:
         params.append(f"{INPUTS_PARAM} = ''  # digest of {', '.join(step.input_files)}, set by nbprod run")
     parts.append('# %% tags=["parameters"]\n' + "\n".join(params) + "\n")
+    shared = []
     for cell in step.shared_cells:
         role = (
             next(t.kind for t in cell.tags if t.kind in ("imports", "functions", "serve")) if cell.tags else "imports"
         )
-        parts.append(_cell_block(cell, f"shared {role}"))
+        shared.append(_cell_block(cell, f"shared {role}"))
+    loads = []
     if step.extra_imports or step.extra_defs:
         lines = ["# %%", "# nbprod: imports and functions this step uses from other steps' cells"]
         lines += step.extra_imports
         for src, idx in step.extra_defs:
             lines += ["", f"# from cell {idx}", src]
-        parts.append("\n".join(lines) + "\n")
+        loads.append("\n".join(lines) + "\n")
     if step.inputs:
-        lines = ["# %%", LOAD_BLOCK, "from nbprod.io import load_value"]
-        for name in sorted(step.inputs, key=lambda n: (order[step.inputs[n]], n)):
-            lines.append(f"{name} = load_value(upstream[{step.inputs[name]!r}][{name!r}])")
-        parts.append("\n".join(lines) + "\n")
+        loads.insert(len(loads) if not step.defs_after_inputs else 0, _load_block(plan, step, order))
+    parts += (loads + shared) if step.inputs_first else (shared + loads)
     for cell in step.code_cells:
         parts.append(_cell_block(cell, f"step {step.name}"))
     if step.outputs or step.metrics:
@@ -136,12 +146,25 @@ def render_task(plan: Pipeline, step: Step, nb_rel: str, order: dict[str, int]) 
         imports = (["save_value"] if step.outputs else []) + (["save_metrics"] if step.metrics else [])
         lines.append(f"from nbprod.io import {', '.join(imports)}")
         for name in step.outputs:
-            lines.append(f"save_value({name}, product[{name!r}])")
+            if name in step.maybe_bound:  # bound only on some paths: hand on exactly what the step leaves
+                lines.append(f"save_value(globals().get({name!r}, {UNBOUND!r}), product[{name!r}])  # maybe unbound")
+            else:
+                lines.append(f"save_value({name}, product[{name!r}])")
         if step.metrics:
             pairs = ", ".join(f"{m!r}: {m}" for m in step.metrics)
             lines.append(f"save_metrics({{{pairs}}}, product['metrics'])")
         parts.append("\n".join(lines) + "\n")
     return "\n".join(parts)
+
+
+def _load_block(plan: Pipeline, step: Step, order: dict[str, int]) -> str:
+    lines = ["# %%", LOAD_BLOCK, "from nbprod.io import load_value"]
+    for name in sorted(step.inputs, key=lambda n: (order[step.inputs[n]], n)):
+        producer = step.inputs[name]
+        lines.append(f"{name} = load_value(upstream[{producer!r}][{name!r}])")
+        if name in plan.step(producer).maybe_bound:  # the producer left it unbound: so does this step
+            lines += [f"if isinstance({name}, str) and {name} == {UNBOUND!r}:", f"    del {name}"]
+    return "\n".join(lines) + "\n"
 
 
 def step_products(plan: Pipeline, step: Step, rel_products: str) -> dict[str, str]:

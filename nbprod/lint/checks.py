@@ -9,6 +9,7 @@ from typing import Optional
 
 from nbprod.analysis.cells import BUILTINS
 from nbprod.lint.codes import CHECKS
+from nbprod.lint.crossstep import check_cross_step
 from nbprod.lint.randomness import check_randomness, dotted
 from nbprod.notebook.findings import Finding
 from nbprod.notebook.reader import Cell, Notebook
@@ -170,17 +171,21 @@ class Linter:
             )
         for step in self.plan.steps:
             for name in step.mutated_inputs:
-                producer = step.inputs.get(name, "?")
-                cell = next(
-                    (c for c in step.code_cells if name in self.plan.analyses[c.index].mutates), step.first_cell
-                )
+                producer = step.inputs.get(name, "the shared cells'")
+                cell = next((c for c in step.code_cells if name in self._mutated(c)), step.first_cell)
                 self.add(
                     "NB402",
                     cell,
-                    f"step {step.name!r} changes {name!r} in place, which step {producer!r} produced",
+                    f"step {step.name!r} changes {name!r} in place, which step {producer!r} produced"
+                    if name in step.inputs
+                    else f"step {step.name!r} changes {name!r} in place, which a shared cell defines",
                     f"work on a copy ({name} = {name}.copy()) or assign to a new name, so each step's product stays "
                     "what it produced",
                 )
+
+    def _mutated(self, cell: Cell) -> set[str]:
+        a = self.plan.analyses[cell.index]
+        return set(a.mutates) | set(a.passed_to)
 
     def run(self) -> list[Finding]:
         self.execution_order()
@@ -189,4 +194,5 @@ class Linter:
         self.paths()
         self.magics()
         self.boundaries()
+        check_cross_step(self.plan, self.add)
         return self.findings

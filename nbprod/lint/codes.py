@@ -41,4 +41,9 @@ CHECKS: dict[str, tuple[str, str]] = {
     "NB304": (ERROR, "hard-coded credential (password, token, API key) in a cell"),
     "NB401": (WARNING, "code cell outside every step"),
     "NB402": (WARNING, "a step mutates data another step produced"),
+    "NB403": (WARNING, "exec/eval of computed code: the names it reads or binds cannot cross steps"),
+    "NB404": (WARNING, "os.chdir in one step does not carry to the steps after it"),
+    "NB405": (WARNING, "a step acts on pyplot's current figure drawn in an earlier step"),
+    "NB406": (WARNING, "a step draws from the global random generator seeded in an earlier step"),
+    "NB407": (WARNING, "star import of a module nbprod cannot list: its names do not cross steps"),
 }

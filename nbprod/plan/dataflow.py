@@ -14,7 +14,9 @@ import ast
 from dataclasses import dataclass, field
 from typing import Collection, Optional
 
+from nbprod.analysis.binding import BOUND, KEPT, UNBOUND, after
 from nbprod.analysis.cells import BUILTINS, CellAnalysis
+from nbprod.analysis.effects import pure_import
 from nbprod.notebook.reader import Cell
 from nbprod.plan.model import SHARED_ROLES, Pipeline, Step
 from nbprod.plan.report import Report
@@ -32,6 +34,12 @@ class Scope:
     producer: dict[str, str] = field(default_factory=dict)  # name -> last step that assigned or mutated it
     imports: dict[str, str] = field(default_factory=dict)  # name -> an earlier step's import statement
     functions: dict[str, tuple[str, int, set[str]]] = field(default_factory=dict)  # (source, cell, globals read)
+    maybe: set[str] = field(default_factory=set)  # produced names their producer may leave unbound
+    writes: dict[str, set[str]] = field(default_factory=dict)  # notebook function -> globals it assigns
+    reads: dict[str, set[str]] = field(default_factory=dict)  # notebook function -> globals it reads
+    shared_uses: dict[int, list[str]] = field(default_factory=dict)  # shared cell -> the names it reads
+    shared_imports: dict[str, str] = field(default_factory=dict)  # name -> a shared cell's import statement
+    defined_later: set[str] = field(default_factory=set)  # names the steps after the current one assign
 
     @classmethod
     def before_steps(
@@ -45,8 +53,30 @@ class Scope:
                 for n in a.defines:
                     scope.shared.setdefault(n, cell)
                 for f in a.functions.values():
-                    scope.shared_functions[f.name] = f.globals_read
+                    scope.shared_functions[f.name] = f.globals_read | f.builtins_read
+                    scope.note_function(f.name, f.globals_read | f.builtins_read, f.globals_written)
+                scope.shared_uses[cell.index] = a.uses + a.builtin_uses
+                for n, stmt in a.imports.items():
+                    scope.shared_imports.setdefault(n, stmt)
         return scope
+
+    def note_function(self, name: str, reads: set[str], writes: set[str]) -> None:
+        self.reads[name] = reads
+        self.writes[name] = writes
+
+    def written_by(self, names: Collection[str]) -> set[str]:
+        """Globals the notebook functions among ``names`` assign when called, following the functions they call."""
+        out: set[str] = set()
+        seen: set[str] = set()
+        todo = [n for n in names if n in self.writes]
+        while todo:
+            f = todo.pop()
+            if f in seen:
+                continue
+            seen.add(f)
+            out |= self.writes.get(f, set())
+            todo.extend(g for g in self.reads.get(f, ()) if g in self.writes)
+        return out
 
     def record(self, step: Step, analyses: dict[int, CellAnalysis]) -> None:
         """Add what ``step`` leaves for the steps after it: its imports, functions and values (it becomes their
@@ -55,12 +85,18 @@ class Scope:
             a = analyses[cell.index]
             self.imports.update(a.imports)
             for f in a.functions.values():
-                self.functions[f.name] = (f.source, cell.index, f.globals_read)
+                self.functions[f.name] = (f.source, cell.index, f.globals_read | f.builtins_read)
             for n in a.defines:
                 if n not in a.imports and n not in a.functions:
                     self.producer[n] = step.name
-        for n in step.mutated_inputs:
+        for n in step.mutated_inputs + step.function_writes:
             self.producer[n] = step.name
+        for n in step.unbound:
+            for table in (self.producer, self.imports, self.functions):
+                table.pop(n, None)
+        for n, p in self.producer.items():
+            if p == step.name:
+                (self.maybe.add if n in step.maybe_bound else self.maybe.discard)(n)
 
 
 class StepResolver:
@@ -81,48 +117,101 @@ class StepResolver:
         self.imports: dict[str, None] = {}  # earlier steps' import statements to re-emit, in order of first use
         self.functions: dict[str, tuple[str, int]] = {}  # earlier steps' functions to re-emit: (source, cell index)
         self._defines: dict[str, None] = {}
-        self._deferred: list[tuple[Cell, set[str]]] = []  # (cell, globals read by a function it defines)
+        self._deferred: list[tuple[Cell, str, set[str]]] = []  # (cell, function it defines, globals it reads)
         self._followed: set[str] = set()  # shared functions whose globals are already queued
         self._pending: list[str] = []  # globals of copied functions, still to resolve
+        self._late: list[tuple[str, Cell]] = []  # globals of copied functions the step may assign after the copy
+        self._state: dict[str, frozenset[str]] = {}  # name -> bound / unbound at the end of the cells read so far
+        self._referenced: set[str] = set()  # every name the step's cells read
+        self._writes: set[str] = set()  # globals written by notebook functions the step calls
+        self._imports_here: dict[str, str] = {}  # the step's own imports
+        self.prior: dict[str, str] = {}  # name the step may leave untouched -> its producer before the step
 
     def read(self, cell: Cell, analysis: CellAnalysis) -> None:
         """Resolve what one code cell of the step reads, then note what it assigns."""
         self._defines.update(dict.fromkeys(analysis.defines))
         if analysis.tree is None:
             return
-        step = self.step
-        for n in analysis.uses:
+        step, scope = self.step, self.scope
+        for f in analysis.functions.values():
+            scope.note_function(f.name, f.globals_read | f.builtins_read, f.globals_written)
+        self._imports_here.update(analysis.imports)
+        self._referenced |= analysis.referenced
+        self._writes |= scope.written_by(analysis.calls)
+        for n in analysis.uses + analysis.builtin_uses:
             self.resolve(n, cell)
-        for n in analysis.mutates:
-            if n not in self.local and n in step.inputs and n not in step.mutated_inputs:
+        for n in analysis.mutates + [n for n, fs in analysis.passed_to.items() if not all(map(self._pure, fs))]:
+            if n in self.local or n in step.mutated_inputs:
+                continue
+            if n in step.inputs or (
+                n in scope.shared and n not in scope.shared_functions and n not in scope.shared_imports
+            ):
                 step.mutated_inputs.append(n)
+        for n, what in analysis.binding.items():
+            if KEPT in what and n not in self.local and n not in step.inputs and n in scope.producer:
+                self.prior[n] = scope.producer[n]
+            before = self._state.get(n) or self._before(n)
+            self._state[n] = after(before, what)
         self.local.update(analysis.defines)
-        self._deferred.extend((cell, f.globals_read) for f in analysis.functions.values())
+        self._deferred.extend((cell, f.name, f.globals_read | f.builtins_read) for f in analysis.functions.values())
 
-    def resolve(self, name: str, cell: Cell) -> None:
+    def _pure(self, f: str) -> bool:
+        """A bare-name callee imported from a value library does not change its arguments."""
+        stmt = self.scope.shared_imports.get(f) or self.scope.imports.get(f) or self._imports_here.get(f)
+        return f not in self.local and stmt is not None and pure_import(stmt)
+
+    def _before(self, n: str) -> Optional[frozenset[str]]:
+        """The state of ``n`` before the step's first cell that binds or deletes it."""
+        if n in self.step.inputs:
+            return frozenset({BOUND, UNBOUND}) if n in self.scope.maybe else frozenset({BOUND})
+        return frozenset({BOUND}) if n in self.local else None
+
+    def resolve(self, name: str, cell: Cell, quiet: bool = False) -> None:
         """Resolve ``name``, read in ``cell``, and then the globals of any function it brought into the step."""
-        self._resolve(name, cell)
+        self._resolve(name, cell, quiet)
         while self._pending:
-            self._resolve(self._pending.pop(0), cell)
+            n = self._pending.pop(0)
+            if not self._resolve(n, cell, True):
+                self._late.append((n, cell))
 
     def finish(self) -> None:
         """Resolve the globals of the step's own functions and write the result to the step."""
-        for cell, globs in self._deferred:
+        scope = self.scope
+        for cell, fname, globs in self._deferred:
+            called = fname in self._referenced  # a function the step never calls reads its globals later, if ever
             for g in sorted(globs):
-                self.resolve(g, cell)
-        step = self.step
+                # quiet only for a global a later step assigns: the step that calls the function copies it
+                self.resolve(g, cell, quiet=not called and g in scope.defined_later)
+        writes, self._writes = self._writes, set()  # not a global a function called only in a later cell assigns
+        for n, cell in self._late:
+            self._resolve(n, cell)
+        self._writes = writes
+        step, scope = self.step, self.scope
         for n in self._defines:
             if n not in step.defines:
                 step.defines.append(n)
+        copied_reads = set().union(*(scope.functions[f][2] for f in self.functions if f in scope.functions))
+        step.defs_after_inputs = bool(copied_reads & set(step.inputs))
+        step.function_writes = sorted(self._writes - set(self._defines))
+        for n in step.function_writes:
+            self._state[n] = after(self._state.get(n), frozenset({BOUND, KEPT}))
+        for n, what in sorted(self._state.items()):
+            if what == {UNBOUND}:
+                step.unbound.append(n)
+            elif UNBOUND in what and n not in scope.imports:
+                step.maybe_bound.append(n)
         step.shared_cells = [self.shared_cells[i] for i in sorted(self.shared_cells)]
         step.extra_imports = list(self.imports)
         step.extra_defs = list(self.functions.values())
 
-    def _resolve(self, n: str, cell: Cell) -> None:
+    def _resolve(self, n: str, cell: Cell, quiet: bool = False) -> bool:
+        """Resolve one name; False when nothing defines it (reported as NB104 unless ``quiet``)."""
         scope, step = self.scope, self.step
-        if n in self.local or n in BUILTINS:
-            return
+        if n in self.local:
+            return True
         produced = n in scope.producer  # a step's value shadows a parameter or shared name of the same name
+        if n in BUILTINS and not (produced or n in scope.shared or n in scope.imports or n in scope.functions):
+            return True
         if n in scope.parameters and not produced:
             if n not in step.params:
                 step.params.append(n)
@@ -134,6 +223,10 @@ class StepResolver:
             self.imports.setdefault(scope.imports[n], None)
         elif n in scope.functions:
             self._use_function(n)
+        elif n in self._writes:
+            return True  # assigned by a function the step calls, and by nothing else
+        elif quiet:
+            return False
         else:
             self.report.add_finding(
                 "NB104",
@@ -141,10 +234,20 @@ class StepResolver:
                 cell,
                 f"define {n!r} in this step or an earlier one, or add it to the parameters/imports cell",
             )
+            return False
+        return True
 
     def _use_shared(self, n: str) -> None:
         cell = self.scope.shared[n]
-        self.shared_cells[cell.index] = cell
+        if cell.index not in self.shared_cells:
+            self.shared_cells[cell.index] = cell
+            for u in self.scope.shared_uses.get(cell.index, ()):  # what the shared cell itself reads
+                if u in self.scope.shared and self.scope.shared[u].index == cell.index:
+                    continue
+                known = (len(self.step.inputs), len(self.imports), len(self.functions))
+                self._resolve(u, cell)
+                if (len(self.step.inputs), len(self.imports), len(self.functions)) != known:
+                    self.step.inputs_first = True  # shared cells run before the load block: load first
         if n in self.scope.shared_functions and n not in self._followed:
             self._followed.add(n)
             self._pending.extend(sorted(self.scope.shared_functions[n]))
@@ -165,13 +268,19 @@ def infer_dataflow(
 ) -> None:
     """Fill in the inputs, outputs, parameters, defines and copied code of ``steps`` (in notebook order)."""
     scope = Scope.before_steps(shared, analyses, parameters)
-    for step in steps:
+    priors: dict[str, dict[str, str]] = {}
+    for i, step in enumerate(steps):
+        scope.defined_later = {
+            n for later in steps[i + 1 :] for c in later.code_cells for n in analyses[c.index].defines
+        }
         resolver = StepResolver(step, scope, report)
         for cell in step.code_cells:
             resolver.read(cell, analyses[cell.index])
         resolver.finish()
         scope.record(step, analyses)
+        priors[step.name] = resolver.prior
     by_name = {s.name: s for s in steps}
+    _settle_maybe(steps, by_name, priors)
     for step in steps:
         for n, p in step.inputs.items():
             producer = by_name[p]
@@ -180,6 +289,18 @@ def infer_dataflow(
     for step in steps:
         _declared_outputs(step, report)
     _check_requirements(steps, report)
+
+
+def _settle_maybe(steps: list[Step], by_name: dict[str, Step], priors: dict[str, dict[str, str]]) -> None:
+    """A step that may leave a name untouched which an earlier step produced, and whose value a later step takes,
+    loads the earlier value first: what it hands on is then bound either way."""
+    for step in steps:
+        for n, p in list(step.inputs.items()):
+            producer = by_name[p]
+            earlier = priors[p].get(n)
+            if n in producer.maybe_bound and earlier is not None and n not in producer.inputs:
+                producer.inputs[n] = earlier
+                producer.maybe_bound.remove(n)
 
 
 def _declared_outputs(step: Step, report: Report) -> None:

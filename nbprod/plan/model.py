@@ -42,6 +42,11 @@ class Step:
     mutated_inputs: list[str] = field(default_factory=list)
     input_files: list[str] = field(default_factory=list)  # data files read, relative to the notebook
     package_outputs: dict[str, str] = field(default_factory=dict)  # outputs kept for packaging: name -> what it is
+    maybe_bound: list[str] = field(default_factory=list)  # names the step may or may not leave bound (a branch...)
+    unbound: list[str] = field(default_factory=list)  # names the step leaves unbound (``del``, ``except ... as``)
+    function_writes: list[str] = field(default_factory=list)  # globals written by notebook functions it calls
+    defs_after_inputs: bool = False  # a copied definition reads an input (a default, a decorator...): load first
+    inputs_first: bool = False  # a shared cell copied into the step reads an input: load inputs before shared cells
 
     @property
     def first_cell(self) -> Cell:

@@ -1,0 +1,120 @@
+"""NB403-NB407: state that does not cross a step boundary and that static analysis cannot carry across.
+
+Each step runs in its own kernel (``nbprod run --isolated``); only the values the planner infers travel between
+steps. Where the planner cannot be sure, lint says so and names both cells: the one that sets the state up and the
+one in a later step that relies on it.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from typing import Callable, Optional
+
+from nbprod.lint.randomness import dotted
+from nbprod.notebook.reader import Cell
+from nbprod.plan.model import Pipeline, Step
+
+__all__ = ["check_cross_step"]
+
+Add = Callable[[str, Optional[Cell], str, str], None]
+
+#: pyplot calls that start a figure; calls that act on "the current figure" without starting one.
+_PLT_NEW = frozenset({"figure", "subplots", "subplot", "subplot_mosaic", "plot", "scatter", "bar", "barh", "hist"})
+_PLT_CURRENT = frozenset(
+    {"savefig", "show", "title", "xlabel", "ylabel", "legend", "xlim", "ylim", "grid", "tight_layout", "gcf", "gca"}
+)
+_SEEDS = frozenset({"np.random.seed", "numpy.random.seed", "random.seed"})
+_NP_GLOBAL_PREFIXES = ("np.random.", "numpy.random.")
+_PY_RANDOM = frozenset({"random", "randint", "choice", "choices", "shuffle", "sample", "uniform", "gauss", "randrange"})
+
+
+def _calls(plan: Pipeline, cell: Cell) -> Iterator[tuple[ast.Call, str]]:
+    tree = plan.analyses[cell.index].tree
+    if tree is None:
+        return
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            yield node, dotted(node.func)
+
+
+def _first(plan: Pipeline, step: Step, names: Callable[[str], bool]) -> Optional[Cell]:
+    for cell in step.code_cells:
+        if any(names(d) for _, d in _calls(plan, cell)):
+            return cell
+    return None
+
+
+def _is_plt(d: str, verbs: frozenset[str]) -> bool:
+    head, _, verb = d.rpartition(".")
+    return head in ("plt", "pyplot", "matplotlib.pyplot") and verb in verbs
+
+
+def _is_global_draw(d: str) -> bool:
+    if d in _SEEDS or d.endswith((".default_rng", ".RandomState", ".Generator", ".get_state", ".set_state")):
+        return False
+    head, _, verb = d.rpartition(".")
+    return d.startswith(_NP_GLOBAL_PREFIXES) or (head == "random" and verb in _PY_RANDOM)
+
+
+def check_cross_step(plan: Pipeline, add: Add) -> None:
+    """Dynamic exec (NB403), os.chdir (NB404), pyplot's current figure (NB405), a global RNG seeded in another
+    step (NB406), a star import nbprod cannot list (NB407)."""
+    for step in plan.steps:
+        for cell in step.code_cells:
+            a = plan.analyses[cell.index]
+            for line, fn in a.dynamic:
+                add(
+                    "NB403",
+                    cell,
+                    f"line {line}: {fn}() of computed code: nbprod cannot see which names it reads or binds, so "
+                    f"step {step.name!r} may not receive or hand on them",
+                    f"pass {fn}() a string literal, or write the code out",
+                )
+    later_pairs = [(s, t) for i, s in enumerate(plan.steps) for t in plan.steps[i + 1 :]]
+    for s, t in later_pairs:
+        _pair(plan, s, t, add)
+    for step in plan.steps:
+        for cell in step.code_cells:
+            a = plan.analyses[cell.index]
+            for module in a.star_imports:
+                if not any(stmt == f"from {module} import {n}" for n, stmt in a.imports.items()):
+                    add(
+                        "NB407",
+                        cell,
+                        f"nbprod cannot list what 'from {module} import *' binds: names step {step.name!r} takes "
+                        "from it are not carried to later steps",
+                        f"import the names you use: from {module} import name1, name2",
+                    )
+
+
+def _pair(plan: Pipeline, s: Step, t: Step, add: Add) -> None:
+    chdir = _first(plan, s, lambda d: d in ("os.chdir", "chdir"))
+    if chdir is not None and t.code_cells:
+        add(
+            "NB404",
+            chdir,
+            f"os.chdir in step {s.name!r} does not carry to step {t.name!r} (cell {t.code_cells[0].index}), which "
+            "runs in its own kernel from the pipeline's folder",
+            "build paths from one base folder (a parameter) instead of changing the working directory",
+        )
+    drawn = _first(plan, s, lambda d: _is_plt(d, _PLT_NEW))
+    current = _first(plan, t, lambda d: _is_plt(d, _PLT_CURRENT))
+    if drawn is not None and current is not None and _first(plan, t, lambda d: _is_plt(d, _PLT_NEW)) is None:
+        add(
+            "NB405",
+            current,
+            f"step {t.name!r} acts on pyplot's current figure, which step {s.name!r} drew (cell {drawn.index}): "
+            "in its own kernel there is no current figure",
+            "keep the drawing and its savefig/show in one step, or pass the figure object (fig, ax = plt.subplots())",
+        )
+    seeded = _first(plan, s, lambda d: d in _SEEDS)
+    draws = _first(plan, t, _is_global_draw)
+    if seeded is not None and draws is not None and _first(plan, t, lambda d: d in _SEEDS) is None:
+        add(
+            "NB406",
+            draws,
+            f"step {t.name!r} draws from the global random generator that step {s.name!r} seeded (cell "
+            f"{seeded.index}): in its own kernel the seed is not set, so results differ from the notebook",
+            "seed in the step that draws, or create a generator (rng = np.random.default_rng(seed)) and pass it on",
+        )
