@@ -1218,6 +1218,150 @@ print(round(voting_accuracy, 3))
 # --- data files ---------------------------------------------------------------------------------------------------
 
 
+
+# --- metrics cells that compute non-numbers on the way (pending until save_metrics kept only numbers) -----
+
+nb(
+    "comments_params.py",
+    "comments",
+    """
+# %% [markdown]
+# # Parameters in a comment-tagged cell
+
+# %%
+# nbprod: parameters
+window = 5
+threshold = 1.5
+seed = 21
+
+# %%
+# nbprod: imports
+import numpy as np
+import pandas as pd
+
+# %%
+# nbprod: step:signal
+rng = np.random.default_rng(seed)
+signal = pd.Series(rng.normal(0, 1, 200)).cumsum()
+
+# %%
+# nbprod: step:smooth
+smooth = signal.rolling(window, min_periods=1).mean()
+residual = signal - smooth
+
+# %%
+# nbprod: step:flag metrics
+flags = residual.abs() > threshold
+flag_rate = float(flags.mean())
+print(int(flags.sum()), "points flagged")
+""",
+)
+
+nb(
+    "kaggle_credit.ipynb",
+    "kaggle",
+    """
+# %% [markdown]
+# # Credit default (synthetic applicants)
+# %% tags=["imports"]
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.metrics import accuracy_score, precision_score
+from sklearn.model_selection import train_test_split
+# %% tags=["parameters"]
+seed = 11
+n_trees = 40
+# %% tags=["step:applicants"]
+rng = np.random.default_rng(seed)
+n = 400
+applicants = pd.DataFrame({
+    "income": rng.lognormal(10, 0.4, n),
+    "debt": rng.lognormal(9, 0.7, n),
+    "years_employed": rng.integers(0, 30, n),
+    "purpose": rng.choice(["car", "home", "study", "other"], n),
+})
+risk = applicants["debt"] / applicants["income"] - 0.02 * applicants["years_employed"]
+applicants["default"] = (risk + rng.normal(0, 0.2, n) > 0.5).astype(int)
+# %% tags=["skip"]
+applicants["default"].mean()
+# %% tags=["step:encode"]
+encoded = pd.get_dummies(applicants, columns=["purpose"], dtype=float)
+encoded["debt_ratio"] = encoded["debt"] / encoded["income"]
+# %% tags=["step:train", "model:forest"]
+train, test = train_test_split(encoded, test_size=0.25, random_state=seed)
+forest = RandomForestClassifier(n_estimators=n_trees, max_depth=4, random_state=seed)
+forest.fit(train.drop(columns="default"), train["default"])
+# %% tags=["step:evaluate", "metrics"]
+pred = forest.predict(test.drop(columns="default"))
+accuracy = float(accuracy_score(test["default"], pred))
+precision = float(precision_score(test["default"], pred, zero_division=0))
+print(accuracy, precision)
+""",
+)
+
+nb(
+    "models_selection.ipynb",
+    "models",
+    """
+# %% [markdown]
+# # Three candidates, the best one kept
+# %% tags=["imports"]
+from sklearn.datasets import load_wine
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+# %% tags=["parameters"]
+seed = 0
+# %% tags=["step:data"]
+X, y = load_wine(return_X_y=True)
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=seed, stratify=y)
+# %% tags=["step:logistic"]
+logistic = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X_train, y_train)
+logistic_score = logistic.score(X_test, y_test)
+# %% tags=["step:forest"]
+forest = RandomForestClassifier(n_estimators=30, random_state=seed).fit(X_train, y_train)
+forest_score = forest.score(X_test, y_test)
+# %% tags=["step:knn"]
+knn = make_pipeline(StandardScaler(), KNeighborsClassifier(5)).fit(X_train, y_train)
+knn_score = knn.score(X_test, y_test)
+# %% tags=["step:select", "model:best", "metrics"]
+candidates = {"logistic": (logistic_score, logistic), "forest": (forest_score, forest), "knn": (knn_score, knn)}
+best_name = max(candidates, key=lambda k: candidates[k][0])
+best = candidates[best_name][1]
+best_score = float(candidates[best_name][0])
+print(best_name, round(best_score, 3))
+""",
+)
+
+nb(
+    "params_threshold.ipynb",
+    "params",
+    """
+# %% [markdown]
+# # Choosing a decision threshold
+# %% tags=["imports"]
+import numpy as np
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+# %% tags=["parameters"]
+threshold = 0.4
+seed = 4
+# %% tags=["step:fit"]
+X, y = make_classification(n_samples=250, weights=[0.8, 0.2], random_state=seed)
+clf = LogisticRegression(max_iter=500).fit(X, y)
+scores = clf.predict_proba(X)[:, 1]
+# %% tags=["step:decide", "metrics"]
+decided = scores >= threshold
+recall = float((decided & (y == 1)).sum() / (y == 1).sum())
+precision = float((decided & (y == 1)).sum() / max(decided.sum(), 1))
+print(round(recall, 3), round(precision, 3))
+""",
+)
+
 def _passengers() -> str:
     import numpy as np
 
