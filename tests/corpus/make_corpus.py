@@ -1218,7 +1218,6 @@ print(round(voting_accuracy, 3))
 # --- data files ---------------------------------------------------------------------------------------------------
 
 
-
 # --- metrics cells that compute non-numbers on the way (pending until save_metrics kept only numbers) -----
 
 nb(
@@ -1361,6 +1360,7 @@ precision = float((decided & (y == 1)).sum() / max(decided.sum(), 1))
 print(round(recall, 3), round(precision, 3))
 """,
 )
+
 
 def _passengers() -> str:
     import numpy as np
