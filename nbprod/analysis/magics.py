@@ -18,6 +18,7 @@ __all__ = [
     "MAGIC",
     "SHELL_ASSIGNMENT",
     "HELP",
+    "TIMED",
     "CellMagic",
     "LineMagic",
     "cell_magic",
@@ -34,7 +35,10 @@ SHELL_ASSIGN = re.compile(r"^(\s*[A-Za-z_][\w\s,]*=\s*)([!%].*)$")
 _HELP = re.compile(r"^[\w.\[\]'\"()]+\?{1,2}$")
 
 #: kinds of :class:`LineMagic`
-MAGIC, SHELL_ASSIGNMENT, HELP = "magic", "shell-assignment", "help"
+MAGIC, SHELL_ASSIGNMENT, HELP, TIMED = "magic", "shell-assignment", "help", "timed"
+
+#: ``%time x = f()``: the statement runs (and binds) in the notebook; only the timing is IPython's.
+_TIMED = re.compile(r"^%time\s+(\S.*)$")
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ class LineMagic:
     indent: str  # the line's leading whitespace
     text: str  # the line without its leading whitespace
     target: str = ""  # SHELL_ASSIGNMENT: "files = " (with the indentation)
-    command: str = ""  # SHELL_ASSIGNMENT: "!ls"
+    command: str = ""  # SHELL_ASSIGNMENT: "!ls"; TIMED: the statement that runs
 
 
 def cell_magic(lines: Sequence[str]) -> Optional[CellMagic]:
@@ -78,6 +82,9 @@ def line_magic(line: str) -> Optional[LineMagic]:
     """What kind of IPython line ``line`` is, or None for a line of Python."""
     stripped = line.lstrip()
     indent = line[: len(line) - len(stripped)]
+    timed = _TIMED.match(stripped)
+    if timed:
+        return LineMagic(TIMED, indent, stripped, command=timed.group(1))
     if stripped.startswith(("!", "%")):
         return LineMagic(MAGIC, indent, stripped)
     m = SHELL_ASSIGN.match(line)
@@ -108,6 +115,9 @@ def neutralise(source: str) -> tuple[str, list[tuple[int, str]], bool]:
         found = line_magic(line)
         if found is None:
             out.append(line)
+            continue
+        if found.kind == TIMED:  # the statement is ordinary Python: analysed like the rest of the cell
+            out.append(found.indent + found.command)
             continue
         magics.append((no, found.text))
         out.append(found.target + "None" if found.kind == SHELL_ASSIGNMENT else found.indent + "pass")

@@ -16,7 +16,7 @@ import yaml
 
 from nbprod._core.fsutil import replace_dir
 from nbprod._core.layout import ProjectLayout, relpath
-from nbprod.analysis.magics import HELP, MAGIC, cell_magic, line_magic
+from nbprod.analysis.magics import HELP, MAGIC, TIMED, cell_magic, line_magic
 from nbprod.convert.markers import LOAD_BLOCK, SAVE_BLOCK, UPSTREAM_PREFIX, cell_marker
 from nbprod.convert.readme import render_card
 from nbprod.errors import ConvertError
@@ -98,6 +98,8 @@ def _task_line(line: str) -> str:
         return line
     if found.kind == HELP:
         return f"{found.indent}pass  # nbprod: help request not run in the pipeline: {found.text}"
+    if found.kind == TIMED:
+        return f"{found.indent}{found.command}  # nbprod: %time dropped, the statement runs"
     if found.kind == MAGIC:
         return f"{found.indent}pass  # nbprod: IPython magic not run in the pipeline: {found.text}"
     return f"{found.target}None  # nbprod: shell output not run in the pipeline: {found.command}"

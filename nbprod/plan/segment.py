@@ -61,11 +61,36 @@ def _h2(cell: Cell) -> Optional[str]:
     return None
 
 
+def _imported_names(body: list[ast.stmt]) -> set[str]:
+    names: set[str] = set()
+    for s in body:
+        if isinstance(s, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in s.names)
+    return names
+
+
+def _library_setup(s: ast.stmt, imported: set[str]) -> bool:
+    """``matplotlib.use("Agg")``, ``pd.set_option(...)``, ``warnings.filterwarnings(...)``: a call on a module this
+    cell imports, binding nothing. Seeding a global generator is not set-up: replayed in every step, it would restart
+    the random stream that the notebook draws from once (lint NB406 covers seeding across steps)."""
+    if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Call)):
+        return False
+    func = s.value.func
+    parts = []
+    while isinstance(func, ast.Attribute):
+        parts.append(func.attr)
+        func = func.value
+    return isinstance(func, ast.Name) and func.id in imported and bool(parts) and "seed" not in parts[0].lower()
+
+
 def _imports_only(a: CellAnalysis) -> bool:
-    return (
-        a.tree is not None
-        and bool(a.tree.body)
-        and all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in a.tree.body)
+    """Imports, IPython magics (neutralised to ``pass``) and library set-up calls: safe to run in every step."""
+    if a.tree is None or not a.tree.body:
+        return False
+    body = a.tree.body
+    imported = _imported_names(body)
+    return bool(imported) and all(
+        isinstance(s, (ast.Import, ast.ImportFrom, ast.Pass)) or _library_setup(s, imported) for s in body
     )
 
 
@@ -277,7 +302,9 @@ class _Segmenter:
             return
         if _imports_only(self.analyses[cell.index]):
             self.out.shared["imports"].append(cell)
-            self.report.note(f"cell {cell.index} holds only imports before the first step: used as an 'imports' cell")
+            body = self.analyses[cell.index].tree.body  # type: ignore[union-attr]  # _imports_only: parsed
+            what = "imports" if all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in body) else "imports and set-up"
+            self.report.note(f"cell {cell.index} holds only {what} before the first step: used as an 'imports' cell")
             return
         if cell.tags:
             self.report.add_finding(

@@ -1,0 +1,56 @@
+"""Two shapes of real notebooks the corpus found: library set-up before the first step, and ``%time x = ...``."""
+
+from pathlib import Path
+
+import pytest
+
+from nbprod.convert.render import render_pipeline
+from nbprod.notebook.reader import notebook_from_cells
+from nbprod.plan.build import build_plan
+
+STEPS = [
+    ("code", "values = np.sort(np.arange(5))", ["step:data"]),
+    ("code", "fig = plt.figure()\nplt.close(fig)\nn = len(values)", ["step:plot"]),
+]
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        "%matplotlib inline\nimport numpy as np\nimport matplotlib.pyplot as plt",
+        'import matplotlib\nmatplotlib.use("Agg")\nimport matplotlib.pyplot as plt\nimport numpy as np',
+        "import warnings\nimport numpy as np\nimport matplotlib.pyplot as plt\nwarnings.filterwarnings('ignore')",
+    ],
+)
+def test_imports_with_library_set_up_before_the_first_step_are_shared(first):
+    plan = build_plan(notebook_from_cells("nb.ipynb", [("code", first, []), *STEPS]))  # strict: no NB104
+    assert [c.index for c in plan.shared["imports"]] == [0] and not plan.outside
+    assert any("imports and set-up" in n for n in plan.notes)
+    for step in plan.steps:
+        assert [c.index for c in step.shared_cells] == [0]
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        "import numpy as np\nnp.random.seed(0)",  # seeding is not set-up: replayed per step it restarts the stream
+        "import numpy as np\nimport matplotlib.pyplot as plt\ndata = np.arange(3)",  # binds a value
+        "import numpy as np\nimport matplotlib.pyplot as plt\nprint(np.__version__)",  # a call on a builtin
+    ],
+)
+def test_other_code_before_the_first_step_is_not_an_imports_cell(first):
+    plan = build_plan(notebook_from_cells("nb.ipynb", [("code", first, []), *STEPS]), strict=False)
+    assert plan.shared["imports"] == [] and [c.index for c in plan.outside] == [0]
+
+
+def test_time_magic_runs_its_statement_and_binds_its_name():
+    cells = [
+        ("code", "import numpy as np\nimport matplotlib.pyplot as plt", ["imports"]),
+        ("code", "%time values = np.sort(np.arange(5))", ["step:data"]),
+        STEPS[1],
+    ]
+    plan = build_plan(notebook_from_cells("nb.ipynb", cells))
+    assert plan.step("data").outputs == ["values"] and plan.step("plot").inputs == {"values": "data"}
+    task = render_pipeline(plan, Path("."))["tasks/data.py"]
+    assert "values = np.sort(np.arange(5))  # nbprod: %time dropped, the statement runs" in task
+    compile(task, "data.py", "exec")
