@@ -238,3 +238,11 @@ def test_a_step_that_fails_only_in_its_own_kernel_is_the_first_divergence(tmp_pa
     assert d is not None and (d.step, d.name) == ("use", None)
     assert "KeyError" in d.detail and "fails in its own kernel" in d.likely_cause
     assert report.steps[0].ok and not report.steps[1].ran
+
+
+def test_printed_output_ignores_the_timings_of_time_magics():
+    from nbprod.workflow.verify_compare import same_printed
+
+    notebook = "CPU times: user 876 μs, sys: 4 ms, total: 4.88 ms\nWall time: 4.88 ms\n42\n"
+    assert same_printed(notebook, "42\n")
+    assert not same_printed(notebook, "43\n")

@@ -23,6 +23,8 @@ RTOL = 1e-9
 ATOL = 1e-12
 _MAX_DEPTH = 12
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
+#: what IPython's %time / %%time print: measurements of this run, not the notebook's output
+_TIMING = re.compile(r"^(?:CPU times: .*|Wall time: .*)$\n?", re.M)
 
 
 class _NotComparable(Exception):
@@ -198,9 +200,9 @@ def _short(v: Any) -> str:
 
 
 def same_printed(a: str, b: str) -> bool:
-    """Printed output, ignoring memory addresses (``0x7f...``) and line endings."""
+    """Printed output, ignoring memory addresses (``0x7f...``), %time's timing lines and line endings."""
 
     def norm(t: str) -> str:
-        return _ADDRESS.sub("0x…", t.replace("\r\n", "\n")).rstrip()
+        return _TIMING.sub("", _ADDRESS.sub("0x…", t.replace("\r\n", "\n"))).rstrip()
 
     return norm(a) == norm(b)

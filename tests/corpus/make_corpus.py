@@ -1362,6 +1362,63 @@ print(round(recall, 3), round(precision, 3))
 )
 
 
+# --- set-up before the first step, and %time (pending until both were understood) ---------------------------
+
+nb(
+    "messy_magics.ipynb",
+    "messy",
+    """
+# %% [markdown]
+# # Magics left in the notebook
+# %%
+%matplotlib inline
+import numpy as np
+import matplotlib.pyplot as plt
+# %% tags=["step:data"]
+%time values = np.sort(np.random.default_rng(0).normal(size=500))
+# %% tags=["step:plot"]
+fig, ax = plt.subplots()
+ax.plot(values)
+plt.close(fig)
+median = float(np.median(values))
+# %% tags=["step:report"]
+print(round(median, 4))
+""",
+)
+
+nb(
+    "plots_between_steps.ipynb",
+    "plots",
+    """
+# %% [markdown]
+# # Plots in untagged cells between the steps
+# %%
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+# %% tags=["step:simulate"]
+rng = np.random.default_rng(12)
+walk = rng.normal(size=300).cumsum()
+# %%
+plt.figure()
+plt.plot(walk)
+plt.title("random walk")
+plt.close()
+# %% tags=["step:returns"]
+returns = np.diff(walk)
+# %%
+plt.figure()
+plt.hist(returns, bins=20)
+plt.close()
+# %% tags=["step:stats", "metrics"]
+volatility = float(returns.std())
+drift = float(returns.mean())
+print(round(volatility, 3), round(drift, 3))
+""",
+)
+
+
 def _passengers() -> str:
     import numpy as np
 
