@@ -67,6 +67,8 @@ EXPECTED: dict[str, tuple[str, list[str], list[str]]] = {
     # '%matplotlib inline' + imports, matplotlib.use(...) + imports before the first step; '%time x = ...'
     "messy_magics.ipynb": ("messy", ["data", "plot", "report"], ["NB302"]),
     "plots_between_steps.ipynb": ("plots", ["simulate", "returns", "stats"], []),
+    # an instance of a class from the functions cell, loaded by a step that never names the class
+    "messy_custom_class.ipynb": ("messy", ["setup", "features", "train", "evaluate"], ["NB203"]),
 }
 
 #: verified end to end (papermill kernels: ~25 s each on two cores), one per shape that exercises the most kinds of

@@ -54,3 +54,31 @@ def test_time_magic_runs_its_statement_and_binds_its_name():
     task = render_pipeline(plan, Path("."))["tasks/data.py"]
     assert "values = np.sort(np.arange(5))  # nbprod: %time dropped, the statement runs" in task
     compile(task, "data.py", "exec")
+
+
+CLASS_CELLS = {
+    "shared": [
+        ("code", "class Poly:\n    def __init__(self, k):\n        self.k = k", ["functions"]),
+        ("code", "poly = Poly(3)", ["step:fit"]),
+        ("code", "scaled = poly", ["step:relay"]),
+        ("code", "k = scaled.k", ["step:evaluate"]),
+    ],
+    "step": [
+        ("code", "class Poly:\n    def __init__(self, k):\n        self.k = k\n\n\npoly = Poly(3)", ["step:fit"]),
+        ("code", "scaled = poly", ["step:relay"]),
+        ("code", "k = scaled.k", ["step:evaluate"]),
+    ],
+}
+
+
+@pytest.mark.parametrize("where", sorted(CLASS_CELLS))
+def test_a_step_loading_an_instance_of_a_notebook_class_gets_the_class(where):
+    """Unpickling an instance looks its class up in __main__: every step that loads one (even through another step)
+    must define the class, although its code never names it."""
+    plan = build_plan(notebook_from_cells("nb.ipynb", CLASS_CELLS[where]))
+    for name in ("relay", "evaluate"):
+        step = plan.step(name)
+        copied = [c.index for c in step.shared_cells] + [i for _, i in step.extra_defs]
+        assert copied == [0], (name, copied)
+        task = render_pipeline(plan, Path("."))[f"tasks/{name}.py"]
+        assert "class Poly:" in task.split("load_value")[0], name  # defined before the value is loaded

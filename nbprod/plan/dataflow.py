@@ -24,6 +24,12 @@ from nbprod.plan.report import Report
 __all__ = ["Scope", "StepResolver", "infer_dataflow", "training_inputs"]
 
 
+def is_class(source: str) -> bool:
+    """Whether a definition's source (decorators first) is a ``class`` statement."""
+    lines = [ln for ln in source.lstrip().split("\n") if not ln.startswith("@")]
+    return bool(lines) and lines[0].startswith("class ")
+
+
 @dataclass
 class Scope:
     """What a step can use without defining it: parameters, shared cells, and what the steps before it left."""
@@ -40,6 +46,8 @@ class Scope:
     shared_uses: dict[int, list[str]] = field(default_factory=dict)  # shared cell -> the names it reads
     shared_imports: dict[str, str] = field(default_factory=dict)  # name -> a shared cell's import statement
     defined_later: set[str] = field(default_factory=set)  # names the steps after the current one assign
+    classes: set[str] = field(default_factory=set)  # classes the notebook defines (shared cells, steps)
+    carried: dict[str, set[str]] = field(default_factory=dict)  # step -> notebook classes its values may be made of
 
     @classmethod
     def before_steps(
@@ -55,6 +63,8 @@ class Scope:
                 for f in a.functions.values():
                     scope.shared_functions[f.name] = f.globals_read | f.builtins_read
                     scope.note_function(f.name, f.globals_read | f.builtins_read, f.globals_written)
+                    if is_class(f.source):
+                        scope.classes.add(f.name)
                 scope.shared_uses[cell.index] = a.uses + a.builtin_uses
                 for n, stmt in a.imports.items():
                     scope.shared_imports.setdefault(n, stmt)
@@ -86,9 +96,17 @@ class Scope:
             self.imports.update(a.imports)
             for f in a.functions.values():
                 self.functions[f.name] = (f.source, cell.index, f.globals_read | f.builtins_read)
+                if is_class(f.source):
+                    self.classes.add(f.name)
             for n in a.defines:
                 if n not in a.imports and n not in a.functions:
                     self.producer[n] = step.name
+        # an instance of a notebook class handed on needs the class where it is loaded (unpickling looks it up)
+        referenced = set().union(*(analyses[c.index].referenced for c in step.code_cells))
+        carried = referenced & self.classes
+        for producer in set(step.inputs.values()):
+            carried |= self.carried.get(producer, set())
+        self.carried[step.name] = carried
         for n in step.mutated_inputs + step.function_writes:
             self.producer[n] = step.name
         for n in step.unbound:
@@ -177,6 +195,9 @@ class StepResolver:
     def finish(self) -> None:
         """Resolve the globals of the step's own functions and write the result to the step."""
         scope = self.scope
+        for producer in sorted(set(self.step.inputs.values())):  # classes the loaded values may be instances of
+            for c in sorted(scope.carried.get(producer, set()) - self.local):
+                self.resolve(c, self.step.first_cell, quiet=True)
         for cell, fname, globs in self._deferred:
             called = fname in self._referenced  # a function the step never calls reads its globals later, if ever
             for g in sorted(globs):

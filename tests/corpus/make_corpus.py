@@ -1419,6 +1419,53 @@ print(round(volatility, 3), round(drift, 3))
 )
 
 
+# --- an instance of a notebook class handed to a step that never names the class -----------------------------
+
+nb(
+    "messy_custom_class.ipynb",
+    "messy",
+    '''
+# %% [markdown]
+# # A hand-written transformer class and a config object passed between steps
+# %% tags=["imports"]
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+# %% tags=["functions"]
+@dataclass
+class Config:
+    n: int = 150
+    seed: int = 9
+    degree: int = 2
+
+
+class Poly:
+    """x -> [x, x**2, ...] column-wise."""
+
+    def __init__(self, degree):
+        self.degree = degree
+
+    def transform(self, X):
+        return np.hstack([X ** d for d in range(1, self.degree + 1)])
+# %% tags=["step:setup"]
+config = Config()
+rng = np.random.default_rng(config.seed)
+X = rng.normal(size=(config.n, 2))
+y = (X[:, 0] ** 2 + X[:, 1] > 0.5).astype(int)
+# %% tags=["step:features"]
+poly = Poly(config.degree)
+F = poly.transform(X)
+print(F.shape)
+# %% tags=["step:train", "model:clf"]
+clf = LogisticRegression(max_iter=500).fit(F, y)
+# %% tags=["step:evaluate", "metrics"]
+accuracy = float(clf.score(poly.transform(X), y))
+print(round(accuracy, 3))
+''',
+)
+
+
 def _passengers() -> str:
     import numpy as np
 
