@@ -15,7 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from nbprod.serve import last_bento, serve_command
+from nbprod.workflow.serve import last_bento, serve_command
 
 RECORD = {
     "plan": "basic",
