@@ -11,6 +11,7 @@ assigns the output or metric being saved.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -23,6 +24,7 @@ from typing import Any, Optional, Union
 from nbprod._core.env import quiet_loggers
 from nbprod.convert.markers import parse_block, parse_cell_marker
 from nbprod.engine.outcome import BuildOutcome, StepHooks
+from nbprod.engine.shells import closing_shells
 from nbprod.errors import NbprodError, RunError, StepFailedError
 from nbprod.events import EventKind, EventSink, StepEvent
 from nbprod.notebook.reader import Cell
@@ -214,7 +216,10 @@ def build_dag(
 ) -> BuildOutcome:
     """Build the generated pipeline; returns what ran and what was skipped. ``hooks`` (the gatekeeper) may block a
     step before it runs and check it after. Raises :class:`StepFailedError` naming the notebook cell that failed."""
-    with quiet_loggers(("ploomber", "papermill", "ploomber_engine", "traitlets"), logging.CRITICAL):
+    with (
+        quiet_loggers(("ploomber", "papermill", "ploomber_engine", "traitlets"), logging.CRITICAL),
+        contextlib.nullcontext() if isolated else closing_shells(),
+    ):
         return _build(_Build(spec, pdir, nb_dir, plan, notebook, emit, hooks), isolated=isolated, force=force)
 
 
