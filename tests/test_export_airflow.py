@@ -147,3 +147,50 @@ def test_corrupted_data_fails_the_dag_at_the_gate_task(airflow_env, project):
     assert "gate df after step 'clean' failed" in out and "expect_column_values_to_not_be_null" in out
     products = project / ".nbprod/products/regression"
     assert (products / "clean.ipynb").exists() and not (products / "train.ipynb").exists()  # nothing after the gate
+
+
+def test_a_dag_for_another_shape_of_notebook(tmp_path):
+    """No gate, no model, an after: edge, string and list parameters: the tasks and edges follow the plan."""
+    from nbprod.export.airflow import render_dag
+    from nbprod.notebook.reader import notebook_from_cells
+    from nbprod.plan.build import build_plan
+
+    cells = [
+        ("code", "city = 'Oslo'\nsizes = [1, 2]", ["parameters"]),
+        ("code", "a = len(city)", ["step:first"]),
+        ("code", "b = sum(sizes)", ["step:second", "after:first"]),
+        ("code", "c = a + b", ["step:third", "metrics", "require:c>=1"]),
+    ]
+    plan = build_plan(notebook_from_cells("nb.ipynb", cells))
+    text = render_dag(plan, notebook="nb.ipynb", track=False, package=False)
+    tree = ast.parse(text)
+    assert "'city': Param('Oslo', type='string')" in text and "'sizes': Param([1, 2], type='array')" in text
+    edges = {
+        (n.left.id, n.right.id) for n in ast.walk(tree) if isinstance(n, ast.BinOp) and isinstance(n.op, ast.RShift)
+    }
+    assert edges == {
+        ("t_first", "t_second"),
+        ("t_first", "t_third"),
+        ("t_second", "t_third"),
+        ("t_third", "t_require__third"),
+    }
+    assert "track_and_package" not in text and "gate__" not in text
+
+
+@pytest.mark.slow
+def test_a_failing_task_names_the_notebook_cell_and_line(project, write_nb):
+    """What a worker reports when a step fails: the same location as `nbprod run` (cell, line), not papermill's."""
+    from nbprod.convert import convert
+    from nbprod.errors import StepFailedError
+    from nbprod.export.runtime import run_step
+
+    write_nb(
+        [("code", "x = 1", ["step:a"]), ("code", "# check it\ny = x + 1\nraise ValueError('bad y')", ["step:b"])],
+        name="fails.ipynb",
+        folder=project,
+    )
+    convert("fails.ipynb")
+    run_step(project, "fails", "fails.ipynb", "a")
+    with pytest.raises(StepFailedError) as info:
+        run_step(project, "fails", "fails.ipynb", "b")
+    assert "step 'b' failed in cell 1 ('# check it'), line 3: ValueError: bad y" in str(info.value)

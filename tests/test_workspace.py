@@ -93,3 +93,20 @@ def test_only_the_configured_card_fields_block_approval(tmp_path, monkeypatch):
     (tmp_path / "pyproject.toml").write_text('[tool.nbprod]\napproval-card-fields = ["intended-use"]\n')
     ws = Workspace(tmp_path / "nb.py", project=tmp_path)
     assert _card_reasons(ws) == [] and card_warnings(ws) == ["caveats", "owners"]
+
+
+def test_serve_announces_the_bento_once_it_knows_it_and_refuses_without_one(nb, tmp_path, capsys, monkeypatch):
+    import json
+
+    import nbprod.workflow.serve as serve_module
+
+    assert main(["serve", str(nb), "--split", "headings"]) == 2
+    assert "no Bento has been built for pipeline 'nb'" in capsys.readouterr().err
+    last = tmp_path / ".nbprod/package/nb/last_bento.json"
+    last.parent.mkdir(parents=True)
+    last.write_text(json.dumps({"bento_tag": "nb:abc123"}))
+    started = []
+    monkeypatch.setattr(serve_module.subprocess, "call", lambda cmd, env: started.append(cmd) or 0)
+    assert main(["serve", str(nb), "--split", "headings", "--port", "3999"]) == 0
+    assert capsys.readouterr().out == "serving nb:abc123 on http://127.0.0.1:3999 (Ctrl+C stops)\n"
+    assert started and started[0][1:3] == ["serve", "nb:abc123"] and "3999" in started[0]

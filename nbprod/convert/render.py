@@ -15,7 +15,7 @@ from typing import Optional, Union
 import yaml
 
 from nbprod._core.fsutil import replace_dir
-from nbprod._core.layout import ProjectLayout, relpath
+from nbprod._core.layout import ProjectLayout
 from nbprod.analysis.magics import HELP, MAGIC, TIMED, cell_magic, line_magic
 from nbprod.convert.markers import LOAD_BLOCK, SAVE_BLOCK, UPSTREAM_PREFIX, cell_marker
 from nbprod.convert.readme import render_card
@@ -28,10 +28,7 @@ __all__ = [
     "ConvertResult",
     "convert",
     "render_pipeline",
-    "products_dir",
     "product_paths",
-    "pipeline_dir",
-    "project_relpath",
 ]
 
 #: Task parameter holding the digest of the data files a step reads, so that a changed file re-runs the step.
@@ -47,19 +44,6 @@ class ConvertResult:
     out_dir: Path
     files: dict[str, str]
     changed: bool
-
-
-def pipeline_dir(project: Path, name: str) -> Path:
-    return ProjectLayout(project).pipeline_dir(name)
-
-
-def products_dir(project: Path, name: str) -> Path:
-    return ProjectLayout(project).products_dir(name)
-
-
-def project_relpath(path: Union[str, Path], project: Path) -> str:
-    """The path as a reviewer sees it: relative to the project, POSIX separators."""
-    return relpath(path, project)
 
 
 def _comment(text: str) -> str:
@@ -180,8 +164,9 @@ def step_products(plan: Pipeline, step: Step, rel_products: str) -> dict[str, st
 
 def product_paths(plan: Pipeline, project: Path) -> dict[str, dict[str, Path]]:
     """Every step's products as absolute paths: {step: {product key: path}} (the same paths pipeline.yaml names)."""
-    out = pipeline_dir(project, plan.name)
-    rel = Path(os.path.relpath(products_dir(project, plan.name), out)).as_posix()
+    layout = ProjectLayout(project)
+    out = layout.pipeline_dir(plan.name)
+    rel = Path(os.path.relpath(layout.products_dir(plan.name), out)).as_posix()
     return {s.name: {k: (out / v).resolve() for k, v in step_products(plan, s, rel).items()} for s in plan.steps}
 
 
@@ -211,9 +196,10 @@ def render_yaml(plan: Pipeline, nb_rel: str, rel_products: str) -> str:
 
 def render_pipeline(plan: Pipeline, project: Path) -> dict[str, str]:
     """Every file of the pipeline folder, as ``{relative path: text}``."""
-    nb_rel = project_relpath(plan.notebook.abspath or plan.notebook.path, project)
-    out = pipeline_dir(project, plan.name)
-    rel_products = Path(os.path.relpath(products_dir(project, plan.name), out)).as_posix()
+    layout = ProjectLayout(project)
+    nb_rel = layout.relpath(plan.notebook.abspath or plan.notebook.path)
+    out = layout.pipeline_dir(plan.name)
+    rel_products = Path(os.path.relpath(layout.products_dir(plan.name), out)).as_posix()
     order = {s.name: i for i, s in enumerate(plan.steps)}
     files = {"pipeline.yaml": render_yaml(plan, nb_rel, rel_products)}
     for step in plan.steps:
@@ -270,9 +256,10 @@ def convert(
 ) -> ConvertResult:
     """Convert ``notebook`` into ``<project>/pipelines/<name>/``. Raises an :class:`NbprodError` on bad input."""
     project = Path(project)
-    nb = read_notebook(notebook, display_path=project_relpath(notebook, project))
+    layout = ProjectLayout(project)
+    nb = read_notebook(notebook, display_path=layout.relpath(notebook))
     plan = build_plan(nb, name=name, split=split, strict=True)
     files = render_pipeline(plan, project)
-    out = pipeline_dir(project, plan.name)
+    out = layout.pipeline_dir(plan.name)
     changed = write_atomically(out, files)
     return ConvertResult(plan, out, files, changed)

@@ -30,7 +30,7 @@ from nbprod.events import EventKind, EventSink, StepEvent
 from nbprod.notebook.reader import Cell
 from nbprod.plan.model import Pipeline, Step
 
-__all__ = ["build_dag"]
+__all__ = ["build_dag", "describe_failure"]
 
 log = logging.getLogger(__name__)
 
@@ -367,8 +367,18 @@ def _run(b: _Build, dag: Any, force: bool, failures: list[tuple[str, BaseExcepti
 def _raise_step_failed(b: _Build, step: str, exc: BaseException) -> None:
     """Raise :class:`StepFailedError` naming the notebook cell (and line) the failure comes from."""
     nb_product = (b.pdir / next(t for t in b.spec["tasks"] if t["name"] == step)["product"]["nb"]).resolve()
+    raise StepFailedError(
+        describe_failure(b.plan, step, nb_product, exc),
+        path=b.plan.notebook.path,
+        fix=f"fix the cell in the notebook, then resume with `nbprod run {b.notebook}` (finished steps are not re-run)",
+    ) from exc
+
+
+def describe_failure(plan: Pipeline, step: str, nb_product: Path, exc: BaseException) -> str:
+    """What failed where, read from the partially executed step notebook: the notebook cell and its line, the
+    exception, the library frame it was raised in, and the executed notebook (any runner: Ploomber, Airflow)."""
     failure = _read_failure(nb_product)
-    culprit = _culprit(b.plan, b.plan.step(step), failure) if failure is not None else _Culprit()
+    culprit = _culprit(plan, plan.step(step), failure) if failure is not None else _Culprit()
     text = (failure.exc if failure is not None else "") or f"{type(_root_cause(exc)).__name__}: {_root_cause(exc)}"
     where = f"step {step!r} failed in {culprit.cell.ref}" if culprit.cell else f"step {step!r} failed"
     if culprit.line is not None:
@@ -376,8 +386,4 @@ def _raise_step_failed(b: _Build, step: str, exc: BaseException) -> None:
     if culprit.doing:
         where += f": {culprit.doing}"
     context = f"\n  raised in {failure.raised_in}" if failure is not None and failure.raised_in else ""
-    raise StepFailedError(
-        f"{where}: {text}{context}\n  executed notebook: {nb_product}",
-        path=b.plan.notebook.path,
-        fix=f"fix the cell in the notebook, then resume with `nbprod run {b.notebook}` (finished steps are not re-run)",
-    ) from exc
+    return f"{where}: {text}{context}\n  executed notebook: {nb_product}"

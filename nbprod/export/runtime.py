@@ -9,9 +9,7 @@ thresholds are their own tasks: they raise, so the orchestrator marks the run fa
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -20,7 +18,12 @@ import yaml
 from nbprod._core import env
 from nbprod._core.layout import ProjectLayout
 from nbprod.convert.markers import read_upstream
+from nbprod.engine.ploomber import describe_failure
 from nbprod.errors import GateFailedError, RunError, StepFailedError
+from nbprod.io import load_metrics
+from nbprod.notebook.reader import read_notebook
+from nbprod.plan.build import build_plan
+from nbprod.plan.model import Pipeline
 
 __all__ = ["run_step", "check_gate", "check_thresholds", "track_and_package", "products_root"]
 
@@ -33,6 +36,10 @@ def products_root(project: PathLike, pipeline: str, products_dir: Optional[str] 
     """Where the products go: ``products_dir`` (relative to the project, or absolute), else nbprod's own folder."""
     root = Path(project)
     return (root / products_dir) if products_dir else ProjectLayout(root).products_dir(pipeline)
+
+
+def _plan(project: Path, pipeline: str, notebook: str) -> Pipeline:
+    return build_plan(read_notebook(project / notebook, display_path=notebook), name=pipeline)
 
 
 def _spec(project: Path, pipeline: str) -> tuple[Path, dict[str, Any]]:
@@ -97,11 +104,11 @@ def run_step(
             progress_bar=False,
             log_output=False,
         )
-    except papermill.PapermillExecutionError as exc:
+    except papermill.PapermillExecutionError as exc:  # named like `nbprod run` names it: the notebook cell and line
         raise StepFailedError(
-            f"step {step!r} failed: {exc.ename}: {exc.evalue}\n  executed notebook: {out}",
+            describe_failure(_plan(project, pipeline, notebook), step, out, exc),
             path=notebook,
-            fix=f"fix the cell in the notebook; `nbprod run {notebook}` locates it",
+            fix="fix the cell in the notebook, then trigger the DAG again",
         ) from None
     return parameters["product"]
 
@@ -133,17 +140,15 @@ def check_thresholds(
 ) -> dict[str, float]:
     """Check the ``require:`` thresholds of ``step`` on its saved metrics; raise :class:`GateFailedError` if one fails."""
     from nbprod.gates.model import check_requirements
-    from nbprod.notebook.reader import read_notebook
-    from nbprod.plan.build import build_plan
 
     project = Path(project)
-    plan = build_plan(read_notebook(project / notebook, display_path=notebook), name=pipeline)
+    plan = _plan(project, pipeline, notebook)
     pdir, spec = _spec(project, pipeline)
     task = next(t for t in spec["tasks"] if t["name"] == step)
     metrics_path = Path(
         _products(project, pipeline, pdir, task, products_root(project, pipeline, products_dir))["metrics"]
     )
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    metrics = load_metrics(metrics_path) if metrics_path.exists() else {}
     failed = [o for o in check_requirements(plan.step(step), metrics) if not o.passed]
     if failed:
         raise GateFailedError(
@@ -173,16 +178,14 @@ def track_and_package(
     env.quiet_dependencies()
     from nbprod import __version__
     from nbprod.convert.render import product_paths
-    from nbprod.notebook.reader import read_notebook
-    from nbprod.plan.build import build_plan
 
     project = Path(project)
-    plan = build_plan(read_notebook(project / notebook, display_path=notebook), name=pipeline)
+    plan = _plan(project, pipeline, notebook)
     products = product_paths(plan, project)
     metrics: dict[str, float] = {}
     for prods in products.values():
         if prods.get("metrics") is not None and prods["metrics"].exists():
-            metrics.update(json.loads(prods["metrics"].read_text()))
+            metrics.update(load_metrics(prods["metrics"]))
     out: dict[str, Any] = {"metrics": metrics}
     tracked = None
     if track:
@@ -198,7 +201,7 @@ def track_and_package(
             reused=[],
             gates=[],
             requirements=[],
-            tracking_uri=os.environ.get("MLFLOW_TRACKING_URI"),
+            tracking_uri=None,  # track() reads MLFLOW_TRACKING_URI, else the project's SQLite store
             version=__version__,
         )
         tracked = {"run_id": run.run_id, "experiment": run.experiment, "model_version": run.model_version}

@@ -22,7 +22,7 @@ from nbprod.gates.suites import load_suite
 from nbprod.gates.validate import validate_frame
 from nbprod.io import load_value
 
-__all__ = ["GateFiles", "gates_dir", "cached_gate", "run_gate"]
+__all__ = ["GateFiles", "gates_dir", "stored_result", "cached_gate", "run_gate"]
 
 
 def gates_dir(project: Path, pipeline: str) -> Path:
@@ -59,17 +59,25 @@ def _key(suite_file: Path, product: Path) -> str:
     return h.hexdigest()
 
 
+def stored_result(project: Path, pipeline: str, variable: str) -> Optional[GateResult]:
+    """The last result written for this gate, whatever suite and data it was for (None: never ran, unreadable)."""
+    try:
+        return GateResult.from_dict(json.loads(GateFiles.of(project, pipeline, variable).result.read_text()))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
 def cached_gate(
     project: Path, pipeline: str, variable: str, product: Path, key: Optional[str] = None
 ) -> Optional[GateResult]:
     """The last result of this gate when neither the suite nor the data changed since (no GX import)."""
     files = GateFiles.of(project, pipeline, variable)
+    cached = stored_result(project, pipeline, variable)
     try:
-        cached = GateResult.from_dict(json.loads(files.result.read_text()))
-        if cached.key == (key or _key(files.suite, product)) and files.report.exists():
+        if cached is not None and cached.key == (key or _key(files.suite, product)) and files.report.exists():
             cached.cached = True
             return cached
-    except (OSError, ValueError, TypeError, KeyError):
+    except OSError:  # the suite or the product vanished
         pass
     return None
 

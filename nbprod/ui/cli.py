@@ -11,7 +11,7 @@ import logging
 import sys
 from typing import Optional
 
-from nbprod.errors import NbprodError
+from nbprod.errors import NbprodError, ServeError
 from nbprod.ui.parser import build_parser
 
 __all__ = ["main"]
@@ -123,17 +123,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
         st = status(args.notebook, project=args.project, name=args.name, split=args.split)
         if not st.champion_bento:
-            raise NbprodError(
-                "no champion has been released", path=args.notebook, fix=f"nbprod release {args.notebook}"
-            )
+            raise ServeError("no champion has been released", path=args.notebook, fix=f"nbprod release {args.notebook}")
         tag = st.champion_bento
-    from nbprod.workflow.serve import bento_to_serve
-    from nbprod.workflow.workspace import Workspace
-
-    ws = Workspace(args.notebook, project=args.project, name=args.name, split=args.split)
-    tag = bento_to_serve(ws, tag)
-    print(f"serving {tag} on http://127.0.0.1:{args.port} (Ctrl+C stops)", flush=True)
-    return serve(args.notebook, project=args.project, name=args.name, split=args.split, port=args.port, bento_tag=tag)
+    return serve(
+        args.notebook,
+        project=args.project,
+        name=args.name,
+        split=args.split,
+        port=args.port,
+        bento_tag=tag,
+        announce=lambda t: print(f"serving {t} on http://127.0.0.1:{args.port} (Ctrl+C stops)", flush=True),
+    )
 
 
 def _cmd_review(args: argparse.Namespace) -> int:

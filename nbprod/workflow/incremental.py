@@ -3,7 +3,6 @@ the fast path that answers "up to date" from the build record, without importing
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ from nbprod._core.layout import ProjectLayout
 from nbprod.engine.record import BuildRecord, product_stats
 from nbprod.events import EventKind, EventSink, StepEvent
 from nbprod.gates.model import GateResult, RequirementOutcome, check_requirements
+from nbprod.gates.store import stored_result
 from nbprod.io import load_metrics
 from nbprod.plan.model import Pipeline
 
@@ -98,11 +98,9 @@ def _previous_gate_results(b: BuildContext, result: RunResult) -> None:
     """On a no-op run, report the gates of the last build (they passed then, for the same suites and data)."""
     for step in b.plan.steps:
         for var in step.gates:
-            try:
-                data = json.loads((b.layout.gates_dir(b.plan.name) / f"{var}.json").read_text())
-                result.gates.append(GateResult.from_dict(data))
-            except (OSError, ValueError, TypeError, KeyError):
-                continue
+            stored = stored_result(b.project, b.plan.name, var)
+            if stored is not None:
+                result.gates.append(stored)
         result.requirements += check_requirements(step, result.metrics)
 
 

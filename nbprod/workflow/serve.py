@@ -6,7 +6,7 @@ import json
 import logging
 import subprocess
 from pathlib import Path
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 from nbprod._core.layout import ProjectLayout
 from nbprod.errors import ServeError
@@ -49,12 +49,16 @@ def serve(
     split: str = "auto",
     port: int = 3000,
     bento_tag: Optional[str] = None,
+    announce: Optional[Callable[[str], None]] = None,
 ) -> int:
-    """Run ``bentoml serve`` on 127.0.0.1 until it stops; returns its exit code (130 on Ctrl+C)."""
+    """Run ``bentoml serve`` on 127.0.0.1 until it stops; returns its exit code (130 on Ctrl+C). ``announce`` gets
+    the Bento tag just before the server starts (the CLI prints it)."""
     ws = Workspace(notebook, project=project, name=name, split=split)
     tag = bento_to_serve(ws, bento_tag)
     cmd, env = serve_command(ws.project, tag, port)
     log.info("serving %s on http://127.0.0.1:%d", tag, port)
+    if announce is not None:
+        announce(tag)
     try:
         return subprocess.call(cmd, env=env)
     except KeyboardInterrupt:

@@ -103,14 +103,9 @@ class Workspace:
 
     def last_gate_result(self, variable: str) -> Optional[GateResult]:
         """The stored result of the gate on ``variable`` (None when it never ran or the file is unreadable)."""
-        from nbprod.gates.model import GateResult
+        from nbprod.gates.store import stored_result
 
-        try:
-            return GateResult.from_dict(
-                json.loads((self.layout.gates_dir(self.pipeline) / f"{variable}.json").read_text())
-            )
-        except (OSError, ValueError, TypeError, KeyError):
-            return None
+        return stored_result(self.project, self.pipeline, variable)
 
     def model_card(self) -> Optional[dict[str, Any]]:
         try:
