@@ -1,8 +1,9 @@
 """Saving and loading step products, used by the generated task scripts at run time.
 
 A product is a folder holding one ``value.*`` file whose format follows the type: DataFrames as parquet,
-Series as parquet (one column), numpy arrays as ``.npy``, anything else with joblib. Writes are atomic
-(temporary folder, then rename), so a killed run never leaves a half-written product behind.
+Series as parquet (one column), numpy arrays as ``.npy``, anything else with joblib, or cloudpickle for what pickle
+cannot store by name (lambdas, local functions). Writes are atomic (temporary folder, then rename), so a killed run
+never leaves a half-written product behind.
 """
 
 from __future__ import annotations
@@ -47,9 +48,18 @@ def _write_into(tmp: Path, obj: Any) -> None:
     elif isinstance(obj, np.ndarray) and obj.dtype != object:
         np.save(tmp / "value.npy", obj, allow_pickle=False)
         return
+    import pickle
+
     import joblib
 
-    joblib.dump(obj, tmp / "value.joblib")
+    try:
+        joblib.dump(obj, tmp / "value.joblib")
+    except (pickle.PicklingError, AttributeError, TypeError):
+        # lambdas and functions or classes pickle cannot find by name: cloudpickle stores them by value
+        (tmp / "value.joblib").unlink(missing_ok=True)
+        import cloudpickle
+
+        (tmp / "value.cloudpickle").write_bytes(cloudpickle.dumps(obj))
 
 
 def save_value(obj: Any, path: PathLike) -> None:
@@ -95,6 +105,10 @@ def load_value(path: PathLike) -> Any:
         import joblib
 
         return joblib.load(folder / "value.joblib")
+    if (folder / "value.cloudpickle").exists():
+        import pickle
+
+        return pickle.loads((folder / "value.cloudpickle").read_bytes())
     raise FileNotFoundError(f"no product at {folder}: run the upstream step first (nbprod run)")
 
 

@@ -130,8 +130,8 @@ def test_panel_renders_in_jupyterlab_and_a_button_works(lab):
             time.sleep(2)
             page.click(".jp-Cell .jp-InputArea-editor")
             page.keyboard.press("Shift+Enter")
-            # the panel renders: its five tabs and the Steps table of the classifier
-            for title in ("Steps", "Lint", "Pipeline", "Run", "Review"):
+            # the panel renders: its six tabs and the Steps table of the classifier
+            for title in ("Steps", "Lint", "Pipeline", "Run", "Verify", "Review"):
                 page.wait_for_selector(f".lm-TabBar-tab:has-text('{title}')", timeout=120_000)
             page.wait_for_selector("text=features", timeout=30_000)
             page.click(".lm-TabBar-tab:has-text('Lint')")

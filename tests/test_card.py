@@ -386,3 +386,37 @@ def test_thresholds_are_requirements_evaluated_with_holds():
     assert MetricFact("rmse", 3.5, "e").passed is None
     with pytest.raises(ValueError, match="threshold 'about 0.8' does not parse"):
         build_model_card({"name": "m", "metrics": [{"name": "rmse", "value": 1.0, "threshold": "about 0.8"}]}, {})
+
+
+def test_hyperparameters_of_a_composite_model_are_the_tree_of_what_was_set():
+    import numpy as np
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+    from nbprod.package.hyperparams import hyperparameters
+
+    encode = ColumnTransformer(
+        [("num", StandardScaler(), ["a"]), ("cat", OneHotEncoder(handle_unknown="ignore", dtype=np.float32), ["b"])]
+    )
+    pipe = Pipeline(
+        [("prep", encode), ("log", FunctionTransformer(np.log1p)), ("gbm", GradientBoostingClassifier(n_estimators=80))]
+    )
+    assert hyperparameters(pipe) == {
+        "model": "Pipeline",
+        "model.prep": "ColumnTransformer",
+        "model.prep.num": "StandardScaler",
+        "model.prep.cat": "OneHotEncoder",
+        "model.prep.cat.dtype": "numpy.float32",
+        "model.prep.cat.handle_unknown": "ignore",
+        "model.log": "FunctionTransformer",
+        "model.log.func": "log1p",
+        "model.gbm": "GradientBoostingClassifier",
+        "model.gbm.n_estimators": 80,
+    }
+    assert hyperparameters(LogisticRegression()) == {"model": "LogisticRegression"}  # defaults are not repeated
+    assert hyperparameters(object()) == {}
+    text = render_markdown(build_model_card({"name": "m", "hyperparameters": hyperparameters(pipe)}, {}))
+    assert '| `model.prep.cat.dtype` | `"numpy.float32"` |' in text and "&lt;" not in text

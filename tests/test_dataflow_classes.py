@@ -303,6 +303,15 @@ E2E = {
         ),
         ("out = [y, eval('z + 1'), sqrt(4), rest]\n" + WRITE, "b"),
     ],
+    # lambdas and closures pickle cannot find by name travel by value (cloudpickle)
+    "lambdas": [
+        (
+            "ops = {'double': lambda v: v * 2, 'neg': lambda v: -v}\nsquare = lambda v: v * v\n"
+            "def make_adder(n):\n    return lambda v: v + n\nadd3 = make_adder(3)",
+            "a",
+        ),
+        ("out = [ops['double'](3), ops['neg'](2), square(4), add3(1)]\n" + WRITE, "b"),
+    ],
 }
 
 

@@ -208,3 +208,31 @@ def test_cross_step_checks_stay_quiet_when_each_step_sets_its_own_state(write_nb
     ]
     report = lint(write_nb([("code", src, [f"step:{s}"]) for src, s in rows], "quiet.ipynb"))
     assert not {"NB403", "NB404", "NB405", "NB406", "NB407"} & {f.code for f in report.findings}
+
+
+@pytest.mark.parametrize(
+    "call, fires",
+    [
+        ("LogisticRegression()", False),  # lbfgs, the default solver, draws nothing at random
+        ("LogisticRegression(C=0.5, max_iter=500)", False),
+        ("LogisticRegression(solver='newton-cg')", False),
+        ("LogisticRegression(solver='saga')", True),
+        ("LogisticRegression(solver='liblinear')", True),
+        ("LogisticRegression(solver=chosen)", True),  # not a constant: it may be a random one
+        ("LogisticRegression(solver='saga', random_state=0)", False),
+        ("RandomForestClassifier()", True),
+        ("KFold(5, shuffle=True)", True),
+        ("KFold(5)", False),
+    ],
+)
+def test_nb203_fires_only_where_random_state_is_used(call, fires, write_nb):
+    cells = [
+        (
+            "code",
+            "from sklearn.linear_model import LogisticRegression\nfrom sklearn.ensemble import RandomForestClassifier\n"
+            "from sklearn.model_selection import KFold\nchosen = 'lbfgs'",
+            ["imports"],
+        ),
+        ("code", f"m = {call}", ["step:train"]),
+    ]
+    assert ("NB203" in codes_at(lint(write_nb(cells)), 1)) is fires

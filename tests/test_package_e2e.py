@@ -172,6 +172,9 @@ def test_model_card_has_metrics_and_human_fields(packaged):
         "".join(c["source"]) for c in nb["cells"] if "card:intended-use" in c.get("metadata", {}).get("tags", [])
     )
     assert intended.strip().splitlines()[-1].strip()[:40] in card
+    # the card names the Bento it ships in, and the estimator's own settings, readably
+    assert f"- Bento: `{result.bento_tag}`" in card and data["model_details"]["bento_tag"] == result.bento_tag
+    assert "| `model.n_estimators` | `200` |" in card and "&lt;" not in card
 
 
 def test_good_records_get_the_in_process_predictions(packaged, server):

@@ -141,3 +141,38 @@ def test_each_layout_builds_a_bento(layout, tmp_path, monkeypatch):
     assert "COLUMNS = ['tenure', 'calls', 'plan']" in service
     assert "    plan: Literal['basic', 'pro']" in service
     assert "def preprocess(df):" in service and "rng = " not in service
+
+
+#: the model holds a lambda (FunctionTransformer(lambda ...)): pickle cannot store it by name, cloudpickle can
+LAMBDA_IN_MODEL = [
+    c
+    if c[1] != FIT
+    else (
+        "code",
+        "from sklearn.pipeline import make_pipeline\nfrom sklearn.preprocessing import FunctionTransformer\n"
+        + FIT.replace(
+            "model = RandomForestClassifier(",
+            "model = make_pipeline(FunctionTransformer(lambda X: X * 1.0), RandomForestClassifier(",
+        ).replace("n_jobs=1)", "n_jobs=1))"),
+        c[2],
+    )
+    for c in LAYOUTS["three_steps"]
+]
+
+
+@pytest.mark.slow
+def test_a_model_holding_a_lambda_is_tracked_and_packaged(tmp_path, monkeypatch):
+    import joblib
+
+    from nbprod.workflow.run import run
+
+    monkeypatch.setenv("NBPROD_GATE_WORKER", "0")
+    nb = tmp_path / "churn.ipynb"
+    nb.write_text(json.dumps(nb_json(LAMBDA_IN_MODEL), indent=1))
+    result = run(nb, project=tmp_path, isolated=True, track=True, package=True)
+    assert result.tracked and result.tracked["model_version"] == 1
+    assert result.bento_tag and result.bento_tag.startswith("churn:")
+    assert (tmp_path / ".nbprod/products/churn/train/model/value.cloudpickle").exists()
+    staged = joblib.load(tmp_path / ".nbprod/package/churn/model.joblib")  # what the service loads
+    assert type(staged).__name__ == "Pipeline" and staged.steps[0][1].func(2.0) == 2.0
+    assert "cloudpickle" in (tmp_path / "bentos/churn/bentofile.yaml").read_text()

@@ -30,7 +30,7 @@ def _handlers_never_raise(caplog):
 def test_steps_lint_and_pipeline_tabs_for_the_classifier():
     p = nbprod.panel(str(EXAMPLES / "classifier.ipynb"))
     assert isinstance(p, Panel)
-    assert p.tabs.titles == ("Steps", "Lint", "Pipeline", "Run", "Review")
+    assert p.tabs.titles == ("Steps", "Lint", "Pipeline", "Run", "Verify", "Review")
     steps = p.steps_html.value
     for step in ("load", "features", "train", "evaluate"):
         assert f"<td>{step}</td>" in steps
@@ -156,3 +156,26 @@ def test_importing_the_panel_is_cheap_and_nbprod_panel_stays_callable():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_the_verify_tab_shows_the_first_divergence_and_a_row_per_step(tmp_path):
+    from tests.test_verify import ALIAS
+
+    (tmp_path / "alias.py").write_text(ALIAS)
+    p = panel(tmp_path / "alias.py", project=tmp_path)
+    p.verify_button.click()
+    shown = p.verify_html.value
+    assert "the pipeline differs from the notebook" in shown
+    assert "step &#x27;use&#x27;, value &#x27;total&#x27;" in shown  # the first divergence, escaped
+    assert "<td>make</td><td>equal</td>" in shown and "<td>use</td><td>DIFFERENT</td>" in shown
+    assert not p.verify_button.disabled
+
+
+def test_the_verify_tab_of_an_equal_run():
+    from nbprod.ui.panel_views import verify_html
+    from nbprod.workflow.verify import StepReport, VerifyReport
+
+    report = VerifyReport("nb.ipynb", "nb", [StepReport("a", compared=["x"], equal=["x"], printed_equal=[1])], None)
+    shown = verify_html(report)
+    assert "the pipeline equals the notebook" in shown and "<td>a</td><td>equal</td><td>x</td>" in shown

@@ -78,6 +78,21 @@ def _unseeded_state(call: ast.Call) -> bool:
     return _is_none(_kw(call, "random_state")) and not any(k.arg is None for k in call.keywords)
 
 
+#: estimators that use random_state only with some solvers: (keyword, its default, the values that draw randomly)
+_RANDOM_ONLY_WITH = {"LogisticRegression": ("solver", "lbfgs", frozenset({"sag", "saga", "liblinear"}))}
+
+
+def _draws_randomly(tail: str, call: ast.Call) -> bool:
+    """False when the constructor's arguments choose a deterministic solver (LogisticRegression's default lbfgs)."""
+    if tail not in _RANDOM_ONLY_WITH:
+        return True
+    keyword, default, random_values = _RANDOM_ONLY_WITH[tail]
+    value = _kw(call, keyword)
+    if value is None:
+        return default in random_values
+    return not isinstance(value, ast.Constant) or value.value in random_values
+
+
 class _Scopes:
     """Which steps seeded numpy's / Python's global generator so far (shared cells count for every step)."""
 
@@ -124,7 +139,7 @@ def _check_call(call: ast.Call, cell: Cell, scope: str, seeds: _Scopes, add: Add
                 "add random_state=seed (a parameter) to train_test_split",
             )
     elif tail in RANDOM_STATE_ESTIMATORS or (tail in _SHUFFLE_SPLITTERS and _is_const(_kw(call, "shuffle"), True)):
-        if _unseeded_state(call):
+        if _unseeded_state(call) and _draws_randomly(tail, call):
             add(
                 "NB203",
                 cell,

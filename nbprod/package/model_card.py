@@ -23,6 +23,7 @@ from nbprod._core.vcs import git_commit
 from nbprod.gates.model import GateResult, jsonable
 from nbprod.io import load_metrics
 from nbprod.notebook.tags import CARD_FIELDS, Requirement, Tag, parse_tag
+from nbprod.package.hyperparams import hyperparameters
 from nbprod.package.spec import InputField, ServingSpec
 from nbprod.plan.model import Pipeline
 
@@ -190,11 +191,6 @@ class CardFacts:
         )
 
 
-def _hyperparameters(model: Any) -> dict[str, Any]:
-    params = model.get_params() if hasattr(model, "get_params") else {}
-    return {k: v if isinstance(v, (int, float, str, bool, type(None))) else repr(v) for k, v in sorted(params.items())}
-
-
 def _metric_facts(plan: Pipeline, products: dict[str, dict[str, Path]]) -> list[MetricFact]:
     """Every ``metrics`` value the run saved, with the ``require:`` threshold on it (the last one of the notebook)."""
     metrics: dict[str, float] = {}
@@ -248,7 +244,7 @@ def card_facts(
         notebook_digest=plan.notebook.digest(),
         git_commit=git_commit(project),
         estimator=f"{type(model).__module__}.{type(model).__name__}",
-        hyperparameters=_hyperparameters(model),
+        hyperparameters=hyperparameters(model),
         task=spec.task,
         classes=spec.classes,
         input_schema=list(spec.fields),

@@ -8,6 +8,7 @@ data or evaluation gate failed, so the last good model and Bento stay untouched.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.metadata
 import json
@@ -26,7 +27,7 @@ from nbprod.gates.store import cached_gate
 from nbprod.io import load_metrics
 from nbprod.notebook.reader import read_notebook
 from nbprod.package import bentoml_child
-from nbprod.package.model_card import build_model_card, card_facts, card_json, missing_human_fields
+from nbprod.package.model_card import CardFacts, build_model_card, card_facts, card_json, missing_human_fields
 from nbprod.package.model_card_md import render_markdown
 from nbprod.package.spec import ServingSpec, infer_serving, serve_source
 from nbprod.package.templates import render_bentofile, render_service
@@ -58,8 +59,8 @@ def _version(name: str) -> Optional[str]:
         return None
 
 
-def _packages(model: Any, serve_imports: str) -> dict[str, str]:
-    names = list(_BASE_PACKAGES)
+def _packages(model: Any, serve_imports: str, *, by_value: bool = False) -> dict[str, str]:
+    names = list(_BASE_PACKAGES) + (["cloudpickle"] if by_value else [])
     module = type(model).__module__.split(".")[0]
     dist = {"sklearn": "scikit-learn", "xgboost": "xgboost", "lightgbm": "lightgbm"}.get(module, module)
     names.append(dist)
@@ -122,13 +123,15 @@ def _predict(plan: Pipeline, spec: ServingSpec, model: Any, features: Any) -> An
 
 def _stage_model(work: Path, stored: Path, model: Any, spec: ServingSpec, baseline: dict) -> str:
     """The model, its drift baseline and input schema in ``work``; returns the model tag (a digest of them)."""
-    import joblib
+    from nbprod.io import save_value
 
     work.mkdir(parents=True, exist_ok=True)
-    if stored.exists():  # the run's own product: the same model gives the same bytes, hence the same model tag
-        shutil.copyfile(stored, work / "model.joblib")
-    else:
-        joblib.dump(model, work / "model.joblib")
+    if not stored.is_dir():
+        stored = work / "model.value"
+        save_value(model, stored)
+    # the run's own product: the same model gives the same bytes, hence the same model tag. A cloudpickle file (a
+    # model holding a lambda) is a plain pickle stream, which joblib.load in the service reads too
+    shutil.copyfile(min(stored.glob("value.*")), work / "model.joblib")
     atomic_write_text(work / "drift_baseline.json", json.dumps(baseline, sort_keys=True, indent=1))
     atomic_write_text(work / "input_schema.json", spec.schema_json())
     h = hashlib.sha256()
@@ -141,18 +144,18 @@ def _build_request(
     plan: Pipeline,
     spec: ServingSpec,
     model_tag: str,
-    files: dict[str, str],
+    version: str,
     *,
     work: Path,
     out: Path,
     notebook: str,
     run_id: Optional[str],
 ) -> dict:
-    """What the BentoML child needs to save the model and build the Bento (the version is a digest of the files)."""
+    """What the BentoML child needs to save the model and build the Bento."""
     return {
         "model_tag": model_tag,
         "name": plan.name,
-        "bento_version": hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12],
+        "bento_version": version,
         "build_ctx": str(out.resolve()),
         "model_labels": {"nbprod.pipeline": plan.name},
         # BentoML refuses None in metadata: an untracked run simply has no run id
@@ -160,6 +163,11 @@ def _build_request(
         "model_files": {n: str((work / n).resolve()) for n in _MODEL_FILES},
         "bento_labels": {"nbprod.pipeline": plan.name},
     }
+
+
+def _card_files(facts: CardFacts, plan: Pipeline) -> dict[str, str]:
+    card = build_model_card(facts, plan.cards)
+    return {"MODEL_CARD.md": render_markdown(card), "model_card.json": card_json(card)}
 
 
 def package_plan(plan: Pipeline, project: Path, *, tracked: Optional[dict] = None, build: bool = True) -> PackageResult:
@@ -171,11 +179,9 @@ def package_plan(plan: Pipeline, project: Path, *, tracked: Optional[dict] = Non
     spec, model, raw, features = infer_serving(plan, project, products)
     baseline = drift.compute_baseline(raw, _predict(plan, spec, model, features))
     work = layout.package_work_dir(plan.name).resolve()
-    model_tag = f"{plan.name}:" + _stage_model(
-        work, products[spec.model_step][spec.model_var] / "value.joblib", model, spec, baseline
-    )
+    model_tag = f"{plan.name}:" + _stage_model(work, products[spec.model_step][spec.model_var], model, spec, baseline)
     imports, code = serve_source(plan)
-    packages = _packages(model, imports)
+    packages = _packages(model, imports, by_value=(work / "model.joblib").read_bytes().find(b"cloudpickle") >= 0)
     facts = card_facts(
         plan,
         project,
@@ -188,23 +194,26 @@ def package_plan(plan: Pipeline, project: Path, *, tracked: Optional[dict] = Non
         tracked=tracked,
         packages=packages,
     )
-    card = build_model_card(facts, plan.cards)
     nb_rel = facts.notebook or ""
     files = {
         "service.py": render_service(
             spec, pipeline=plan.name, notebook=nb_rel, model_tag=model_tag, serve_imports=imports, serve_code=code
         ),
         "bentofile.yaml": render_bentofile(pipeline=plan.name, notebook=nb_rel, model_tag=model_tag, packages=packages),
-        "MODEL_CARD.md": render_markdown(card),
-        "model_card.json": card_json(card),
         "nbprod_drift.py": Path(drift.__file__).read_text(),
     }
+    files.update(_card_files(facts, plan))
+    # the Bento's version is a digest of its files with the card naming no Bento; the card then names that Bento
+    version = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12]
+    if build:
+        files.update(_card_files(dataclasses.replace(facts, bento_tag=f"{plan.name}:{version}"), plan))
+    card = build_model_card(facts, plan.cards)
     out = layout.bento_dir(plan.name)
     write_atomically(out, files)
     result = PackageResult(out, files, model_tag, missing_card_fields=missing_human_fields(card), notes=spec.notes)
     if build:
         run_id = (tracked or {}).get("run_id")
-        request = _build_request(plan, spec, model_tag, files, work=work, out=out, notebook=nb_rel, run_id=run_id)
+        request = _build_request(plan, spec, model_tag, version, work=work, out=out, notebook=nb_rel, run_id=run_id)
         info = bentoml_child.build(layout.bentoml_home, request, work / "build_request.json", out)
         result.bento_tag, result.built = info["bento_tag"], True
         atomic_write_text(layout.last_bento(plan.name), json.dumps(info))

@@ -1,10 +1,12 @@
 """``nbprod.panel()``: the JupyterLab panel (ipywidgets 8) over the same functions as the CLI.
 
 Tabs: Steps (code cells, their step and tags; the data flowing on each edge), Lint (findings naming their cell),
-Pipeline (the DAG picture), Run (``nbprod run`` with a progress bar and a live log) and Review (``nbprod review``,
-then approve or reject). Long work runs synchronously in the click handlers; a handler never raises: an error is
-shown as text in the panel. Importing this module imports neither ipywidgets nor any heavy library; the Run and
-Review buttons import Ploomber, Great Expectations, ... through the functions they call.
+Pipeline (the DAG picture), Run (``nbprod run`` with a progress bar and a live log), Verify (``nbprod verify``: the
+notebook in one kernel against the pipeline one kernel per step) and Review (``nbprod review``, then approve or
+reject). Long work runs synchronously in the click handlers; a handler never raises: an error is shown as text in
+the panel. Importing this module imports neither ipywidgets nor any heavy library; the Run, Verify and Review
+buttons import Ploomber, Great Expectations, ... through the functions they call. What each tab shows is rendered
+by :mod:`nbprod.ui.panel_views`.
 """
 
 from __future__ import annotations
@@ -17,137 +19,31 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from nbprod.errors import NbprodError
-from nbprod.events import EventKind, StepEvent
-from nbprod.views.events_text import event_text
+from nbprod.events import StepEvent
+from nbprod.ui.panel_views import (
+    COLORS,
+    error_html,
+    event_line,
+    lint_html,
+    lint_summary,
+    pre,
+    result_html,
+    steps_html,
+    verify_html,
+)
 
 if TYPE_CHECKING:
-    from nbprod.lint import LintReport
     from nbprod.plan.model import Pipeline
     from nbprod.workflow.run import RunResult
 
-__all__ = ["Panel", "panel"]
+__all__ = ["Panel", "panel", "steps_html", "lint_html", "lint_summary", "event_line", "result_html", "verify_html"]
 
 log = logging.getLogger(__name__)
 
-TITLES = ("Steps", "Lint", "Pipeline", "Run", "Review")
+TITLES = ("Steps", "Lint", "Pipeline", "Run", "Verify", "Review")
 _E = html.escape
-_TABLE = "style='border-collapse:collapse;font-size:12px' cellpadding='3' border='1'"
-_COLORS = {"error": "#b42318", "warning": "#b54708", "info": "#475467", "ok": "#1a7f37"}
-
-
-def _clip(text: str, limit: int = 80) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _pre(text: str, color: Optional[str] = None) -> str:
-    style = "white-space:pre-wrap;margin:0" + (f";color:{color}" if color else "")
-    return f"<pre style='{style}'>{_E(text)}</pre>"
-
-
-def _table(head: list[str], rows: list[list[str]], empty: str) -> str:
-    if not rows:
-        return f"<p><i>{_E(empty)}</i></p>"
-    th = "".join(f"<th style='text-align:left'>{_E(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{_E(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table {_TABLE}><tr>{th}</tr>{body}</table>"
-
-
-def _error_text(exc: BaseException) -> str:
-    if isinstance(exc, NbprodError):
-        return exc.render()
-    return f"unexpected error ({type(exc).__name__}): {exc}"
-
-
-# ---- what each tab shows (pure functions of the plan / reports: easy to test) ----
-
-
-def steps_html(plan: Pipeline) -> str:
-    """Every code cell with its step (or role) and tags; then the data flowing on each edge."""
-    owner: dict[int, str] = {}
-    for step in plan.steps:
-        for c in step.code_cells:
-            owner[c.index] = step.name
-    for kind, cells in plan.shared.items():
-        for c in cells:
-            owner.setdefault(c.index, f"({kind}: shared)")
-    for cells, label in ((plan.parameter_cells, "(parameters)"), (plan.skipped, "(skip)"), (plan.outside, "(no step)")):
-        for c in cells:
-            owner.setdefault(c.index, label)
-    rows = [
-        [str(c.index), _clip(c.first_line), owner.get(c.index, ""), ", ".join(str(t) for t in c.tags)]
-        for c in plan.notebook.cells
-        if c.is_code
-    ]
-    edges = [
-        [producer, consumer, ", ".join(names) if names else "(ordering only: after:)"]
-        for producer, consumer, names in plan.edges
-    ]
-    notes = "".join(f"<li>{_E(n)}</li>" for n in plan.notes)
-    return (
-        f"<b>pipeline {_E(plan.name)}</b>: {len(plan.steps)} steps ({_E(' -> '.join(s.name for s in plan.steps))})"
-        + _table(["cell", "first line", "step", "tags"], rows, "no code cells")
-        + "<p><b>data between steps</b></p>"
-        + _table(["from step", "to step", "data"], edges, "no data flows between steps")
-        + (f"<p><b>notes</b></p><ul>{notes}</ul>" if notes else "")
-    )
-
-
-def lint_summary(findings: list) -> str:
-    if not findings:
-        return "lint: clean, no findings"
-    counts = {sev: sum(1 for f in findings if f.severity == sev) for sev in ("error", "warning", "info")}
-    return "lint: " + ", ".join(f"{n} {sev}(s)" for sev, n in counts.items() if n)
-
-
-def lint_html(report: LintReport) -> str:
-    findings = sorted(report.findings, key=lambda f: f.sort_key)
-    color = _COLORS["error"] if report.errors else _COLORS["warning"] if findings else _COLORS["ok"]
-    rows = [
-        [str(f.cell) if f.cell is not None else "(notebook)", f.severity, f.code, f.message, f.fix or ""]
-        for f in findings
-    ]
-    return f"<p style='color:{color}'><b>{_E(lint_summary(findings))}</b></p>" + _table(
-        ["cell", "severity", "code", "finding", "fix"], rows, "nothing to fix"
-    )
-
-
-def event_line(e: StepEvent) -> str:
-    """One log line per event, worded like the CLI."""
-    indent = "  " if e.kind in (EventKind.GATE, EventKind.GATE_FAILED) else ""
-    return indent + event_text(e, with_cause=True)
-
-
-def result_html(result: RunResult) -> str:
-    """Gates and metrics (against their requirements) of a finished run."""
-    gates = [
-        [
-            g.variable,
-            g.step,
-            "passed" if g.success else "FAILED",
-            str(len(g.outcomes)),
-            str(len(g.failed)),
-            str(len(g.warnings)),
-            g.report_html,
-        ]
-        for g in result.gates
-    ]
-    reqs = {o.metric: o for o in result.requirements}
-    metrics = []
-    for name, value in sorted(result.metrics.items()):
-        o = reqs.get(name)
-        check = f"{o.requirement}: {'passed' if o.passed else 'FAILED'}" if o else ""
-        metrics.append([name, f"{value:.4g}" if isinstance(value, (int, float)) else str(value), check])
-    head = f"<p><b>done</b>: {len(result.ran)} ran, {len(result.skipped)} up to date</p>"
-    return (
-        head
-        + "<p><b>gates</b></p>"
-        + _table(["variable", "step", "result", "expectations", "failed", "warnings", "report"], gates, "no data gates")
-        + "<p><b>metrics</b></p>"
-        + _table(["metric", "value", "requirement"], metrics, "no metrics")
-    )
-
-
-# ---- the panel ----
+_COLORS = COLORS
+_pre = pre
 
 
 class Panel:
@@ -180,6 +76,12 @@ class Panel:
         self.run_log = w.HTML()
         self.run_result = w.HTML()
 
+        self.verify_button = w.Button(
+            description="Verify",
+            icon="check-square-o",
+            tooltip="nbprod verify: run the notebook top to bottom and the pipeline step by step, compare",
+        )
+        self.verify_html = w.HTML("<i>Click Verify to prove the pipeline computes what the notebook computes.</i>")
         self.review_button = w.Button(description="Refresh review", icon="refresh")
         self.review_html = w.HTML("<i>Click Refresh review to build the review report.</i>")
         self.name = w.Text(placeholder="Your name", description="Reviewer")
@@ -190,6 +92,7 @@ class Panel:
 
         self.reload_button.on_click(self._guard(self.reload, self.steps_html))
         self.run_button.on_click(self._guard(self.on_run, self.run_result))
+        self.verify_button.on_click(self._guard(self.on_verify, self.verify_html))
         self.review_button.on_click(self._guard(self.on_review, self.review_html))
         self.approve_button.on_click(self._guard(lambda _b=None: self.on_decide(reject=False), self.review_status))
         self.reject_button.on_click(self._guard(lambda _b=None: self.on_decide(reject=True), self.review_status))
@@ -200,6 +103,7 @@ class Panel:
                 self.lint_html,
                 self.dag_html,
                 w.VBox([self.run_button, self.progress, self.run_log, self.run_result]),
+                w.VBox([self.verify_button, self.verify_html]),
                 w.VBox(
                     [
                         self.review_button,
@@ -236,7 +140,7 @@ class Panel:
                 handler()
             except Exception as exc:  # noqa: BLE001 - shown to the user, logged with its traceback
                 log.debug("panel action failed", exc_info=True)
-                target.value = _pre(_error_text(exc), _COLORS["error"])
+                target.value = error_html(exc)
 
         return on_click
 
@@ -293,13 +197,24 @@ class Panel:
                 self._log_lines.append("✗ the run stopped")
                 self.run_log.value = _pre("\n".join(self._log_lines))
                 self.progress.bar_style = "danger"
-                self.run_result.value = _pre(_error_text(exc), _COLORS["error"])
+                self.run_result.value = error_html(exc)
                 return
             self.progress.value = self.progress.max
             self.progress.bar_style = "success"
             self.run_result.value = result_html(self.result)
         finally:
             self.run_button.disabled = False
+
+    # ---- Verify ----
+    def on_verify(self, _button: Any = None) -> None:
+        from nbprod.workflow.verify import verify
+
+        self.verify_button.disabled = True
+        self.verify_html.value = "<i>running the notebook in one kernel, then the pipeline one kernel per step ...</i>"
+        try:
+            self.verify_html.value = verify_html(verify(self.path, project=self.project))
+        finally:
+            self.verify_button.disabled = False
 
     # ---- Review ----
     def on_review(self, _button: Any = None) -> None:
