@@ -176,3 +176,15 @@ def test_render_is_independent_of_the_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     b = render_pipeline(build_plan(read_notebook(ROOT / rel, display_path=rel)), ROOT)
     assert a == b
+
+
+@pytest.mark.parametrize("value", ["a\x85b", "line\u2028sep", "para\u2029sep", {"k\x85": "v"}, "café"])
+def test_parameters_with_line_break_characters_survive_pipeline_yaml(value, tmp_path):
+    """YAML reads NEL and U+2028/2029 in plain or single-quoted scalars back as spaces: they must be escaped."""
+    from nbprod.notebook.reader import notebook_from_cells
+    from nbprod.plan.build import build_plan
+
+    cells = [("code", f"p = {value!r}", ["parameters"]), ("code", "x = p", ["step:a"])]
+    plan = build_plan(notebook_from_cells("nb.ipynb", cells))
+    spec = yaml.safe_load(render_pipeline(plan, tmp_path)["pipeline.yaml"])
+    assert spec["tasks"][0]["params"]["p"] == value
