@@ -226,3 +226,20 @@ def test_an_in_process_run_leaves_no_ipython_shell_behind(project, write_nb):
     out = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[] 0.0"
+
+
+def test_an_in_process_step_prints_a_wide_frame_as_a_kernel_does(project, write_nb):
+    """pandas fits frames to the terminal outside a kernel ("..." for the middle columns); Jupyter wraps them."""
+    import pandas as pd
+
+    make = "df = pd.DataFrame([list(range(30)), list(range(30, 60))], columns=[f'column_{i}' for i in range(30)])"
+    cells = [("code", "import pandas as pd", ["imports"]), ("code", make + "\nprint(df)", ["step:a"])]
+    before = pd.get_option("display.max_columns")
+    run(write_nb(cells, "wide.ipynb", folder=project), track=False, package=False)
+    executed = json.loads((project / ".nbprod/products/wide/a.ipynb").read_text())
+    printed = "".join("".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", []))
+    namespace: dict = {"pd": pd}
+    exec(make, namespace)
+    with pd.option_context("display.max_columns", 20):  # what a Jupyter kernel uses
+        assert printed == repr(namespace["df"]) + "\n"
+    assert "column_3 " in printed and pd.get_option("display.max_columns") == before  # the caller's value is back

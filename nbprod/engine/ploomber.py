@@ -24,7 +24,7 @@ from typing import Any, Optional, Union
 from nbprod._core.env import quiet_loggers
 from nbprod.convert.markers import parse_block, parse_cell_marker
 from nbprod.engine.outcome import BuildOutcome, StepHooks
-from nbprod.engine.shells import closing_shells
+from nbprod.engine.shells import closing_shells, kernel_display
 from nbprod.errors import NbprodError, RunError, StepFailedError
 from nbprod.events import EventKind, EventSink, StepEvent
 from nbprod.notebook.reader import Cell
@@ -219,6 +219,7 @@ def build_dag(
     with (
         quiet_loggers(("ploomber", "papermill", "ploomber_engine", "traitlets"), logging.CRITICAL),
         contextlib.nullcontext() if isolated else closing_shells(),
+        contextlib.nullcontext() if isolated else kernel_display(),
     ):
         return _build(_Build(spec, pdir, nb_dir, plan, notebook, emit, hooks), isolated=isolated, force=force)
 

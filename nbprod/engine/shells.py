@@ -1,4 +1,5 @@
-"""The IPython shells that ploomber-engine makes for in-process steps, closed when the build ends."""
+"""In-process steps: the IPython shells ploomber-engine makes for them, closed when the build ends, and the display
+defaults of a Jupyter kernel while they run."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import contextlib
 import logging
 from typing import Any, Iterator
 
-__all__ = ["closing_shells"]
+__all__ = ["closing_shells", "kernel_display"]
 
 log = logging.getLogger(__name__)
 
@@ -39,3 +40,19 @@ def closing_shells() -> Iterator[None]:
                 atexit.unregister(thread.stop)
                 thread.stop()
         log.debug("closed %d in-process IPython shells", len(shells))
+
+
+@contextlib.contextmanager
+def kernel_display() -> Iterator[None]:
+    """pandas chooses ``display.max_columns`` when it is imported: 20 in a Jupyter kernel (wide frames wrap at
+    ``display.width``), 0 outside one, which fits frames to the terminal and drops the middle columns ("...").
+    An in-process step is not a kernel, yet it must print what the notebook printed: the kernel's value while the
+    build runs, the caller's afterwards."""
+    import pandas as pd
+
+    before = pd.get_option("display.max_columns")
+    pd.set_option("display.max_columns", 20)
+    try:
+        yield
+    finally:
+        pd.set_option("display.max_columns", before)
