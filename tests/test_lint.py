@@ -188,6 +188,30 @@ CROSS_STEP = [
     ([("import matplotlib.pyplot as plt\nplt.plot([1, 2])", "a"), ("plt.savefig('f.png')", "b")], "NB405", 1, 0),
     ([("import numpy as np\nnp.random.seed(0)", "a"), ("x = np.random.rand(3)", "b")], "NB406", 1, 0),
     ([("from nbprod_nowhere import *", "a"), ("print(1)", "b")], "NB407", 0, None),
+    # one object, two names: changed through one in a later step, read through the other
+    (
+        [("lst = []\nholder = {'items': lst}", "a"), ("holder['items'].append(5)", "b"), ("n = len(lst)", "c")],
+        "NB408",
+        1,
+        0,
+    ),
+    (
+        [("lst = []\nholder = {'items': lst}", "a"), ("lst.append(5)", "b"), ("n = len(holder['items'])", "c")],
+        "NB408",
+        1,
+        2,
+    ),
+    ([("row = [1]\ngrid = []\ngrid.append(row)", "a"), ("row.append(2)\nprint(grid)", "b")], "NB408", 1, 0),
+    (
+        [
+            ("class Box:\n    pass\nbox = Box()\nxs = [1]\nbox.xs = xs", "a"),
+            ("box.xs.append(2)", "b"),
+            ("print(xs)", "c"),
+        ],
+        "NB408",
+        1,
+        0,
+    ),
 ]
 
 
@@ -207,7 +231,29 @@ def test_cross_step_checks_stay_quiet_when_each_step_sets_its_own_state(write_nb
         ("np.random.seed(1)\nx = np.random.rand(3)\nplt.figure()\nplt.savefig('f.png')\nfrom math import *", "b"),
     ]
     report = lint(write_nb([("code", src, [f"step:{s}"]) for src, s in rows], "quiet.ipynb"))
-    assert not {"NB403", "NB404", "NB405", "NB406", "NB407"} & {f.code for f in report.findings}
+    assert not {"NB403", "NB404", "NB405", "NB406", "NB407", "NB408"} & {f.code for f in report.findings}
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        # changed and read in the step that made them share: one kernel, one object
+        [("lst = []\nholder = {'items': lst}\nholder['items'].append(1)\nprint(lst)", "a"), ("print(1)", "b")],
+        # the other name is never read after the change
+        [("lst = []\nholder = {'items': lst}", "a"), ("holder['items'].append(5)\nprint(holder)", "b")],
+        # a copy, not the object: {'items': list(lst)} holds a new list
+        [("lst = []\nholder = {'items': list(lst)}", "a"), ("holder['items'].append(5)", "b"), ("print(lst)", "c")],
+        # the reader takes the name from the step that changed the object (it rebinds it there)
+        [
+            ("lst = []\nholder = {'items': lst}", "a"),
+            ("holder['items'].append(5)\nlst = holder['items']", "b"),
+            ("print(lst)", "c"),
+        ],
+    ],
+)
+def test_nb408_stays_quiet_where_the_pipeline_computes_what_the_notebook_does(rows, write_nb):
+    report = lint(write_nb([("code", src, [f"step:{s}"]) for src, s in rows], "alias.ipynb"))
+    assert "NB408" not in {f.code for f in report.findings}, [f.message for f in report.findings]
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""NB403-NB407: state that does not cross a step boundary and that static analysis cannot carry across.
+"""NB403-NB408: state that does not cross a step boundary and that static analysis cannot carry across.
 
 Each step runs in its own kernel (``nbprod run --isolated``); only the values the planner infers travel between
 steps. Where the planner cannot be sure, lint says so and names both cells: the one that sets the state up and the
@@ -59,7 +59,8 @@ def _is_global_draw(d: str) -> bool:
 
 def check_cross_step(plan: Pipeline, add: Add) -> None:
     """Dynamic exec (NB403), os.chdir (NB404), pyplot's current figure (NB405), a global RNG seeded in another
-    step (NB406), a star import nbprod cannot list (NB407)."""
+    step (NB406), a star import nbprod cannot list (NB407), two names for one object changed in a later step
+    (NB408)."""
     for step in plan.steps:
         for cell in step.code_cells:
             a = plan.analyses[cell.index]
@@ -71,6 +72,7 @@ def check_cross_step(plan: Pipeline, add: Add) -> None:
                     f"step {step.name!r} may not receive or hand on them",
                     f"pass {fn}() a string literal, or write the code out",
                 )
+    _shared_objects(plan, add)
     later_pairs = [(s, t) for i, s in enumerate(plan.steps) for t in plan.steps[i + 1 :]]
     for s, t in later_pairs:
         _pair(plan, s, t, add)
@@ -86,6 +88,81 @@ def check_cross_step(plan: Pipeline, add: Add) -> None:
                         "from it are not carried to later steps",
                         f"import the names you use: from {module} import name1, name2",
                     )
+
+
+def _stored_names(value: ast.expr) -> Iterator[str]:
+    """Bare names a container display holds as elements (``{"k": lst}``, ``[a, b]``, ``(x,)``), at any depth."""
+    if isinstance(value, ast.Name):
+        yield value.id
+    elif isinstance(value, (ast.List, ast.Tuple, ast.Set)):
+        for e in value.elts:
+            yield from _stored_names(e)
+    elif isinstance(value, ast.Dict):
+        for v in value.values:
+            yield from _stored_names(v)
+
+
+def _aliases(plan: Pipeline, cell: Cell) -> Iterator[tuple[str, str]]:
+    """(container, name) pairs one object gets two names by: ``holder = {"items": lst}``, ``holder["k"] = lst``,
+    ``obj.attr = lst``, ``box.append(lst)``. A bare ``b = a`` is left out: the planner hands ``a`` on as it is."""
+    tree = plan.analyses[cell.index].tree
+    for node in ast.walk(tree) if tree is not None else ():
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name) and isinstance(node.value, ast.Name):
+                    continue
+                root = dotted(target.value) if isinstance(target, (ast.Subscript, ast.Attribute)) else ""
+                holder = target.id if isinstance(target, ast.Name) else root.split(".")[0]
+                for name in _stored_names(node.value):
+                    if holder and name != holder:
+                        yield holder, name
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _STORES:
+            holder = dotted(node.func.value).split(".")[0]
+            for arg in node.args:
+                if isinstance(arg, ast.Name) and holder and arg.id != holder:
+                    yield holder, arg.id
+
+
+_STORES = frozenset({"append", "extend", "insert", "add", "update", "setdefault"})
+
+
+def _shared_objects(plan: Pipeline, add: Add) -> None:
+    """NB408: two names for one object made in one step, one of them changed in a later step: each step loads its
+    inputs separately, so the other name no longer sees the change (the notebook's kernel shares the object)."""
+    position = {s.name: i for i, s in enumerate(plan.steps)}
+    pairs: dict[tuple[str, str], tuple[Step, Cell]] = {}
+    for step in plan.steps:
+        for cell in step.code_cells:
+            for holder, name in _aliases(plan, cell):
+                pairs.setdefault((holder, name), (step, cell))
+                pairs.setdefault((name, holder), (step, cell))
+    for (changed, other), (made_in, made) in sorted(pairs.items()):
+        for t in plan.steps[position[made_in.name] + 1 :]:
+            mutation = next((c for c in t.code_cells if changed in plan.analyses[c.index].mutates), None)
+            if mutation is None:
+                continue
+            reader = next(
+                (
+                    (u, c)
+                    for u in plan.steps[position[t.name] :]
+                    if u.inputs.get(other) not in (None, t.name)
+                    for c in u.code_cells
+                    if other in plan.analyses[c.index].uses
+                ),
+                None,
+            )
+            if reader is not None:
+                u, read = reader
+                add(
+                    "NB408",
+                    mutation,
+                    f"{changed!r} and {other!r} are one object since cell {made.index} (step {made_in.name!r}); step "
+                    f"{t.name!r} changes {changed!r}, and step {u.name!r} (cell {read.index}) reads {other!r}, which "
+                    "in its own kernel is a separate copy that did not change",
+                    f"change {other!r} itself in step {t.name!r}, or read it through {changed!r}; "
+                    "`nbprod verify` shows whether the results differ",
+                )
+                break
 
 
 def _pair(plan: Pipeline, s: Step, t: Step, add: Add) -> None:
