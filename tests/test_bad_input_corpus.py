@@ -169,12 +169,6 @@ CASES = [
     nb("step_without_value", [("code", "x = 1", ["step"])], "tag 'step' needs a value", "write step:<name>"),
     nb("flag_with_value", [("code", "x = 1", ["skip:yes"])], "tag 'skip:yes': 'skip' takes no value"),
     nb("tag_not_a_string", [("code", "x = 1", ["step:a", 7])], "tag 7 is not a string"),
-    nb(
-        "duplicate_step",
-        [("code", "x = 1", ["step:a"]), ("code", "y = x", ["step:b"]), ("code", "z = y", ["step:a"])],
-        "cell 2 ('z = y'): duplicate step 'a': it was started at cell 0",
-        cli=True,
-    ),
     nb("two_steps_one_cell", [("code", "x = 1", ["step:a", "step:b"])], "cell carries 2 step tags (a, b)"),
     nb("role_and_step", [("code", "x = 1", ["step:a", "skip"])], "conflicting tags skip, step:a on one cell"),
     nb(

@@ -95,11 +95,6 @@ BAD_INPUTS = [
     ("nbformat3", b'{"nbformat": 3, "nbformat_minor": 0, "worksheets": []}', "nbformat 3"),
     ("empty", b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []}', "has no cells"),
     ("no_steps", [("code", "x = 1", [])], "no step: tags"),
-    (
-        "duplicate",
-        [("code", "x = 1", ["step:a"]), ("code", "y = 1", ["step:b"]), ("code", "z = 1", ["step:a"])],
-        "duplicate step 'a'",
-    ),
     ("cycle", [("code", "x = 1", ["step:a", "after:b"]), ("code", "y = x", ["step:b"])], "form a cycle"),
     ("unknown_after", [("code", "x = 1", ["step:a", "after:zzz"])], "after:zzz names an unknown step"),
     ("not_identifier", [("code", "x = 1", ["step:load data"])], "not a Python identifier"),

@@ -65,7 +65,7 @@ EXPECTED: dict[str, tuple[str, list[str], list[str]]] = {
     "models_selection.ipynb": ("models", ["data", "logistic", "forest", "knn", "select"], []),
     "params_threshold.ipynb": ("params", ["fit", "decide"], []),
     # '%matplotlib inline' + imports, matplotlib.use(...) + imports before the first step; '%time x = ...'
-    "messy_magics.ipynb": ("messy", ["data", "plot", "report"], ["NB302"]),
+    "messy_magics.ipynb": ("messy", ["data", "plot", "report"], []),
     "plots_between_steps.ipynb": ("plots", ["simulate", "returns", "stats"], []),
     # an instance of a class from the functions cell, loaded by a step that never names the class
     "messy_custom_class.ipynb": ("messy", ["setup", "features", "train", "evaluate"], []),

@@ -282,3 +282,34 @@ def test_nb203_fires_only_where_random_state_is_used(call, fires, write_nb):
         ("code", f"m = {call}", ["step:train"]),
     ]
     assert ("NB203" in codes_at(lint(write_nb(cells)), 1)) is fires
+
+
+@pytest.mark.parametrize(
+    "line, code",
+    [
+        ("%matplotlib inline", "NB305"),
+        ("%config InlineBackend.figure_format = 'retina'", "NB305"),
+        ("%load_ext autoreload", "NB305"),
+        ("%autoreload 2", "NB305"),
+        ("%time y = x + 1", None),  # the statement runs in the pipeline as it is
+        ("%timeit x + 1", "NB305"),
+        ("%pip install xgboost", "NB302"),
+        ("!pip install xgboost", "NB302"),
+        ("!echo hello", "NB302"),
+        ("files = !ls", "NB302"),
+        ("%cd data", "NB302"),
+        ("%run other.py", "NB302"),
+        ("%precision 3", "NB302"),  # changes what is printed: not harmless
+    ],
+)
+def test_display_and_timing_magics_are_notes_other_magics_errors(line, code, write_nb):
+    cells = [("code", "x = 1\n" + line, ["step:a"])]
+    found = {f.code: f for f in lint(write_nb(cells)).findings if f.code in ("NB302", "NB305")}
+    assert list(found) == ([code] if code else [])
+    if code:
+        assert found[code].severity == CHECKS[code][0] == ("info" if code == "NB305" else "error")
+
+
+def test_a_timed_cell_magic_is_a_note(write_nb):
+    report = lint(write_nb([("code", "%%time\nx = 1", ["step:a"])]))
+    assert [f.code for f in report.findings if f.code.startswith("NB30")] == ["NB305"] and not report.errors

@@ -110,11 +110,6 @@ def test_code_outside_steps_is_collected():
     "cells,code,message",
     [
         ([("code", "x = 1", [])], "NB010", "no step: tags"),
-        (
-            [("code", "x = 1", ["step:a"]), ("code", "y = 1", ["step:b"]), ("code", "z = 1", ["step:a"])],
-            "NB013",
-            "duplicate step 'a'",
-        ),
         ([("code", "x = 1", ["step:a", "after:b"]), ("code", "y = x", ["step:b"])], "NB015", "form a cycle"),
         ([("code", "x = 1", ["step:a", "after:nope"])], "NB014", "after:nope names an unknown step"),
         ([("code", "x = 1", ["step:a", "after:a"])], "NB015", "cannot run after itself"),
@@ -186,3 +181,24 @@ def test_pipeline_name():
     assert pipeline_name("2024.ipynb") == "p_2024"
     with pytest.raises(PlanError, match="path separator"):
         build_plan(notebook_from_cells("nb.ipynb", [("code", "x=1", ["step:a"])]), name="../evil")
+
+
+def test_code_before_the_first_heading_starts_a_setup_step():
+    """Many notebooks import and load the data in their first cell, then split into '## ' sections."""
+    cells = [
+        ("markdown", "# Quick regression", []),
+        ("code", "import numpy as np\nx = np.arange(3)\nprint(x)", []),
+        ("code", "y = x * 2", []),
+        ("markdown", "## Fit", []),
+        ("code", "print(np.sum(y))", []),
+    ]
+    plan = plan_of(cells)
+    assert [s.name for s in plan.steps] == ["setup", "fit"] and plan.outside == []
+    assert [c.index for c in plan.step("setup").code_cells] == [1, 2]
+    assert plan.step("fit").inputs == {"y": "setup"}
+    assert any("starts step 'setup'" in n for n in plan.notes)
+
+
+def test_imports_before_the_first_heading_stay_an_imports_cell():
+    plan = plan_of([("code", "import numpy as np", []), ("markdown", "## A", []), ("code", "x = np.ones(2)", [])])
+    assert [s.name for s in plan.steps] == ["a"] and [c.index for c in plan.shared["imports"]] == [0]

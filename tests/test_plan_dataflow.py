@@ -254,24 +254,25 @@ def test_input_files_uses_the_probe_it_is_given():
 # duplicate steps
 
 
-def test_a_duplicate_step_run_is_reported_and_left_out_of_the_plan():
+def test_a_step_name_that_comes_back_is_a_step_of_its_own_in_notebook_order():
     plan = plan_of(
         [
             ("code", "x = 1", ["step:a"]),
             ("code", "y = x", ["step:b"]),
-            ("code", "z = 2", ["step:a", "gate:z"]),  # duplicate run of 'a': its cells and tags are dropped
+            ("code", "z = 2 + y", ["step:a", "gate:z"]),  # 'a' again after b: runs as a_2, after b, as in the notebook
             ("code", "w = 3", []),
             ("markdown", "more about a", []),
-            ("code", "v = y", ["step:c"]),  # a new step after the duplicate is planned normally
+            ("code", "v = y + z + w", ["step:c"]),
         ],
         strict=False,
     )
-    assert [f.code for f in plan.findings] == ["NB013"]
-    assert "duplicate step 'a'" in plan.findings[0].message and plan.findings[0].cell.index == 2
-    assert [s.name for s in plan.steps] == ["a", "b", "c"]
+    assert [f.code for f in plan.findings] == ["NB013"] and plan.findings[0].severity == "warning"
+    assert "run as step 'a_2'" in plan.findings[0].message and plan.findings[0].cell.index == 2
+    assert [s.name for s in plan.steps] == ["a", "b", "a_2", "c"]
     assert [c.index for c in plan.step("a").cells] == [0] and plan.step("a").gates == []
-    assert [c.index for c in plan.step("b").cells] == [1]
-    assert plan.outside == [] and plan.step("c").inputs == {"y": "b"}
+    assert [c.index for c in plan.step("a_2").code_cells] == [2, 3] and plan.step("a_2").gates == ["z"]
+    assert plan.step("a_2").inputs == {"y": "b"}
+    assert plan.outside == [] and plan.step("c").inputs == {"y": "b", "z": "a_2", "w": "a_2"}
 
 
 # ---------------------------------------------------------------------------------------------------------------

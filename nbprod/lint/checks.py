@@ -21,6 +21,8 @@ _PATH_RE = re.compile(
     r"^(?:/(?:Users|home|root|mnt|Volumes|tmp|var|opt|data|srv)(?:/|$)|[A-Za-z]:[\\/]|~(?:[\\/]|$)|\\\\[^\\])"
 )
 _ABS_FILE_RE = re.compile(r"^/[^/\s]+/[^\s]+$|^/[^/\s]+\.\w{1,5}$")
+#: display set-up and timing: the code around them runs the same without them (%%time's body still runs)
+_HARMLESS_RE = re.compile(r"^%%?(?:matplotlib|config|load_ext|reload_ext|autoreload|time|timeit)\b")
 _INSTALL_RE = re.compile(r"^(?:%|!)\s*(?:pip|conda|mamba|apt|apt-get|uv)\b")
 
 
@@ -140,6 +142,14 @@ class Linter:
                     and dotted(n.func).startswith("get_ipython")
                 ]
             for magic in shown:
+                if _HARMLESS_RE.match(magic):
+                    self.add(
+                        "NB305",
+                        cell,
+                        f"{magic!r} only sets up display or timing: the pipeline runs the cell's code without it",
+                        "nothing to do; tag the cell 'skip' if it only explores",
+                    )
+                    continue
                 kind = (
                     "package install"
                     if _INSTALL_RE.match(magic)

@@ -16,9 +16,10 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Optional
 
 from nbprod.analysis.cells import CellAnalysis
+from nbprod.notebook.findings import WARNING
 from nbprod.notebook.reader import Cell, Notebook
 from nbprod.notebook.tags import GRAMMAR, ROLE_TAGS, STEP_MODIFIERS, conflict
 from nbprod.plan.model import SHARED_ROLES, Step
@@ -41,11 +42,8 @@ class Segments:
     split: str = "tags"  # how steps were found: "tags" or "headings"
 
 
-@dataclass(frozen=True)
-class _DuplicateRun:
-    """A second run of cells for a step that already ended: reported (NB013), and its cells left out of the plan."""
-
-    name: str
+#: the step made of the code before the first ``## `` heading, when it is more than imports
+BEFORE_FIRST_HEADING = "setup"
 
 
 def _slug(text: str) -> str:
@@ -221,7 +219,7 @@ class _Segmenter:
         self.report = report
         self.use_headings = use_headings
         self.out = Segments(split="headings" if use_headings else "tags")
-        self.current: Union[Step, _DuplicateRun, None] = None  # the run of cells being collected
+        self.current: Optional[Step] = None  # the run of cells being collected
 
     def markdown(self, cell: Cell) -> None:
         cards = self.out.cards
@@ -234,7 +232,7 @@ class _Segmenter:
             while name in self.out.steps:
                 name, k = f"{base}_{k}", k + 1
             self.current = self._open(name, cell)
-        elif isinstance(self.current, Step):
+        elif self.current is not None:
             self.current.cells.append(cell)
 
     def code(self, cell: Cell) -> None:
@@ -253,9 +251,9 @@ class _Segmenter:
         elif self.current is None:
             self._before_first_step(cell)
             return
-        elif isinstance(self.current, Step):
+        else:
             self.current.cells.append(cell)
-        if isinstance(self.current, Step):  # a duplicate run's cells are dropped, its tags ignored
+        if self.current is not None:
             self._modifiers(self.current, cell)
             for role in roles:  # step + functions/serve: the step's cell, its definitions also shared
                 if role in SHARED_ROLES and not conflicting:
@@ -306,6 +304,11 @@ class _Segmenter:
             what = "imports" if all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in body) else "imports and set-up"
             self.report.note(f"cell {cell.index} holds only {what} before the first step: used as an 'imports' cell")
             return
+        if self.use_headings and not cell.tags:
+            # code before the first '## ' heading that is more than imports (loading the data, say): the first step
+            self.current = self._open(BEFORE_FIRST_HEADING, cell)
+            self.report.note(f"cell {cell.index} comes before the first '## ' heading: it starts step 'setup'")
+            return
         if cell.tags:
             self.report.add_finding(
                 "NB012",
@@ -315,24 +318,29 @@ class _Segmenter:
             )
         self.out.outside.append(cell)
 
-    def _open(self, name: str, cell: Cell) -> Union[Step, _DuplicateRun]:
-        """The run ``cell`` belongs to when it starts step ``name``: the current step, a new step, or a duplicate."""
-        if isinstance(self.current, Step) and self.current.name == name:
+    def _open(self, name: str, cell: Cell) -> Step:
+        """The step ``cell`` belongs to when it starts step ``name``: the current step, or a new one. A step name
+        that comes back after other steps starts a step of its own (``name_2``), so that every cell runs in
+        notebook order, as it did in the notebook (NB013 says so)."""
+        if self.current is not None and self.current.name == name:
             self.current.cells.append(cell)
             return self.current
         steps = self.out.steps
-        if name in steps:
+        unique, k = name, 2
+        while unique in steps:
+            unique, k = f"{name}_{k}", k + 1
+        if unique != name:
             self.report.add_finding(
                 "NB013",
-                f"duplicate step {name!r}: it was started at cell {steps[name].first_cell.index} and again here "
-                "after other steps",
+                f"step {name!r} comes back here after other steps (it started at cell {steps[name].first_cell.index}):"
+                f" these cells run as step {unique!r}, in notebook order",
                 cell,
-                f"a step is one run of consecutive cells: rename one of them (e.g. '{name}_2') or move the cells "
-                "together",
+                "a step is one run of consecutive cells: move the cells together to make one step, or give this run "
+                "its own name",
+                severity=WARNING,
             )
-            return _DuplicateRun(name)
-        step = Step(name, [cell])
-        steps[name] = step
+        step = Step(unique, [cell])
+        steps[unique] = step
         return step
 
     def drop_empty_steps(self) -> None:
