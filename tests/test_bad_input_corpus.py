@@ -266,9 +266,9 @@ CASES = [
         "did you mean 'card:owners'?",
     ),
     nb(
-        "parameter_not_literal",
-        [("code", "n = int('3')", ["parameters"]), ("code", "x = n", ["step:a"])],
-        "parameter 'n' is not a literal (int('3'))",
+        "parameter_cell_runs_code",
+        [("code", "n = 3\nprint(n)", ["parameters"]), ("code", "x = n", ["step:a"])],
+        "the parameters cell may hold only assignments (and the imports they need)",
     ),
     # --- expectation suites ---------------------------------------------------------------------------------------
     suite("suite_invalid_json", '{"expectations": [', "the suite is not valid JSON"),

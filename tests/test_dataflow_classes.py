@@ -335,3 +335,64 @@ def test_isolated_run_matches_top_to_bottom(case, tmp_path, monkeypatch):
     (project / "nb.ipynb").write_text(json.dumps(nb_json(cells)))
     run("nb.ipynb", project=project, isolated=True, track=False, package=False)
     assert json.loads(actual_out.read_text()) == json.loads(expected_out.read_text())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Parameters cells that derive values (and import what they need for that)
+
+DERIVING = (
+    "n_rows = 40\ntest_fraction = 0.25\nfrom pathlib import Path\nn_test = int(n_rows * test_fraction)\n"
+    "name = 'runs'\nfolder = Path('data') / name"
+)
+
+
+def test_a_parameters_cell_may_derive_values(tmp_path):
+    cells = [
+        ("code", DERIVING, ["parameters"]),
+        ("code", "xs = list(range(n_rows))[-n_test:]", ["step:a"]),
+        ("code", "where = str(folder)\ncount = len(xs)", ["step:b"]),
+    ]
+    plan = build_plan(notebook_from_cells("nb.ipynb", cells))
+    assert plan.parameters == {"n_rows": 40, "test_fraction": 0.25, "name": "runs"}  # the literals only
+    assert sorted(plan.step("a").params) == ["n_rows", "name", "test_fraction"]  # what the derived statements read
+    assert [c.index for c in plan.step("a").shared_cells] == [0] and plan.step("b").inputs == {"xs": "a"}
+    text = render_pipeline(plan, tmp_path)["tasks/a.py"]
+    assert (
+        "\n# n_rows = 40\n# test_fraction = 0.25\nfrom pathlib import Path\nn_test = int(n_rows * test_fraction)\n"
+        in text
+    )
+    assert "# nbprod: shared parameters, cell 0 of the notebook" in text
+
+
+def test_a_parameters_cell_still_refuses_code_that_is_not_an_assignment():
+    cells = [("code", "n = 1\nprint(n)", ["parameters"]), ("code", "x = n", ["step:a"])]
+    assert [f.code for f in plan_of_cells(cells).errors] == ["NB020"]
+
+
+def plan_of_cells(cells):
+    return build_plan(notebook_from_cells("nb.ipynb", cells), strict=False)
+
+
+@pytest.mark.slow
+def test_derived_values_match_the_notebook_and_follow_an_override(tmp_path, monkeypatch):
+    import json
+
+    from nbprod.workflow.run import run
+    from tests.conftest import nb_json
+
+    out = tmp_path / "out.json"
+    use = f"import json\nopen({str(out)!r}, 'w').write(json.dumps([len(xs), xs[0], str(folder)]))"
+    cells = [("code", DERIVING, ["parameters"]), ("code", "xs = list(range(n_rows))[-n_test:]", ["step:a"])]
+    cells.append(("code", use, ["step:b"]))
+    namespace: dict = {}
+    exec(DERIVING + "\nxs = list(range(n_rows))[-n_test:]\nfolder = str(folder)", namespace)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nb.ipynb").write_text(json.dumps(nb_json(cells)))
+    run("nb.ipynb", project=tmp_path, isolated=True, track=False, package=False)
+    assert (
+        json.loads(out.read_text())
+        == [len(namespace["xs"]), namespace["xs"][0], namespace["folder"]]
+        == [10, 30, "data/runs"]
+    )
+    run("nb.ipynb", project=tmp_path, isolated=True, track=False, package=False, params={"n_rows": "80", "name": "x"})
+    assert json.loads(out.read_text()) == [20, 60, "data/x"]  # derived from the overridden values

@@ -23,6 +23,7 @@ from nbprod.errors import ConvertError
 from nbprod.notebook.reader import Cell, read_notebook
 from nbprod.plan.build import build_plan
 from nbprod.plan.model import Pipeline, Step
+from nbprod.plan.params import derived_statements
 
 __all__ = [
     "ConvertResult",
@@ -93,6 +94,19 @@ def _cell_block(cell: Cell, label: str) -> str:
     return f"# %%\n{cell_marker(label, cell.index)}\n{_task_code(cell)}\n"
 
 
+def _derived_block(plan: Pipeline, cell: Cell) -> str:
+    """A parameters cell that derives values: its derived statements run, its literals (the step's parameters, set
+    above) are commented out, line for line, so that line numbers still match the notebook's cell."""
+    a = plan.analyses[cell.index]
+    lines = a.cleaned.rstrip("\n").split("\n")
+    derived = {id(s) for s in derived_statements(a)}
+    for stmt in a.tree.body if a.tree is not None else ():
+        if id(stmt) not in derived:
+            for no in range(stmt.lineno - 1, stmt.end_lineno or stmt.lineno):
+                lines[no] = "# " + lines[no] if lines[no].strip() else lines[no]
+    return f"# %%\n{cell_marker('shared parameters', cell.index)}\n" + "\n".join(lines) + "\n"
+
+
 def render_task(plan: Pipeline, step: Step, nb_rel: str, order: dict[str, int]) -> str:
     parts = [
         "# ---\n# jupyter:\n#   kernelspec:\n#     display_name: Python 3\n#     language: python\n#     name: python3\n# ---\n",
@@ -111,6 +125,9 @@ def render_task(plan: Pipeline, step: Step, nb_rel: str, order: dict[str, int]) 
     parts.append('# %% tags=["parameters"]\n' + "\n".join(params) + "\n")
     shared = []
     for cell in step.shared_cells:
+        if cell.has("parameters"):
+            shared.append(_derived_block(plan, cell))
+            continue
         role = (
             next(t.kind for t in cell.tags if t.kind in ("imports", "functions", "serve")) if cell.tags else "imports"
         )

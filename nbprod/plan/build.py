@@ -23,7 +23,7 @@ from nbprod.plan.datafiles import Probe, disk_probe, input_files
 from nbprod.plan.dataflow import infer_dataflow, training_inputs
 from nbprod.plan.model import RESERVED_NAMES, Pipeline, Step, pipeline_name
 from nbprod.plan.order import order_steps
-from nbprod.plan.params import read_parameters
+from nbprod.plan.params import derived_statements, read_parameters
 from nbprod.plan.report import Report
 from nbprod.plan.segment import Segments, segment
 
@@ -68,7 +68,11 @@ def _plan(nb: Notebook, name: str, split: str, probe: Optional[Probe]) -> Pipeli
     _check_names(nb, analyses, parts, report)
     steps = list(parts.steps.values())
     if steps:
-        infer_dataflow(steps, parts.shared, parameters, analyses, report)
+        # a parameters cell that derives values is shared code for the steps that use them (render keeps only the
+        # derived statements: the literals are the step's parameters)
+        deriving = [c for c in parts.parameter_cells if derived_statements(analyses[c.index])]
+        flow = {**parts.shared, "functions": parts.shared["functions"] + deriving}
+        infer_dataflow(steps, flow, parameters, analyses, report)
         steps = order_steps(steps, report)
     if probe is not None:
         for step in steps:

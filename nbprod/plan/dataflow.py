@@ -19,6 +19,7 @@ from nbprod.analysis.cells import BUILTINS, CellAnalysis
 from nbprod.analysis.effects import pure_import
 from nbprod.notebook.reader import Cell
 from nbprod.plan.model import SHARED_ROLES, Pipeline, Step
+from nbprod.plan.params import derived_statements
 from nbprod.plan.report import Report
 
 __all__ = ["Scope", "StepResolver", "infer_dataflow", "training_inputs"]
@@ -28,6 +29,14 @@ def is_class(source: str) -> bool:
     """Whether a definition's source (decorators first) is a ``class`` statement."""
     lines = [ln for ln in source.lstrip().split("\n") if not ln.startswith("@")]
     return bool(lines) and lines[0].startswith("class ")
+
+
+def _parameters_read(cell: Cell, a: CellAnalysis, parameters: Collection[str]) -> list[str]:
+    """The parameters the derived statements of a parameters cell read (the cell also sets them: not free names)."""
+    if not cell.has("parameters"):
+        return []
+    read = {n.id for s in derived_statements(a) for n in ast.walk(s) if isinstance(n, ast.Name)}
+    return sorted(read & set(parameters))
 
 
 @dataclass
@@ -65,7 +74,7 @@ class Scope:
                     scope.note_function(f.name, f.globals_read | f.builtins_read, f.globals_written)
                     if is_class(f.source):
                         scope.classes.add(f.name)
-                scope.shared_uses[cell.index] = a.uses + a.builtin_uses
+                scope.shared_uses[cell.index] = a.uses + a.builtin_uses + _parameters_read(cell, a, parameters)
                 for n, stmt in a.imports.items():
                     scope.shared_imports.setdefault(n, stmt)
         return scope
@@ -263,8 +272,12 @@ class StepResolver:
         if cell.index not in self.shared_cells:
             self.shared_cells[cell.index] = cell
             for u in self.scope.shared_uses.get(cell.index, ()):  # what the shared cell itself reads
-                if u in self.scope.shared and self.scope.shared[u].index == cell.index:
-                    continue
+                if (
+                    u in self.scope.shared
+                    and self.scope.shared[u].index == cell.index
+                    and u not in self.scope.parameters
+                ):
+                    continue  # the cell's own names (a parameters cell's literals are the step's parameters)
                 known = (len(self.step.inputs), len(self.imports), len(self.functions))
                 self._resolve(u, cell)
                 if (len(self.step.inputs), len(self.imports), len(self.functions)) != known:

@@ -1,7 +1,10 @@
 """Pipeline parameters: read from the notebook's ``parameters`` cells, overridden from the command line.
 
 The ``parameters`` cells hold ``name = literal`` lines; the values become the pipeline's defaults. ``-p name=value``
-on the command line overrides them, typed after the notebook's defaults.
+on the command line overrides them, typed after the notebook's defaults. A parameters cell may also derive values
+(``n_test = int(n_rows * test_fraction)``, ``DATA = Path("data") / name``) and import what it needs for that: those
+statements are *derived*, not parameters; every step that uses a derived name runs them right after its parameters
+(so a derived value follows a ``-p`` override, which papermill's injected cell does not do).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from nbprod.notebook.reader import Cell
 from nbprod.plan.model import RESERVED_NAMES, Pipeline
 from nbprod.plan.report import Report
 
-__all__ = ["read_parameters", "parse_assignments", "apply_overrides"]
+__all__ = ["read_parameters", "derived_statements", "parse_assignments", "apply_overrides"]
 
 
 def _plain_value(value: Any) -> bool:
@@ -40,16 +43,46 @@ def read_parameters(cells: list[Cell], analyses: dict[int, CellAnalysis], report
         a = analyses[cell.index]
         if a.tree is None:
             continue
+        derived = {id(d) for d in derived_statements(a)}
         for stmt in a.tree.body:
+            if id(stmt) in derived:
+                continue
             if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
                 found = _parameter(stmt, cell, a, report)
                 if found is not None:
                     parameters[found[0]] = found[1]
             elif not isinstance(stmt, ast.Expr) or not isinstance(getattr(stmt, "value", None), ast.Constant):
                 report.add_finding(
-                    "NB020", "the parameters cell may hold only assignments", cell, "move other code into a step"
+                    "NB020",
+                    "the parameters cell may hold only assignments (and the imports they need)",
+                    cell,
+                    "move other code into a step",
                 )
     return parameters
+
+
+def _literal(node: ast.expr) -> bool:
+    try:
+        ast.literal_eval(node)
+        return True
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False
+
+
+def derived_statements(a: CellAnalysis) -> list[ast.stmt]:
+    """The statements of a parameters cell that derive values instead of setting them: ``name = <expression that is
+    not a literal>`` and imports."""
+    if a.tree is None:
+        return []
+    out: list[ast.stmt] = []
+    for stmt in a.tree.body:
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            out.append(stmt)
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            if len(targets) == 1 and isinstance(targets[0], ast.Name) and not _literal(stmt.value):
+                out.append(stmt)
+    return out
 
 
 def _parameter(
