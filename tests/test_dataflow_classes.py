@@ -303,6 +303,18 @@ E2E = {
         ),
         ("out = [y, eval('z + 1'), sqrt(4), rest]\n" + WRITE, "b"),
     ],
+    # a global generator seeded once continues one stream across the steps (its state is handed on)
+    "global_rng": [
+        ("import numpy as np\nimport random\nnp.random.seed(42)\nrandom.seed(7)", "a"),
+        ("x = float(np.random.normal())\ndeck = list(range(10))\nrandom.shuffle(deck)", "b"),
+        ("keep = 1", "c"),  # uses neither: the stream passes it by
+        (
+            "from sklearn.model_selection import train_test_split\n"
+            "tr, te = train_test_split(list(range(10)), test_size=3)\n"
+            "out = [x, float(np.random.rand()), deck, random.random(), sorted(te)]\n" + WRITE,
+            "d",
+        ),
+    ],
     # lambdas and closures pickle cannot find by name travel by value (cloudpickle)
     "lambdas": [
         (
@@ -396,3 +408,20 @@ def test_derived_values_match_the_notebook_and_follow_an_override(tmp_path, monk
     )
     run("nb.ipynb", project=tmp_path, isolated=True, track=False, package=False, params={"n_rows": "80", "name": "x"})
     assert json.loads(out.read_text()) == [20, 60, "data/x"]  # derived from the overridden values
+
+
+def test_the_state_of_a_seeded_global_generator_flows_from_step_to_step(tmp_path):
+    plan = check([("OUT = 'out.json'", "a")] + E2E["global_rng"], {}, tmp_path)
+    numpy_state, random_state = "_nbprod_rng_numpy", "_nbprod_rng_random"
+    assert plan.step("b").inputs == {numpy_state: "a", random_state: "a"}
+    assert plan.step("c").inputs == {}  # uses neither generator
+    assert plan.step("d").inputs[numpy_state] == "b" and plan.step("d").inputs[random_state] == "b"
+    assert numpy_state not in plan.step("d").outputs  # nothing after it draws
+    text = render_pipeline(plan, tmp_path)["tasks/d.py"]
+    assert "numpy.random.set_state(load_value(upstream['b']['_nbprod_rng_numpy']))" in text
+    assert "random.setstate(load_value(upstream['b']['_nbprod_rng_random']))" in text
+
+
+def test_an_unseeded_global_generator_is_not_handed_on():
+    plan = plan_of([("import numpy as np\nx = np.random.rand()", "a"), ("y = np.random.rand()", "b")])
+    assert plan.step("b").inputs == {}

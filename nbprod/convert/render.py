@@ -17,6 +17,7 @@ import yaml
 from nbprod._core.fsutil import replace_dir
 from nbprod._core.layout import ProjectLayout
 from nbprod.analysis.magics import HELP, MAGIC, TIMED, cell_magic, line_magic
+from nbprod.analysis.rng import NUMPY, RANDOM, RNG_STATE, is_rng_state
 from nbprod.convert.markers import LOAD_BLOCK, SAVE_BLOCK, UPSTREAM_PREFIX, cell_marker
 from nbprod.convert.readme import render_card
 from nbprod.errors import ConvertError
@@ -145,25 +146,39 @@ def render_task(plan: Pipeline, step: Step, nb_rel: str, order: dict[str, int]) 
     for cell in step.code_cells:
         parts.append(_cell_block(cell, f"step {step.name}"))
     if step.outputs or step.metrics:
-        lines = ["# %%", SAVE_BLOCK]
-        imports = (["save_value"] if step.outputs else []) + (["save_metrics"] if step.metrics else [])
-        lines.append(f"from nbprod.io import {', '.join(imports)}")
-        for name in step.outputs:
-            if name in step.maybe_bound:  # bound only on some paths: hand on exactly what the step leaves
-                lines.append(f"save_value(globals().get({name!r}, {UNBOUND!r}), product[{name!r}])  # maybe unbound")
-            else:
-                lines.append(f"save_value({name}, product[{name!r}])")
-        if step.metrics:
-            pairs = ", ".join(f"{m!r}: {m}" for m in step.metrics)
-            lines.append(f"save_metrics({{{pairs}}}, product['metrics'])")
-        parts.append("\n".join(lines) + "\n")
+        parts.append(_save_block(step))
     return "\n".join(parts)
+
+
+_RNG_MODULE = {RNG_STATE[NUMPY]: "numpy.random", RNG_STATE[RANDOM]: "random"}
+_RNG_SET = {RNG_STATE[NUMPY]: "numpy.random.set_state", RNG_STATE[RANDOM]: "random.setstate"}
+_RNG_GET = {RNG_STATE[NUMPY]: "numpy.random.get_state", RNG_STATE[RANDOM]: "random.getstate"}
+
+
+def _save_block(step: Step) -> str:
+    lines = ["# %%", SAVE_BLOCK]
+    imports = (["save_value"] if step.outputs else []) + (["save_metrics"] if step.metrics else [])
+    lines.append(f"from nbprod.io import {', '.join(imports)}")
+    for name in step.outputs:
+        if is_rng_state(name):
+            lines += [f"import {_RNG_MODULE[name]}", f"save_value({_RNG_GET[name]}(), product[{name!r}])"]
+        elif name in step.maybe_bound:  # bound only on some paths: hand on exactly what the step leaves
+            lines.append(f"save_value(globals().get({name!r}, {UNBOUND!r}), product[{name!r}])  # maybe unbound")
+        else:
+            lines.append(f"save_value({name}, product[{name!r}])")
+    if step.metrics:
+        pairs = ", ".join(f"{m!r}: {m}" for m in step.metrics)
+        lines.append(f"save_metrics({{{pairs}}}, product['metrics'])")
+    return "\n".join(lines) + "\n"
 
 
 def _load_block(plan: Pipeline, step: Step, order: dict[str, int]) -> str:
     lines = ["# %%", LOAD_BLOCK, "from nbprod.io import load_value"]
     for name in sorted(step.inputs, key=lambda n: (order[step.inputs[n]], n)):
         producer = step.inputs[name]
+        if is_rng_state(name):  # a seeded global generator continues the stream where step `producer` left it
+            lines += [f"import {_RNG_MODULE[name]}", f"{_RNG_SET[name]}(load_value(upstream[{producer!r}][{name!r}]))"]
+            continue
         lines.append(f"{name} = load_value(upstream[{producer!r}][{name!r}])")
         if name in plan.step(producer).maybe_bound:  # the producer left it unbound: so does this step
             lines += [f"if isinstance({name}, str) and {name} == {UNBOUND!r}:", f"    del {name}"]

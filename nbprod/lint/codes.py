@@ -45,7 +45,6 @@ CHECKS: dict[str, tuple[str, str]] = {
     "NB403": (WARNING, "exec/eval of computed code: the names it reads or binds cannot cross steps"),
     "NB404": (WARNING, "os.chdir in one step does not carry to the steps after it"),
     "NB405": (WARNING, "a step acts on pyplot's current figure drawn in an earlier step"),
-    "NB406": (WARNING, "a step draws from the global random generator seeded in an earlier step"),
     "NB407": (WARNING, "star import of a module nbprod cannot list: its names do not cross steps"),
     "NB408": (WARNING, "two names for one object, one changed in a later step: the other does not see it there"),
 }

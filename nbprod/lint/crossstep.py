@@ -1,4 +1,5 @@
-"""NB403-NB408: state that does not cross a step boundary and that static analysis cannot carry across.
+"""NB403-NB408: state that does not cross a step boundary and that static analysis cannot carry across (NB406, a
+global random generator seeded in another step, is gone: the planner hands the generator's state on).
 
 Each step runs in its own kernel (``nbprod run --isolated``); only the values the planner infers travel between
 steps. Where the planner cannot be sure, lint says so and names both cells: the one that sets the state up and the
@@ -11,7 +12,7 @@ import ast
 from collections.abc import Iterator
 from typing import Callable, Optional
 
-from nbprod.lint.randomness import dotted
+from nbprod.analysis.rng import dotted
 from nbprod.notebook.reader import Cell
 from nbprod.plan.model import Pipeline, Step
 
@@ -24,9 +25,6 @@ _PLT_NEW = frozenset({"figure", "subplots", "subplot", "subplot_mosaic", "plot",
 _PLT_CURRENT = frozenset(
     {"savefig", "show", "title", "xlabel", "ylabel", "legend", "xlim", "ylim", "grid", "tight_layout", "gcf", "gca"}
 )
-_SEEDS = frozenset({"np.random.seed", "numpy.random.seed", "random.seed"})
-_NP_GLOBAL_PREFIXES = ("np.random.", "numpy.random.")
-_PY_RANDOM = frozenset({"random", "randint", "choice", "choices", "shuffle", "sample", "uniform", "gauss", "randrange"})
 
 
 def _calls(plan: Pipeline, cell: Cell) -> Iterator[tuple[ast.Call, str]]:
@@ -50,17 +48,9 @@ def _is_plt(d: str, verbs: frozenset[str]) -> bool:
     return head in ("plt", "pyplot", "matplotlib.pyplot") and verb in verbs
 
 
-def _is_global_draw(d: str) -> bool:
-    if d in _SEEDS or d.endswith((".default_rng", ".RandomState", ".Generator", ".get_state", ".set_state")):
-        return False
-    head, _, verb = d.rpartition(".")
-    return d.startswith(_NP_GLOBAL_PREFIXES) or (head == "random" and verb in _PY_RANDOM)
-
-
 def check_cross_step(plan: Pipeline, add: Add) -> None:
-    """Dynamic exec (NB403), os.chdir (NB404), pyplot's current figure (NB405), a global RNG seeded in another
-    step (NB406), a star import nbprod cannot list (NB407), two names for one object changed in a later step
-    (NB408)."""
+    """Dynamic exec (NB403), os.chdir (NB404), pyplot's current figure (NB405), a star import nbprod cannot list
+    (NB407), two names for one object changed in a later step (NB408)."""
     for step in plan.steps:
         for cell in step.code_cells:
             a = plan.analyses[cell.index]
@@ -184,14 +174,4 @@ def _pair(plan: Pipeline, s: Step, t: Step, add: Add) -> None:
             f"step {t.name!r} acts on pyplot's current figure, which step {s.name!r} drew (cell {drawn.index}): "
             "in its own kernel there is no current figure",
             "keep the drawing and its savefig/show in one step, or pass the figure object (fig, ax = plt.subplots())",
-        )
-    seeded = _first(plan, s, lambda d: d in _SEEDS)
-    draws = _first(plan, t, _is_global_draw)
-    if seeded is not None and draws is not None and _first(plan, t, lambda d: d in _SEEDS) is None:
-        add(
-            "NB406",
-            draws,
-            f"step {t.name!r} draws from the global random generator that step {s.name!r} seeded (cell "
-            f"{seeded.index}): in its own kernel the seed is not set, so results differ from the notebook",
-            "seed in the step that draws, or create a generator (rng = np.random.default_rng(seed)) and pass it on",
         )

@@ -5,20 +5,14 @@ from __future__ import annotations
 import ast
 from typing import Callable, Optional
 
+from nbprod.analysis.rng import NP_GLOBAL as _NP_GLOBAL
+from nbprod.analysis.rng import PY_RANDOM as _PY_RANDOM
+from nbprod.analysis.rng import RANDOM_STATE_ESTIMATORS, dotted
 from nbprod.notebook.reader import Cell
 from nbprod.plan.model import Pipeline
 
-__all__ = ["check_randomness", "RANDOM_STATE_ESTIMATORS"]
+__all__ = ["check_randomness", "RANDOM_STATE_ESTIMATORS", "dotted"]
 
-_NP_GLOBAL = frozenset(
-    """rand randn randint random random_sample ranf sample choice shuffle permutation normal uniform binomial
-    poisson exponential beta gamma standard_normal multivariate_normal lognormal laplace logistic geometric bytes
-    integers""".split()
-)
-_PY_RANDOM = frozenset(
-    """random randint choice choices shuffle sample uniform gauss randrange normalvariate triangular betavariate
-    expovariate""".split()
-)
 _GENERATORS = frozenset(
     {
         "np.random.default_rng",
@@ -29,36 +23,11 @@ _GENERATORS = frozenset(
         "random.Random",
     }
 )
-#: scikit-learn (and friends') estimators and splitters whose results depend on random_state.
-RANDOM_STATE_ESTIMATORS = frozenset(
-    """RandomForestClassifier RandomForestRegressor ExtraTreesClassifier ExtraTreesRegressor GradientBoostingClassifier
-    GradientBoostingRegressor HistGradientBoostingClassifier HistGradientBoostingRegressor DecisionTreeClassifier
-    DecisionTreeRegressor ExtraTreeClassifier ExtraTreeRegressor BaggingClassifier BaggingRegressor AdaBoostClassifier
-    AdaBoostRegressor IsolationForest RandomTreesEmbedding LogisticRegression SGDClassifier SGDRegressor Perceptron
-    PassiveAggressiveClassifier PassiveAggressiveRegressor MLPClassifier MLPRegressor LinearSVC LinearSVR KMeans
-    MiniBatchKMeans BisectingKMeans SpectralClustering GaussianMixture BayesianGaussianMixture PCA TruncatedSVD NMF
-    MiniBatchNMF FastICA LatentDirichletAllocation TSNE IterativeImputer RBFSampler Nystroem SkewedChi2Sampler
-    GaussianRandomProjection SparseRandomProjection ShuffleSplit StratifiedShuffleSplit GroupShuffleSplit
-    RandomizedSearchCV HalvingRandomSearchCV RepeatedKFold RepeatedStratifiedKFold XGBClassifier XGBRegressor
-    LGBMClassifier LGBMRegressor make_classification make_regression make_blobs make_moons make_circles
-    resample""".split()
-)
 _SHUFFLE_SPLITTERS = frozenset({"KFold", "StratifiedKFold", "GroupKFold", "StratifiedGroupKFold"})
 _SHARED = "<shared>"
 
 #: add(code, cell, message, fix)
 Add = Callable[[str, Optional[Cell], str, str], None]
-
-
-def dotted(node: ast.AST) -> str:
-    """``a.b.c`` for an attribute chain rooted at a name, else the attributes that could be read."""
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-    return ".".join(reversed(parts))
 
 
 def _kw(call: ast.Call, name: str) -> Optional[ast.expr]:
@@ -102,7 +71,8 @@ class _Scopes:
 
     @staticmethod
     def seeded(seen: set[str], scope: str) -> bool:
-        return scope in seen or _SHARED in seen
+        """Seeded in this step or an earlier one: the planner hands the generator's state on (analysis.rng)."""
+        return bool(seen)
 
 
 def _check_call(call: ast.Call, cell: Cell, scope: str, seeds: _Scopes, add: Add) -> None:
@@ -131,7 +101,7 @@ def _check_call(call: ast.Call, cell: Cell, scope: str, seeds: _Scopes, add: Add
                 "call random.seed(seed) first, or use random.Random(seed)",
             )
     elif tail == "train_test_split":
-        if _unseeded_state(call) and not _is_const(_kw(call, "shuffle"), False):
+        if _unseeded_state(call) and not _is_const(_kw(call, "shuffle"), False) and not seeds.seeded(seeds.np, scope):
             add(
                 "NB204",
                 cell,
@@ -139,7 +109,8 @@ def _check_call(call: ast.Call, cell: Cell, scope: str, seeds: _Scopes, add: Add
                 "add random_state=seed (a parameter) to train_test_split",
             )
     elif tail in RANDOM_STATE_ESTIMATORS or (tail in _SHUFFLE_SPLITTERS and _is_const(_kw(call, "shuffle"), True)):
-        if _unseeded_state(call) and _draws_randomly(tail, call):
+        # without random_state they draw from numpy's global generator: seeded earlier, they are reproducible
+        if _unseeded_state(call) and _draws_randomly(tail, call) and not seeds.seeded(seeds.np, scope):
             add(
                 "NB203",
                 cell,

@@ -16,7 +16,11 @@ from nbprod.notebook.reader import Notebook, read_notebook
 from nbprod.plan.build import build_plan
 from nbprod.plan.model import Pipeline
 
-__all__ = ["LintReport", "lint", "lint_notebook", "render_text", "render_json"]
+__all__ = ["LintReport", "lint", "lint_notebook", "render_text", "render_json", "MAY_DIFFER", "may_differ"]
+
+#: findings that mean the pipeline may compute or print something other than the notebook: ``nbprod run`` shows
+#: them before it runs (never silently different), ``nbprod verify`` checks
+MAY_DIFFER = ("NB302", "NB403", "NB404", "NB405", "NB407", "NB408")
 
 
 @dataclass
@@ -38,6 +42,12 @@ def lint_notebook(nb: Notebook, *, split: str = "auto", name: Optional[str] = No
     plan = build_plan(nb, name=name, split=split, strict=False)
     unique = {(f.code, f.cell, f.message): f for f in Linter(nb, plan).run()}
     return LintReport(nb.path, sorted(unique.values(), key=lambda f: f.sort_key), plan)
+
+
+def may_differ(plan: Pipeline) -> list[Finding]:
+    """The findings of ``plan``'s notebook by which its pipeline may differ from the notebook run top to bottom."""
+    found = {(f.code, f.cell, f.message): f for f in Linter(plan.notebook, plan).run() if f.code in MAY_DIFFER}
+    return sorted(found.values(), key=lambda f: f.sort_key)
 
 
 def lint(notebook: Union[str, Path], *, split: str = "auto", name: Optional[str] = None) -> LintReport:

@@ -17,9 +17,10 @@ from typing import Collection, Optional
 from nbprod.analysis.binding import BOUND, KEPT, UNBOUND, after
 from nbprod.analysis.cells import BUILTINS, CellAnalysis
 from nbprod.analysis.effects import pure_import
+from nbprod.analysis.rng import RNG_STATE, global_rng, seeded_generators
 from nbprod.notebook.reader import Cell
 from nbprod.plan.model import SHARED_ROLES, Pipeline, Step
-from nbprod.plan.params import derived_statements
+from nbprod.plan.params import parameters_read
 from nbprod.plan.report import Report
 
 __all__ = ["Scope", "StepResolver", "infer_dataflow", "training_inputs"]
@@ -29,14 +30,6 @@ def is_class(source: str) -> bool:
     """Whether a definition's source (decorators first) is a ``class`` statement."""
     lines = [ln for ln in source.lstrip().split("\n") if not ln.startswith("@")]
     return bool(lines) and lines[0].startswith("class ")
-
-
-def _parameters_read(cell: Cell, a: CellAnalysis, parameters: Collection[str]) -> list[str]:
-    """The parameters the derived statements of a parameters cell read (the cell also sets them: not free names)."""
-    if not cell.has("parameters"):
-        return []
-    read = {n.id for s in derived_statements(a) for n in ast.walk(s) if isinstance(n, ast.Name)}
-    return sorted(read & set(parameters))
 
 
 @dataclass
@@ -74,7 +67,7 @@ class Scope:
                     scope.note_function(f.name, f.globals_read | f.builtins_read, f.globals_written)
                     if is_class(f.source):
                         scope.classes.add(f.name)
-                scope.shared_uses[cell.index] = a.uses + a.builtin_uses + _parameters_read(cell, a, parameters)
+                scope.shared_uses[cell.index] = a.uses + a.builtin_uses + parameters_read(cell, a, parameters)
                 for n, stmt in a.imports.items():
                     scope.shared_imports.setdefault(n, stmt)
         return scope
@@ -303,6 +296,8 @@ def infer_dataflow(
     """Fill in the inputs, outputs, parameters, defines and copied code of ``steps`` (in notebook order)."""
     scope = Scope.before_steps(shared, analyses, parameters)
     priors: dict[str, dict[str, str]] = {}
+    # a generator the notebook seeds is one stream across the steps: its state is handed on like a value
+    seeded = set().union(*(seeded_generators(analyses[c.index].tree) for s in steps for c in s.code_cells))
     for i, step in enumerate(steps):
         scope.defined_later = {
             n for later in steps[i + 1 :] for c in later.code_cells for n in analyses[c.index].defines
@@ -312,6 +307,7 @@ def infer_dataflow(
             resolver.read(cell, analyses[cell.index])
         resolver.finish()
         scope.record(step, analyses)
+        _hand_on_rng_state(step, scope, analyses, seeded)
         priors[step.name] = resolver.prior
     by_name = {s.name: s for s in steps}
     _settle_maybe(steps, by_name, priors)
@@ -323,6 +319,17 @@ def infer_dataflow(
     for step in steps:
         _declared_outputs(step, report)
     _check_requirements(steps, report)
+
+
+def _hand_on_rng_state(step: Step, scope: Scope, analyses: dict[int, CellAnalysis], seeded: set[str]) -> None:
+    """A step that uses a seeded global generator starts from the state the last step using it left, and hands its
+    own state on (a pseudo-value, :data:`~nbprod.analysis.rng.RNG_STATE`)."""
+    used: set[str] = set().union(*(global_rng(analyses[c.index].tree) for c in step.code_cells))
+    for generator in sorted(used & seeded):
+        state = RNG_STATE[generator]
+        if state in scope.producer:
+            step.inputs.setdefault(state, scope.producer[state])
+        scope.producer[state] = step.name  # an output of the step when a later step takes it
 
 
 def _settle_maybe(steps: list[Step], by_name: dict[str, Step], priors: dict[str, dict[str, str]]) -> None:

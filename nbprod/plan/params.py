@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 import difflib
-from typing import Any, Optional
+from typing import Any, Collection, Optional
 
 from nbprod.analysis.cells import CellAnalysis
 from nbprod.errors import UsageError
@@ -19,7 +19,7 @@ from nbprod.notebook.reader import Cell
 from nbprod.plan.model import RESERVED_NAMES, Pipeline
 from nbprod.plan.report import Report
 
-__all__ = ["read_parameters", "derived_statements", "parse_assignments", "apply_overrides"]
+__all__ = ["read_parameters", "derived_statements", "parameters_read", "parse_assignments", "apply_overrides"]
 
 
 def _plain_value(value: Any) -> bool:
@@ -125,6 +125,14 @@ def _parameter(
         )
         return None
     return name, value
+
+
+def parameters_read(cell: Cell, a: CellAnalysis, parameters: Collection[str]) -> list[str]:
+    """The parameters the derived statements of a parameters cell read (the cell also sets them: not free names)."""
+    if not cell.has("parameters"):
+        return []
+    read = {n.id for s in derived_statements(a) for n in ast.walk(s) if isinstance(n, ast.Name)}
+    return sorted(read & set(parameters))
 
 
 def parse_assignments(items: list[str]) -> dict[str, str]:

@@ -70,7 +70,7 @@ def _imported_names(body: list[ast.stmt]) -> set[str]:
 def _library_setup(s: ast.stmt, imported: set[str]) -> bool:
     """``matplotlib.use("Agg")``, ``pd.set_option(...)``, ``warnings.filterwarnings(...)``: a call on a module this
     cell imports, binding nothing. Seeding a global generator is not set-up: replayed in every step, it would restart
-    the random stream that the notebook draws from once (lint NB406 covers seeding across steps)."""
+    the random stream that the notebook draws from once (the planner hands the state on: analysis.rng)."""
     if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Call)):
         return False
     func = s.value.func

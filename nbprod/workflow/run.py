@@ -31,6 +31,7 @@ from nbprod.errors import UsageError
 from nbprod.events import EventKind, EventSink, StepEvent, ignore
 from nbprod.gates.keeper import GateKeeper
 from nbprod.gates.worker import GateWorker
+from nbprod.lint.report import may_differ
 from nbprod.notebook.tags import validate_identifier
 from nbprod.plan.model import pipeline_name
 from nbprod.plan.params import apply_overrides
@@ -144,6 +145,11 @@ def _run(
     b.emit(
         StepEvent(EventKind.PLAN, message=f"{len(b.plan.steps)} steps: " + " -> ".join(s.name for s in b.plan.steps))
     )
+    for finding in may_differ(b.plan):
+        message = (
+            f"{finding.render(b.plan.notebook.path)}\n  the pipeline may differ from the notebook here: nbprod verify"
+        )
+        b.emit(StepEvent(EventKind.NOTE, message="warning: " + message + " checks"))
     store = RecordStore(b.layout.build_record(b.plan.name))
     fps = step_fingerprints(b.spec, b.pdir, b.mode, gate_inputs(b.plan, b.layout))
     if not force and fast_path(b, store.load(), fps, result, track=track, package=package):

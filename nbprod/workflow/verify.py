@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from nbprod.analysis.rng import is_rng_state
 from nbprod.errors import CellRef, StepFailedError, VerifyError
 from nbprod.plan.model import Pipeline, Step
 from nbprod.workflow.verify_compare import compare_metric, compare_products, same_printed
@@ -212,6 +213,8 @@ def _compare(
         nb_out = tmp / "values" / "out" / step.name
         problems = _problems(nb_out)
         for n in step.outputs:
+            if is_rng_state(n):  # a generator's state: what it draws is compared in the values that use it
+                continue
             rep.compared.append(n)
             status, detail = (
                 ("not comparable", problems[n]) if n in problems else compare_products(nb_out / n, prods[n])
@@ -268,6 +271,8 @@ def _changed_inputs(plan: Pipeline, step: Step, values: Path) -> list[str]:
     """Inputs whose notebook value at the step's start is not what their producer had at its end."""
     changed = []
     for n, producer in sorted(step.inputs.items()):
+        if is_rng_state(n):
+            continue
         status, _ = compare_products(values / "in" / step.name / n, values / "out" / producer / n)
         if status == "different":
             changed.append(n)

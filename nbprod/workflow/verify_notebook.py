@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
+from nbprod.analysis.rng import is_rng_state
 from nbprod.convert.markers import parse_cell_marker
 from nbprod.notebook.reader import Cell
 from nbprod.plan.model import Pipeline, Step
@@ -74,11 +75,12 @@ def notebook_json(plan: Pipeline, dumps: Path) -> dict[str, Any]:
         for step in first.get(index, []):
             if step.inputs:
                 folder = str(dumps / "in" / step.name)
-                src = _DUMP.format(what="the inputs", step=step.name, names=sorted(step.inputs), folder=folder)
+                names = sorted(n for n in step.inputs if not is_rng_state(n))  # values, not generator states
+                src = _DUMP.format(what="the inputs", step=step.name, names=names, folder=folder)
                 out.append(cell(src, {"dump": "in", "step": step.name}))
         out.append(cell(keep[index].source, {"cell": index}))
         for step in last.get(index, []):
-            names = list(dict.fromkeys(step.outputs + step.metrics))
+            names = [n for n in dict.fromkeys(step.outputs + step.metrics) if not is_rng_state(n)]
             src = _DUMP.format(what="the outputs", step=step.name, names=names, folder=str(dumps / "out" / step.name))
             out.append(cell(src, {"dump": "out", "step": step.name}))
     return {
