@@ -103,6 +103,6 @@ def overhead(reps: int) -> None:
 if __name__ == "__main__":
     quick = "--quick" in sys.argv
     false_alarms(200 if quick else 2000)
-    for s in () if "--far" in sys.argv else (0.5, 1.0):
+    for s in (0.5, 1.0):
         delay(s, 3 if quick else 20)
     overhead(2000)

@@ -37,7 +37,7 @@ def rules(text: str) -> list[dict]:
 
 
 def test_alerts_match_the_golden_file():
-    got, golden = render(), GOLDEN / "alerts" / "alerts.yaml"
+    got, golden = render(), GOLDEN / "monitoring" / "alerts.yaml"
     if os.environ.get("NBPROD_UPDATE_GOLDEN") == "1":
         golden.parent.mkdir(exist_ok=True)
         golden.write_text(got)

@@ -153,3 +153,8 @@ def test_undrifted_traffic_fires_nothing_and_drifted_traffic_fires_the_drifted_f
     assert {("NbprodFeatureMeanShift", "monthly_charges"), ("NbprodFeatureDriftVsTraining", "monthly_charges"),
             ("NbprodFeatureDriftVsPrevious", "plan")} <= fired  # fmt: skip
     assert not {a for a, _ in fired} & {"NbprodErrorRate", "NbprodLatencyP99"}
+    # every query of the generated Grafana dashboard returns series from this Prometheus
+    dashboard = json.loads((root / "bentos/classifier/dashboard.json").read_text())
+    exprs = [t["expr"].replace('=~"$feature"', '=~".+"') for p in dashboard["panels"] for t in p.get("targets", [])]
+    empty = [e for e in exprs if not scraped(api, e)]
+    assert len(exprs) >= 15 and empty == [], empty

@@ -27,6 +27,7 @@ from nbprod.io import load_metrics
 from nbprod.notebook.reader import read_notebook
 from nbprod.package import bentoml_child
 from nbprod.package.alerts import load_settings, render_alerts
+from nbprod.package.dashboard import render_dashboard
 from nbprod.package.model_card import build_model_card, card_facts, card_json, missing_human_fields
 from nbprod.package.model_card_md import render_markdown
 from nbprod.package.spec import ServingSpec, infer_serving, serve_source
@@ -207,6 +208,7 @@ def package_plan(plan: Pipeline, project: Path, *, tracked: Optional[dict] = Non
         "model_card.json": card_json(card),
         "nbprod_drift.py": Path(drift.__file__).read_text(),
         "alerts.yaml": render_alerts(plan.name, model_tag, baseline, alert_settings),
+        "dashboard.json": render_dashboard(plan.name, model_tag, alert_settings),
     }
     out = layout.bento_dir(plan.name)
     write_atomically(out, files)
