@@ -20,8 +20,12 @@ from tests.conftest import GOLDEN
 SDK = "grafana-foundation-sdk==1769699998!10.1.0"  # Grafana 10.1 schemas; no dependencies
 
 
-def dashboard(settings: AlertSettings | None = None) -> dict:
-    return json.loads(render_dashboard("churn", "churn:0123456789ab", settings or AlertSettings()))
+BASELINE = {"numeric": {"age": {}}, "categorical": {"plan": {}}, "prediction": {"kind": "numeric"}}
+
+
+def dashboard(settings: AlertSettings | None = None, baseline: dict | None = None) -> dict:
+    text = render_dashboard("churn", "churn:0123456789ab", baseline or BASELINE, settings or AlertSettings())
+    return json.loads(text)
 
 
 def queries(data: dict) -> list[str]:
@@ -31,10 +35,8 @@ def queries(data: dict) -> list[str]:
 
 
 def test_dashboard_matches_the_golden_file():
-    got, golden = (
-        render_dashboard("churn", "churn:0123456789ab", AlertSettings()),
-        GOLDEN / "monitoring" / "dashboard.json",
-    )
+    got = render_dashboard("churn", "churn:0123456789ab", BASELINE, AlertSettings())
+    golden = GOLDEN / "monitoring" / "dashboard.json"
     if os.environ.get("NBPROD_UPDATE_GOLDEN") == "1":
         golden.write_text(got)
     assert got == golden.read_text()
@@ -77,6 +79,19 @@ def test_threshold_lines_are_the_alert_levels():
               if p["type"] != "row"}  # fmt: skip
     assert levels["PSI per feature"] == 0.3 and levels["Test p-value vs training (KS / chi-square)"] == 0.001
     assert levels["p99 latency"] == 1.0 and levels["Error rate (5xx)"] == 0.05
+
+
+def test_panels_follow_the_features_and_the_prediction_kind():
+    def titles(baseline):
+        return {p["title"] for p in dashboard(baseline=baseline)["panels"]}
+
+    full = titles(BASELINE)
+    assert {"Mean-shift z-score (numeric features)", "Unseen-category share", "Prediction shift vs training"} <= full
+    assert "Unseen-category share" not in titles({"numeric": {"age": {}}, "prediction": None})
+    assert "Predictions" not in titles({"numeric": {"age": {}}, "prediction": None})
+    labels = {"numeric": {"age": {}}, "prediction": {"kind": "categorical"}}
+    shift = next(p for p in dashboard(baseline=labels)["panels"] if p["title"] == "Prediction shift vs training")
+    assert [t["legendFormat"] for t in shift["targets"]] == ["PSI"]  # class labels have no mean shift
 
 
 def test_every_query_is_valid_promql(tmp_path):

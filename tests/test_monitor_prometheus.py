@@ -128,7 +128,14 @@ def scraped(api: str, query: str) -> bool:
     return bool(result)
 
 
-def test_undrifted_traffic_fires_nothing_and_drifted_traffic_fires_the_drifted_features(stack):
+def nbprod_monitor(root: Path, base: str, prometheus: str) -> int:
+    from nbprod.ui.cli import main
+
+    nb = root / "example_notebooks/classifier.ipynb"
+    return main(["monitor", str(nb), "--project", str(root), "--url", base, "--prometheus", prometheus])
+
+
+def test_undrifted_traffic_fires_nothing_and_drifted_traffic_fires_the_drifted_features(stack, capsys):
     base, api, root = stack
     rows = records(root)
     send(base, rows)
@@ -138,6 +145,8 @@ def test_undrifted_traffic_fires_nothing_and_drifted_traffic_fires_the_drifted_f
     for _ in range(6):
         time.sleep(1)
         assert alerts(api, base, rows[0], "firing") | alerts(api, base, rows[0], "pending") == set()
+    prom = api.removesuffix("/api/v1")
+    assert nbprod_monitor(root, base, prom) == 0
     drifted = [{**r, "plan": "enterprise", "monthly_charges": 140.0} for r in rows]
     send(base, drifted)
     fired = wait_until(
@@ -153,8 +162,14 @@ def test_undrifted_traffic_fires_nothing_and_drifted_traffic_fires_the_drifted_f
     assert {("NbprodFeatureMeanShift", "monthly_charges"), ("NbprodFeatureDriftVsTraining", "monthly_charges"),
             ("NbprodFeatureDriftVsPrevious", "plan")} <= fired  # fmt: skip
     assert not {a for a, _ in fired} & {"NbprodErrorRate", "NbprodLatencyP99"}
+    capsys.readouterr()
+    assert nbprod_monitor(root, base, prom) == 1
+    out = capsys.readouterr().out
+    table = {line.split()[0]: line.split()[1] for line in out.splitlines()[1:8]}
+    assert table["plan"] == table["monthly_charges"] == "ALERT" and table["region"] == "ok", out
+    assert "NbprodFeaturePSI plan" in out.splitlines()[-2], out
     # every query of the generated Grafana dashboard returns series from this Prometheus
     dashboard = json.loads((root / "bentos/classifier/dashboard.json").read_text())
     exprs = [t["expr"].replace('=~"$feature"', '=~".+"') for p in dashboard["panels"] for t in p.get("targets", [])]
     empty = [e for e in exprs if not scraped(api, e)]
-    assert len(exprs) >= 15 and empty == [], empty
+    assert len(exprs) >= 14 and empty == [], empty

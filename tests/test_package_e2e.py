@@ -153,7 +153,7 @@ def _normalise(text: str) -> str:
 
 def test_generated_service_and_bentofile_match_golden_files(packaged):
     project, _ = packaged
-    for name in ("service.py", "bentofile.yaml", "alerts.yaml"):
+    for name in ("service.py", "bentofile.yaml", "alerts.yaml", "dashboard.json"):
         got = _normalise((project / "bentos/classifier" / name).read_text())
         golden = GOLDEN / "bento_classifier" / name
         if os.environ.get("NBPROD_UPDATE_GOLDEN") == "1":

@@ -118,22 +118,24 @@ def _service(g: _Layout, pipeline: str, s: AlertSettings) -> None:
           w=24, h=6)  # fmt: skip
 
 
-def _drift(g: _Layout, s: AlertSettings) -> None:
+def _drift(g: _Layout, s: AlertSettings, *, numeric: bool, categorical: bool) -> None:
     log = {"defaults": {"custom": {"scaleDistribution": {"type": "log", "log": 10}}}}
     g.row("Drift against training")
     g.add(
         "timeseries", "PSI per feature", [(f"nbprod_drift_psi{_FEATURE}", "{{feature}}")], _thresholds(s.psi), w=12, h=8
     )
-    z = f"nbprod_drift_mean_shift_z{_FEATURE}"
-    g.add("timeseries", "Mean-shift z-score (numeric features)", [(z, "{{feature}}")], _thresholds(s.mean_shift_z),
-          w=12, h=8)  # fmt: skip
+    if numeric:
+        z = f"nbprod_drift_mean_shift_z{_FEATURE}"
+        g.add("timeseries", "Mean-shift z-score (numeric features)", [(z, "{{feature}}")], _thresholds(s.mean_shift_z),
+              w=12, h=8)  # fmt: skip
     p = 'nbprod_drift_p_value{feature=~"$feature", reference="training"}'
     field = _thresholds(s.p_value, below=True)
     field["defaults"]["custom"].update(log["defaults"]["custom"])
     g.add("timeseries", "Test p-value vs training (KS / chi-square)", [(p, "{{feature}} ({{test}})")], field, w=12, h=8)
-    unseen = f"nbprod_drift_unseen_share{_FEATURE}"
-    g.add("timeseries", "Unseen-category share", [(unseen, "{{feature}}")], _thresholds(s.unseen_share, unit="percentunit"),
-          w=12, h=8)  # fmt: skip
+    if categorical:
+        unseen = f"nbprod_drift_unseen_share{_FEATURE}"
+        g.add("timeseries", "Unseen-category share", [(unseen, "{{feature}}")],
+              _thresholds(s.unseen_share, unit="percentunit"), w=12, h=8)  # fmt: skip
     g.row("Drift against the previous window (slow drift)")
     prev = 'nbprod_drift_p_value{feature=~"$feature", reference="previous"}'
     field = _thresholds(s.p_value, below=True)
@@ -144,21 +146,25 @@ def _drift(g: _Layout, s: AlertSettings) -> None:
           w=12, h=8)  # fmt: skip
 
 
-def _prediction(g: _Layout, s: AlertSettings) -> None:
+def _prediction(g: _Layout, s: AlertSettings, kind: str) -> None:
     sel = f'feature="{PREDICTION}"'
     g.row("Predictions")
-    shifts = [(f"nbprod_drift_psi{{{sel}}}", "PSI"), (f"nbprod_drift_mean_shift_z{{{sel}}}", "mean-shift z")]
+    shifts = [(f"nbprod_drift_psi{{{sel}}}", "PSI")]
+    if kind == "numeric":  # class labels have no mean
+        shifts.append((f"nbprod_drift_mean_shift_z{{{sel}}}", "mean-shift z"))
     g.add("timeseries", "Prediction shift vs training", shifts, _thresholds(s.psi), w=12, h=8)
     p = [(f"nbprod_drift_p_value{{{sel}}}", "vs {{reference}} ({{test}})")]
     g.add("timeseries", "Prediction test p-values", p, _thresholds(s.p_value, below=True), w=12, h=8)
 
 
-def render_dashboard(pipeline: str, model_tag: str, settings: AlertSettings) -> str:
-    """The ``dashboard.json`` text (deterministic: fixed ids, uid from the pipeline name, no timestamps)."""
+def render_dashboard(pipeline: str, model_tag: str, baseline: dict[str, Any], settings: AlertSettings) -> str:
+    """The ``dashboard.json`` text for the features of a drift ``baseline`` (deterministic: fixed ids, uid from the
+    pipeline name, no timestamps). Panels without a series to show (no numeric feature, ...) are left out."""
     g = _Layout()
     _service(g, pipeline, settings)
-    _drift(g, settings)
-    _prediction(g, settings)
+    _drift(g, settings, numeric=bool(baseline.get("numeric")), categorical=bool(baseline.get("categorical")))
+    if baseline.get("prediction"):
+        _prediction(g, settings, baseline["prediction"]["kind"])
     dashboard = {
         "uid": f"nbprod-{pipeline}"[:40],
         "title": f"nbprod: {pipeline}",

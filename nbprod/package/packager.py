@@ -208,7 +208,7 @@ def package_plan(plan: Pipeline, project: Path, *, tracked: Optional[dict] = Non
         "model_card.json": card_json(card),
         "nbprod_drift.py": Path(drift.__file__).read_text(),
         "alerts.yaml": render_alerts(plan.name, model_tag, baseline, alert_settings),
-        "dashboard.json": render_dashboard(plan.name, model_tag, alert_settings),
+        "dashboard.json": render_dashboard(plan.name, model_tag, baseline, alert_settings),
     }
     out = layout.bento_dir(plan.name)
     write_atomically(out, files)
