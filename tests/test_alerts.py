@@ -102,7 +102,7 @@ def test_promtool_checks_the_rules(tmp_path):
 
 
 def _series(name: str, values: str, **labels: str) -> dict:
-    text = ", ".join(f'{k}="{v}"' for k, v in {**labels, "job": "bento", "instance": "svc:3000"}.items())
+    text = ", ".join(f'{k}="{v}"' for k, v in {"job": "bento", "instance": "svc:3000", **labels}.items())
     return {"series": f"{name}{{{text}}}", "values": values}
 
 
@@ -119,15 +119,19 @@ def test_promtool_unit_tests_the_rules(tmp_path):
     (tmp_path / "alerts.yaml").write_text(text)
     by = {(r["labels"].get("feature"), r["labels"]["statistic"]): r for r in rules(text)}
     series = [
+        _series("bentoml_service_request_total", "0+60x25", service_name="churn", endpoint="/predict"),
         _series("nbprod_drift_window_rows", "100x5 500x20"),
+        # another service (another pipeline) on the same Prometheus: its drifted gauges are not this pipeline's
+        _series("bentoml_service_request_total", "0+60x25", service_name="other", endpoint="/predict", instance="o:1"),
+        _series("nbprod_drift_window_rows", "500x25", instance="o:1"),
+        _series("nbprod_drift_psi", "0.9x25", feature="age", instance="o:1"),
         _series("nbprod_drift_previous_rows", "0x25"),
         _series("nbprod_drift_psi", "0.05x5 0.45x20", feature="income"),  # drifts at 5m
         _series("nbprod_drift_psi", "0.05x25", feature="age"),
-        _series("nbprod_drift_mean_shift_z", "9x25", feature="age"),  # high only while the window is short...
+        _series("nbprod_drift_mean_shift_z", "9x5 1x20", feature="age"),  # high only while the window is short
         _series("nbprod_drift_p_value", "0.5x5 0.0001x20", feature="plan", reference="training", test="chi2"),
         _series("nbprod_drift_p_value", "0.0001x25", feature="plan", reference="previous", test="chi2"),
     ]
-    series[4]["values"] = "9x5 1x20"  # ... and back to normal once it is full
     chi2 = {"reference": "training", "test": "chi2"}
     tests = {
         "rule_files": ["alerts.yaml"],

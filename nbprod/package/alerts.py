@@ -17,7 +17,9 @@ threshold, each labelled with ``pipeline``, ``model_version``, ``feature`` and `
     psi = 0.3                   # per-feature override of p-value, psi, mean-shift-z, unseen-share
 
 Drift rules only count once the monitor's window holds ``min_rows`` rows (``nbprod_drift_window_rows``; the rules
-against the previous window wait for ``nbprod_drift_previous_rows``), as ``DriftMonitor`` does.
+against the previous window wait for ``nbprod_drift_previous_rows``), as ``DriftMonitor`` does, and only on the
+targets (job, instance) whose BentoML metrics name this pipeline (``service_name``), so one Prometheus can scrape
+several services whose features share names.
 """
 
 from __future__ import annotations
@@ -124,7 +126,10 @@ def _features(value: Any, path: str) -> dict[str, dict[str, float]]:
 
 def load_settings(project: Path) -> AlertSettings:
     """The alert settings of ``project`` (defaults without pyproject.toml or without the table)."""
-    import tomllib
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
 
     path = project / "pyproject.toml"
     if not path.is_file():
@@ -179,6 +184,11 @@ _STATS = {
 }
 
 
+def _this_service(pipeline: str) -> str:
+    """The targets that serve this pipeline: the drift gauges carry no pipeline label, BentoML's metrics do."""
+    return f"count by (job, instance) (bentoml_service_request_total{{service_name={_q(pipeline)}}})"
+
+
 def _drift_rule(pipeline: str, version: str, feature: str, stat: str, s: AlertSettings) -> dict[str, Any]:
     suffix, gauge, op, key, rows, what = _STATS[stat]
     level = s.level(feature, key)
@@ -187,7 +197,8 @@ def _drift_rule(pipeline: str, version: str, feature: str, stat: str, s: AlertSe
     who = "the predictions" if feature == PREDICTION else f"feature {feature}"
     return {
         "alert": ("NbprodPrediction" if feature == PREDICTION else "NbprodFeature") + suffix,
-        "expr": f"{expr} {op} {_num(level)} and on(job, instance) nbprod_drift_{rows}_rows >= {MIN_ROWS}",
+        "expr": f"{expr} {op} {_num(level)} and on(job, instance) nbprod_drift_{rows}_rows >= {MIN_ROWS}"
+        f" and on(job, instance) {_this_service(pipeline)}",
         "for": s.for_,
         "labels": {
             "severity": "warning",
@@ -238,10 +249,10 @@ def render_alerts(pipeline: str, model_tag: str, baseline: dict[str, Any], setti
     """The ``alerts.yaml`` text for the features of a drift ``baseline`` (``drift.compute_baseline``)."""
     version = model_tag.partition(":")[2] or model_tag
     rules: list[dict[str, Any]] = []
-    for name in baseline.get("numeric", {}):
+    for name in sorted(baseline.get("numeric", {})):
         rules += [_drift_rule(pipeline, version, name, s, settings) for s in ("mean_shift_z", "psi", "p_training")]
         rules.append(_drift_rule(pipeline, version, name, "p_previous", settings))
-    for name in baseline.get("categorical", {}):
+    for name in sorted(baseline.get("categorical", {})):
         rules += [_drift_rule(pipeline, version, name, s, settings) for s in ("psi", "unseen_share", "p_training")]
         rules.append(_drift_rule(pipeline, version, name, "p_previous", settings))
     prediction = baseline.get("prediction")
