@@ -86,6 +86,13 @@ def test_bad_settings_are_usage_errors(table, needle):
     assert needle in str(info.value) and info.value.fix
 
 
+def test_thresholds_for_an_unknown_feature_are_an_error():
+    with pytest.raises(UsageError) as info:
+        render(settings_from_table({"features": {"agee": {"psi": 0.3}}}))
+    assert "names no feature of pipeline 'churn': agee" in str(info.value)
+    assert "__prediction__, age, income, plan" in info.value.fix
+
+
 def test_project_config_reads_the_alerts_table(tmp_path):
     (tmp_path / "pyproject.toml").write_text('[tool.nbprod.alerts]\npsi = 0.25\nfor = "2m"\n')
     assert load_config(tmp_path).alerts == load_settings(tmp_path) == AlertSettings(psi=0.25, for_="2m")

@@ -248,6 +248,14 @@ def _service_rules(pipeline: str, version: str, s: AlertSettings) -> list[dict[s
 def render_alerts(pipeline: str, model_tag: str, baseline: dict[str, Any], settings: AlertSettings) -> str:
     """The ``alerts.yaml`` text for the features of a drift ``baseline`` (``drift.compute_baseline``)."""
     version = model_tag.partition(":")[2] or model_tag
+    known = {*baseline.get("numeric", {}), *baseline.get("categorical", {}), PREDICTION}
+    unknown = sorted(set(settings.features) - known)
+    if unknown:
+        raise UsageError(
+            f"[tool.nbprod.alerts.features] names no feature of pipeline {pipeline!r}: {', '.join(unknown)}",
+            path="pyproject.toml",
+            fix=f"the monitored features are: {', '.join(sorted(known))}",
+        )
     rules: list[dict[str, Any]] = []
     for name in sorted(baseline.get("numeric", {})):
         rules += [_drift_rule(pipeline, version, name, s, settings) for s in ("mean_shift_z", "psi", "p_training")]
