@@ -1,7 +1,7 @@
 """The drift monitor measured in-process (the module the generated Bento copies as ``nbprod_drift.py``).
 
 1. False-alarm rate on undrifted data, per test (KS for a normal feature, chi-square for a 5-category feature with a
-   1% category; each against training and against the previous window): 2,000 seeded monitors (window 500, training
+   1% category and for Poisson(2) counts; each against training and against the previous window): 2,000 seeded monitors (window 500, training
    5,000 rows), fraction with p < 0.01 and p < 0.05 (nominal 1% and 5%; binomial sd 0.22% / 0.49%).
 2. Detection delay: the service's monitor (window 1000, min_rows 200) full of undrifted single-row requests, then
    rows shifted by 0.5 or 1 sigma one at a time; the report is read after every 10 rows: the first row count at
@@ -26,18 +26,18 @@ COLORS, COLOR_P = ["red", "green", "blue", "grey", "pink"], [0.5, 0.3, 0.15, 0.0
 
 
 def rows(rng, n, shift=0.0):
-    x, c = rng.normal(10.0 + 2.0 * shift, 2.0, n), rng.choice(COLORS, n, p=COLOR_P)
-    return [{"x": float(a), "color": str(b)} for a, b in zip(x, c)]
+    x, c, k = rng.normal(10.0 + 2.0 * shift, 2.0, n), rng.choice(COLORS, n, p=COLOR_P), rng.poisson(2.0, n)
+    return [{"x": float(a), "color": str(b), "calls": int(i)} for a, b, i in zip(x, c, k)]
 
 
 def baseline(rng):
     train = rows(rng, 5000)
-    return compute_baseline({k: [r[k] for r in train] for k in ("x", "color")}, None)
+    return compute_baseline({k: [r[k] for r in train] for k in ("x", "color", "calls")}, None)
 
 
 def false_alarms(windows: int) -> None:
     base = baseline(np.random.default_rng(0))
-    hits = {(f, ref, a): 0 for f in ("x", "color") for ref in ("training", "previous") for a in (0.01, 0.05)}
+    hits = {(f, ref, a): 0 for f in ("x", "color", "calls") for ref in ("training", "previous") for a in (0.01, 0.05)}
     for seed in range(windows):
         rng = np.random.default_rng(seed + 1)
         m = DriftMonitor(base, window=500, min_rows=200)
@@ -47,7 +47,8 @@ def false_alarms(windows: int) -> None:
             hits[(f, ref, a)] += feats[f][f"p_{ref}"] < a
     print(f"false-alarm rate on undrifted data ({windows} windows of 500 rows):")
     for (f, ref, a), k in hits.items():
-        print(f"  {'KS' if f == 'x' else 'chi2'} vs {ref:8s} nominal {a:.0%}: {k / windows:.2%}")
+        test = {"x": "KS (normal)", "color": "chi2 (5 categories)", "calls": "chi2 (Poisson(2) counts)"}[f]
+        print(f"  {test:26s} vs {ref:8s} nominal {a:.0%}: {k / windows:.2%}")
 
 
 def delay(shift: float, seeds: int) -> None:

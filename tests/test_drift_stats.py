@@ -67,3 +67,26 @@ def test_a_category_share_change_is_detected(baseline):
     monitor.observe(rows(rng, N) + rows(rng, N, color_p=[0.4, 0.4, 0.15, 0.04, 0.01]), [0.0] * (2 * N))
     color = monitor.report()["features"]["color"]
     assert color["p_training"] < 0.01 and color["p_previous"] < 0.01 and color["alert"]
+
+
+def test_a_numeric_feature_with_few_values_gets_the_chi_square_test_near_nominal():
+    """Counts (Poisson(2)): KS on so few values is far too conservative (0% false alarms at a nominal 1% here)."""
+    rng = np.random.default_rng(11)
+    train = rng.poisson(2.0, 5000)
+    base = compute_baseline({"calls": train, "x": rng.normal(size=5000)}, None)
+
+    def drift(lam: float, seed: int) -> dict:
+        r = np.random.default_rng(seed)
+        window = [{"calls": int(c), "x": float(x)} for c, x in zip(r.poisson(lam, 2 * N), r.normal(size=2 * N))]
+        monitor = DriftMonitor(base, window=N, min_rows=200)
+        monitor.observe(window, [0.0] * (2 * N))
+        return monitor.report()["features"]
+
+    runs = [drift(2.0, seed) for seed in range(3000, 3000 + WINDOWS)]
+    assert runs[0]["calls"]["test"] == "chi2" and runs[0]["x"]["test"] == "ks"
+    low, high = binomial_bound(ALPHA, WINDOWS)
+    for ref in ("training", "previous"):
+        rate = sum(r["calls"][f"p_{ref}"] < ALPHA for r in runs) / WINDOWS
+        assert low <= rate <= high, (ref, rate, (low, high))
+    shifted = [drift(2.4, seed) for seed in range(4000, 4020)]
+    assert all(r["calls"]["p_training"] < 0.01 for r in shifted)

@@ -4,16 +4,14 @@ Self-contained on purpose: this file is copied verbatim into the Bento build con
 and imported by the generated service, so it imports only the standard library and numpy at import time
 (``prometheus_client`` lazily, pandas never: DataFrames are accepted duck-typed).
 
-``compute_baseline`` summarises the training inputs and predictions (mean/std and training-quantile bins for
-numeric columns, category shares for categorical ones) into a JSON-serialisable dict. ``DriftMonitor`` keeps
-a sliding window of served rows and compares it with the baseline: mean-shift z-score, PSI, unseen-category
-share. PSI needs hundreds of rows, so nothing alerts until the window holds ``min_rows`` rows.
-
-Beside that training baseline the monitor keeps a rolling one: the ``window`` rows served before the current window.
-Each feature gets a standard two-sample test against both (Kolmogorov-Smirnov for numeric features, against the
-training ECDF stored in the baseline; chi-square of homogeneity for categorical ones, categories with an expected
-count under 5 pooled), so sudden drift shows against training and slow drift against the previous window. The
-p-values use the asymptotic distributions (``scipy.special``, imported lazily); a test alerts below ``p_value``.
+``compute_baseline`` summarises the training inputs and predictions (mean/std, training-quantile bins and ECDF for
+numeric columns, category shares for categorical ones) into a JSON-serialisable dict. ``DriftMonitor`` keeps a
+sliding window of served rows and compares it with the baseline: mean-shift z-score, PSI, unseen-category share;
+and, against the training data and against the ``window`` rows served before (a rolling baseline: sudden drift shows
+against training, slow drift against the previous window), a standard two-sample test: Kolmogorov-Smirnov for
+numeric features, chi-square of homogeneity for categorical ones and numeric ones with few values (categories
+expected under 5 times pooled); asymptotic p-values (``scipy.special``, lazily). Nothing alerts until the window
+holds ``min_rows`` rows (PSI needs hundreds).
 """
 
 from __future__ import annotations
@@ -37,6 +35,7 @@ _NUMERIC = frozenset("iuf")  # numpy dtype kinds of numeric columns
 _CATEGORICAL = frozenset("bOUS")  # bool, object (str, category, pandas strings), numpy str/bytes
 _CDF_POINTS = 101  # training ECDF kept at (at most) this many quantiles for the KS test
 _MIN_EXPECTED = 5.0  # chi-square: categories expected fewer times than this in a sample are pooled
+_DISCRETE = 20  # a numeric feature with at most this many distinct training quantiles gets the chi-square test
 
 
 def _is_missing(value: Any) -> bool:
@@ -133,22 +132,17 @@ def _category_shares(values: list[str]) -> dict[str, float]:
     return {k: counts[k] / len(values) for k in sorted(counts)}
 
 
-def _categorical_summary(values: list[str]) -> dict[str, Any]:
-    return {"shares": _category_shares(values), "count": len(values)}
-
-
 def compute_baseline(
     frame: Any, predictions: Any, *, bins: int = 10, max_categories: int = 50, prediction_kind: Optional[str] = None
 ) -> dict[str, Any]:
     """Summarise the training inputs and the model's predictions on them (see the module docstring).
 
-    ``frame``: a pandas DataFrame (duck-typed; a mapping of columns or a list of records also work).
-    Numeric columns (int/uint/float dtypes) get mean, std, ``bins - 1`` deduplicated inner quantile edges and
-    the share per bin; object/string/category/bool columns with at most ``max_categories`` categories get
-    their category shares (keys are ``str(value)``). Other columns, and columns without any value, are
-    skipped; NaNs are ignored. ``predictions``: numbers or class labels (None: no prediction baseline).
-    ``prediction_kind`` forces "numeric" or "categorical"; by default float predictions are numeric, strings
-    and bools categorical, integers categorical when they take at most ``max_categories`` values.
+    ``frame``: a pandas DataFrame (duck-typed; a mapping of columns or a list of records also work). Numeric
+    columns (int/uint/float) get ``_numeric_summary``; object/string/category/bool columns with at most
+    ``max_categories`` categories their category shares (keys ``str(value)``) and count. Other columns, and columns
+    without any value, are skipped; NaNs are ignored. ``predictions``: numbers or class labels (None: no prediction
+    baseline). ``prediction_kind`` forces "numeric" or "categorical"; by default float predictions are numeric,
+    strings and bools categorical, integers categorical when they take at most ``max_categories`` values.
     """
     numeric: dict[str, Any] = {}
     categorical: dict[str, Any] = {}
@@ -163,7 +157,7 @@ def compute_baseline(
         elif kind in _CATEGORICAL:
             cats = _category_values(column)
             if cats and len(set(cats)) <= max_categories:
-                categorical[name] = _categorical_summary(cats)
+                categorical[name] = {"shares": _category_shares(cats), "count": len(cats)}
     prediction: Optional[dict[str, Any]] = None
     if predictions is not None:
         preds = predictions if hasattr(predictions, "dtype") else list(predictions)
@@ -173,7 +167,8 @@ def compute_baseline(
             prediction_kind = "categorical" if kind in _CATEGORICAL or few else "numeric"
         if prediction_kind == "categorical":
             labels = _category_values(preds)
-            prediction = {"kind": "categorical", **_categorical_summary(labels)} if labels else None
+            prediction = {"kind": "categorical", "shares": _category_shares(labels), "count": len(labels)}
+            prediction = prediction if labels else None
         elif prediction_kind == "numeric":
             values = _numeric_values(preds)
             prediction = {"kind": "numeric", **_numeric_summary(values, bins)} if len(values) else None
@@ -254,8 +249,19 @@ def _numeric_drift(values: list[Any], base: Mapping[str, Any], previous: Optiona
     z = (mean - float(base["mean"])) / stderr if stderr > 0 else 0.0
     psi = _psi(_bin_shares(arr, base["edges"]), np.asarray(base["shares"], dtype=float)) if n else 0.0
     out = {"kind": "numeric", "values": n, "mean": _plain(mean), "mean_shift_z": _plain(z), "psi": _plain(psi)}
-    prev = _numeric_values(previous or [])
-    return _with_tests({**out, "test": "ks"}, _ks_training(arr, base), _ks(arr, prev))
+    prev, cdf = _numeric_values(previous or []), base.get("cdf") or []
+    if not 0 < len(cdf) <= _DISCRETE or not base.get("count"):
+        return _with_tests({**out, "test": "ks"}, _ks_training(arr, base), _ks(arr, prev))
+    points, below = np.array(cdf, dtype=float).T  # few values: chi-square over them (KS is far too conservative)
+    train = {str(i): float(s) * base["count"] for i, s in enumerate(np.diff(below, prepend=0.0))}
+    window = _value_counts(arr, points)
+    return _with_tests({**out, "test": "chi2"}, _chi2(window, train), _chi2(window, _value_counts(prev, points)))
+
+
+def _value_counts(arr: np.ndarray, points: np.ndarray) -> dict[str, float]:
+    """Counts per training value (bin j holds the values in (points[j-1], points[j]]; above the last: a new bin)."""
+    bins, counts = np.unique(np.searchsorted(points, arr, side="left"), return_counts=True)
+    return {str(b): float(c) for b, c in zip(bins, counts)}
 
 
 def _categorical_drift(
