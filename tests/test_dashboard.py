@@ -28,10 +28,14 @@ def dashboard(settings: AlertSettings | None = None, baseline: dict | None = Non
     return json.loads(text)
 
 
+def exprs_of(data: dict) -> list[str]:
+    return [t["expr"] for p in data["panels"] for t in p.get("targets", [])]
+
+
 def queries(data: dict) -> list[str]:
     """Every panel query, with the dashboard variables replaced as Grafana does for "All"."""
     exprs = [t["expr"] for p in data["panels"] for t in p.get("targets", [])]
-    return [e.replace('=~"$feature"', '=~".+"') for e in exprs]
+    return [e.replace('=~"$feature"', '=~".+"').replace('=~"$instance"', '=~".+"') for e in exprs]
 
 
 def test_dashboard_matches_the_golden_file():
@@ -51,6 +55,13 @@ def test_dashboard_structure():
     assert len({p["id"] for p in panels}) == len(panels) and all(isinstance(p["id"], int) for p in panels)
     variables = {v["name"]: v for v in data["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+    assert (
+        variables["instance"]["query"]["query"]
+        == 'label_values(bentoml_service_request_total{service_name="churn"}, instance)'
+    )
+    assert all(
+        'instance=~"$instance"' in e for e in exprs_of(data) if "nbprod_drift" in e
+    )  # this service's gauges only
     cells: set[tuple[int, int]] = set()
     for p in panels:
         g = p["gridPos"]

@@ -18,7 +18,8 @@ __all__ = ["render_dashboard", "SCHEMA_VERSION"]
 
 SCHEMA_VERSION = 39
 _DS = {"type": "prometheus", "uid": "${datasource}"}
-_FEATURE = '{feature=~"$feature"}'
+_INSTANCE = 'instance=~"$instance"'  # the targets serving this pipeline (drift gauges carry no pipeline label)
+_FEATURE = '{feature=~"$feature", ' + _INSTANCE + "}"
 
 
 def _target(expr: str, legend: str, ref: str) -> dict[str, Any]:
@@ -70,19 +71,26 @@ class _Layout:
         self.x, self.h = self.x + w, max(self.h, h)
 
 
-def _variables() -> dict[str, Any]:
-    feature = {
-        "name": "feature",
-        "label": "feature",
+def _query_variable(name: str, query: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "label": name,
         "type": "query",
         "datasource": _DS,
-        "query": {"query": "label_values(nbprod_drift_psi, feature)", "refId": "features"},
+        "query": {"query": query, "refId": name},
         "refresh": 2,
         "multi": True,
         "includeAll": True,
         "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
         "sort": 1,
     }
+
+
+def _variables(pipeline: str) -> dict[str, Any]:
+    instance = _query_variable(
+        "instance", f'label_values(bentoml_service_request_total{{service_name="{pipeline}"}}, instance)'
+    )
+    feature = _query_variable("feature", 'label_values(nbprod_drift_psi{instance=~"$instance"}, feature)')
     source = {
         "name": "datasource",
         "label": "Prometheus",
@@ -92,7 +100,7 @@ def _variables() -> dict[str, Any]:
         "hide": 0,
         "refresh": 1,
     }
-    return {"list": [source, feature]}
+    return {"list": [source, instance, feature]}
 
 
 def _service(g: _Layout, pipeline: str, s: AlertSettings) -> None:
@@ -111,7 +119,8 @@ def _service(g: _Layout, pipeline: str, s: AlertSettings) -> None:
     g.add("stat", "Error rate (5xx)", [(f"{errors} / {total}", "errors")], _thresholds(s.error_rate, unit="percentunit"),
           w=6, h=4, **stat)  # fmt: skip
     g.add("stat", "p99 latency", [(p99, "p99")], _thresholds(s.p99_latency_seconds, unit="s"), w=6, h=4, **stat)
-    rows = [("nbprod_drift_window_rows", "window"), ("nbprod_drift_previous_rows", "previous window")]
+    windows = (("window", "window"), ("previous", "previous window"))
+    rows = [(f"nbprod_drift_{w}_rows{{{_INSTANCE}}}", label + " {{instance}}") for w, label in windows]
     g.add("stat", "Rows in the drift windows", rows, _thresholds(None), w=6, h=4, **stat)
     firing = f'sum by (alertname, feature) (ALERTS{{pipeline="{pipeline}", alertstate="firing"}})'
     g.add("timeseries", "Firing alerts (alerts.yaml)", [(firing, "{{alertname}} {{feature}}")], _thresholds(None),
@@ -128,7 +137,7 @@ def _drift(g: _Layout, s: AlertSettings, *, numeric: bool, categorical: bool) ->
         z = f"nbprod_drift_mean_shift_z{_FEATURE}"
         g.add("timeseries", "Mean-shift z-score (numeric features)", [(z, "{{feature}}")], _thresholds(s.mean_shift_z),
               w=12, h=8)  # fmt: skip
-    p = 'nbprod_drift_p_value{feature=~"$feature", reference="training"}'
+    p = 'nbprod_drift_p_value{feature=~"$feature", reference="training", ' + _INSTANCE + "}"
     field = _thresholds(s.p_value, below=True)
     field["defaults"]["custom"].update(log["defaults"]["custom"])
     g.add("timeseries", "Test p-value vs training (KS / chi-square)", [(p, "{{feature}} ({{test}})")], field, w=12, h=8)
@@ -137,17 +146,17 @@ def _drift(g: _Layout, s: AlertSettings, *, numeric: bool, categorical: bool) ->
         g.add("timeseries", "Unseen-category share", [(unseen, "{{feature}}")],
               _thresholds(s.unseen_share, unit="percentunit"), w=12, h=8)  # fmt: skip
     g.row("Drift against the previous window (slow drift)")
-    prev = 'nbprod_drift_p_value{feature=~"$feature", reference="previous"}'
+    prev = 'nbprod_drift_p_value{feature=~"$feature", reference="previous", ' + _INSTANCE + "}"
     field = _thresholds(s.p_value, below=True)
     field["defaults"]["custom"].update(log["defaults"]["custom"])
     g.add("timeseries", "Test p-value vs the previous window", [(prev, "{{feature}} ({{test}})")], field, w=12, h=8)
-    stat = 'nbprod_drift_statistic{feature=~"$feature", reference="previous"}'
+    stat = 'nbprod_drift_statistic{feature=~"$feature", reference="previous", ' + _INSTANCE + "}"
     g.add("timeseries", "Test statistic vs the previous window", [(stat, "{{feature}} ({{test}})")], _thresholds(None),
           w=12, h=8)  # fmt: skip
 
 
 def _prediction(g: _Layout, s: AlertSettings, kind: str) -> None:
-    sel = f'feature="{PREDICTION}"'
+    sel = f'feature="{PREDICTION}", {_INSTANCE}'
     g.row("Predictions")
     shifts = [(f"nbprod_drift_psi{{{sel}}}", "PSI")]
     if kind == "numeric":  # class labels have no mean
@@ -178,7 +187,7 @@ def render_dashboard(pipeline: str, model_tag: str, baseline: dict[str, Any], se
         "schemaVersion": SCHEMA_VERSION,
         "version": 1,
         "graphTooltip": 1,
-        "templating": _variables(),
+        "templating": _variables(pipeline),
         "annotations": {"list": []},
         "links": [],
         "panels": g.panels,
