@@ -8,7 +8,7 @@ export PLOOMBER_STATS_ENABLED := false
 export MLFLOW_DISABLE_TELEMETRY := true
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: venv demo test test-fast check format bench clean browser
+.PHONY: venv demo test test-fast check format bench clean browser prometheus
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
 venv: $(VENV)/.installed
@@ -30,6 +30,10 @@ demo: venv
 browser:
 	@[ -x /usr/bin/chromium ] || ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null)
 
+# the alert tests run Debian's promtool and their own Prometheus on loopback (the package's system service is stopped)
+prometheus:
+	@[ -x /usr/bin/promtool ] || ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null && ($(SUDO) systemctl disable --now prometheus 2>/dev/null || true))
+
 # style, types and the layer contracts of ARCHITECTURE.md; `make test` runs them first
 check: venv
 	$(BIN)/ruff check nbprod tests benchmarks
@@ -42,7 +46,7 @@ format: venv
 	$(BIN)/ruff format nbprod tests benchmarks
 	$(BIN)/ruff check --fix nbprod tests benchmarks
 
-test: check browser
+test: check browser prometheus
 	$(BIN)/python -m pytest -q
 
 test-fast: venv

@@ -122,6 +122,7 @@ def test_unseen_categories_alert(baseline):
 
 def test_each_alert_level_alerts_on_its_own(baseline, monkeypatch):
     monkeypatch.setitem(ALERT_LEVELS, "psi", 1e9)
+    monkeypatch.setitem(ALERT_LEVELS, "p_value", 0.0)
     unseen = make_frame(400, seed=16, colors=COLORS + ["purple"], color_p=[0.45, 0.27, 0.18, 0.1])
     color = monitor_with(baseline, unseen).report()["features"]["color"]
     assert color["unseen_share"] > 0.05 and color["alert"]
@@ -132,6 +133,10 @@ def test_each_alert_level_alerts_on_its_own(baseline, monkeypatch):
     assert not monitor_with(baseline, unseen).report()["alert"]
     monkeypatch.setitem(ALERT_LEVELS, "psi", 0.2)
     assert monitor_with(baseline, unseen).report()["features"]["color"]["alert"]
+    monkeypatch.setitem(ALERT_LEVELS, "psi", 1e9)
+    monkeypatch.setitem(ALERT_LEVELS, "p_value", 0.01)  # the chi-square test alone
+    assert monitor_with(baseline, unseen).report()["features"]["color"]["alert"]
+    assert not monitor_with(baseline, unseen, levels={"p_value": 0.0}).report()["alert"]
 
 
 def test_shifted_predictions_alert(baseline):
@@ -167,7 +172,11 @@ def test_sliding_window_keeps_last_rows(baseline):
     report = monitor.report()
     assert report["rows_in_window"] == 300
     assert report["features"]["x"]["mean"] == pytest.approx(normal["x"].mean(), abs=1e-5)
-    assert not report["alert"]
+    x = report["features"]["x"]  # the window is back to training, but it differs from the window before it
+    assert x["p_training"] > 0.01 and x["p_previous"] < 1e-6 and x["alert"] and report["rows_in_previous"] == 300
+    monitor.observe(records(make_frame(300, seed=21)), [0.0] * 300)
+    x = monitor.report()["features"]["x"]
+    assert x["p_training"] > 0.01 and x["p_previous"] > 0.01 and not x["alert"]
 
 
 def test_missing_fields_and_none_ignored(baseline):
@@ -205,7 +214,7 @@ def test_report_json_serialisable_without_nan(baseline):
             assert floats and all(round(v, 6) == v for v in floats)  # plain floats, rounded to 6 digits
     assert constant.report()["features"]["const"]["mean_shift_z"] == 0.0  # base std 0: z is 0, not inf
     for feature in empty["features"].values():
-        assert feature["psi"] == 0.0 and all(type(v) in (bool, int, float, str) for v in feature.values())
+        assert feature["psi"] == 0.0 and all(type(v) in (bool, int, float, str, type(None)) for v in feature.values())
 
 
 def test_observe_is_thread_safe(baseline):

@@ -114,7 +114,9 @@ def test_packaging_writes_the_bento_context_and_a_typed_card(tmp_path, write_nb)
     result = package_plan(plan, tmp_path, build=False)
     assert sorted(result.files) == [
         "MODEL_CARD.md",
+        "alerts.yaml",
         "bentofile.yaml",
+        "dashboard.json",
         "model_card.json",
         "nbprod_drift.py",
         "service.py",
@@ -124,6 +126,7 @@ def test_packaging_writes_the_bento_context_and_a_typed_card(tmp_path, write_nb)
     assert card["model_parameters"]["output_schema"]["description"] == "postprocess() of the model's prediction"
     assert card["monitoring"]["drift_baseline"]["numeric"] == ["a"] and not result.built
     assert "def preprocess(raw):" in result.files["service.py"]
+    assert 'nbprod_drift_psi{feature="a"} > 0.2' in (tmp_path / "bentos/nb/alerts.yaml").read_text()
 
 
 def test_user_code_error_is_an_nbprod_error():

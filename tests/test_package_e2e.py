@@ -147,12 +147,13 @@ def test_a_rerun_with_skipped_steps_is_tracked_as_reused(packaged):
 
 def _normalise(text: str) -> str:
     text = re.sub(r"classifier:[0-9a-f]{12}", "classifier:<version>", text)
+    text = re.sub(r"model_version: [0-9a-f]{12}", "model_version: <version>", text)
     return re.sub(r"==[0-9][^\s']*", "==<version>", text)
 
 
 def test_generated_service_and_bentofile_match_golden_files(packaged):
     project, _ = packaged
-    for name in ("service.py", "bentofile.yaml"):
+    for name in ("service.py", "bentofile.yaml", "alerts.yaml", "dashboard.json"):
         got = _normalise((project / "bentos/classifier" / name).read_text())
         golden = GOLDEN / "bento_classifier" / name
         if os.environ.get("NBPROD_UPDATE_GOLDEN") == "1":

@@ -1,4 +1,9 @@
-"""Regenerate the golden files: `.venv/bin/python tests/update_golden.py`, then review the diff."""
+"""Regenerate the golden files of the pipelines: `.venv/bin/python tests/update_golden.py`, then review the diff.
+
+The other golden files (Bento, alerts.yaml, dashboard.json, model card) are rewritten by their tests when run with
+NBPROD_UPDATE_GOLDEN=1, e.g.
+`NBPROD_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_alerts.py tests/test_dashboard.py`.
+"""
 
 from __future__ import annotations
 

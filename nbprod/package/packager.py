@@ -27,6 +27,8 @@ from nbprod.gates.store import cached_gate
 from nbprod.io import load_metrics
 from nbprod.notebook.reader import read_notebook
 from nbprod.package import bentoml_child
+from nbprod.package.alerts import load_settings, render_alerts
+from nbprod.package.dashboard import render_dashboard
 from nbprod.package.model_card import CardFacts, build_model_card, card_facts, card_json, missing_human_fields
 from nbprod.package.model_card_md import render_markdown
 from nbprod.package.spec import ServingSpec, infer_serving, serve_source
@@ -37,7 +39,7 @@ from nbprod.plan.model import Pipeline
 
 __all__ = ["PackageResult", "package", "package_plan"]
 
-_BASE_PACKAGES = ("bentoml", "numpy", "pandas", "pydantic", "joblib", "prometheus-client", "starlette")
+_BASE_PACKAGES = ("bentoml", "numpy", "pandas", "pydantic", "joblib", "prometheus-client", "starlette", "scipy")
 _MODEL_FILES = ("model.joblib", "drift_baseline.json", "input_schema.json")
 
 
@@ -195,12 +197,21 @@ def package_plan(plan: Pipeline, project: Path, *, tracked: Optional[dict] = Non
         packages=packages,
     )
     nb_rel = facts.notebook or ""
+    alert_settings = load_settings(project)
     files = {
         "service.py": render_service(
-            spec, pipeline=plan.name, notebook=nb_rel, model_tag=model_tag, serve_imports=imports, serve_code=code
+            spec,
+            pipeline=plan.name,
+            notebook=nb_rel,
+            model_tag=model_tag,
+            serve_imports=imports,
+            serve_code=code,
+            drift_levels=alert_settings.drift_levels(),
         ),
         "bentofile.yaml": render_bentofile(pipeline=plan.name, notebook=nb_rel, model_tag=model_tag, packages=packages),
         "nbprod_drift.py": Path(drift.__file__).read_text(),
+        "alerts.yaml": render_alerts(plan.name, model_tag, baseline, alert_settings),
+        "dashboard.json": render_dashboard(plan.name, model_tag, baseline, alert_settings),
     }
     files.update(_card_files(facts, plan))
     # the Bento's version is a digest of its files with the card naming no Bento; the card then names that Bento

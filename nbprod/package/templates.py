@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import keyword
 import math
+from typing import Optional
 
 import yaml
 
@@ -71,7 +72,14 @@ def _docstring_text(text: str) -> str:
 
 
 def render_service(
-    spec: ServingSpec, *, pipeline: str, notebook: str, model_tag: str, serve_imports: str, serve_code: str
+    spec: ServingSpec,
+    *,
+    pipeline: str,
+    notebook: str,
+    model_tag: str,
+    serve_imports: str,
+    serve_code: str,
+    drift_levels: Optional[dict[str, float]] = None,
 ) -> str:
     columns = [f.name for f in spec.fields]
     cls = service_class_name(pipeline)
@@ -128,6 +136,8 @@ MAX_BATCH = {MAX_BATCH}
 MAX_LATENCY_MS = 10_000
 COLUMNS = {columns!r}
 GAUGE_INTERVAL_S = 1.0
+# drift alert levels of the /drift/ report, from [tool.nbprod.alerts] (the same as in alerts.yaml)
+DRIFT_LEVELS = {dict(sorted((drift_levels or {}).items()))!r}
 
 {serve}
 
@@ -158,7 +168,7 @@ class {cls}:
     def __init__(self) -> None:
         self.model = joblib.load(self.bento_model.path_of("model.joblib"))
         with open(self.bento_model.path_of("drift_baseline.json")) as fh:
-            self.monitor = nbprod_drift.DriftMonitor(json.load(fh))
+            self.monitor = nbprod_drift.DriftMonitor(json.load(fh), levels=DRIFT_LEVELS)
         nbprod_drift.prometheus_gauges()  # created once per worker process, after Prometheus is set up
         _MONITOR["monitor"] = self.monitor
         self._last_gauges = 0.0

@@ -136,6 +136,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    from nbprod.workflow.monitor import monitor, render_table
+
+    result = monitor(
+        args.notebook, project=args.project, name=args.name, split=args.split, url=args.url, prometheus=args.prometheus
+    )
+    print(render_table(result))
+    return 1 if result.alert else 0
+
+
 def _cmd_review(args: argparse.Namespace) -> int:
     from nbprod.workflow.review import review
 
@@ -249,6 +259,7 @@ COMMANDS = {
     "export": _cmd_export,
     "package": _cmd_package,
     "serve": _cmd_serve,
+    "monitor": _cmd_monitor,
     "review": _cmd_review,
     "approve": _cmd_approve,
     "release": _cmd_release,

@@ -16,16 +16,18 @@ from typing import Any
 
 from nbprod.errors import UsageError
 from nbprod.notebook.tags import CARD_FIELDS
+from nbprod.package.alerts import AlertSettings, settings_from_table
 
 __all__ = ["ProjectConfig", "load_config", "DEFAULT_APPROVAL_CARD_FIELDS"]
 
 DEFAULT_APPROVAL_CARD_FIELDS = ("intended-use", "limitations", "owners")
-_KEYS = ("approval-card-fields",)
+_KEYS = ("approval-card-fields", "alerts")
 
 
 @dataclass(frozen=True)
 class ProjectConfig:
     approval_card_fields: tuple[str, ...] = DEFAULT_APPROVAL_CARD_FIELDS
+    alerts: AlertSettings = AlertSettings()  # [tool.nbprod.alerts]: thresholds of bentos/<name>/alerts.yaml
 
 
 def _toml(path: Path) -> dict[str, Any]:
@@ -78,4 +80,7 @@ def load_config(project: Path) -> ProjectConfig:
                 fix=(f"did you mean {close[0]!r}? " if close else "") + f"settings: {', '.join(_KEYS)}",
             )
     fields = table.get("approval-card-fields")
-    return ProjectConfig(DEFAULT_APPROVAL_CARD_FIELDS if fields is None else _card_fields(fields, path))
+    return ProjectConfig(
+        DEFAULT_APPROVAL_CARD_FIELDS if fields is None else _card_fields(fields, path),
+        settings_from_table(table.get("alerts"), str(path)),
+    )

@@ -27,6 +27,8 @@ MAX_BATCH = 1000
 MAX_LATENCY_MS = 10_000
 COLUMNS = ['plan', 'region', 'tenure_months', 'monthly_charges', 'support_calls', 'data_usage_gb']
 GAUGE_INTERVAL_S = 1.0
+# drift alert levels of the /drift/ report, from [tool.nbprod.alerts] (the same as in alerts.yaml)
+DRIFT_LEVELS = {'mean_shift_z': 4.0, 'p_value': 0.01, 'psi': 0.2, 'unseen_share': 0.05}
 
 # --- the notebook's `serve` cells, as written there ---
 import pandas as pd
@@ -85,7 +87,7 @@ class ClassifierService:
     def __init__(self) -> None:
         self.model = joblib.load(self.bento_model.path_of("model.joblib"))
         with open(self.bento_model.path_of("drift_baseline.json")) as fh:
-            self.monitor = nbprod_drift.DriftMonitor(json.load(fh))
+            self.monitor = nbprod_drift.DriftMonitor(json.load(fh), levels=DRIFT_LEVELS)
         nbprod_drift.prometheus_gauges()  # created once per worker process, after Prometheus is set up
         _MONITOR["monitor"] = self.monitor
         self._last_gauges = 0.0
