@@ -272,3 +272,15 @@ def test_corrupted_data_fails_the_run_at_the_gate_component(kfp_env, project):
     assert "'gate-clean-df' finished with status \x1b[91mFAILURE" in out or "gate-clean-df" in out
     (run_dir,) = root.iterdir()
     assert (run_dir / "step-clean" / "df").is_dir() and not (run_dir / "step-train").exists()  # nothing after it
+
+
+def test_the_export_stays_light(project):
+    """The generator imports neither kfp nor the pipeline's heavy libraries (it is a text generator)."""
+    heavy = ["kfp", "ploomber", "papermill", "pandas", "numpy", "great_expectations", "mlflow", "bentoml", "sklearn"]
+    code = (
+        "import sys, json\nfrom nbprod.ui.cli import main\n"
+        "rc = main(['export', 'kfp', 'example_notebooks/regression.ipynb', '--no-compile'])\n"
+        f"print(json.dumps([rc, sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r}))]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=project)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [0, []]
