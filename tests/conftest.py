@@ -67,3 +67,14 @@ def tree_snapshot(folder: Path) -> dict[str, bytes]:
     if not folder.exists():
         return {}
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def uv_command() -> list[str]:
+    """How to call uv here (the venv's module, or the one on PATH): the slow orchestrator tests build environments."""
+    import subprocess
+    import sys
+
+    for cmd in ([sys.executable, "-m", "uv"], [shutil.which("uv")], [shutil.which("python3"), "-m", "uv"]):
+        if cmd[0] and subprocess.run([*cmd, "--version"], capture_output=True).returncode == 0:
+            return [c for c in cmd if c]
+    raise AssertionError("uv is needed to build the orchestrator environments (make venv installs it)")

@@ -41,6 +41,27 @@ def main() -> None:
             (out / path).parent.mkdir(parents=True, exist_ok=True)
             (out / path).write_text(text)
         print(f"wrote {out.relative_to(ROOT)}")
+    kfp_goldens()
+
+
+def kfp_goldens() -> None:
+    """tests/golden/kfp/<example>.py, and its compiled .yaml when kfp is importable (`pip install nbprod[kfp]`)."""
+    import importlib.util
+
+    from nbprod.export.kfp import _compile, render_kfp
+
+    for name in ("regression", "classifier"):
+        rel = f"example_notebooks/{name}.ipynb"
+        text = render_kfp(build_plan(read_notebook(ROOT / rel, display_path=rel)), notebook=rel)
+        out = ROOT / "tests" / "golden" / "kfp" / name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.with_suffix(".py").write_text(text)
+        if importlib.util.find_spec("kfp") is not None:
+            out.with_suffix(".yaml").write_text(_compile(text, name))
+        print(
+            f"wrote {out.relative_to(ROOT)}.py"
+            + (" and .yaml" if importlib.util.find_spec("kfp") else " (no kfp: not the .yaml)")
+        )
 
 
 if __name__ == "__main__":

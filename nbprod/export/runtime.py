@@ -1,15 +1,17 @@
-"""What an exported pipeline's tasks call at run time, on the orchestrator's worker (Airflow today).
+"""What an exported pipeline's tasks call at run time, on the orchestrator's worker (Airflow, Kubeflow Pipelines).
 
 Each step runs its generated task script (``pipelines/<name>/tasks/<step>.py``) in its own kernel with papermill,
 with the same ``upstream``/``product`` parameters Ploomber would inject, so a step computes what ``nbprod run
 --isolated`` computes. Products travel as paths under a products folder (by default nbprod's own,
-``.nbprod/products/<pipeline>/``), never as pickled objects through the orchestrator. Gates and ``require:``
+``.nbprod/products/<pipeline>/``), never as pickled objects through the orchestrator; the ``*_at`` variants take
+the paths themselves (Kubeflow's typed artifacts: ``Output[Dataset].path``). Gates and ``require:``
 thresholds are their own tasks: they raise, so the orchestrator marks the run failed at the gate task.
 """
 
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -25,7 +27,17 @@ from nbprod.notebook.reader import read_notebook
 from nbprod.plan.build import build_plan
 from nbprod.plan.model import Pipeline
 
-__all__ = ["run_step", "check_gate", "check_thresholds", "track_and_package", "products_root"]
+__all__ = [
+    "run_step",
+    "run_step_at",
+    "check_gate",
+    "check_gate_at",
+    "check_thresholds",
+    "check_thresholds_at",
+    "publish_products",
+    "track_and_package",
+    "products_root",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +68,19 @@ def _products(project: Path, pipeline: str, pdir: Path, task: dict[str, Any], ro
     return out
 
 
+def _task(project: Path, pipeline: str, notebook: str, step: str) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """The pipeline folder, the step's task in pipeline.yaml and every task by name."""
+    pdir, spec = _spec(project, pipeline)
+    tasks = {t["name"]: t for t in spec["tasks"]}
+    if step not in tasks:
+        raise RunError(
+            f"the pipeline has no step {step!r}",
+            path=str(pdir / "pipeline.yaml"),
+            fix=f"regenerate the export after `nbprod convert {notebook}`",
+        )
+    return pdir, tasks[step], tasks
+
+
 def run_step(
     project: PathLike,
     pipeline: str,
@@ -67,27 +92,40 @@ def run_step(
 ) -> dict[str, str]:
     """Execute step ``step`` in its own kernel; returns its products (key -> path). ``params`` override the
     notebook's parameters the step uses; unknown ones are ignored."""
+    project = Path(project)
+    pdir, task, tasks = _task(project, pipeline, notebook, step)
+    root = products_root(project, pipeline, products_dir)
+    product = _products(project, pipeline, pdir, task, root)
+    ups = read_upstream((pdir / task["source"]).read_text())
+    upstream = {u: _products(project, pipeline, pdir, tasks[u], root) for u in ups}
+    return run_step_at(project, pipeline, notebook, step, params, product=product, upstream=upstream)
+
+
+def run_step_at(
+    project: PathLike,
+    pipeline: str,
+    notebook: str,
+    step: str,
+    params: Optional[dict[str, Any]] = None,
+    *,
+    product: dict[str, str],
+    upstream: dict[str, dict[str, str]],
+) -> dict[str, str]:
+    """Execute step ``step`` in its own kernel with its products and its upstream products at the paths given
+    (an orchestrator's artifacts: Kubeflow's ``Output[...].path``); returns ``product``."""
     env.quiet_dependencies()
     import jupytext
     import papermill
 
     project = Path(project)
-    pdir, spec = _spec(project, pipeline)
-    tasks = {t["name"]: t for t in spec["tasks"]}
-    if step not in tasks:
-        raise RunError(
-            f"the pipeline has no step {step!r}",
-            path=str(pdir / "pipeline.yaml"),
-            fix=f"regenerate the export after `nbprod convert {notebook}`",
-        )
-    task, root = tasks[step], products_root(project, pipeline, products_dir)
+    pdir, task, _ = _task(project, pipeline, notebook, step)
     source = (pdir / task["source"]).read_text()
     parameters: dict[str, Any] = {k: v for k, v in (task.get("params") or {}).items()}
     parameters.update({k: v for k, v in (params or {}).items() if k in parameters})
-    parameters["product"] = _products(project, pipeline, pdir, task, root)
+    parameters["product"] = dict(product)
     ups = read_upstream(source)
     if ups:
-        parameters["upstream"] = {u: _products(project, pipeline, pdir, tasks[u], root) for u in ups}
+        parameters["upstream"] = {u: dict(upstream.get(u, {})) for u in ups}
     out = Path(parameters["product"]["nb"])
     out.parent.mkdir(parents=True, exist_ok=True)
     for path in parameters["product"].values():
@@ -117,14 +155,19 @@ def check_gate(
     project: PathLike, pipeline: str, notebook: str, step: str, variable: str, *, products_dir: Optional[str] = None
 ) -> bool:
     """Validate the product ``variable`` of ``step`` against its suite; raise :class:`GateFailedError` if it fails."""
-    env.quiet_dependencies()
-    from nbprod.gates.store import run_gate
-
     project = Path(project)
     pdir, spec = _spec(project, pipeline)
     task = next(t for t in spec["tasks"] if t["name"] == step)
-    product = Path(_products(project, pipeline, pdir, task, products_root(project, pipeline, products_dir))[variable])
-    result = run_gate(project, pipeline, step, variable, product, notebook=notebook)
+    product = _products(project, pipeline, pdir, task, products_root(project, pipeline, products_dir))[variable]
+    return check_gate_at(project, pipeline, notebook, step, variable, product)
+
+
+def check_gate_at(project: PathLike, pipeline: str, notebook: str, step: str, variable: str, product: str) -> bool:
+    """Validate the product folder ``product`` (``variable`` of ``step``) against its suite."""
+    env.quiet_dependencies()
+    from nbprod.gates.store import run_gate
+
+    result = run_gate(Path(project), pipeline, step, variable, Path(product), notebook=notebook)
     if not result.success:
         failed = "; ".join(o.describe() for o in result.failed)
         raise GateFailedError(
@@ -139,24 +182,57 @@ def check_thresholds(
     project: PathLike, pipeline: str, notebook: str, step: str, *, products_dir: Optional[str] = None
 ) -> dict[str, float]:
     """Check the ``require:`` thresholds of ``step`` on its saved metrics; raise :class:`GateFailedError` if one fails."""
-    from nbprod.gates.model import check_requirements
-
     project = Path(project)
-    plan = _plan(project, pipeline, notebook)
     pdir, spec = _spec(project, pipeline)
     task = next(t for t in spec["tasks"] if t["name"] == step)
-    metrics_path = Path(
-        _products(project, pipeline, pdir, task, products_root(project, pipeline, products_dir))["metrics"]
-    )
-    metrics = load_metrics(metrics_path) if metrics_path.exists() else {}
-    failed = [o for o in check_requirements(plan.step(step), metrics) if not o.passed]
+    metrics = _products(project, pipeline, pdir, task, products_root(project, pipeline, products_dir))["metrics"]
+    return check_thresholds_at(project, pipeline, notebook, step, metrics)
+
+
+def check_thresholds_at(project: PathLike, pipeline: str, notebook: str, step: str, metrics: str) -> dict[str, float]:
+    """Check the ``require:`` thresholds of ``step`` on the metrics file ``metrics``."""
+    from nbprod.gates.model import check_requirements
+
+    plan = _plan(Path(project), pipeline, notebook)
+    values = load_metrics(metrics) if Path(metrics).exists() else {}
+    failed = [o for o in check_requirements(plan.step(step), values) if not o.passed]
     if failed:
         raise GateFailedError(
             "; ".join(f"evaluation gate failed: {o.describe()}" for o in failed),
             path=notebook,
             fix="improve the model or review the threshold in the notebook's require: tag",
         )
-    return metrics
+    return values
+
+
+def _copy_into(source: Path, tmp: Path) -> None:
+    import shutil
+
+    shutil.copytree(source, tmp, dirs_exist_ok=True)
+
+
+def publish_products(project: PathLike, pipeline: str, products: dict[str, dict[str, str]]) -> None:
+    """Copy products held elsewhere (an orchestrator's artifacts: {step: {key: path}}) into nbprod's own products
+    folder, where tracking, packaging and ``nbprod status`` read them; each product is replaced whole."""
+    import shutil
+
+    from nbprod._core.fsutil import replace_dir
+
+    project = Path(project)
+    pdir, spec = _spec(project, pipeline)
+    tasks = {t["name"]: t for t in spec["tasks"]}
+    default = ProjectLayout(project).products_dir(pipeline)
+    for step, prods in sorted(products.items()):
+        targets = _products(project, pipeline, pdir, tasks[step], default)
+        for key, src in sorted(prods.items()):
+            target, source = Path(targets[key]), Path(src)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if source.is_dir():
+                replace_dir(target, partial(_copy_into, source))
+            else:
+                tmp = target.with_name(f".{target.name}.tmp")
+                shutil.copyfile(source, tmp)
+                tmp.replace(target)
 
 
 def track_and_package(

@@ -11,7 +11,7 @@ import logging
 import sys
 from typing import Optional
 
-from nbprod.errors import NbprodError, ServeError
+from nbprod.errors import NbprodError, ServeError, UsageError
 from nbprod.ui.parser import build_parser
 
 __all__ = ["main"]
@@ -234,6 +234,10 @@ def _cmd_expect(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    if args.engine == "kfp":
+        return _export_kfp(args)
+    if args.base_image is not None or args.no_compile:
+        raise UsageError("--base-image and --no-compile are for kfp", path=args.notebook, fix="leave them out")
     from nbprod.export.airflow import export_airflow
 
     result = export_airflow(
@@ -247,6 +251,27 @@ def _cmd_export(args: argparse.Namespace) -> int:
     )
     print(f"{result.path} {'written' if result.changed else 'unchanged'}: Airflow 3 DAG {result.dag_id!r}")
     print(f"test it: airflow dags test {result.dag_id} -f {result.path} (pip install 'nbprod[airflow]')")
+    return 0
+
+
+def _export_kfp(args: argparse.Namespace) -> int:
+    from nbprod.export.kfp import BASE_IMAGE, export_kfp
+
+    if args.schedule is not None:
+        raise UsageError("--schedule is for airflow", path=args.notebook, fix="schedule Kubeflow runs in Kubeflow")
+    result = export_kfp(
+        args.notebook,
+        project=args.project,
+        name=args.name,
+        split=args.split,
+        base_image=args.base_image or BASE_IMAGE,
+        track=not args.no_track,
+        package=not args.no_package,
+        compile=not args.no_compile,
+    )
+    written = [str(p) for p in (result.module, result.ir) if p is not None]
+    print(f"{' '.join(written)} {'written' if result.changed else 'unchanged'}: Kubeflow pipeline {result.pipeline!r}")
+    print(f"run it locally: kfp.local.SubprocessRunner (pip install 'nbprod[kfp]'); upload {written[-1]} to Kubeflow")
     return 0
 
 

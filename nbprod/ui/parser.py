@@ -121,12 +121,20 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(verb, help=text)
         _add_common(p)
         p.add_argument("--tracking-uri", help="MLflow tracking URI (default: SQLite under .nbprod/)")
-    export = sub.add_parser("export", help="the pipeline for an orchestrator: export airflow NB writes dags/<name>.py")
-    export.add_argument("engine", choices=["airflow"], help="the orchestrator (Airflow 3)")
+    export = sub.add_parser(
+        "export",
+        help="the pipeline for an orchestrator: export airflow NB writes dags/<name>.py, "
+        "export kfp NB kubeflow/<name>.py and its compiled kubeflow/<name>.yaml",
+    )
+    export.add_argument(
+        "engine", choices=["airflow", "kfp"], help="the orchestrator (Airflow 3, Kubeflow Pipelines v2)"
+    )
     _add_common(export)
     export.add_argument("--schedule", help='Airflow schedule, e.g. "@weekly" (default: none, triggered runs only)')
     export.add_argument("--no-track", action="store_true", help="no MLflow tracking task")
     export.add_argument("--no-package", action="store_true", help="no Bento packaging task")
+    export.add_argument("--base-image", help="kfp: the components' image (default: python:3.11-slim)")
+    export.add_argument("--no-compile", action="store_true", help="kfp: write the module only, not the compiled YAML")
     expect = sub.add_parser("expect", help="propose starter expectation suites for the gate: tags from a good run")
     _add_common(expect)
     expect.add_argument("--force", action="store_true", help="overwrite suites a person has edited")
