@@ -115,6 +115,10 @@ def test_packaging_writes_the_bento_context_and_a_typed_card(tmp_path, write_nb)
     assert sorted(result.files) == [
         "MODEL_CARD.md",
         "bentofile.yaml",
+        "deploy/deployment.yaml",
+        "deploy/hpa.yaml",
+        "deploy/service.yaml",
+        "deploy/servicemonitor.yaml",
         "model_card.json",
         "nbprod_drift.py",
         "service.py",

@@ -26,6 +26,7 @@ from nbprod.gates.store import cached_gate
 from nbprod.io import load_metrics
 from nbprod.notebook.reader import read_notebook
 from nbprod.package import bentoml_child
+from nbprod.package.deploy import deploy_settings, render_deploy
 from nbprod.package.model_card import build_model_card, card_facts, card_json, missing_human_fields
 from nbprod.package.model_card_md import render_markdown
 from nbprod.package.spec import ServingSpec, infer_serving, serve_source
@@ -137,6 +138,11 @@ def _stage_model(work: Path, stored: Path, model: Any, spec: ServingSpec, baseli
     return h.hexdigest()[:12]
 
 
+def bento_version(files: dict[str, str]) -> str:
+    """The Bento's version: a digest of its build context (``deploy/`` is not in it: it names the version)."""
+    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def _build_request(
     plan: Pipeline,
     spec: ServingSpec,
@@ -152,7 +158,7 @@ def _build_request(
     return {
         "model_tag": model_tag,
         "name": plan.name,
-        "bento_version": hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12],
+        "bento_version": bento_version(files),
         "build_ctx": str(out.resolve()),
         "model_labels": {"nbprod.pipeline": plan.name},
         # BentoML refuses None in metadata: an untracked run simply has no run id
@@ -200,8 +206,11 @@ def package_plan(plan: Pipeline, project: Path, *, tracked: Optional[dict] = Non
         "nbprod_drift.py": Path(drift.__file__).read_text(),
     }
     out = layout.bento_dir(plan.name)
-    write_atomically(out, files)
-    result = PackageResult(out, files, model_tag, missing_card_fields=missing_human_fields(card), notes=spec.notes)
+    deploy = render_deploy(plan.name, bento_version(files), deploy_settings(layout.root))  # Kubernetes manifests
+    write_atomically(out, {**files, **deploy})
+    result = PackageResult(
+        out, {**files, **deploy}, model_tag, missing_card_fields=missing_human_fields(card), notes=spec.notes
+    )
     if build:
         run_id = (tracked or {}).get("run_id")
         request = _build_request(plan, spec, model_tag, files, work=work, out=out, notebook=nb_rel, run_id=run_id)

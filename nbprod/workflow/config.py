@@ -20,7 +20,7 @@ from nbprod.notebook.tags import CARD_FIELDS
 __all__ = ["ProjectConfig", "load_config", "DEFAULT_APPROVAL_CARD_FIELDS"]
 
 DEFAULT_APPROVAL_CARD_FIELDS = ("intended-use", "limitations", "owners")
-_KEYS = ("approval-card-fields",)
+_KEYS = ("approval-card-fields", "deploy")  # [tool.nbprod.deploy] is read by nbprod.package.deploy
 
 
 @dataclass(frozen=True)
