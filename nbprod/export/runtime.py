@@ -19,13 +19,21 @@ from nbprod._core import env
 from nbprod._core.layout import ProjectLayout
 from nbprod.convert.markers import read_upstream
 from nbprod.engine.ploomber import describe_failure
-from nbprod.errors import GateFailedError, RunError, StepFailedError
+from nbprod.errors import GateFailedError, NbprodError, RunError, StepFailedError, UsageError
 from nbprod.io import load_metrics
 from nbprod.notebook.reader import read_notebook
 from nbprod.plan.build import build_plan
 from nbprod.plan.model import Pipeline
 
-__all__ = ["run_step", "check_gate", "check_thresholds", "track_and_package", "products_root"]
+__all__ = [
+    "run_step",
+    "check_gate",
+    "check_thresholds",
+    "track_and_package",
+    "products_root",
+    "replace_data_files",
+    "main",
+]
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +72,11 @@ def run_step(
     params: Optional[dict[str, Any]] = None,
     *,
     products_dir: Optional[str] = None,
+    data: Optional[dict[str, str]] = None,
 ) -> dict[str, str]:
     """Execute step ``step`` in its own kernel; returns its products (key -> path). ``params`` override the
-    notebook's parameters the step uses; unknown ones are ignored."""
+    notebook's parameters the step uses; unknown ones are ignored. ``data``: data file as the notebook names it ->
+    the path to read instead (relative to the notebook's folder, or absolute)."""
     env.quiet_dependencies()
     import jupytext
     import papermill
@@ -81,7 +91,7 @@ def run_step(
             fix=f"regenerate the export after `nbprod convert {notebook}`",
         )
     task, root = tasks[step], products_root(project, pipeline, products_dir)
-    source = (pdir / task["source"]).read_text()
+    source = replace_data_files((pdir / task["source"]).read_text(), data or {})
     parameters: dict[str, Any] = {k: v for k, v in (task.get("params") or {}).items()}
     parameters.update({k: v for k, v in (params or {}).items() if k in parameters})
     parameters["product"] = _products(project, pipeline, pdir, task, root)
@@ -111,6 +121,34 @@ def run_step(
             fix="fix the cell in the notebook, then trigger the DAG again",
         ) from None
     return parameters["product"]
+
+
+def replace_data_files(source: str, data: dict[str, str]) -> str:
+    """``source`` with every string literal equal to a key of ``data`` replaced by the value's literal (tokens, so a
+    comment or a longer string that merely contains the path is left alone)."""
+    if not data:
+        return source
+    import ast
+    import io
+    import tokenize
+
+    offsets = [0]
+    for line in source.splitlines(keepends=True):
+        offsets.append(offsets[-1] + len(line))
+    pieces, pos = [], 0
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type != tokenize.STRING:
+            continue
+        try:
+            value = ast.literal_eval(tok.string)
+        except (ValueError, SyntaxError):
+            continue
+        if isinstance(value, str) and value in data:
+            start = offsets[tok.start[0] - 1] + tok.start[1]
+            end = offsets[tok.end[0] - 1] + tok.end[1]
+            pieces += [source[pos:start], repr(data[value])]
+            pos = end
+    return "".join([*pieces, source[pos:]])
 
 
 def check_gate(
@@ -211,3 +249,80 @@ def track_and_package(
 
         out["bento_tag"] = package_plan(plan, project, tracked=tracked).bento_tag
     return out
+
+
+def _cli() -> Any:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m nbprod.export.runtime",
+        description="One task of an exported pipeline (what the pods of `nbprod export airflow --kubernetes` run).",
+    )
+    sub = parser.add_subparsers(dest="verb", required=True)
+    for verb, extra in (("step", ["step"]), ("gate", ["step", "variable"]), ("require", ["step"])) + (
+        ("track-and-package", []),
+    ):
+        p = sub.add_parser(verb)
+        p.add_argument("pipeline")
+        p.add_argument("notebook", help="relative to the project")
+        for name in extra:
+            p.add_argument(name)
+        p.add_argument("--project", default=".", help="the project folder (default: the current folder)")
+        p.add_argument("--products-dir", default="", help="products folder (default: nbprod's own)")
+        if verb == "step":
+            p.add_argument("--param", nargs=2, action="append", default=[], metavar=("NAME", "JSON"))
+            p.add_argument("--data", nargs=2, action="append", default=[], metavar=("FILE", "PATH"))
+        if verb == "track-and-package":
+            p.add_argument("--no-track", action="store_true")
+            p.add_argument("--no-package", action="store_true")
+    return parser
+
+
+def _json_param(name: str, text: str) -> Any:
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"--param {name}: {text!r} is not JSON ({exc.msg})",
+            path=name,
+            fix="pass the value as JSON, e.g. --param alpha 0.5 or --param city '\"Oslo\"'",
+        ) from None
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """``python -m nbprod.export.runtime VERB PIPELINE NOTEBOOK ...``: one task; an nbprod error is one line on
+    stderr and its exit code, never a traceback."""
+    import json
+    import sys
+
+    args = _cli().parse_args(argv)
+    where = {"products_dir": args.products_dir or None}
+    try:
+        if args.verb == "step":
+            params = {k: _json_param(k, v) for k, v in args.param}
+            data = {f: p for f, p in args.data if p and p != f}
+            out: Any = run_step(args.project, args.pipeline, args.notebook, args.step, params, data=data, **where)
+        elif args.verb == "gate":
+            out = check_gate(args.project, args.pipeline, args.notebook, args.step, args.variable, **where)
+        elif args.verb == "require":
+            out = check_thresholds(args.project, args.pipeline, args.notebook, args.step, **where)
+        else:
+            out = track_and_package(
+                args.project,
+                args.pipeline,
+                args.notebook,
+                track=not args.no_track,
+                package=not args.no_package,
+                **where,
+            )
+    except NbprodError as err:
+        sys.stderr.write(f"{err}\n")
+        return err.exit_code
+    sys.stdout.write(json.dumps(out, sort_keys=True, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
