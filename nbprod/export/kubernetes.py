@@ -69,7 +69,7 @@ def pod_docstring(pipeline: str) -> list[str]:
     ]
 
 
-def pod_preamble(plan: Pipeline, notebook: str, image: str, data: dict[str, str]) -> list[str]:
+def pod_preamble(plan: Pipeline, notebook: str, image: str) -> list[str]:
     name = plan.name
     lines = [
         "from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator",
@@ -81,8 +81,6 @@ def pod_preamble(plan: Pipeline, notebook: str, image: str, data: dict[str, str]
         f"IMAGE = {image!r}  # built from dags/{name}.Dockerfile",
         f"PVC = {k8s_name(name) + '-nbprod'!r}  # products, gate results, MLflow and BentoML stores of every task",
     ]
-    if data:
-        lines += [f"DATA = {data!r}  # DAG param -> the data file the notebook reads (replaced by the param's value)"]
     lines += [
         "POD = dict(",
         "    image=IMAGE,",
