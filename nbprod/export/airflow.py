@@ -5,6 +5,10 @@ one task per data gate and per step with ``require:`` thresholds (they fail the 
 as the last task. The notebook's parameters are DAG params (overridable when triggering); products travel as paths
 under a products folder (a DAG param, nbprod's own folder by default), never through XCom. The file is
 deterministic and path-relative: the project root is the DAG file's parent folder's parent.
+
+``--kubernetes`` renders the same tasks as KubernetesPodOperators in one image (:mod:`nbprod.export.kubernetes`,
+which also writes its Dockerfile); ``--data-param NAME[=FILE]`` makes a data file the notebook reads the DAG param
+``NAME`` (the runtime reads the given path instead of the literal), so a scheduled retrain takes the new data.
 """
 
 from __future__ import annotations
