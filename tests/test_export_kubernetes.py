@@ -122,6 +122,27 @@ def test_data_param_on_a_notebook_without_data_files(project, capsys):
     assert code == 2 and "the notebook reads no data file" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
+def test_a_data_path_in_the_parameters_cell_is_a_dag_param_already(project, write_nb):
+    """No --data-param needed when the parameters cell holds the path: the DAG param reaches the step's kernel."""
+    from nbprod.export.runtime import run_step
+    from nbprod.io import load_value
+
+    (project / "week1.csv").write_text("x\n1\n2\n")
+    (project / "week2.csv").write_text("x\n10\n20\n30\n")
+    cells = [
+        ("code", "import pandas as pd", ["imports"]),
+        ("code", "data_path = 'week1.csv'", ["parameters"]),
+        ("code", "df = pd.read_csv(data_path)", ["step:load"]),
+        ("code", "total = float(df['x'].sum())", ["step:total"]),
+    ]
+    write_nb(cells, name="weekly.ipynb", folder=project)
+    export_airflow("weekly.ipynb", track=False, package=False)
+    assert "'data_path': Param('week1.csv', type='string')" in (project / "dags/weekly.py").read_text()
+    products = run_step(project, "weekly", "weekly.ipynb", "load", {"data_path": "week2.csv"})
+    assert load_value(products["df"])["x"].tolist() == [10, 20, 30]
+
+
 def test_replace_data_files_touches_only_the_literal():
     source = (
         "# reads 'data/houses.csv'\n"
