@@ -91,7 +91,7 @@ def test_data_param_in_the_taskflow_dag(project):
     assert (
         "run_step(PROJECT, PIPELINE, NOTEBOOK, 'load', _params(), products_dir=_products_dir(), data=_data())" in text
     )
-    assert text.count("data=_data()") == 1  # only the step that reads the file
+    assert text.count("data=_data()") == 2  # the step that reads the file, and the tracking task (MLflow records it)
     ast.parse(text)
 
 
@@ -160,6 +160,17 @@ def test_replace_data_files_touches_only_the_literal():
         "text = f'data/houses.csv'",  # an f-string is not a plain literal: left alone
     ]
     assert replace_data_files(source, {}) == source
+
+
+def test_the_tracked_params_are_the_runs_not_the_defaults():
+    from nbprod.export.runtime import _run_params
+    from nbprod.notebook.reader import read_notebook
+    from nbprod.plan.build import build_plan
+
+    plan = build_plan(read_notebook(EXAMPLES / "regression.ipynb"))
+    got = _run_params(plan, {"alpha": 2.5, "products_dir": "", "houses": "x.csv"}, {"data/houses.csv": "x.csv"})
+    assert got == {"alpha": 2.5, "test_size": 0.2, "seed": 7, "min_sqft": 300, "data.data/houses.csv": "x.csv"}
+    assert _run_params(plan, None, {"data/houses.csv": "data/houses.csv"}) == plan.parameters
 
 
 def test_the_runtime_cli_reports_errors_without_a_traceback(project, capsys):
@@ -257,20 +268,21 @@ def _shifted_houses(project: Path) -> Path:
 
 
 _REFERENCE: dict[bytes, dict] = {}
+CONF_ALPHA = 2.5  # both slow tests trigger with another alpha too: the run's params reach the steps and MLflow
 
 
 def _reference_metrics(tmp_path: Path, data: Path) -> dict:
-    """``nbprod run`` of the regression notebook in a project of its own whose houses.csv is ``data`` (once per
-    content: both slow tests train on the same new week)."""
+    """``nbprod run -p alpha=CONF_ALPHA`` of the regression notebook in a project of its own whose houses.csv is
+    ``data`` (once per content: both slow tests train on the same new week)."""
     content = data.read_bytes()
     if content not in _REFERENCE:
         ref = tmp_path / "reference"
         shutil.copytree(EXAMPLES, ref / "example_notebooks", ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copytree(ROOT / "expectations", ref / "expectations")
         shutil.copyfile(data, ref / "example_notebooks/data/houses.csv")
-        _REFERENCE[content] = run(
-            ref / "example_notebooks/regression.ipynb", project=ref, track=False, package=False
-        ).metrics
+        nb = ref / "example_notebooks/regression.ipynb"
+        result = run(nb, project=ref, params={"alpha": str(CONF_ALPHA)}, track=False, package=False)
+        _REFERENCE[content] = result.metrics
     return _REFERENCE[content]
 
 
@@ -283,7 +295,7 @@ def test_the_kubernetes_dag_parses_on_airflow_and_its_pods_commands_train_on_the
     export_airflow(
         "example_notebooks/regression.ipynb", kubernetes=True, data_param="houses", track=False, package=False
     )
-    conf = {"houses": str(new)}
+    conf = {"houses": str(new), "alpha": CONF_ALPHA}
     proc = subprocess.run(
         [str(venv / "bin/python"), "-c", PARSE, str(project / "dags/regression.py"), json.dumps(conf)],
         env=env,
@@ -302,6 +314,7 @@ def test_the_kubernetes_dag_parses_on_airflow_and_its_pods_commands_train_on_the
         assert t["mounts"] == ["/project/.nbprod"] and t["claims"] == ["regression-nbprod"]
     assert tasks["load"]["arguments"][-4:] == ["data/houses.csv", str(new), "--products-dir", ""]
     assert tasks["clean"]["arguments"][4:6] == ["--param", "min_sqft"]
+    assert tasks["train"]["arguments"][4:7] == ["--param", "alpha", "2.5"]
     # run every pod's command here, in an order the DAG allows, with the project as the image's WORKDIR
     done: set[str] = set()
     while len(done) < len(tasks):
@@ -336,12 +349,12 @@ def _loaded_the_new_data(project: Path, new: Path) -> None:
 @pytest.mark.slow
 def test_a_taskflow_dag_triggered_with_another_data_file_trains_on_it(k8s_airflow, project, tmp_path):
     new = _shifted_houses(project)
-    export_airflow("example_notebooks/regression.ipynb", data_param="houses", track=False, package=False)
+    export_airflow("example_notebooks/regression.ipynb", data_param="houses", package=False)
     venv, env = k8s_airflow
     env = {**env, "AIRFLOW__CORE__DAGS_FOLDER": str(project / "dags")}
     proc = subprocess.run(
         [str(venv / "bin/airflow"), "dags", "test", "regression", "-f", str(project / "dags/regression.py")]
-        + ["-c", json.dumps({"houses": str(new)})],
+        + ["-c", json.dumps({"houses": str(new), "alpha": CONF_ALPHA})],
         env=env,
         capture_output=True,
         text=True,
@@ -352,3 +365,12 @@ def test_a_taskflow_dag_triggered_with_another_data_file_trains_on_it(k8s_airflo
     metrics = json.loads((project / ".nbprod/products/regression/evaluate/metrics.json").read_text())
     assert metrics == _reference_metrics(tmp_path, new)
     _loaded_the_new_data(project, new)
+    from mlflow.tracking import MlflowClient
+
+    from nbprod.track import default_tracking_uri
+
+    client = MlflowClient(default_tracking_uri(project))
+    (tracked,) = client.search_runs([client.get_experiment_by_name("regression").experiment_id])
+    # MLflow records what this run trained on: the triggered params and data file, not the notebook's defaults
+    assert tracked.data.params["alpha"] == "2.5" and tracked.data.params["data.data/houses.csv"] == str(new)
+    assert tracked.data.metrics["mae"] == pytest.approx(metrics["mae"])

@@ -84,9 +84,10 @@ def _taskflow(t: Task, plan: Pipeline, data: dict[str, str]) -> list[str]:
     elif t.verb == "require":
         call = f"check_thresholds(PROJECT, PIPELINE, NOTEBOOK, {t.step!r}, products_dir=_products_dir())"
     else:
+        extra = " data=_data()," if data else ""
         call = (
-            f"track_and_package(PROJECT, PIPELINE, NOTEBOOK, track={t.track!r}, package={t.package!r}, "
-            "products_dir=_products_dir())"
+            f"track_and_package(\n            PROJECT, PIPELINE, NOTEBOOK, track={t.track!r}, package={t.package!r}, "
+            f"products_dir=_products_dir(),\n            params=_params(),{extra}\n        )"
         )
     return [
         f"    @task(task_id={t.task_id!r})",

@@ -103,14 +103,16 @@ def pod_preamble(plan: Pipeline, notebook: str, image: str) -> list[str]:
 
 def _arguments(t: Task, plan: Pipeline, data: dict[str, str]) -> list[str]:
     """The pod's arguments, one group (verb and positionals, then one option) per line."""
-    if t.verb == "track-and-package":
+    if t.verb == "track-and-package":  # MLflow records the run's params and data files
         flags = ([] if t.track else ["'--no-track'"]) + ([] if t.package else ["'--no-package'"])
-        return [", ".join(["'track-and-package'", "PIPELINE", "NOTEBOOK", *flags])]
-    groups = [", ".join([repr(t.verb), "PIPELINE", "NOTEBOOK", repr(t.step)] + ([repr(t.var)] if t.var else []))]
-    if t.verb == "step":
+        groups = [", ".join(["'track-and-package'", "PIPELINE", "NOTEBOOK", *flags])]
+        names, files = list(plan.parameters), data
+    else:
+        groups = [", ".join([repr(t.verb), "PIPELINE", "NOTEBOOK", repr(t.step)] + ([repr(t.var)] if t.var else []))]
         step = plan.step(t.step)
-        groups += [f"'--param', {p!r}, {'{{ params.%s | tojson }}' % p!r}" for p in step.params]
-        groups += [f"'--data', {file!r}, {'{{ params.%s }}' % key!r}" for key, file in data_for(step, data).items()]
+        names, files = (step.params, data_for(step, data)) if t.verb == "step" else ([], {})
+    groups += [f"'--param', {p!r}, {'{{ params.%s | tojson }}' % p!r}" for p in names]
+    groups += [f"'--data', {file!r}, {'{{ params.%s }}' % key!r}" for key, file in files.items()]
     return groups
 
 

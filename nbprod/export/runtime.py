@@ -197,6 +197,14 @@ def check_thresholds(
     return metrics
 
 
+def _run_params(plan: Pipeline, params: Optional[dict[str, Any]], data: Optional[dict[str, str]]) -> dict[str, Any]:
+    """The notebook's parameters with the run's overrides, and ``data.<file>`` for each data file read elsewhere."""
+    out = dict(plan.parameters)
+    out.update({k: v for k, v in (params or {}).items() if k in out})
+    out.update({f"data.{file}": path for file, path in sorted((data or {}).items()) if path and path != file})
+    return out
+
+
 def track_and_package(
     project: PathLike,
     pipeline: str,
@@ -205,8 +213,11 @@ def track_and_package(
     track: bool = True,
     package: bool = True,
     products_dir: Optional[str] = None,
+    params: Optional[dict[str, Any]] = None,
+    data: Optional[dict[str, str]] = None,
 ) -> dict[str, Any]:
-    """After every gate passed: log the run to MLflow and build the Bento, as ``nbprod run`` does."""
+    """After every gate passed: log the run to MLflow and build the Bento, as ``nbprod run`` does. ``params`` and
+    ``data`` are the run's (as :func:`run_step` got them): MLflow records what was trained on, not the defaults."""
     if products_dir:
         raise RunError(
             "tracking and packaging read the products from nbprod's own folder, not from products_dir",
@@ -233,7 +244,7 @@ def track_and_package(
             plan,
             project,
             products,
-            params=dict(plan.parameters),
+            params=_run_params(plan, params, data),
             metrics=metrics,
             ran=[s.name for s in plan.steps],
             reused=[],
@@ -269,7 +280,7 @@ def _cli() -> Any:
             p.add_argument(name)
         p.add_argument("--project", default=".", help="the project folder (default: the current folder)")
         p.add_argument("--products-dir", default="", help="products folder (default: nbprod's own)")
-        if verb == "step":
+        if verb in ("step", "track-and-package"):
             p.add_argument("--param", nargs=2, action="append", default=[], metavar=("NAME", "JSON"))
             p.add_argument("--data", nargs=2, action="append", default=[], metavar=("FILE", "PATH"))
         if verb == "track-and-package":
@@ -300,9 +311,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = _cli().parse_args(argv)
     where = {"products_dir": args.products_dir or None}
     try:
+        params = {k: _json_param(k, v) for k, v in getattr(args, "param", [])}
+        data = {f: p for f, p in getattr(args, "data", []) if p and p != f}
         if args.verb == "step":
-            params = {k: _json_param(k, v) for k, v in args.param}
-            data = {f: p for f, p in args.data if p and p != f}
             out: Any = run_step(args.project, args.pipeline, args.notebook, args.step, params, data=data, **where)
         elif args.verb == "gate":
             out = check_gate(args.project, args.pipeline, args.notebook, args.step, args.variable, **where)
@@ -315,6 +326,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                 args.notebook,
                 track=not args.no_track,
                 package=not args.no_package,
+                params=params,
+                data=data,
                 **where,
             )
     except NbprodError as err:

@@ -116,6 +116,13 @@ def pipeline():
         name='classifier-track-and-package',
         arguments=[
             'track-and-package', PIPELINE, NOTEBOOK,
+            '--param', 'seed', '{{ params.seed | tojson }}',
+            '--param', 'n_rows', '{{ params.n_rows | tojson }}',
+            '--param', 'test_size', '{{ params.test_size | tojson }}',
+            '--param', 'n_estimators', '{{ params.n_estimators | tojson }}',
+            '--param', 'max_depth', '{{ params.max_depth | tojson }}',
+            '--param', 'min_samples_leaf', '{{ params.min_samples_leaf | tojson }}',
+            '--param', 'target', '{{ params.target | tojson }}',
             *PRODUCTS,
         ],
         **POD,

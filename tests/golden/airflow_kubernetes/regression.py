@@ -110,6 +110,11 @@ def pipeline():
         name='regression-track-and-package',
         arguments=[
             'track-and-package', PIPELINE, NOTEBOOK,
+            '--param', 'alpha', '{{ params.alpha | tojson }}',
+            '--param', 'test_size', '{{ params.test_size | tojson }}',
+            '--param', 'seed', '{{ params.seed | tojson }}',
+            '--param', 'min_sqft', '{{ params.min_sqft | tojson }}',
+            '--data', 'data/houses.csv', '{{ params.houses }}',
             *PRODUCTS,
         ],
         **POD,
