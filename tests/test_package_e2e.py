@@ -161,6 +161,15 @@ def test_generated_service_and_bentofile_match_golden_files(packaged):
         assert got == golden.read_text(), name
 
 
+def test_the_deploy_manifests_name_the_image_of_the_built_bento(packaged):
+    """deploy/ of a real build: the image is the built Bento's tag (what `bentoml containerize` names it)."""
+    project, result = packaged
+    deployment = (project / "bentos/classifier/deploy/deployment.yaml").read_text()
+    assert f"image: {result.bento_tag}\n" in deployment
+    version = result.bento_tag.split(":")[1]
+    assert deployment.replace(version, "<version>") == (GOLDEN / "deploy_classifier" / "deployment.yaml").read_text()
+
+
 def test_model_card_has_metrics_and_human_fields(packaged):
     project, result = packaged
     card = (project / "bentos/classifier/MODEL_CARD.md").read_text()

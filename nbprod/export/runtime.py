@@ -37,6 +37,7 @@ __all__ = [
     "publish_products",
     "track_and_package",
     "products_root",
+    "replace_data_files",
 ]
 
 log = logging.getLogger(__name__)
@@ -89,16 +90,18 @@ def run_step(
     params: Optional[dict[str, Any]] = None,
     *,
     products_dir: Optional[str] = None,
+    data: Optional[dict[str, str]] = None,
 ) -> dict[str, str]:
     """Execute step ``step`` in its own kernel; returns its products (key -> path). ``params`` override the
-    notebook's parameters the step uses; unknown ones are ignored."""
+    notebook's parameters the step uses; unknown ones are ignored. ``data``: data file as the notebook names it ->
+    the path to read instead (relative to the notebook's folder, or absolute)."""
     project = Path(project)
     pdir, task, tasks = _task(project, pipeline, notebook, step)
     root = products_root(project, pipeline, products_dir)
     product = _products(project, pipeline, pdir, task, root)
     ups = read_upstream((pdir / task["source"]).read_text())
     upstream = {u: _products(project, pipeline, pdir, tasks[u], root) for u in ups}
-    return run_step_at(project, pipeline, notebook, step, params, product=product, upstream=upstream)
+    return run_step_at(project, pipeline, notebook, step, params, product=product, upstream=upstream, data=data)
 
 
 def run_step_at(
@@ -110,6 +113,7 @@ def run_step_at(
     *,
     product: dict[str, str],
     upstream: dict[str, dict[str, str]],
+    data: Optional[dict[str, str]] = None,
 ) -> dict[str, str]:
     """Execute step ``step`` in its own kernel with its products and its upstream products at the paths given
     (an orchestrator's artifacts: Kubeflow's ``Output[...].path``); returns ``product``."""
@@ -119,7 +123,7 @@ def run_step_at(
 
     project = Path(project)
     pdir, task, _ = _task(project, pipeline, notebook, step)
-    source = (pdir / task["source"]).read_text()
+    source = replace_data_files((pdir / task["source"]).read_text(), data or {})
     parameters: dict[str, Any] = {k: v for k, v in (task.get("params") or {}).items()}
     parameters.update({k: v for k, v in (params or {}).items() if k in parameters})
     parameters["product"] = dict(product)
@@ -149,6 +153,34 @@ def run_step_at(
             fix="fix the cell in the notebook, then trigger the DAG again",
         ) from None
     return parameters["product"]
+
+
+def replace_data_files(source: str, data: dict[str, str]) -> str:
+    """``source`` with every string literal equal to a key of ``data`` replaced by the value's literal (tokens, so a
+    comment or a longer string that merely contains the path is left alone)."""
+    if not data:
+        return source
+    import ast
+    import io
+    import tokenize
+
+    offsets = [0]
+    for line in source.splitlines(keepends=True):
+        offsets.append(offsets[-1] + len(line))
+    pieces, pos = [], 0
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type != tokenize.STRING:
+            continue
+        try:
+            value = ast.literal_eval(tok.string)
+        except (ValueError, SyntaxError):
+            continue
+        if isinstance(value, str) and value in data:
+            start = offsets[tok.start[0] - 1] + tok.start[1]
+            end = offsets[tok.end[0] - 1] + tok.end[1]
+            pieces += [source[pos:start], repr(data[value])]
+            pos = end
+    return "".join([*pieces, source[pos:]])
 
 
 def check_gate(
@@ -235,6 +267,14 @@ def publish_products(project: PathLike, pipeline: str, products: dict[str, dict[
                 tmp.replace(target)
 
 
+def _run_params(plan: Pipeline, params: Optional[dict[str, Any]], data: Optional[dict[str, str]]) -> dict[str, Any]:
+    """The notebook's parameters with the run's overrides, and ``data.<file>`` for each data file read elsewhere."""
+    out = dict(plan.parameters)
+    out.update({k: v for k, v in (params or {}).items() if k in out})
+    out.update({f"data.{file}": path for file, path in sorted((data or {}).items()) if path and path != file})
+    return out
+
+
 def track_and_package(
     project: PathLike,
     pipeline: str,
@@ -243,8 +283,11 @@ def track_and_package(
     track: bool = True,
     package: bool = True,
     products_dir: Optional[str] = None,
+    params: Optional[dict[str, Any]] = None,
+    data: Optional[dict[str, str]] = None,
 ) -> dict[str, Any]:
-    """After every gate passed: log the run to MLflow and build the Bento, as ``nbprod run`` does."""
+    """After every gate passed: log the run to MLflow and build the Bento, as ``nbprod run`` does. ``params`` and
+    ``data`` are the run's (as :func:`run_step` got them): MLflow records what was trained on, not the defaults."""
     if products_dir:
         raise RunError(
             "tracking and packaging read the products from nbprod's own folder, not from products_dir",
@@ -271,7 +314,7 @@ def track_and_package(
             plan,
             project,
             products,
-            params=dict(plan.parameters),
+            params=_run_params(plan, params, data),
             metrics=metrics,
             ran=[s.name for s in plan.steps],
             reused=[],

@@ -29,6 +29,7 @@ from nbprod.notebook.reader import read_notebook
 from nbprod.package import bentoml_child
 from nbprod.package.alerts import load_settings, render_alerts
 from nbprod.package.dashboard import render_dashboard
+from nbprod.package.deploy import deploy_settings, render_deploy
 from nbprod.package.model_card import CardFacts, build_model_card, card_facts, card_json, missing_human_fields
 from nbprod.package.model_card_md import render_markdown
 from nbprod.package.spec import ServingSpec, infer_serving, serve_source
@@ -142,6 +143,12 @@ def _stage_model(work: Path, stored: Path, model: Any, spec: ServingSpec, baseli
     return h.hexdigest()[:12]
 
 
+def bento_version(files: dict[str, str]) -> str:
+    """The Bento's version: a digest of its build context with a model card naming no Bento (the card then names
+    it; ``deploy/`` is not in it either: it names the version)."""
+    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def _build_request(
     plan: Pipeline,
     spec: ServingSpec,
@@ -215,13 +222,16 @@ def package_plan(plan: Pipeline, project: Path, *, tracked: Optional[dict] = Non
     }
     files.update(_card_files(facts, plan))
     # the Bento's version is a digest of its files with the card naming no Bento; the card then names that Bento
-    version = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12]
+    version = bento_version(files)
     if build:
         files.update(_card_files(dataclasses.replace(facts, bento_tag=f"{plan.name}:{version}"), plan))
     card = build_model_card(facts, plan.cards)
     out = layout.bento_dir(plan.name)
-    write_atomically(out, files)
-    result = PackageResult(out, files, model_tag, missing_card_fields=missing_human_fields(card), notes=spec.notes)
+    deploy = render_deploy(plan.name, version, deploy_settings(layout.root))  # Kubernetes manifests: the built Bento
+    write_atomically(out, {**files, **deploy})
+    result = PackageResult(
+        out, {**files, **deploy}, model_tag, missing_card_fields=missing_human_fields(card), notes=spec.notes
+    )
     if build:
         run_id = (tracked or {}).get("run_id")
         request = _build_request(plan, spec, model_tag, version, work=work, out=out, notebook=nb_rel, run_id=run_id)

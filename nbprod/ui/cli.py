@@ -248,8 +248,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
         schedule=args.schedule,
         track=not args.no_track,
         package=not args.no_package,
+        kubernetes=args.kubernetes,
+        image=args.image,
+        data_param=args.data_param,
     )
     print(f"{result.path} {'written' if result.changed else 'unchanged'}: Airflow 3 DAG {result.dag_id!r}")
+    if args.kubernetes:
+        print(f"image: docker build -f {result.path.with_suffix('.Dockerfile')} -t <image> . (see the file's header)")
     print(f"test it: airflow dags test {result.dag_id} -f {result.path} (pip install 'nbprod[airflow]')")
     return 0
 

@@ -135,6 +135,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--no-package", action="store_true", help="no Bento packaging task")
     export.add_argument("--base-image", help="kfp: the components' image (default: python:3.11-slim)")
     export.add_argument("--no-compile", action="store_true", help="kfp: write the module only, not the compiled YAML")
+    export.add_argument(
+        "--kubernetes",
+        action="store_true",
+        help="every task a KubernetesPodOperator; also writes dags/<name>.Dockerfile",
+    )
+    export.add_argument("--image", help="the image of the pods (with --kubernetes; default: <name>-pipeline:latest)")
+    export.add_argument(
+        "--data-param",
+        metavar="NAME[=FILE]",
+        help="make the data file the notebook reads (FILE, when it reads several) the DAG param NAME",
+    )
     expect = sub.add_parser("expect", help="propose starter expectation suites for the gate: tags from a good run")
     _add_common(expect)
     expect.add_argument("--force", action="store_true", help="overwrite suites a person has edited")

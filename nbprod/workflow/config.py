@@ -21,7 +21,7 @@ from nbprod.package.alerts import AlertSettings, settings_from_table
 __all__ = ["ProjectConfig", "load_config", "DEFAULT_APPROVAL_CARD_FIELDS"]
 
 DEFAULT_APPROVAL_CARD_FIELDS = ("intended-use", "limitations", "owners")
-_KEYS = ("approval-card-fields", "alerts")
+_KEYS = ("approval-card-fields", "alerts", "deploy")  # alerts: nbprod.package.alerts; deploy: nbprod.package.deploy
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,10 @@ def pipeline():
     def track_and_package():
         from nbprod.export.runtime import track_and_package
 
-        track_and_package(PROJECT, PIPELINE, NOTEBOOK, track=True, package=True, products_dir=_products_dir())
+        track_and_package(
+            PROJECT, PIPELINE, NOTEBOOK, track=True, package=True, products_dir=_products_dir(),
+            params=_params(),
+        )
 
     t_load = step_load()
     t_features = step_features()
