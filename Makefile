@@ -8,7 +8,7 @@ export PLOOMBER_STATS_ENABLED := false
 export MLFLOW_DISABLE_TELEMETRY := true
 export BENTOML_DO_NOT_TRACK := true
 
-.PHONY: venv demo test test-fast check format bench clean browser prometheus
+.PHONY: venv demo test test-engines test-fast check format bench clean browser prometheus prometheus
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
 venv: $(VENV)/.installed
@@ -47,7 +47,12 @@ format: venv
 	$(BIN)/ruff check --fix nbprod tests benchmarks
 
 test: check browser prometheus
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not engines"
+
+# the exported pipelines on the real engines (Airflow 3, Kubeflow Pipelines' local runner), each installed into an
+# environment of its own: minutes; CI runs them after `make test`
+test-engines: venv
+	$(BIN)/python -m pytest -q -m engines
 
 test-fast: venv
 	$(BIN)/python -m pytest -q -m "not slow"

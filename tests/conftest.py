@@ -78,3 +78,14 @@ def uv_command() -> list[str]:
         if cmd[0] and subprocess.run([*cmd, "--version"], capture_output=True).returncode == 0:
             return [c for c in cmd if c]
     raise AssertionError("uv is needed to build the orchestrator environments (make venv installs it)")
+
+
+#: test files whose slow tests install and run a real orchestrator (Airflow, Kubeflow Pipelines) in its own
+#: environment: ``make test-engines`` runs them, ``make test`` leaves them out (CI runs both)
+ENGINE_TEST_FILES = ("test_export_airflow.py", "test_export_kfp.py", "test_export_kubernetes.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in ENGINE_TEST_FILES and item.get_closest_marker("slow") is not None:
+            item.add_marker(pytest.mark.engines)
