@@ -36,6 +36,20 @@ def check(rows, expect, tmp_path, errors=()):
 
 
 MUTATION = [
+    # a notebook function whose body changes none of its parameters leaves its arguments as they were
+    (
+        [
+            ("def mean(xs):\n    return sum(xs) / len(xs)\ndata = [1, 2]", "a"),
+            ("m = mean(data)", "b"),
+            ("print(data)", "c"),
+        ],
+        {"b": {"mutated_inputs": []}, "c": {"inputs": {"data": "a"}}},
+    ),
+    # one that changes a parameter in place changes the argument
+    (
+        [("def add(xs):\n    xs.append(0)\ndata = [1]", "a"), ("add(data)", "b"), ("print(data)", "c")],
+        {"c": {"inputs": {"data": "b"}}},
+    ),
     # a name passed to a call that is not known pure may be mutated: the next step takes it from the mutator
     ([("import heapq\nh = []", "a"), ("heapq.heappush(h, 3)", "b"), ("print(h)", "c")], {"c": {"inputs": {"h": "b"}}}),
     (
@@ -152,6 +166,36 @@ GLOBALS = [
     # a function whose global is assigned after its definition, before the call: not refused (was NB104)
     ([("def f():\n    return k", "a"), ("k = 3\nprint(f())", "b")], {"b": {"inputs": {}}}),
     ([("def f():\n    return k", "a"), ("k = 3", "b"), ("print(f())", "c")], {"c": {"inputs": {"k": "b"}}}),
+    # a global a called function changes in place comes from the step that called it
+    (
+        [
+            ("history = []\ndef log(x):\n    history.append(x)", "a"),
+            ("log(1)", "b"),
+            ("print(history)", "c"),
+        ],
+        {"b": {"mutated_inputs": ["history"]}, "c": {"inputs": {"history": "b"}}},
+    ),
+    # ... also through a decorator's wrapper, and from a shared cell
+    (
+        [
+            (
+                "CALLS = {}\ndef counted(fn):\n    def w(*a):\n        CALLS[fn.__name__] = 1\n        return fn(*a)\n"
+                "    return w\n@counted\ndef rmse(a):\n    return a",
+                "a",
+            ),
+            ("r = rmse(2)", "b"),
+            ("print(CALLS)", "c"),
+        ],
+        {"c": {"inputs": {"CALLS": "b"}}},
+    ),
+    (
+        [
+            ("cache = {}\ndef remember(k, v):\n    cache[k] = v", ["functions"]),
+            ("remember('a', 1)", "b"),
+            ("print(cache)", "c"),
+        ],
+        {"c": {"inputs": {"cache": "b"}}},
+    ),
 ]
 
 
@@ -314,6 +358,18 @@ E2E = {
             "out = [x, float(np.random.rand()), deck, random.random(), sorted(te)]\n" + WRITE,
             "d",
         ),
+    ],
+    # globals changed in place by the notebook's functions, through a decorator too
+    "function_effects": [
+        (
+            "import functools\nhistory = []\nbest = [9.0]\nCALLS = {}\n"
+            "def counted(fn):\n    @functools.wraps(fn)\n    def w(*a):\n        CALLS[fn.__name__] = CALLS.get(fn.__name__, 0) + 1\n"
+            "        return fn(*a)\n    return w\n"
+            "@counted\ndef step(x):\n    history.append(x)\n    best[0] = min(best[0], x)\n    return x",
+            "a",
+        ),
+        ("for v in (3.0, 1.0, 2.0):\n    step(v)", "b"),
+        ("out = [history, best, CALLS]\n" + WRITE, "c"),
     ],
     # lambdas and closures pickle cannot find by name travel by value (cloudpickle)
     "lambdas": [

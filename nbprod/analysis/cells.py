@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Union
 
 from nbprod.analysis.binding import BOUND, UNBOUND, State, literal_code, merge, star_names
-from nbprod.analysis.effects import MUTATING_METHODS, call_effects, root_name
+from nbprod.analysis.effects import MUTATING_METHODS, call_effects, globals_mutated, root_name
 from nbprod.analysis.magics import neutralise
 from nbprod.analysis.scopes import (
     Comprehension,
@@ -45,6 +45,8 @@ class FunctionInfo:
     lineno: int
     globals_written: set[str] = field(default_factory=set)  # names it declares ``global`` and assigns
     builtins_read: set[str] = field(default_factory=set)  # builtin names it reads (the notebook may redefine them)
+    globals_mutated: set[str] = field(default_factory=set)  # globals it may change in place (history.append(...))
+    mutates_args: bool = True  # it may change an argument in place (unknown for a class: True)
 
 
 @dataclass
@@ -255,8 +257,13 @@ class _ModuleVisitor(ast.NodeVisitor):
         if segments and len(decorators) == len(segments):  # every decorator's source was found
             src = "\n".join("@" + d for d in decorators) + "\n" + src
         written = globals_written(node) if not isinstance(node, ast.ClassDef) else set()
+        is_def = not isinstance(node, ast.ClassDef)
+        mutated = globals_mutated(node, free - BUILTINS) if is_def else set()
+        # a decorator may wrap the body in anything: only an undecorated body tells whether arguments change
+        undecorated = is_def and not node.decorator_list
+        args = bool(globals_mutated(node, arg_names(node.args))) if undecorated else True  # type: ignore[union-attr]
         self.r.functions[name] = FunctionInfo(
-            name, free - BUILTINS - {name}, src, node.lineno, written, (free & BUILTINS) - {name}
+            name, free - BUILTINS - {name}, src, node.lineno, written, (free & BUILTINS) - {name}, mutated, args
         )
         self.store(name)
 

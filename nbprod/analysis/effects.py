@@ -13,6 +13,7 @@ import re
 from typing import Optional
 
 __all__ = [
+    "globals_mutated",
     "MUTATING_METHODS",
     "PURE_FUNCTIONS",
     "PURE_METHODS",
@@ -164,3 +165,18 @@ def call_effects(call: ast.Call, imports: dict[str, str]) -> tuple[list[ast.AST]
         elif bare not in imports:
             passed.append((root, bare))
     return receivers, mutated, passed
+
+
+def globals_mutated(node: ast.AST, free: set[str]) -> set[str]:
+    """The free names (globals) a function may change in place when it runs: ``history.append(x)``,
+    ``cache[key] = v``, ``cfg.seen += 1``, ``del registry[k]``, an argument to a call that may change it; also in the
+    functions it defines (a decorator's wrapper changes what the decorator's closure reads)."""
+    roots: list[Optional[str]] = []
+    for n in ast.walk(node):
+        if isinstance(n, ast.Call):
+            receivers, mutated, passed = call_effects(n, {})
+            roots += [root_name(r) for r in receivers + mutated] + [root for root, _ in passed]
+        elif isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+            targets = n.targets if isinstance(n, (ast.Assign, ast.Delete)) else [n.target]
+            roots += [root_name(t) for t in targets if isinstance(t, (ast.Subscript, ast.Attribute))]
+    return {r for r in roots if r is not None} & free

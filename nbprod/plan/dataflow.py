@@ -11,7 +11,6 @@ variables.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
 from typing import Collection, Optional
 
 from nbprod.analysis.binding import BOUND, KEPT, UNBOUND, after
@@ -19,104 +18,11 @@ from nbprod.analysis.cells import BUILTINS, CellAnalysis
 from nbprod.analysis.effects import pure_import
 from nbprod.analysis.rng import RNG_STATE, global_rng, seeded_generators
 from nbprod.notebook.reader import Cell
-from nbprod.plan.model import SHARED_ROLES, Pipeline, Step
-from nbprod.plan.params import parameters_read
+from nbprod.plan.model import Pipeline, Step
 from nbprod.plan.report import Report
+from nbprod.plan.scope import Scope
 
 __all__ = ["Scope", "StepResolver", "infer_dataflow", "training_inputs"]
-
-
-def is_class(source: str) -> bool:
-    """Whether a definition's source (decorators first) is a ``class`` statement."""
-    lines = [ln for ln in source.lstrip().split("\n") if not ln.startswith("@")]
-    return bool(lines) and lines[0].startswith("class ")
-
-
-@dataclass
-class Scope:
-    """What a step can use without defining it: parameters, shared cells, and what the steps before it left."""
-
-    parameters: Collection[str] = ()
-    shared: dict[str, Cell] = field(default_factory=dict)  # name -> first shared cell that defines it
-    shared_functions: dict[str, set[str]] = field(default_factory=dict)  # shared function -> globals it reads
-    producer: dict[str, str] = field(default_factory=dict)  # name -> last step that assigned or mutated it
-    imports: dict[str, str] = field(default_factory=dict)  # name -> an earlier step's import statement
-    functions: dict[str, tuple[str, int, set[str]]] = field(default_factory=dict)  # (source, cell, globals read)
-    maybe: set[str] = field(default_factory=set)  # produced names their producer may leave unbound
-    writes: dict[str, set[str]] = field(default_factory=dict)  # notebook function -> globals it assigns
-    reads: dict[str, set[str]] = field(default_factory=dict)  # notebook function -> globals it reads
-    shared_uses: dict[int, list[str]] = field(default_factory=dict)  # shared cell -> the names it reads
-    shared_imports: dict[str, str] = field(default_factory=dict)  # name -> a shared cell's import statement
-    defined_later: set[str] = field(default_factory=set)  # names the steps after the current one assign
-    classes: set[str] = field(default_factory=set)  # classes the notebook defines (shared cells, steps)
-    carried: dict[str, set[str]] = field(default_factory=dict)  # step -> notebook classes its values may be made of
-
-    @classmethod
-    def before_steps(
-        cls, shared: dict[str, list[Cell]], analyses: dict[int, CellAnalysis], parameters: Collection[str]
-    ) -> Scope:
-        """The scope of the first step: the parameters and the shared cells."""
-        scope = cls(parameters)
-        for role in SHARED_ROLES:
-            for cell in shared.get(role, ()):
-                a = analyses[cell.index]
-                for n in a.defines:
-                    scope.shared.setdefault(n, cell)
-                for f in a.functions.values():
-                    scope.shared_functions[f.name] = f.globals_read | f.builtins_read
-                    scope.note_function(f.name, f.globals_read | f.builtins_read, f.globals_written)
-                    if is_class(f.source):
-                        scope.classes.add(f.name)
-                scope.shared_uses[cell.index] = a.uses + a.builtin_uses + parameters_read(cell, a, parameters)
-                for n, stmt in a.imports.items():
-                    scope.shared_imports.setdefault(n, stmt)
-        return scope
-
-    def note_function(self, name: str, reads: set[str], writes: set[str]) -> None:
-        self.reads[name] = reads
-        self.writes[name] = writes
-
-    def written_by(self, names: Collection[str]) -> set[str]:
-        """Globals the notebook functions among ``names`` assign when called, following the functions they call."""
-        out: set[str] = set()
-        seen: set[str] = set()
-        todo = [n for n in names if n in self.writes]
-        while todo:
-            f = todo.pop()
-            if f in seen:
-                continue
-            seen.add(f)
-            out |= self.writes.get(f, set())
-            todo.extend(g for g in self.reads.get(f, ()) if g in self.writes)
-        return out
-
-    def record(self, step: Step, analyses: dict[int, CellAnalysis]) -> None:
-        """Add what ``step`` leaves for the steps after it: its imports, functions and values (it becomes their
-        producer, also of the inputs it mutated)."""
-        for cell in step.code_cells:
-            a = analyses[cell.index]
-            self.imports.update(a.imports)
-            for f in a.functions.values():
-                self.functions[f.name] = (f.source, cell.index, f.globals_read | f.builtins_read)
-                if is_class(f.source):
-                    self.classes.add(f.name)
-            for n in a.defines:
-                if n not in a.imports and n not in a.functions:
-                    self.producer[n] = step.name
-        # an instance of a notebook class handed on needs the class where it is loaded (unpickling looks it up)
-        referenced = set().union(*(analyses[c.index].referenced for c in step.code_cells))
-        carried = referenced & self.classes
-        for producer in set(step.inputs.values()):
-            carried |= self.carried.get(producer, set())
-        self.carried[step.name] = carried
-        for n in step.mutated_inputs + step.function_writes:
-            self.producer[n] = step.name
-        for n in step.unbound:
-            for table in (self.producer, self.imports, self.functions):
-                table.pop(n, None)
-        for n, p in self.producer.items():
-            if p == step.name:
-                (self.maybe.add if n in step.maybe_bound else self.maybe.discard)(n)
 
 
 class StepResolver:
@@ -154,13 +60,16 @@ class StepResolver:
             return
         step, scope = self.step, self.scope
         for f in analysis.functions.values():
-            scope.note_function(f.name, f.globals_read | f.builtins_read, f.globals_written)
+            scope.note_function(f.name, f.globals_read | f.builtins_read, f.globals_written, f.globals_mutated)
+            scope.arg_mutators[f.name] = f.mutates_args
         self._imports_here.update(analysis.imports)
         self._referenced |= analysis.referenced
         self._writes |= scope.written_by(analysis.calls)
         for n in analysis.uses + analysis.builtin_uses:
             self.resolve(n, cell)
-        for n in analysis.mutates + [n for n, fs in analysis.passed_to.items() if not all(map(self._pure, fs))]:
+        changed = [n for n, fs in analysis.passed_to.items() if not all(map(self._pure, fs))]
+        changed += sorted(scope.mutated_by(analysis.calls))  # globals the notebook functions it calls change
+        for n in analysis.mutates + changed:
             if n in self.local or n in step.mutated_inputs:
                 continue
             if n in step.inputs or (
@@ -176,7 +85,10 @@ class StepResolver:
         self._deferred.extend((cell, f.name, f.globals_read | f.builtins_read) for f in analysis.functions.values())
 
     def _pure(self, f: str) -> bool:
-        """A bare-name callee imported from a value library does not change its arguments."""
+        """A bare-name callee imported from a value library does not change its arguments, nor does a notebook
+        function whose body changes none of its parameters in place."""
+        if self.scope.arg_mutators.get(f) is False:
+            return True
         stmt = self.scope.shared_imports.get(f) or self.scope.imports.get(f) or self._imports_here.get(f)
         return f not in self.local and stmt is not None and pure_import(stmt)
 
@@ -225,7 +137,9 @@ class StepResolver:
                 step.maybe_bound.append(n)
         step.shared_cells = [self.shared_cells[i] for i in sorted(self.shared_cells)]
         step.extra_imports = list(self.imports)
-        step.extra_defs = list(self.functions.values())
+        # in the notebook's order: a decorator or base class is defined before what uses it
+        order = sorted(self.functions, key=lambda f: (self.functions[f][1], scope.function_lines.get(f, 0)))
+        step.extra_defs = [self.functions[f] for f in order]
 
     def _resolve(self, n: str, cell: Cell, quiet: bool = False) -> bool:
         """Resolve one name; False when nothing defines it (reported as NB104 unless ``quiet``)."""

@@ -1,0 +1,121 @@
+"""What a step can use without defining it (:class:`Scope`): the parameters, the shared cells, and what the steps
+before it left (values and their producers, imports, functions, what those functions read, write and change)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Collection
+
+from nbprod.analysis.cells import CellAnalysis
+from nbprod.notebook.reader import Cell
+from nbprod.plan.model import SHARED_ROLES, Step
+from nbprod.plan.params import parameters_read
+
+__all__ = ["Scope", "is_class"]
+
+
+def is_class(source: str) -> bool:
+    """Whether a definition's source (decorators first) is a ``class`` statement."""
+    lines = [ln for ln in source.lstrip().split("\n") if not ln.startswith("@")]
+    return bool(lines) and lines[0].startswith("class ")
+
+
+@dataclass
+class Scope:
+    """What a step can use without defining it: parameters, shared cells, and what the steps before it left."""
+
+    parameters: Collection[str] = ()
+    shared: dict[str, Cell] = field(default_factory=dict)  # name -> first shared cell that defines it
+    shared_functions: dict[str, set[str]] = field(default_factory=dict)  # shared function -> globals it reads
+    producer: dict[str, str] = field(default_factory=dict)  # name -> last step that assigned or mutated it
+    imports: dict[str, str] = field(default_factory=dict)  # name -> an earlier step's import statement
+    functions: dict[str, tuple[str, int, set[str]]] = field(default_factory=dict)  # (source, cell, globals read)
+    function_lines: dict[str, int] = field(default_factory=dict)  # function -> its line in its cell
+    maybe: set[str] = field(default_factory=set)  # produced names their producer may leave unbound
+    writes: dict[str, set[str]] = field(default_factory=dict)  # notebook function -> globals it assigns
+    mutates: dict[str, set[str]] = field(default_factory=dict)  # notebook function -> globals it changes in place
+    arg_mutators: dict[str, bool] = field(default_factory=dict)  # notebook function -> may change its arguments
+    reads: dict[str, set[str]] = field(default_factory=dict)  # notebook function -> globals it reads
+    shared_uses: dict[int, list[str]] = field(default_factory=dict)  # shared cell -> the names it reads
+    shared_imports: dict[str, str] = field(default_factory=dict)  # name -> a shared cell's import statement
+    defined_later: set[str] = field(default_factory=set)  # names the steps after the current one assign
+    classes: set[str] = field(default_factory=set)  # classes the notebook defines (shared cells, steps)
+    carried: dict[str, set[str]] = field(default_factory=dict)  # step -> notebook classes its values may be made of
+
+    @classmethod
+    def before_steps(
+        cls, shared: dict[str, list[Cell]], analyses: dict[int, CellAnalysis], parameters: Collection[str]
+    ) -> Scope:
+        """The scope of the first step: the parameters and the shared cells."""
+        scope = cls(parameters)
+        for role in SHARED_ROLES:
+            for cell in shared.get(role, ()):
+                a = analyses[cell.index]
+                for n in a.defines:
+                    scope.shared.setdefault(n, cell)
+                for f in a.functions.values():
+                    scope.shared_functions[f.name] = f.globals_read | f.builtins_read
+                    scope.note_function(f.name, f.globals_read | f.builtins_read, f.globals_written, f.globals_mutated)
+                    scope.arg_mutators[f.name] = f.mutates_args
+                    if is_class(f.source):
+                        scope.classes.add(f.name)
+                scope.shared_uses[cell.index] = a.uses + a.builtin_uses + parameters_read(cell, a, parameters)
+                for n, stmt in a.imports.items():
+                    scope.shared_imports.setdefault(n, stmt)
+        return scope
+
+    def note_function(self, name: str, reads: set[str], writes: set[str], mutates: Collection[str] = ()) -> None:
+        self.reads[name] = reads
+        self.writes[name] = writes
+        self.mutates[name] = set(mutates)
+
+    def written_by(self, names: Collection[str]) -> set[str]:
+        """Globals the notebook functions among ``names`` assign when called, following the functions they call."""
+        return self._through_calls(names, self.writes)
+
+    def mutated_by(self, names: Collection[str]) -> set[str]:
+        """Globals the notebook functions among ``names`` may change in place when called (``history.append``),
+        following the functions they call."""
+        return self._through_calls(names, self.mutates)
+
+    def _through_calls(self, names: Collection[str], table: dict[str, set[str]]) -> set[str]:
+        out: set[str] = set()
+        seen: set[str] = set()
+        todo = [n for n in names if n in self.reads]
+        while todo:
+            f = todo.pop()
+            if f in seen:
+                continue
+            seen.add(f)
+            out |= table.get(f, set())
+            todo.extend(g for g in self.reads.get(f, ()) if g in self.reads)
+        return out
+
+    def record(self, step: Step, analyses: dict[int, CellAnalysis]) -> None:
+        """Add what ``step`` leaves for the steps after it: its imports, functions and values (it becomes their
+        producer, also of the inputs it mutated)."""
+        for cell in step.code_cells:
+            a = analyses[cell.index]
+            self.imports.update(a.imports)
+            for f in a.functions.values():
+                self.functions[f.name] = (f.source, cell.index, f.globals_read | f.builtins_read)
+                self.function_lines[f.name] = f.lineno
+                if is_class(f.source):
+                    self.classes.add(f.name)
+            for n in a.defines:
+                if n not in a.imports and n not in a.functions:
+                    self.producer[n] = step.name
+        # an instance of a notebook class handed on needs the class where it is loaded (unpickling looks it up)
+        referenced = set().union(*(analyses[c.index].referenced for c in step.code_cells))
+        carried = referenced & self.classes
+        for producer in set(step.inputs.values()):
+            carried |= self.carried.get(producer, set())
+        self.carried[step.name] = carried
+        for n in step.mutated_inputs + step.function_writes:
+            self.producer[n] = step.name
+        for n in step.unbound:
+            for table in (self.producer, self.imports, self.functions):
+                table.pop(n, None)
+        for n, p in self.producer.items():
+            if p == step.name:
+                (self.maybe.add if n in step.maybe_bound else self.maybe.discard)(n)
