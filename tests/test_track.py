@@ -190,3 +190,10 @@ def test_track_logs_a_run_quietly_and_restores_logging(tmp_path, monkeypatch, ca
     assert alias_version(client, plan.name, "candidate") == "1"
     assert alias_version(client, plan.name, "champion") is None
     assert alias_version(client, "never_registered", "champion") is None
+    # the requirements are given, pinned to this environment (MLflow does not infer them in a fresh interpreter)
+    import importlib.metadata
+
+    (reqs,) = (tmp_path / ".nbprod" / "mlartifacts").rglob("requirements.txt")
+    lines = reqs.read_text().split()
+    assert f"scikit-learn=={importlib.metadata.version('scikit-learn')}" in lines
+    assert f"pandas=={importlib.metadata.version('pandas')}" in lines and any(x.startswith("mlflow") for x in lines)
