@@ -31,7 +31,7 @@ from nbprod.plan.model import Pipeline, Step
 if TYPE_CHECKING:
     from nbprod.gates.model import GateResult, RequirementOutcome
 
-__all__ = ["TrackedRun", "default_tracking_uri", "registry_client", "alias_version", "track"]
+__all__ = ["TrackedRun", "default_tracking_uri", "registry_client", "alias_version", "track", "prepare_store"]
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +211,25 @@ def track(
         ) from exc
     finally:
         _restore_tracking_uri(user_uri)
+
+
+def prepare_store(project: Path, experiment: str, tracking_uri: Optional[str] = None) -> None:
+    """Import what :func:`track` uses, open the store (on first use the SQLite database is created and migrated)
+    and the pipeline's experiment: what a side process does while the steps run (``workflow.track_worker``)."""
+    quiet_dependencies()
+    uri = tracking_uri_of(project, tracking_uri)
+    layout = ProjectLayout(project)
+    layout.state_root.mkdir(parents=True, exist_ok=True)
+    with _quiet_mlflow():
+        import mlflow.models  # noqa: F401  (the signature, the flavours: imported now rather than after the steps)
+        import mlflow.pyfunc  # noqa: F401
+        import mlflow.sklearn  # noqa: F401
+        from mlflow.tracking import MlflowClient
+        from mlflow.utils import requirements_utils
+
+        _experiment_id(MlflowClient(uri), experiment, layout, uri)
+        # the map of installed distributions MLflow checks the model's requirements against (cached; about 1 s)
+        getattr(requirements_utils, "_init_packages_to_modules_map", lambda: None)()
 
 
 def _restore_tracking_uri(user_uri: Optional[str]) -> None:

@@ -14,7 +14,7 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from nbprod._core.fsutil import atomic_write_text
 from nbprod._core.layout import ProjectLayout
@@ -162,7 +162,14 @@ def _build_request(
     }
 
 
-def package_plan(plan: Pipeline, project: Path, *, tracked: Optional[dict] = None, build: bool = True) -> PackageResult:
+def package_plan(
+    plan: Pipeline,
+    project: Path,
+    *,
+    tracked: Optional[dict] = None,
+    build: bool = True,
+    builder: Optional[Callable[..., dict[str, str]]] = None,
+) -> PackageResult:
     from nbprod.package import drift
 
     layout = ProjectLayout(project)
@@ -205,7 +212,7 @@ def package_plan(plan: Pipeline, project: Path, *, tracked: Optional[dict] = Non
     if build:
         run_id = (tracked or {}).get("run_id")
         request = _build_request(plan, spec, model_tag, files, work=work, out=out, notebook=nb_rel, run_id=run_id)
-        info = bentoml_child.build(layout.bentoml_home, request, work / "build_request.json", out)
+        info = (builder or bentoml_child.build)(layout.bentoml_home, request, work / "build_request.json", out)
         result.bento_tag, result.built = info["bento_tag"], True
         atomic_write_text(layout.last_bento(plan.name), json.dumps(info))
     return result

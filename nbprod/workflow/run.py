@@ -32,8 +32,10 @@ from nbprod.events import EventKind, EventSink, StepEvent, ignore
 from nbprod.gates.keeper import GateKeeper
 from nbprod.gates.worker import GateWorker
 from nbprod.notebook.tags import validate_identifier
+from nbprod.package import bentoml_child
 from nbprod.plan.model import pipeline_name
 from nbprod.plan.params import apply_overrides
+from nbprod.workflow import track_worker
 from nbprod.workflow.incremental import (
     BuildContext,
     RunResult,
@@ -43,6 +45,7 @@ from nbprod.workflow.incremental import (
     gate_inputs,
     generator_fingerprint,
 )
+from nbprod.workflow.track_worker import TrackWorker
 
 __all__ = ["RunResult", "run", "build_ungated"]
 
@@ -149,12 +152,21 @@ def _run(
     if not force and fast_path(b, store.load(), fps, result, track=track, package=package):
         return result
     store.clear()
-    _build(b, result, force=force, isolated=isolated)
-    result.metrics = collect_metrics(b.products)
-    if track:
-        _track(b, result, tracking_uri)
-    if package and any(s.model for s in b.plan.steps):
-        _package(b, result)
+    with contextlib.ExitStack() as side:
+        tracker = None
+        if track and track_worker.enabled():  # MLflow imported and its store opened while the steps run
+            log_path = b.layout.logs_dir / "track_worker.log"
+            modules = track_worker.imported_modules(b.plan)
+            tracker = side.enter_context(TrackWorker(log_path, b.layout.root, b.plan.name, tracking_uri, modules))
+        _build(b, result, force=force, isolated=isolated)
+        result.metrics = collect_metrics(b.products)
+        builder = None
+        if package and any(s.model for s in b.plan.steps):  # BentoML imported while the run is being tracked
+            builder = side.enter_context(bentoml_child.Builder(b.layout.bentoml_home))
+        if track:
+            _track(b, result, tracking_uri, tracker)
+        if builder is not None:
+            _package(b, result, builder)
     store.save(
         BuildRecord(
             steps=fps,
@@ -238,10 +250,11 @@ def _build(b: BuildContext, result: RunResult, *, force: bool, isolated: bool) -
                 result.requirements = [o for outs in keeper.requirements.values() for o in outs]
 
 
-def _track(b: BuildContext, result: RunResult, tracking_uri: Optional[str]) -> None:
-    from nbprod.track import track as track_run
+def _track(b: BuildContext, result: RunResult, tracking_uri: Optional[str], tracker: Optional[TrackWorker]) -> None:
+    from nbprod.track import track as track_in_process
 
     b.emit(StepEvent(EventKind.NOTE, message="tracking the run in MLflow ..."))
+    track_run = track_in_process if tracker is None else tracker.track
     tracked = track_run(
         b.plan,
         b.project,
@@ -270,11 +283,11 @@ def _track(b: BuildContext, result: RunResult, tracking_uri: Optional[str]) -> N
     )
 
 
-def _package(b: BuildContext, result: RunResult) -> None:
+def _package(b: BuildContext, result: RunResult, builder: bentoml_child.Builder) -> None:
     from nbprod.package.packager import package_plan
 
     b.emit(StepEvent(EventKind.NOTE, message="packaging the model as a Bento ..."))
-    packaged = package_plan(b.plan, b.project, tracked=result.tracked)
+    packaged = package_plan(b.plan, b.project, tracked=result.tracked, builder=builder.build)
     result.bento_tag = packaged.bento_tag
     result.missing_card_fields = packaged.missing_card_fields
     b.emit(
