@@ -8,8 +8,8 @@ the protocol (one JSON line):
 - ``build REQUEST.json``: save the model into the store (unless it is there) and build the Bento (unless it is
   there); prints ``{"model_tag", "bento_tag", "bento_path"}``. ``python -m nbprod.package.bentoml_child
   REQUEST.json`` (no verb) still means ``build``.
-- ``wait``: import BentoML, then read a request file and a build context (two lines on stdin) and ``build`` it
-  (what :class:`Builder` starts ahead of time).
+- ``wait [MODULE...]``: import BentoML (and the modules), then read a request file and a build context (two lines
+  on stdin) and ``build`` it (what :class:`Builder` starts ahead of time).
 - ``label BENTO_TAG LABELS_JSON``: add labels to a built Bento's ``bento.yaml``; prints ``{"bento_tag"}``.
 """
 
@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from nbprod._core.env import TELEMETRY_OPT_OUT
 from nbprod._core.fsutil import atomic_write_text
@@ -72,13 +72,13 @@ class Builder:
     MLflow tracking, in ``nbprod run``), then builds the one request :meth:`build` sends it. ``with Builder(home)
     as b: b.build(...)``; :meth:`build` takes the arguments of :func:`build` and returns the same."""
 
-    def __init__(self, bentoml_home: Path) -> None:
-        self.bentoml_home = bentoml_home
+    def __init__(self, bentoml_home: Path, modules: Sequence[str] = ()) -> None:
+        self.bentoml_home, self.modules = bentoml_home, list(modules)
         self.proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> "Builder":
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "nbprod.package.bentoml_child", "wait"],
+            [sys.executable, "-m", "nbprod.package.bentoml_child", "wait", *self.modules],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -156,10 +156,23 @@ def _label(bento_tag: str, labels_json: str) -> dict[str, str]:
     return {"bento_tag": bento_tag}
 
 
-def _wait() -> dict[str, str]:
-    """BentoML imported now; then build the request whose file and build context arrive on stdin (two lines)."""
+#: what building a Bento imports besides BentoML: the generated service.py is imported to check it
+_SERVICE_MODULES = ("_bentoml_sdk", "numpy", "pandas", "pydantic", "joblib")
+
+
+def _wait(*modules: str) -> dict[str, str]:
+    """BentoML, what the service imports and ``modules`` (the notebook's imports) imported now; then build the
+    request whose file and build context arrive on stdin (two lines)."""
+    import importlib
+
     import bentoml.bentos  # noqa: F401
     import bentoml.models  # noqa: F401
+
+    for name in (*_SERVICE_MODULES, *modules):
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # only a head start: the build reports what really fails
+            print(f"importing {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
 
     request_file, build_ctx = (sys.stdin.readline().strip(), sys.stdin.readline().strip())
     if not request_file:  # the parent did not need a build after all
@@ -171,14 +184,16 @@ def _wait() -> dict[str, str]:
 def main(argv: list[str]) -> int:
     if argv and argv[0].endswith(".json"):  # the verb-less form of earlier releases
         argv = ["build", *argv]
-    verbs: dict[str, tuple[Callable[..., dict[str, str]], int]] = {
+    #: verb -> (function, number of arguments; None: any number)
+    verbs: dict[str, tuple[Callable[..., dict[str, str]], int | None]] = {
         "build": (_build, 1),
         "label": (_label, 2),
-        "wait": (_wait, 0),
+        "wait": (_wait, None),
     }
-    if not argv or argv[0] not in verbs or len(argv) != verbs[argv[0]][1] + 1:
-        usage = "usage: python -m nbprod.package.bentoml_child build REQUEST.json | label BENTO_TAG LABELS_JSON | wait"
-        print(usage, file=sys.stderr)
+    arity = verbs[argv[0]][1] if argv and argv[0] in verbs else -1
+    if arity == -1 or (arity is not None and len(argv) != arity + 1):
+        usage = "usage: python -m nbprod.package.bentoml_child build REQUEST.json | label BENTO_TAG LABELS_JSON"
+        print(usage + " | wait [MODULE...]", file=sys.stderr)
         return 2
     verb, _ = verbs[argv[0]]
     print(json.dumps(verb(*argv[1:])))

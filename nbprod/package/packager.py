@@ -166,10 +166,12 @@ def package_plan(
     plan: Pipeline,
     project: Path,
     *,
-    tracked: Optional[dict] = None,
+    tracked: Union[None, dict, Callable[[], Optional[dict]]] = None,
     build: bool = True,
     builder: Optional[Callable[..., dict[str, str]]] = None,
 ) -> PackageResult:
+    """``tracked`` may be a function that waits for the MLflow run (``nbprod run`` tracks it meanwhile): it is
+    called when the model card needs the run, after the model and its drift baseline are staged."""
     from nbprod.package import drift
 
     layout = ProjectLayout(project)
@@ -183,6 +185,7 @@ def package_plan(
     )
     imports, code = serve_source(plan)
     packages = _packages(model, imports)
+    tracked = tracked() if callable(tracked) else tracked
     facts = card_facts(
         plan,
         project,

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import os
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import yaml
 
@@ -162,11 +162,18 @@ def _run(
         result.metrics = collect_metrics(b.products)
         builder = None
         if package and any(s.model for s in b.plan.steps):  # BentoML imported while the run is being tracked
-            builder = side.enter_context(bentoml_child.Builder(b.layout.bentoml_home))
-        if track:
-            _track(b, result, tracking_uri, tracker)
-        if builder is not None:
-            _package(b, result, builder)
+            builder = side.enter_context(
+                bentoml_child.Builder(b.layout.bentoml_home, track_worker.imported_modules(b.plan))
+            )
+        tracked = _track(b, result, tracking_uri, tracker) if track else (lambda: None)
+        if builder is not None:  # the package is prepared while the run is tracked; the card waits for the run
+            try:
+                _package(b, result, builder, tracked)
+            except BaseException:
+                with contextlib.suppress(Exception):  # the packaging error is the one to report
+                    tracked()  # the MLflow run is finished, not cut short
+                raise
+        tracked()
     store.save(
         BuildRecord(
             steps=fps,
@@ -250,15 +257,15 @@ def _build(b: BuildContext, result: RunResult, *, force: bool, isolated: bool) -
                 result.requirements = [o for outs in keeper.requirements.values() for o in outs]
 
 
-def _track(b: BuildContext, result: RunResult, tracking_uri: Optional[str], tracker: Optional[TrackWorker]) -> None:
+def _track(
+    b: BuildContext, result: RunResult, tracking_uri: Optional[str], tracker: Optional[TrackWorker]
+) -> Callable[[], Optional[dict]]:
+    """Start tracking the run; returns the function that waits for it and returns ``result.tracked`` (once)."""
     from nbprod.track import track as track_in_process
 
     b.emit(StepEvent(EventKind.NOTE, message="tracking the run in MLflow ..."))
-    track_run = track_in_process if tracker is None else tracker.track
-    tracked = track_run(
-        b.plan,
-        b.project,
-        b.products,
+    args = (b.plan, b.project, b.products)
+    kwargs = dict(
         params={**b.plan.parameters, **b.overrides},
         metrics=result.metrics,
         ran=result.ran,
@@ -268,6 +275,20 @@ def _track(b: BuildContext, result: RunResult, tracking_uri: Optional[str], trac
         tracking_uri=tracking_uri,
         version=__version__,
     )
+    if tracker is not None:
+        tracker.send(*args, **kwargs)
+    done: list[dict] = []
+
+    def wait() -> Optional[dict]:
+        if not done:
+            tracked = tracker.result() if tracker is not None else track_in_process(*args, **kwargs)  # type: ignore[arg-type]
+            done.append(_tracked(b, result, tracked))
+        return done[0]
+
+    return wait
+
+
+def _tracked(b: BuildContext, result: RunResult, tracked: Any) -> dict:
     result.tracked = {
         "run_id": tracked.run_id,
         "experiment": tracked.experiment,
@@ -281,13 +302,16 @@ def _track(b: BuildContext, result: RunResult, tracking_uri: Optional[str], trac
             EventKind.TRACKED, message=f"MLflow run {tracked.run_id} in experiment {tracked.experiment!r}{version}"
         )
     )
+    return result.tracked
 
 
-def _package(b: BuildContext, result: RunResult, builder: bentoml_child.Builder) -> None:
+def _package(
+    b: BuildContext, result: RunResult, builder: bentoml_child.Builder, tracked: Callable[[], Optional[dict]]
+) -> None:
     from nbprod.package.packager import package_plan
 
     b.emit(StepEvent(EventKind.NOTE, message="packaging the model as a Bento ..."))
-    packaged = package_plan(b.plan, b.project, tracked=result.tracked, builder=builder.build)
+    packaged = package_plan(b.plan, b.project, tracked=tracked, builder=builder.build)
     result.bento_tag = packaged.bento_tag
     result.missing_card_fields = packaged.missing_card_fields
     b.emit(

@@ -2,7 +2,8 @@
 
 ``nbprod run`` starts it when a build begins with tracking on: the child imports MLflow, opens the store (on first
 use the SQLite database is created and migrated, seconds) and the pipeline's experiment, then waits. After the
-steps the parent sends what :func:`nbprod.track.track` takes (pickled, on stdin); the child logs the run, registers
+steps the parent sends what :func:`nbprod.track.track` takes (pickled, in a file named on stdin) and prepares the
+package while the child logs the run, registers
 the model and answers with the :class:`~nbprod.track.TrackedRun`, or with the error as data, raised again in the
 parent as the same class of :mod:`nbprod.errors`. A failure while preparing is only logged: ``track`` then meets
 it again and reports it as usual. ``NBPROD_TRACK_WORKER=0`` tracks in the run's own process.
@@ -83,11 +84,26 @@ class TrackWorker:
 
     def track(self, *args: Any, **kwargs: Any) -> Any:
         """:func:`nbprod.track.track` in the side process (same arguments, same result, same errors)."""
-        assert self.proc is not None
+        self.send(*args, **kwargs)
+        return self.result()
+
+    def send(self, *args: Any, **kwargs: Any) -> None:
+        """Ask for :func:`nbprod.track.track` ``(*args, **kwargs)`` without waiting (the request goes through a file
+        next to the log: a pipe would block the caller until the worker has finished preparing)."""
+        assert self.proc is not None and self.proc.stdin is not None
+        request = self.log_path.with_suffix(".request.pickle")
+        request.write_bytes(pickle.dumps((args, kwargs)))
         try:
-            out, _ = self.proc.communicate(pickle.dumps((args, kwargs)))
-        except OSError:
-            out = b""
+            self.proc.stdin.write(f"{request}\n".encode())
+            self.proc.stdin.close()
+        except OSError:  # the worker died: result() reports it with its log
+            pass
+
+    def result(self) -> Any:
+        """The :class:`~nbprod.track.TrackedRun` of the request :meth:`send` made, or its error raised."""
+        assert self.proc is not None and self.proc.stdout is not None
+        out = self.proc.stdout.read()
+        self.proc.wait()
         if not out:
             tail = self.log_path.read_text(errors="replace")[-1500:] if self.log_path.exists() else ""
             raise RunError(
@@ -101,11 +117,11 @@ class TrackWorker:
         return reply["result"]
 
 
-def _answer(request: bytes) -> dict[str, Any]:
+def _answer(request: Path) -> dict[str, Any]:
     from nbprod.track import track
 
     try:
-        args, kwargs = pickle.loads(request)
+        args, kwargs = pickle.loads(request.read_bytes())
         return {"result": track(*args, **kwargs)}
     except NbprodError as exc:
         return {"error": error_to_json(exc)}
@@ -129,10 +145,10 @@ def main() -> None:
         sys.stderr.write(f"MLflow imported and store opened in {time.perf_counter() - t0:.2f} s\n")
     except Exception as exc:  # track() meets it again and reports it to the user
         sys.stderr.write(f"preparing the MLflow store failed: {type(exc).__name__}: {exc}\n")
-    request = sys.stdin.buffer.read()
+    request = sys.stdin.readline().strip()
     if request:
         t1 = time.perf_counter()
-        sys.stdout.buffer.write(pickle.dumps(_answer(request)))
+        sys.stdout.buffer.write(pickle.dumps(_answer(Path(request))))
         sys.stderr.write(f"waited {t1 - t0:.2f} s in all; tracked in {time.perf_counter() - t1:.2f} s\n")
     env.exit_now(0)
 
