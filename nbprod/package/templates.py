@@ -128,6 +128,8 @@ MAX_BATCH = {MAX_BATCH}
 MAX_LATENCY_MS = 10_000
 COLUMNS = {columns!r}
 GAUGE_INTERVAL_S = 1.0
+# a refused request (a field that failed validation) is logged as one line, not a traceback
+nbprod_drift.one_line_bad_requests()
 
 {serve}
 

@@ -27,6 +27,8 @@ MAX_BATCH = 1000
 MAX_LATENCY_MS = 10_000
 COLUMNS = ['plan', 'region', 'tenure_months', 'monthly_charges', 'support_calls', 'data_usage_gb']
 GAUGE_INTERVAL_S = 1.0
+# a refused request (a field that failed validation) is logged as one line, not a traceback
+nbprod_drift.one_line_bad_requests()
 
 # --- the notebook's `serve` cells, as written there ---
 import pandas as pd
