@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -52,10 +54,17 @@ _DONE = re.compile(r"^done: (\d+) ran \(([\d.]+) s\), (\d+) up to date", re.M)
 _STEP_TAG = re.compile(r"(^|[\s,])step:\w+")
 
 
+def _children_cpu() -> float:
+    """User + system CPU seconds of every finished child process and its waited-for descendants (the side
+    processes, papermill's kernel): on a shared machine far steadier than wall time, reported next to it."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def timed_stream(cmd: list[str], cwd: Path, env: dict) -> dict:
     """Run ``cmd``, timestamping its stdout lines as they arrive: wall time, and the time after the last step's
     "done" line (what runs after the steps: tracking and packaging). Raises CommandFailed on a non-zero exit."""
-    t0 = time.perf_counter()
+    c0, t0 = _children_cpu(), time.perf_counter()
     proc = subprocess.Popen(
         cmd, cwd=str(cwd), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
     )
@@ -65,7 +74,7 @@ def timed_stream(cmd: list[str], cwd: Path, env: dict) -> dict:
         lines.append((time.perf_counter() - t0, line.rstrip("\n")))
     err = proc.stderr.read()
     rc = proc.wait()
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, _children_cpu() - c0
     if rc != 0:
         tail = "\n".join((err or "\n".join(x for _, x in lines)).strip().splitlines()[-15:])
         raise B.CommandFailed(f"{' '.join(cmd)} exited {rc} (cwd {cwd}):\n{tail}")
@@ -74,6 +83,7 @@ def timed_stream(cmd: list[str], cwd: Path, env: dict) -> dict:
     m = _DONE.search(out)
     return {
         "wall_s": wall,
+        "cpu_s": cpu,
         "tail_s": None if last_done is None else wall - last_done,
         "ran": int(m.group(1)) if m else None,
         "steps_s": float(m.group(2)) if m else None,
@@ -135,8 +145,9 @@ class Journey:
 
     def papermill(self) -> dict:
         cmd = [B.tool("papermill"), self.rel, "out.ipynb", "--cwd", "example_notebooks", "-k", "python3"]
+        c0 = _children_cpu()
         t, _ = B.time_cmd(cmd, self.gated.root, self.env)
-        return {"wall_s": t}
+        return {"wall_s": t, "cpu_s": _children_cpu() - c0}
 
     def full(self) -> dict:
         self.nb_path.write_text(self.original)
@@ -199,7 +210,14 @@ class Journey:
             "edit_first_vs_full": B.ratio(self.med("edit_first"), full),
             "gated_vs_ungated": B.ratio(self.med("gated"), self.med("ungated")),
         }
-        return {"ratios": ratios, "verdicts": {k: B.verdict(v, TARGETS[k]) for k, v in ratios.items()}}
+        cpu = {
+            "full_vs_papermill": B.ratio(self.med("full", "cpu_s"), self.med("papermill", "cpu_s")),
+            "edit_last_vs_full": B.ratio(self.med("edit_last", "cpu_s"), self.med("full", "cpu_s")),
+            "edit_first_vs_full": B.ratio(self.med("edit_first", "cpu_s"), self.med("full", "cpu_s")),
+            "gated_vs_ungated": B.ratio(self.med("gated", "cpu_s"), self.med("ungated", "cpu_s")),
+        }
+        verdicts = {k: B.verdict(v, TARGETS[k]) for k, v in ratios.items()}
+        return {"ratios": ratios, "verdicts": verdicts, "cpu_ratios": cpu, "load": os.getloadavg()[0]}
 
 
 def parse_args() -> argparse.Namespace:
@@ -230,14 +248,18 @@ def report(j: Journey, res: dict) -> str:
         value = j.med(base, "tail_s") if sub else j.med(base)
         ran = [r.get("ran") for r in j.raw.get(base, [])]
         extra = f"{ran[-1]} ran, steps {B.fmt_s(j.med(base, 'steps_s'))}" if ran and ran[-1] is not None else ""
+        cpu = "" if sub else B.fmt_s(j.med(base, "cpu_s"))
+        cpu_ratio = res["cpu_ratios"].get(key or "")
+        cpu += f" ({cpu_ratio:.2f}x)" if cpu_ratio is not None else ""
         if key is None:
-            rows.append([label, B.fmt_s(value), "", "", "", extra if not sub else ""])
+            rows.append([label, B.fmt_s(value), "", "", "", cpu, extra if not sub else ""])
             continue
         r = res["ratios"][key]
         shown = B.fmt_s(r) if key == "tail_s" else f"{r:.2f}x"
         target = f"<= {TARGETS[key]:g} s" if key == "tail_s" else f"<= {TARGETS[key]:g}x"
-        rows.append([label, B.fmt_s(value), shown, target, res["verdicts"][key], "" if sub else extra])
-    return B.table(rows, [j.name, "median", "ratio", "target", "result", "steps (nbprod's count)"])
+        rows.append([label, B.fmt_s(value), shown, target, res["verdicts"][key], cpu, "" if sub else extra])
+    head = [j.name, "median", "ratio", "target", "result", "CPU (ratio)", "steps (nbprod's count)"]
+    return B.table(rows, head) + f"\n(1-minute load average at the end: {res['load']:.1f} on {os.cpu_count()} cores)"
 
 
 def main() -> int:
