@@ -133,10 +133,6 @@ def main() -> None:
     from nbprod.track import prepare_store
 
     env.quiet_dependencies()
-    try:  # its work is needed only after the steps: the steps and the gate worker go first on a busy machine
-        os.nice(5)
-    except OSError:
-        pass
     project, experiment, uri, *modules = sys.argv[1:]
     t0 = time.perf_counter()
     for name in modules:
