@@ -31,7 +31,7 @@ from nbprod.plan.model import Pipeline, Step
 if TYPE_CHECKING:
     from nbprod.gates.model import GateResult, RequirementOutcome
 
-__all__ = ["TrackedRun", "default_tracking_uri", "registry_client", "alias_version", "track"]
+__all__ = ["TrackedRun", "default_tracking_uri", "registry_client", "alias_version", "track", "prepare_store"]
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +213,25 @@ def track(
         _restore_tracking_uri(user_uri)
 
 
+def prepare_store(project: Path, experiment: str, tracking_uri: Optional[str] = None) -> None:
+    """Import what :func:`track` uses, open the store (on first use the SQLite database is created and migrated)
+    and the pipeline's experiment: what a side process does while the steps run (``workflow.track_worker``)."""
+    quiet_dependencies()
+    uri = tracking_uri_of(project, tracking_uri)
+    layout = ProjectLayout(project)
+    layout.state_root.mkdir(parents=True, exist_ok=True)
+    with _quiet_mlflow():
+        import mlflow.models  # noqa: F401  (the signature, the flavours: imported now rather than after the steps)
+        import mlflow.pyfunc  # noqa: F401
+        import mlflow.sklearn  # noqa: F401
+        from mlflow.tracking import MlflowClient
+        from mlflow.utils import requirements_utils
+
+        _experiment_id(MlflowClient(uri), experiment, layout, uri)
+        # the map of installed distributions MLflow checks the model's requirements against (cached; about 1 s)
+        getattr(requirements_utils, "_init_packages_to_modules_map", lambda: None)()
+
+
 def _restore_tracking_uri(user_uri: Optional[str]) -> None:
     """mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI in the environment: give the user's process its own."""
     import mlflow
@@ -330,6 +349,25 @@ def _signature(plan: Pipeline, step: Step, products: dict[str, dict[str, Path]],
     return infer_signature(example, model.predict(example)), example
 
 
+#: distribution of a model's top-level module, when the names differ
+_DISTRIBUTIONS = {"sklearn": "scikit-learn"}
+
+
+def pip_requirements(model: Any) -> list[str]:
+    """The model's requirements pinned to this environment: its own library, cloudpickle, numpy and pandas (MLflow
+    adds itself). Given explicitly, MLflow skips inferring them, which loads the model in a fresh interpreter (5-8 s)."""
+    import importlib.metadata
+
+    module = type(model).__module__.split(".")[0]
+    pins = []
+    for dist in dict.fromkeys((_DISTRIBUTIONS.get(module, module), "cloudpickle", "numpy", "pandas")):
+        try:
+            pins.append(f"{dist}=={importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            log.debug("no installed distribution %r: not a requirement of the model", dist)
+    return pins
+
+
 def _log_model(mlflow: Any, model: Any, signature: Any, example: Any, registered: str) -> Any:
     module = type(model).__module__.split(".")[0]
     if module == "sklearn":
@@ -340,6 +378,7 @@ def _log_model(mlflow: Any, model: Any, signature: Any, example: Any, registered
             input_example=example,
             registered_model_name=registered,
             serialization_format="cloudpickle",
+            pip_requirements=pip_requirements(model),
         )
     import mlflow.pyfunc
 
@@ -356,4 +395,5 @@ def _log_model(mlflow: Any, model: Any, signature: Any, example: Any, registered
         signature=signature,
         input_example=example,
         registered_model_name=registered,
+        pip_requirements=pip_requirements(model),
     )

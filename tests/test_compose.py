@@ -123,15 +123,15 @@ def test_a_step_cell_that_is_also_the_serve_cell():
     plan = build_plan(notebook_from_cells("nb.ipynb", FEATURES_SERVE))
     features, score = plan.step("features"), plan.step("score")
     assert [c.index for c in features.cells] == [2]
-    # raw is passed to the notebook's own preprocess(): conservatively, it may have changed, so it is handed on
-    assert features.inputs == {"raw": "load"} and features.outputs == ["COLUMNS", "X", "raw"]
+    # raw is passed to the notebook's own preprocess(), whose body changes none of its parameters: raw is unchanged
+    assert features.inputs == {"raw": "load"} and features.outputs == ["COLUMNS", "X"]
     # the service runs the cell's definitions only (not the step's code, which needs the step's inputs)
     (serve,) = plan.shared["serve"]
     assert serve.index == 2
     assert serve.source == "COLUMNS = ['a']\n\ndef preprocess(df):\n    return df[COLUMNS] * 2"
     # a later step that uses preprocess() gets the function (re-emitted), and the value it reads as an input
     assert [(src.split("\n")[0], i) for src, i in score.extra_defs] == [("def preprocess(df):", 2)]
-    assert score.inputs == {"COLUMNS": "features", "raw": "features"} and score.shared_cells == []
+    assert score.inputs == {"COLUMNS": "features", "raw": "load"} and score.shared_cells == []
 
 
 def test_a_step_cell_that_is_also_a_functions_cell():

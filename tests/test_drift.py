@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import logging
 import math
 import subprocess
 import sys
@@ -327,3 +328,66 @@ def test_gauges_use_livemax_in_multiprocess_mode(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
     assert any(p.name.startswith("gauge_livemax") for p in tmp_path.iterdir())
+
+
+def _bentoml_record(exc: BaseException) -> logging.LogRecord:
+    """The record BentoML's HTTP app logs for a failed request (``log_exception``), through its own logger."""
+    from nbprod.package.service_log import BENTOML_HTTP_LOGGER
+
+    logger = logging.getLogger(BENTOML_HTTP_LOGGER)
+    try:
+        raise exc
+    except BaseException:
+        return logger.makeRecord(
+            logger.name, logging.ERROR, "app.py", 1, "Exception on %s [%s]", ("/predict", "POST"), sys.exc_info()
+        )
+
+
+def test_a_refused_request_is_one_warning_line_with_status_and_field():
+    from typing import Literal
+
+    from pydantic import BaseModel, Field, ValidationError
+
+    from nbprod.package.service_log import BENTOML_HTTP_LOGGER, OneLineBadRequests, one_line_bad_requests
+
+    class Record(BaseModel):
+        plan: Literal["basic", "pro"]
+        tenure: int = Field(ge=0)
+
+    class Input(BaseModel):
+        records: list[Record] = Field(min_length=1)
+
+    with pytest.raises(ValidationError) as bad:
+        Input.model_validate_json('{"records": [{"plan": "gold", "tenure": -1}]}')
+    record = _bentoml_record(bad.value)
+    assert OneLineBadRequests().filter(record) is True
+    line = logging.Formatter("%(levelname)s %(message)s").format(record)
+    assert "\n" not in line and record.exc_info is None
+    assert line.startswith("WARNING bad request POST /predict: status=400 field=records.0.plan (literal_error: ")
+    assert line.endswith("; 1 more)")
+    with pytest.raises(ValidationError) as not_json:
+        Input.model_validate_json(b"not json")
+    body = _bentoml_record(not_json.value)
+    OneLineBadRequests().filter(body)
+    assert body.getMessage().startswith("bad request POST /predict: status=400 field=(body) (json_invalid: ")
+    # installed once on BentoML's logger
+    one_line_bad_requests()
+    one_line_bad_requests()
+    assert sum(isinstance(f, OneLineBadRequests) for f in logging.getLogger(BENTOML_HTTP_LOGGER).filters) == 1
+
+
+def test_a_bentoml_client_error_is_one_line_and_a_server_error_keeps_its_traceback():
+    from bentoml.exceptions import InvalidArgument
+
+    from nbprod.package.service_log import OneLineBadRequests, bad_request_line
+
+    client = _bentoml_record(InvalidArgument("records must be a list"))
+    OneLineBadRequests().filter(client)
+    assert client.exc_info is None and client.getMessage() == (
+        "bad request POST /predict: status=400 field=- (InvalidArgument: records must be a list)"
+    )
+    server = _bentoml_record(RuntimeError("model exploded"))
+    assert OneLineBadRequests().filter(server) is True
+    assert server.exc_info is not None and server.levelno == logging.ERROR
+    assert "Traceback" in logging.Formatter().format(server)
+    assert bad_request_line(None) is None

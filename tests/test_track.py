@@ -190,3 +190,89 @@ def test_track_logs_a_run_quietly_and_restores_logging(tmp_path, monkeypatch, ca
     assert alias_version(client, plan.name, "candidate") == "1"
     assert alias_version(client, plan.name, "champion") is None
     assert alias_version(client, "never_registered", "champion") is None
+    # the requirements are given, pinned to this environment (MLflow does not infer them in a fresh interpreter)
+    import importlib.metadata
+
+    (reqs,) = (tmp_path / ".nbprod" / "mlartifacts").rglob("requirements.txt")
+    lines = reqs.read_text().split()
+    assert f"scikit-learn=={importlib.metadata.version('scikit-learn')}" in lines
+    assert f"pandas=={importlib.metadata.version('pandas')}" in lines and any(x.startswith("mlflow") for x in lines)
+
+
+def _tiny_run(tmp_path):
+    """A tiny trained pipeline's plan and products (a LinearRegression), as a build leaves them."""
+    import pandas as pd
+    from sklearn.linear_model import LinearRegression
+
+    from nbprod.convert.render import product_paths
+    from nbprod.io import save_metrics, save_value
+    from nbprod.notebook.reader import notebook_from_cells
+    from nbprod.plan.build import build_plan
+
+    cells = [
+        ("code", "import pandas as pd\nfrom sklearn.linear_model import LinearRegression", ["imports"]),
+        ("code", "X = pd.DataFrame({'a': [1.0, 2.0, 3.0]})\ny = [1.0, 2.0, 3.0]", ["step:load"]),
+        ("code", "model = LinearRegression()\nmodel.fit(X, y)", ["step:train", "model:model"]),
+        ("code", "score = 1.0", ["metrics"]),
+    ]
+    plan = build_plan(notebook_from_cells("nb.ipynb", cells))
+    products = product_paths(plan, tmp_path)
+    x = pd.DataFrame({"a": [1.0, 2.0, 3.0]})
+    save_value(x, products["load"]["X"])
+    save_value([1.0, 2.0, 3.0], products["load"]["y"])
+    save_value(LinearRegression().fit(x, [1.0, 2.0, 3.0]), products["train"]["model"])
+    save_metrics({"score": 1.0}, products["train"]["metrics"])
+    return plan, products
+
+
+@pytest.mark.slow
+def test_the_track_worker_prepares_the_store_then_tracks_like_track(tmp_path, monkeypatch):
+    """The side process opens the store while the caller works, then logs and registers the same run; a second
+    run in the same store gets version 2."""
+    from nbprod.track import registry_client
+    from nbprod.workflow.track_worker import TrackWorker, imported_modules
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    plan, products = _tiny_run(tmp_path)
+    assert imported_modules(plan) == ["pandas", "sklearn.linear_model"]
+    kwargs = dict(params={"alpha": 1}, metrics={"score": 1.0}, ran=["load", "train"], reused=[], gates=[])
+    versions = []
+    for i in range(2):
+        log = tmp_path / f"worker{i}.log"
+        with TrackWorker(log, tmp_path, plan.name, None, imported_modules(plan)) as worker:
+            tracked = worker.track(plan, tmp_path, products, requirements=[], **kwargs)
+        versions.append(tracked.model_version)
+        assert "MLflow imported and store opened" in log.read_text() and "tracked in" in log.read_text()
+    assert [str(v) for v in versions] == ["1", "2"] and tracked.tracking_uri.startswith("sqlite:")
+    client = registry_client(tmp_path)
+    assert alias_version(client, plan.name, "candidate") == "2"
+    assert client.get_run(tracked.run_id).data.metrics == {"score": 1.0}
+
+
+@pytest.mark.slow
+def test_a_tracking_failure_in_the_worker_is_the_same_error_as_in_process(tmp_path, monkeypatch):
+    from nbprod.errors import RunError
+    from nbprod.track import track
+    from nbprod.workflow.track_worker import TrackWorker
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    plan, products = _tiny_run(tmp_path)
+    (tmp_path / "file").write_text("not a folder")
+    uri = f"sqlite:///{tmp_path / 'file' / 'mlflow.db'}"  # a store inside a file: cannot be created
+    kwargs = dict(params={}, metrics={}, ran=[], reused=[], gates=[], requirements=[], tracking_uri=uri)
+    with pytest.raises(RunError) as in_process:
+        track(plan, tmp_path, products, **kwargs)
+    with TrackWorker(tmp_path / "w.log", tmp_path, plan.name, uri) as worker:
+        with pytest.raises(RunError) as side:
+            worker.track(plan, tmp_path, products, **kwargs)
+    assert side.value.message == in_process.value.message and "tracking the run in MLflow failed" in side.value.message
+    assert side.value.path == uri and side.value.fix == in_process.value.fix
+    assert "preparing the MLflow store failed" in (tmp_path / "w.log").read_text()
+
+
+def test_a_worker_that_is_not_asked_stops_with_its_block(tmp_path):
+    from nbprod.workflow.track_worker import TrackWorker
+
+    with TrackWorker(tmp_path / "w.log", tmp_path, "nb", None) as worker:
+        proc = worker.proc
+    assert proc is not None and proc.poll() is not None

@@ -134,7 +134,7 @@ def _answer(req: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    from nbprod._core.env import quiet_dependencies
+    from nbprod._core.env import exit_now, quiet_dependencies
     from nbprod.gates.validate import _gx
 
     quiet_dependencies()
@@ -146,6 +146,7 @@ def main() -> None:
         reply = _answer(json.loads(line))
         out.write((json.dumps(reply, default=str) + "\n").encode())
         out.flush()
+    exit_now(0)  # the parent waits for this exit: GX's interpreter teardown would take seconds
 
 
 if __name__ == "__main__":

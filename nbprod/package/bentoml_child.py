@@ -8,6 +8,8 @@ the protocol (one JSON line):
 - ``build REQUEST.json``: save the model into the store (unless it is there) and build the Bento (unless it is
   there); prints ``{"model_tag", "bento_tag", "bento_path"}``. ``python -m nbprod.package.bentoml_child
   REQUEST.json`` (no verb) still means ``build``.
+- ``wait [MODULE...]``: import BentoML (and the modules), then read a request file and a build context (two lines
+  on stdin) and ``build`` it (what :class:`Builder` starts ahead of time).
 - ``label BENTO_TAG LABELS_JSON``: add labels to a built Bento's ``bento.yaml``; prints ``{"bento_tag"}``.
 """
 
@@ -19,13 +21,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from nbprod._core.env import TELEMETRY_OPT_OUT
 from nbprod._core.fsutil import atomic_write_text
 from nbprod.errors import NbprodError, RunError
 
-__all__ = ["build", "label", "serve_command", "child_env", "main"]
+__all__ = ["build", "Builder", "label", "serve_command", "child_env", "main"]
 
 
 # --- parent side -------------------------------------------------------------------------------------------------
@@ -51,14 +53,50 @@ def build(bentoml_home: Path, request: dict[str, Any], request_file: Path, build
     context ``build_ctx``; returns the tags and the Bento's path. Raises RunError with BentoML's last lines."""
     atomic_write_text(request_file, json.dumps(request))
     proc = _run("build", [str(request_file)], bentoml_home, cwd=build_ctx)
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-8:])
+    return _built(proc.returncode, proc.stdout, proc.stderr, build_ctx)
+
+
+def _built(returncode: int, stdout: str, stderr: str, build_ctx: Path) -> dict[str, str]:
+    if returncode != 0 or not stdout.strip():
+        tail = "\n".join(stderr.strip().splitlines()[-8:])
         raise RunError(
             f"building the Bento failed:\n{tail}",
             path=str(build_ctx / "bentofile.yaml"),
             fix="read the error above; the previous Bento in .nbprod/bentoml is untouched",
         )
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+class Builder:
+    """A BentoML child started ahead of time (verb ``wait``): it imports BentoML while something else runs (the
+    MLflow tracking, in ``nbprod run``), then builds the one request :meth:`build` sends it. ``with Builder(home)
+    as b: b.build(...)``; :meth:`build` takes the arguments of :func:`build` and returns the same."""
+
+    def __init__(self, bentoml_home: Path, modules: Sequence[str] = ()) -> None:
+        self.bentoml_home, self.modules = bentoml_home, list(modules)
+        self.proc: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> "Builder":
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "nbprod.package.bentoml_child", "wait", *self.modules],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=child_env(self.bentoml_home),
+        )
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.proc is not None and self.proc.poll() is None:  # not used: nothing to keep
+            self.proc.kill()
+            self.proc.communicate()
+
+    def build(self, bentoml_home: Path, request: dict[str, Any], request_file: Path, build_ctx: Path) -> dict[str, str]:
+        assert self.proc is not None and bentoml_home == self.bentoml_home
+        atomic_write_text(request_file, json.dumps(request))
+        out, err = self.proc.communicate(f"{request_file}\n{build_ctx.resolve()}\n")
+        return _built(self.proc.returncode, out, err, build_ctx)
 
 
 def label(bentoml_home: Path, bento_tag: str, labels: dict[str, str]) -> None:
@@ -118,13 +156,44 @@ def _label(bento_tag: str, labels_json: str) -> dict[str, str]:
     return {"bento_tag": bento_tag}
 
 
+#: what building a Bento imports besides BentoML: the generated service.py is imported to check it
+_SERVICE_MODULES = ("_bentoml_sdk", "numpy", "pandas", "pydantic", "joblib")
+
+
+def _wait(*modules: str) -> dict[str, str]:
+    """BentoML, what the service imports and ``modules`` (the notebook's imports) imported now; then build the
+    request whose file and build context arrive on stdin (two lines)."""
+    import importlib
+
+    import bentoml.bentos  # noqa: F401
+    import bentoml.models  # noqa: F401
+
+    for name in (*_SERVICE_MODULES, *modules):
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # only a head start: the build reports what really fails
+            print(f"importing {name} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+    request_file, build_ctx = (sys.stdin.readline().strip(), sys.stdin.readline().strip())
+    if not request_file:  # the parent did not need a build after all
+        sys.exit(0)
+    os.chdir(build_ctx)
+    return _build(request_file)
+
+
 def main(argv: list[str]) -> int:
     if argv and argv[0].endswith(".json"):  # the verb-less form of earlier releases
         argv = ["build", *argv]
-    verbs: dict[str, tuple[Callable[..., dict[str, str]], int]] = {"build": (_build, 1), "label": (_label, 2)}
-    if not argv or argv[0] not in verbs or len(argv) != verbs[argv[0]][1] + 1:
+    #: verb -> (function, number of arguments; None: any number)
+    verbs: dict[str, tuple[Callable[..., dict[str, str]], int | None]] = {
+        "build": (_build, 1),
+        "label": (_label, 2),
+        "wait": (_wait, None),
+    }
+    arity = verbs[argv[0]][1] if argv and argv[0] in verbs else -1
+    if arity == -1 or (arity is not None and len(argv) != arity + 1):
         usage = "usage: python -m nbprod.package.bentoml_child build REQUEST.json | label BENTO_TAG LABELS_JSON"
-        print(usage, file=sys.stderr)
+        print(usage + " | wait [MODULE...]", file=sys.stderr)
         return 2
     verb, _ = verbs[argv[0]]
     print(json.dumps(verb(*argv[1:])))

@@ -15,7 +15,7 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from nbprod._core.fsutil import atomic_write_text
 from nbprod._core.layout import ProjectLayout
@@ -179,8 +179,17 @@ def _card_files(facts: CardFacts, plan: Pipeline) -> dict[str, str]:
     return {"MODEL_CARD.md": render_markdown(card), "model_card.json": card_json(card)}
 
 
-def package_plan(plan: Pipeline, project: Path, *, tracked: Optional[dict] = None, build: bool = True) -> PackageResult:
-    from nbprod.package import drift
+def package_plan(
+    plan: Pipeline,
+    project: Path,
+    *,
+    tracked: Union[None, dict, Callable[[], Optional[dict]]] = None,
+    build: bool = True,
+    builder: Optional[Callable[..., dict[str, str]]] = None,
+) -> PackageResult:
+    """``tracked`` may be a function that waits for the MLflow run (``nbprod run`` tracks it meanwhile): it is
+    called when the model card needs the run, after the model and its drift baseline are staged."""
+    from nbprod.package import drift, service_log
 
     layout = ProjectLayout(project)
     products = product_paths(plan, project)
@@ -191,6 +200,7 @@ def package_plan(plan: Pipeline, project: Path, *, tracked: Optional[dict] = Non
     model_tag = f"{plan.name}:" + _stage_model(work, products[spec.model_step][spec.model_var], model, spec, baseline)
     imports, code = serve_source(plan)
     packages = _packages(model, imports, by_value=(work / "model.joblib").read_bytes().find(b"cloudpickle") >= 0)
+    tracked = tracked() if callable(tracked) else tracked
     facts = card_facts(
         plan,
         project,
@@ -217,6 +227,7 @@ def package_plan(plan: Pipeline, project: Path, *, tracked: Optional[dict] = Non
         ),
         "bentofile.yaml": render_bentofile(pipeline=plan.name, notebook=nb_rel, model_tag=model_tag, packages=packages),
         "nbprod_drift.py": Path(drift.__file__).read_text(),
+        "nbprod_service_log.py": Path(service_log.__file__).read_text(),
         "alerts.yaml": render_alerts(plan.name, model_tag, baseline, alert_settings),
         "dashboard.json": render_dashboard(plan.name, model_tag, baseline, alert_settings),
     }
@@ -235,7 +246,7 @@ def package_plan(plan: Pipeline, project: Path, *, tracked: Optional[dict] = Non
     if build:
         run_id = (tracked or {}).get("run_id")
         request = _build_request(plan, spec, model_tag, version, work=work, out=out, notebook=nb_rel, run_id=run_id)
-        info = bentoml_child.build(layout.bentoml_home, request, work / "build_request.json", out)
+        info = (builder or bentoml_child.build)(layout.bentoml_home, request, work / "build_request.json", out)
         result.bento_tag, result.built = info["bento_tag"], True
         atomic_write_text(layout.last_bento(plan.name), json.dumps(info))
     return result

@@ -128,6 +128,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 import nbprod_drift
+import nbprod_service_log
 
 MODEL_TAG = {model_tag!r}
 MAX_BATCH = {MAX_BATCH}
@@ -138,6 +139,8 @@ COLUMNS = {columns!r}
 GAUGE_INTERVAL_S = 1.0
 # drift alert levels of the /drift/ report, from [tool.nbprod.alerts] (the same as in alerts.yaml)
 DRIFT_LEVELS = {dict(sorted((drift_levels or {}).items()))!r}
+# a refused request (a field that failed validation) is logged as one line, not a traceback
+nbprod_service_log.one_line_bad_requests()
 
 {serve}
 
@@ -200,7 +203,7 @@ def render_bentofile(*, pipeline: str, notebook: str, model_tag: str, packages: 
         "name": pipeline,
         "description": "file:./MODEL_CARD.md",
         "labels": {"nbprod.pipeline": pipeline, "nbprod.notebook": notebook},
-        "include": ["service.py", "nbprod_drift.py", "MODEL_CARD.md", "model_card.json"],
+        "include": ["service.py", "nbprod_drift.py", "nbprod_service_log.py", "MODEL_CARD.md", "model_card.json"],
         "exclude": ["__pycache__/", "*.pyc", ".ipynb_checkpoints/"],
         "models": [model_tag],
         "python": {

@@ -11,6 +11,7 @@ import logging
 import sys
 from typing import Optional
 
+from nbprod._core import env
 from nbprod.errors import NbprodError, ServeError, UsageError
 from nbprod.ui.parser import build_parser
 
@@ -310,6 +311,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         root = logging.getLogger("nbprod")
         root.addHandler(handler)
         root.setLevel(logging.DEBUG)
+    code = _dispatch(args)
+    if argv is None:  # the nbprod program (not a call from Python): skip the interpreter's slow finalization
+        env.exit_now(code)
+    return code
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         return COMMANDS[args.command](args)
     except NbprodError as exc:

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import os
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import yaml
 
@@ -33,8 +33,10 @@ from nbprod.gates.keeper import GateKeeper
 from nbprod.gates.worker import GateWorker
 from nbprod.lint.report import may_differ
 from nbprod.notebook.tags import validate_identifier
+from nbprod.package import bentoml_child
 from nbprod.plan.model import pipeline_name
 from nbprod.plan.params import apply_overrides
+from nbprod.workflow import track_worker
 from nbprod.workflow.incremental import (
     BuildContext,
     RunResult,
@@ -44,6 +46,7 @@ from nbprod.workflow.incremental import (
     gate_inputs,
     generator_fingerprint,
 )
+from nbprod.workflow.track_worker import TrackWorker
 
 __all__ = ["RunResult", "run", "build_ungated"]
 
@@ -155,12 +158,28 @@ def _run(
     if not force and fast_path(b, store.load(), fps, result, track=track, package=package):
         return result
     store.clear()
-    _build(b, result, force=force, isolated=isolated)
-    result.metrics = collect_metrics(b.products)
-    if track:
-        _track(b, result, tracking_uri)
-    if package and any(s.model for s in b.plan.steps):
-        _package(b, result)
+    with contextlib.ExitStack() as side:
+        tracker = None
+        if track and track_worker.enabled():  # MLflow imported and its store opened while the steps run
+            log_path = b.layout.logs_dir / "track_worker.log"
+            modules = track_worker.imported_modules(b.plan)
+            tracker = side.enter_context(TrackWorker(log_path, b.layout.root, b.plan.name, tracking_uri, modules))
+        _build(b, result, force=force, isolated=isolated)
+        result.metrics = collect_metrics(b.products)
+        builder = None
+        if package and any(s.model for s in b.plan.steps):  # BentoML imported while the run is being tracked
+            builder = side.enter_context(
+                bentoml_child.Builder(b.layout.bentoml_home, track_worker.imported_modules(b.plan))
+            )
+        tracked = _track(b, result, tracking_uri, tracker) if track else (lambda: None)
+        if builder is not None:  # the package is prepared while the run is tracked; the card waits for the run
+            try:
+                _package(b, result, builder, tracked)
+            except BaseException:
+                with contextlib.suppress(Exception):  # the packaging error is the one to report
+                    tracked()  # the MLflow run is finished, not cut short
+                raise
+        tracked()
     store.save(
         BuildRecord(
             steps=fps,
@@ -244,14 +263,15 @@ def _build(b: BuildContext, result: RunResult, *, force: bool, isolated: bool) -
                 result.requirements = [o for outs in keeper.requirements.values() for o in outs]
 
 
-def _track(b: BuildContext, result: RunResult, tracking_uri: Optional[str]) -> None:
-    from nbprod.track import track as track_run
+def _track(
+    b: BuildContext, result: RunResult, tracking_uri: Optional[str], tracker: Optional[TrackWorker]
+) -> Callable[[], Optional[dict]]:
+    """Start tracking the run; returns the function that waits for it and returns ``result.tracked`` (once)."""
+    from nbprod.track import track as track_in_process
 
     b.emit(StepEvent(EventKind.NOTE, message="tracking the run in MLflow ..."))
-    tracked = track_run(
-        b.plan,
-        b.project,
-        b.products,
+    args = (b.plan, b.project, b.products)
+    kwargs = dict(
         params={**b.plan.parameters, **b.overrides},
         metrics=result.metrics,
         ran=result.ran,
@@ -261,6 +281,20 @@ def _track(b: BuildContext, result: RunResult, tracking_uri: Optional[str]) -> N
         tracking_uri=tracking_uri,
         version=__version__,
     )
+    if tracker is not None:
+        tracker.send(*args, **kwargs)
+    done: list[dict] = []
+
+    def wait() -> Optional[dict]:
+        if not done:
+            tracked = tracker.result() if tracker is not None else track_in_process(*args, **kwargs)  # type: ignore[arg-type]
+            done.append(_tracked(b, result, tracked))
+        return done[0]
+
+    return wait
+
+
+def _tracked(b: BuildContext, result: RunResult, tracked: Any) -> dict:
     result.tracked = {
         "run_id": tracked.run_id,
         "experiment": tracked.experiment,
@@ -274,13 +308,16 @@ def _track(b: BuildContext, result: RunResult, tracking_uri: Optional[str]) -> N
             EventKind.TRACKED, message=f"MLflow run {tracked.run_id} in experiment {tracked.experiment!r}{version}"
         )
     )
+    return result.tracked
 
 
-def _package(b: BuildContext, result: RunResult) -> None:
+def _package(
+    b: BuildContext, result: RunResult, builder: bentoml_child.Builder, tracked: Callable[[], Optional[dict]]
+) -> None:
     from nbprod.package.packager import package_plan
 
     b.emit(StepEvent(EventKind.NOTE, message="packaging the model as a Bento ..."))
-    packaged = package_plan(b.plan, b.project, tracked=result.tracked)
+    packaged = package_plan(b.plan, b.project, tracked=tracked, builder=builder.build)
     result.bento_tag = packaged.bento_tag
     result.missing_card_fields = packaged.missing_card_fields
     b.emit(

@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 import nbprod_drift
+import nbprod_service_log
 
 MODEL_TAG = 'classifier:<version>'
 MAX_BATCH = 1000
@@ -29,6 +30,8 @@ COLUMNS = ['plan', 'region', 'tenure_months', 'monthly_charges', 'support_calls'
 GAUGE_INTERVAL_S = 1.0
 # drift alert levels of the /drift/ report, from [tool.nbprod.alerts] (the same as in alerts.yaml)
 DRIFT_LEVELS = {'mean_shift_z': 4.0, 'p_value': 0.01, 'psi': 0.2, 'unseen_share': 0.05}
+# a refused request (a field that failed validation) is logged as one line, not a traceback
+nbprod_service_log.one_line_bad_requests()
 
 # --- the notebook's `serve` cells, as written there ---
 import pandas as pd
