@@ -175,6 +175,18 @@ GLOBALS = [
         ],
         {"b": {"mutated_inputs": ["history"]}, "c": {"inputs": {"history": "b"}}},
     ),
+    # a function handed to a library that calls it (Series.map, apply, sorted(key=...)) runs in that step
+    (
+        [
+            (
+                "bad = 0\ndef parse(v):\n    global bad\n    bad += 1\n    return v\nimport pandas as pd\ns = pd.Series([1])",
+                "a",
+            ),
+            ("t = s.map(parse)", "b"),
+            ("print(bad)", "c"),
+        ],
+        {"b": {"function_writes": ["bad"]}, "c": {"inputs": {"bad": "b"}}},
+    ),
     # ... also through a decorator's wrapper, and from a shared cell
     (
         [

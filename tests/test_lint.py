@@ -333,3 +333,27 @@ def test_a_timed_cell_magic_is_a_note(write_nb):
 def test_a_global_generator_seeded_in_an_earlier_step_is_seeded(rows, fires, write_nb):
     report = lint(write_nb([("code", src, [f"step:{s}"]) for src, s in rows], "seeded.ipynb"))
     assert {f.code for f in report.findings if f.code.startswith("NB2")} == fires
+
+
+@pytest.mark.parametrize(
+    "rows, fires",
+    [
+        (
+            [
+                ("def batches(n):\n    for i in range(n):\n        yield i\nstream = batches(3)", "a"),
+                ("print(next(stream))", "b"),
+            ],
+            True,
+        ),
+        ([("squares = (i * i for i in range(3))", "a"), ("print(sum(squares))", "b")], True),
+        ([("squares = [i * i for i in range(3)]", "a"), ("print(sum(squares))", "b")], False),  # a list: saved
+        ([("def batches(n):\n    yield 1\nstream = list(batches(3))", "a"), ("print(stream)", "b")], False),
+        ([("squares = (i * i for i in range(3))\ntotal = sum(squares)", "a"), ("print(total)", "b")], False),
+    ],
+)
+def test_a_generator_handed_to_a_later_step_is_an_error_before_running(rows, fires, write_nb):
+    report = lint(write_nb([("code", src, [f"step:{s}"]) for src, s in rows], "gen.ipynb"))
+    found = [f for f in report.findings if f.code == "NB409"]
+    assert bool(found) is fires, [f.message for f in report.findings]
+    if fires:
+        assert found[0].cell.index == 0 and found[0].severity == "error" and "step 'b'" in found[0].message

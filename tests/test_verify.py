@@ -152,6 +152,19 @@ def test_object_identities_kept_by_an_estimator_are_not_compared():
     assert compare_objects(a, b)[0] == "equal"
 
 
+def test_how_long_a_search_took_is_not_compared_what_it_found_is():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = np.arange(40.0).reshape(20, 2), np.array([0, 1] * 10)
+    a, b = (GridSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, cv=2).fit(X, y) for _ in range(2))
+    b.cv_results_["mean_fit_time"] = a.cv_results_["mean_fit_time"] + 1.0  # the clock: differs on every run
+    b.refit_time_ = a.refit_time_ + 1.0
+    assert compare_objects(a, b)[0] == "equal"
+    b.cv_results_["mean_test_score"] = a.cv_results_["mean_test_score"] + 0.5  # a result: compared
+    assert compare_objects(a, b)[0] == "different" and "mean_test_score" in compare_objects(a, b)[1]
+
+
 def test_products_that_cannot_be_loaded_here_are_not_comparable(tmp_path):
     for side, payload in (("a", b"one"), ("b", b"two")):
         (tmp_path / side).mkdir()

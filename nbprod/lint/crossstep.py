@@ -50,7 +50,7 @@ def _is_plt(d: str, verbs: frozenset[str]) -> bool:
 
 def check_cross_step(plan: Pipeline, add: Add) -> None:
     """Dynamic exec (NB403), os.chdir (NB404), pyplot's current figure (NB405), a star import nbprod cannot list
-    (NB407), two names for one object changed in a later step (NB408)."""
+    (NB407), two names for one object changed in a later step (NB408), a generator handed on (NB409)."""
     for step in plan.steps:
         for cell in step.code_cells:
             a = plan.analyses[cell.index]
@@ -63,6 +63,7 @@ def check_cross_step(plan: Pipeline, add: Add) -> None:
                     f"pass {fn}() a string literal, or write the code out",
                 )
     _shared_objects(plan, add)
+    _generators(plan, add)
     later_pairs = [(s, t) for i, s in enumerate(plan.steps) for t in plan.steps[i + 1 :]]
     for s, t in later_pairs:
         _pair(plan, s, t, add)
@@ -153,6 +154,44 @@ def _shared_objects(plan: Pipeline, add: Add) -> None:
                     "`nbprod verify` shows whether the results differ",
                 )
                 break
+
+
+def _generator_functions(plan: Pipeline) -> set[str]:
+    """The notebook's functions whose body yields: calling one makes a generator."""
+    out = set()
+    for a in plan.analyses.values():
+        for node in ast.walk(a.tree) if a.tree is not None else ():
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
+                isinstance(n, (ast.Yield, ast.YieldFrom)) for n in ast.walk(node)
+            ):
+                out.add(node.name)
+    return out
+
+
+def _generators(plan: Pipeline, add: Add) -> None:
+    """NB409: a generator handed to a later step: it cannot be saved (pickled), so the step that makes it fails."""
+    makers = _generator_functions(plan)
+    for step in plan.steps:
+        for cell in step.code_cells:
+            tree = plan.analyses[cell.index].tree
+            for node in ast.walk(tree) if tree is not None else ():
+                if not (
+                    isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                ):
+                    continue
+                value, name = node.value, node.targets[0].id
+                made = isinstance(value, ast.GeneratorExp) or (
+                    isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in makers
+                )
+                if made and name in step.outputs:
+                    later = next(t.name for t in plan.steps if t.inputs.get(name) == step.name)
+                    add(
+                        "NB409",
+                        cell,
+                        f"{name!r} is a generator, which step {later!r} takes from step {step.name!r}: a generator "
+                        "cannot be saved between steps (it cannot be pickled), so the pipeline stops here",
+                        f"hand on list({name}) (materialise it), or consume it in the step that makes it",
+                    )
 
 
 def _pair(plan: Pipeline, s: Step, t: Step, add: Add) -> None:

@@ -20,7 +20,7 @@ __all__ = ["LintReport", "lint", "lint_notebook", "render_text", "render_json", 
 
 #: findings that mean the pipeline may compute or print something other than the notebook: ``nbprod run`` shows
 #: them before it runs (never silently different), ``nbprod verify`` checks
-MAY_DIFFER = ("NB302", "NB403", "NB404", "NB405", "NB407", "NB408")
+MAY_DIFFER = ("NB302", "NB403", "NB404", "NB405", "NB407", "NB408", "NB409")
 
 
 @dataclass

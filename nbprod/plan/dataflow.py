@@ -64,11 +64,13 @@ class StepResolver:
             scope.arg_mutators[f.name] = f.mutates_args
         self._imports_here.update(analysis.imports)
         self._referenced |= analysis.referenced
-        self._writes |= scope.written_by(analysis.calls)
+        # a notebook function the cell calls, or hands to a library that calls it (df["a"].map(parse)), runs here
+        may_run = analysis.calls | analysis.referenced
+        self._writes |= scope.written_by(may_run)
         for n in analysis.uses + analysis.builtin_uses:
             self.resolve(n, cell)
         changed = [n for n, fs in analysis.passed_to.items() if not all(map(self._pure, fs))]
-        changed += sorted(scope.mutated_by(analysis.calls))  # globals the notebook functions it calls change
+        changed += sorted(scope.mutated_by(may_run))  # globals the notebook functions it runs change
         for n in analysis.mutates + changed:
             if n in self.local or n in step.mutated_inputs:
                 continue

@@ -151,7 +151,16 @@ def _containers(a: Any, b: Any, at: str) -> Optional[str]:
     if a.keys() != b.keys():
         return f"{at}keys {sorted(map(str, a))} in the notebook, {sorted(map(str, b))} in the pipeline"
     dotted = at.endswith(".")  # attributes of an object: 'SVC.support_vectors_: ...'
-    return next((d for k in a if (d := _diff(a[k], b[k], f"{at}{k}: " if dotted else f"{at}[{k!r}]: "))), None)
+    keys = [k for k in a if not _timing(k)]
+    return next((d for k in keys if (d := _diff(a[k], b[k], f"{at}{k}: " if dotted else f"{at}[{k!r}]: "))), None)
+
+
+#: how long fitting or scoring took (GridSearchCV.cv_results_'s mean_fit_time, refit_time_): differs on every run
+_TIMING_KEYS = frozenset({"mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time", "refit_time_"})
+
+
+def _timing(key: Any) -> bool:
+    return isinstance(key, str) and (key in _TIMING_KEYS or key.endswith(("_fit_time", "_score_time")))
 
 
 def _generic(a: Any, b: Any, at: str) -> Optional[str]:
