@@ -383,6 +383,20 @@ E2E = {
         ("for v in (3.0, 1.0, 2.0):\n    step(v)", "b"),
         ("out = [history, best, CALLS]\n" + WRITE, "c"),
     ],
+    # library settings (display options, print options, warning filters) hold for the rest of the notebook
+    "settings": [
+        (
+            "import numpy as np\nimport pandas as pd\nimport warnings\npd.set_option('display.precision', 2)\n"
+            "np.set_printoptions(precision=2)\nwarnings.filterwarnings('ignore', category=UserWarning)",
+            "a",
+        ),
+        ("frame = repr(pd.DataFrame({'a': [1.23456]}))", "b"),
+        (
+            "with warnings.catch_warnings(record=True) as caught:\n    warnings.warn('x', UserWarning)\n"
+            "out = [frame, repr(np.array([1.23456])), pd.get_option('display.precision'), len(caught)]\n" + WRITE,
+            "c",
+        ),
+    ],
     # lambdas and closures pickle cannot find by name travel by value (cloudpickle)
     "lambdas": [
         (
@@ -493,3 +507,15 @@ def test_the_state_of_a_seeded_global_generator_flows_from_step_to_step(tmp_path
 def test_an_unseeded_global_generator_is_not_handed_on():
     plan = plan_of([("import numpy as np\nx = np.random.rand()", "a"), ("y = np.random.rand()", "b")])
     assert plan.step("b").inputs == {}
+
+
+def test_library_settings_of_earlier_steps_are_replayed(tmp_path):
+    plan = check([("OUT = 'out.json'", "a")] + E2E["settings"], {}, tmp_path)
+    assert [src for src, _ in plan.step("b").settings] == [
+        "pd.set_option('display.precision', 2)",
+        "np.set_printoptions(precision=2)",
+        "warnings.filterwarnings('ignore', category=UserWarning)",
+    ]
+    assert plan.step("a").settings == [] and len(plan.step("c").settings) == 3
+    text = render_pipeline(plan, tmp_path)["tasks/b.py"]
+    assert "# nbprod: library settings made by earlier steps (cell 1 of the notebook)" in text

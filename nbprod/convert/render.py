@@ -143,6 +143,11 @@ def render_task(plan: Pipeline, step: Step, nb_rel: str, order: dict[str, int]) 
     if step.inputs:
         loads.insert(len(loads) if not step.defs_after_inputs else 0, _load_block(plan, step, order))
     parts += (loads + shared) if step.inputs_first else (shared + loads)
+    if step.settings:
+        where = list(dict.fromkeys(str(i) for _, i in step.settings))
+        cells = ("cells " if len(where) > 1 else "cell ") + ", ".join(where)
+        lines = ["# %%", f"# nbprod: library settings made by earlier steps ({cells} of the notebook)"]
+        parts.append("\n".join(lines + [src for src, _ in step.settings]) + "\n")
     for cell in step.code_cells:
         parts.append(_cell_block(cell, f"step {step.name}"))
     if step.outputs or step.metrics:

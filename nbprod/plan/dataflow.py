@@ -14,7 +14,7 @@ import ast
 from typing import Collection, Optional
 
 from nbprod.analysis.binding import BOUND, KEPT, UNBOUND, after
-from nbprod.analysis.cells import BUILTINS, CellAnalysis
+from nbprod.analysis.cells import BUILTINS, CellAnalysis, analyze_source
 from nbprod.analysis.effects import pure_import
 from nbprod.analysis.rng import RNG_STATE, global_rng, seeded_generators
 from nbprod.notebook.reader import Cell
@@ -85,6 +85,13 @@ class StepResolver:
             self._state[n] = after(before, what)
         self.local.update(analysis.defines)
         self._deferred.extend((cell, f.name, f.globals_read | f.builtins_read) for f in analysis.functions.values())
+
+    def replay_settings(self) -> None:
+        """The library settings earlier steps made (pd.set_option, warnings.filterwarnings...) run again first."""
+        self.step.settings = list(self.scope.settings)
+        for src, _ in self.step.settings:
+            for n in analyze_source(src).uses:
+                self.resolve(n, self.step.first_cell, quiet=True)
 
     def _pure(self, f: str) -> bool:
         """A bare-name callee imported from a value library does not change its arguments, nor does a notebook
@@ -219,6 +226,7 @@ def infer_dataflow(
             n for later in steps[i + 1 :] for c in later.code_cells for n in analyses[c.index].defines
         }
         resolver = StepResolver(step, scope, report)
+        resolver.replay_settings()
         for cell in step.code_cells:
             resolver.read(cell, analyses[cell.index])
         resolver.finish()

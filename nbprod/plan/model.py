@@ -37,6 +37,7 @@ class Step:
     shared_cells: list[Cell] = field(default_factory=list)
     extra_imports: list[str] = field(default_factory=list)
     extra_defs: list[tuple[str, int]] = field(default_factory=list)  # (source, cell index)
+    settings: list[tuple[str, int]] = field(default_factory=list)  # earlier steps' library settings to replay
     upstream: list[str] = field(default_factory=list)
     defines: list[str] = field(default_factory=list)
     mutated_inputs: list[str] = field(default_factory=list)

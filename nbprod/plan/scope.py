@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Collection
 
 from nbprod.analysis.cells import CellAnalysis
+from nbprod.analysis.settings import settings_statements
 from nbprod.notebook.reader import Cell
 from nbprod.plan.model import SHARED_ROLES, Step
 from nbprod.plan.params import parameters_read
@@ -31,6 +32,7 @@ class Scope:
     imports: dict[str, str] = field(default_factory=dict)  # name -> an earlier step's import statement
     functions: dict[str, tuple[str, int, set[str]]] = field(default_factory=dict)  # (source, cell, globals read)
     function_lines: dict[str, int] = field(default_factory=dict)  # function -> its line in its cell
+    settings: list[tuple[str, int]] = field(default_factory=list)  # library settings earlier steps made (source, cell)
     maybe: set[str] = field(default_factory=set)  # produced names their producer may leave unbound
     writes: dict[str, set[str]] = field(default_factory=dict)  # notebook function -> globals it assigns
     mutates: dict[str, set[str]] = field(default_factory=dict)  # notebook function -> globals it changes in place
@@ -96,6 +98,7 @@ class Scope:
         producer, also of the inputs it mutated)."""
         for cell in step.code_cells:
             a = analyses[cell.index]
+            self.settings += [(src, cell.index) for src in settings_statements(a.tree, a.cleaned)]
             self.imports.update(a.imports)
             for f in a.functions.values():
                 self.functions[f.name] = (f.source, cell.index, f.globals_read | f.builtins_read)
