@@ -36,6 +36,15 @@ def check(rows, expect, tmp_path, errors=()):
 
 
 MUTATION = [
+    # a comprehension runs where it stands: a generator it draws from is advanced by the step
+    (
+        [
+            ("import numpy as np\nrng = np.random.default_rng(0)", "a"),
+            ("xs = [rng.normal() for _ in range(3)]\nnames = [v.upper() for v in ['a']]", "b"),
+            ("y = rng.normal()", "c"),
+        ],
+        {"b": {"outputs": ["rng"]}, "c": {"inputs": {"rng": "b"}}},
+    ),
     # a notebook function whose body changes none of its parameters leaves its arguments as they were
     (
         [
@@ -413,14 +422,18 @@ E2E = {
 @pytest.mark.parametrize("case", sorted(E2E))
 def test_isolated_run_matches_top_to_bottom(case, tmp_path, monkeypatch):
     import json
+    import subprocess
+    import sys
 
     from nbprod.workflow.run import run
     from tests.conftest import nb_json
 
     rows = E2E[case]
     expected_out, actual_out = tmp_path / "expected.json", tmp_path / "actual.json"
-    namespace: dict = {"OUT": str(expected_out)}
-    exec("\n".join(src for src, _ in rows), namespace)  # the notebook run top to bottom in one kernel
+    # the notebook run top to bottom in one fresh interpreter, as a kernel would (importing scikit-learn, say,
+    # draws from Python's random module: in this test process it was imported long ago)
+    code = f"OUT = {str(expected_out)!r}\n" + "\n".join(src for src, _ in rows)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
     project = tmp_path / "project"
     project.mkdir()
     monkeypatch.chdir(project)
@@ -519,3 +532,25 @@ def test_library_settings_of_earlier_steps_are_replayed(tmp_path):
     assert plan.step("a").settings == [] and len(plan.step("c").settings) == 3
     text = render_pipeline(plan, tmp_path)["tasks/b.py"]
     assert "# nbprod: library settings made by earlier steps (cell 1 of the notebook)" in text
+
+
+@pytest.mark.parametrize("where", ["step", "functions"])
+def test_a_notebook_function_that_draws_takes_the_generator_where_it_runs(where):
+    define = (
+        "import numpy as np\ndef draw():\n    return float(np.random.rand())",
+        ["functions"] if where == "functions" else "a",
+    )
+    rows = [define, ("np.random.seed(0)", "s"), ("x = draw()", "b"), ("y = draw()", "c")]
+    plan = plan_of(rows)
+    assert plan.step("b").inputs["_nbprod_rng_numpy"] == "s" and plan.step("c").inputs["_nbprod_rng_numpy"] == "b"
+
+
+def test_set_up_in_the_imports_cell_is_replayed_in_every_step():
+    cells = [
+        ("code", "import pandas as pd\npd.set_option('display.width', 250)", ["imports"]),
+        ("code", "wide = pd.DataFrame({'a': [1]})", ["step:a"]),
+        ("code", "print(wide)", ["step:b"]),  # never names pd, yet prints with the option
+    ]
+    plan = build_plan(notebook_from_cells("nb.ipynb", cells))
+    assert plan.step("b").settings == [("pd.set_option('display.width', 250)", 0)]
+    assert [c.index for c in plan.step("b").shared_cells] == [0]

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import Optional, Union
 
 from nbprod.analysis.binding import BOUND, UNBOUND, State, literal_code, merge, star_names
-from nbprod.analysis.effects import MUTATING_METHODS, call_effects, globals_mutated, root_name
+from nbprod.analysis.effects import MUTATING_METHODS, call_effects, comprehension_effects, globals_mutated, root_name
 from nbprod.analysis.magics import neutralise
+from nbprod.analysis.model import FunctionInfo
 from nbprod.analysis.scopes import (
     Comprehension,
     Definition,
@@ -35,18 +36,6 @@ __all__ = [
 
 #: Names that exist in every notebook kernel without being defined.
 BUILTINS = frozenset(dir(builtins)) | {"get_ipython", "display", "In", "Out", "_", "__", "___", "exit", "quit"}
-
-
-@dataclass
-class FunctionInfo:
-    name: str
-    globals_read: set[str]
-    source: str
-    lineno: int
-    globals_written: set[str] = field(default_factory=set)  # names it declares ``global`` and assigns
-    builtins_read: set[str] = field(default_factory=set)  # builtin names it reads (the notebook may redefine them)
-    globals_mutated: set[str] = field(default_factory=set)  # globals it may change in place (history.append(...))
-    mutates_args: bool = True  # it may change an argument in place (unknown for a class: True)
 
 
 @dataclass
@@ -256,12 +245,12 @@ class _ModuleVisitor(ast.NodeVisitor):
         decorators = [d for d in segments if d]
         if segments and len(decorators) == len(segments):  # every decorator's source was found
             src = "\n".join("@" + d for d in decorators) + "\n" + src
-        written = globals_written(node) if not isinstance(node, ast.ClassDef) else set()
-        is_def = not isinstance(node, ast.ClassDef)
-        mutated = globals_mutated(node, free - BUILTINS) if is_def else set()
-        # a decorator may wrap the body in anything: only an undecorated body tells whether arguments change
-        undecorated = is_def and not node.decorator_list
-        args = bool(globals_mutated(node, arg_names(node.args))) if undecorated else True  # type: ignore[union-attr]
+        written: set[str] = set()
+        mutated: set[str] = set()
+        args = True  # a class, or a decorated function (the wrapper may do anything): may change its arguments
+        if not isinstance(node, ast.ClassDef):
+            written, mutated = globals_written(node), globals_mutated(node, free - BUILTINS)
+            args = bool(node.decorator_list) or bool(globals_mutated(node, arg_names(node.args)))
         self.r.functions[name] = FunctionInfo(
             name, free - BUILTINS - {name}, src, node.lineno, written, (free & BUILTINS) - {name}, mutated, args
         )
@@ -300,8 +289,10 @@ class _ModuleVisitor(ast.NodeVisitor):
             self.load(n)
 
     def _comp(self, node: Comprehension) -> None:
-        for n in sorted(comprehension_free(node)):
+        free = comprehension_free(node)
+        for n in sorted(free):
             self.load(n)
+        self._effects(*comprehension_effects(node, free, self.r.imports))  # [rng.random() for _ in xs] runs now
         for n in walrus_targets(node):  # ``[y := f(x) for x in xs]`` binds y in the enclosing scope
             self.store(n)
 
@@ -316,12 +307,16 @@ class _ModuleVisitor(ast.NodeVisitor):
         if isinstance(node.func, ast.Name):
             self.r.calls.add(node.func.id)
         receiver, mutated, passed = call_effects(node, self.r.imports)
-        for n in receiver + mutated:
+        self._effects(receiver + mutated, passed, set())
+        self._exec(node)
+
+    def _effects(self, changed: list[ast.AST], passed: list[tuple[str, str]], calls: set[str]) -> None:
+        for n in changed:
             self.mutate(n)
         for root, callee in passed:
             self.load(root)
             self.r.passed_to.setdefault(root, []).append(callee)
-        self._exec(node)
+        self.r.calls |= calls
 
     def _exec(self, node: ast.Call) -> None:
         """``exec``/``eval`` of a string literal is analysed like the code it holds; of anything else, noted."""

@@ -13,6 +13,7 @@ import re
 from typing import Optional
 
 __all__ = [
+    "comprehension_effects",
     "globals_mutated",
     "MUTATING_METHODS",
     "PURE_FUNCTIONS",
@@ -180,3 +181,20 @@ def globals_mutated(node: ast.AST, free: set[str]) -> set[str]:
             targets = n.targets if isinstance(n, (ast.Assign, ast.Delete)) else [n.target]
             roots += [root_name(t) for t in targets if isinstance(t, (ast.Subscript, ast.Attribute))]
     return {r for r in roots if r is not None} & free
+
+
+def comprehension_effects(
+    node: ast.AST, free: set[str], imports: dict[str, str]
+) -> tuple[list[ast.AST], list[tuple[str, str]], set[str]]:
+    """What a comprehension changes of the names around it (``free``) when it runs: (changed expressions, (argument
+    root, bare callee) pairs left to the planner, bare names it calls)."""
+    changed: list[ast.AST] = []
+    passed: list[tuple[str, str]] = []
+    calls: set[str] = set()
+    for call in (c for c in ast.walk(node) if isinstance(c, ast.Call)):
+        if isinstance(call.func, ast.Name):
+            calls.add(call.func.id)
+        receivers, mutated, handed = call_effects(call, imports)
+        changed += [m for m in receivers + mutated if root_name(m) in free]
+        passed += [(root, callee) for root, callee in handed if root in free]
+    return changed, passed, calls

@@ -50,6 +50,7 @@ class StepResolver:
         self._state: dict[str, frozenset[str]] = {}  # name -> bound / unbound at the end of the cells read so far
         self._referenced: set[str] = set()  # every name the step's cells read
         self._writes: set[str] = set()  # globals written by notebook functions the step calls
+        self._handed: set[str] = set()  # ... by functions it hands to a library (s.map(f)): written if they run
         self._imports_here: dict[str, str] = {}  # the step's own imports
         self.prior: dict[str, str] = {}  # name the step may leave untouched -> its producer before the step
 
@@ -66,7 +67,8 @@ class StepResolver:
         self._referenced |= analysis.referenced
         # a notebook function the cell calls, or hands to a library that calls it (df["a"].map(parse)), runs here
         may_run = analysis.calls | analysis.referenced
-        self._writes |= scope.written_by(may_run)
+        self._writes |= scope.written_by(analysis.calls)
+        self._handed |= scope.written_by(analysis.referenced - analysis.calls)
         for n in analysis.uses + analysis.builtin_uses:
             self.resolve(n, cell)
         changed = [n for n, fs in analysis.passed_to.items() if not all(map(self._pure, fs))]
@@ -136,7 +138,9 @@ class StepResolver:
                 step.defines.append(n)
         copied_reads = set().union(*(scope.functions[f][2] for f in self.functions if f in scope.functions))
         step.defs_after_inputs = bool(copied_reads & set(step.inputs))
-        step.function_writes = sorted(self._writes - set(self._defines))
+        # a function handed to a library may not run: what it writes is handed on only when already bound
+        handed = {n for n in self._handed if n in scope.producer or n in step.inputs}
+        step.function_writes = sorted((self._writes | handed) - set(self._defines))
         for n in step.function_writes:
             self._state[n] = after(self._state.get(n), frozenset({BOUND, KEPT}))
         for n, what in sorted(self._state.items()):
@@ -249,6 +253,11 @@ def _hand_on_rng_state(step: Step, scope: Scope, analyses: dict[int, CellAnalysi
     """A step that uses a seeded global generator starts from the state the last step using it left, and hands its
     own state on (a pseudo-value, :data:`~nbprod.analysis.rng.RNG_STATE`)."""
     used: set[str] = set().union(*(global_rng(analyses[c.index].tree) for c in step.code_cells))
+    runs = set().union(*(analyses[c.index].calls | analyses[c.index].referenced for c in step.code_cells))
+    for f in sorted(runs & set(scope.functions)):  # a notebook function of an earlier step that draws
+        used |= set(global_rng(ast.parse(scope.functions[f][0])))
+    for f in sorted(runs & set(scope.shared_functions)):  # ... or of a shared cell
+        used |= set(global_rng(analyses[scope.shared[f].index].tree))
     for generator in sorted(used & seeded):
         state = RNG_STATE[generator]
         if state in scope.producer:

@@ -62,6 +62,8 @@ class Scope:
                     if is_class(f.source):
                         scope.classes.add(f.name)
                 scope.shared_uses[cell.index] = a.uses + a.builtin_uses + parameters_read(cell, a, parameters)
+                if role == "imports":  # its set-up (pd.set_option) holds in every step, not only those using pd
+                    scope.settings += [(src, cell.index) for src in settings_statements(a.tree, a.cleaned)]
                 for n, stmt in a.imports.items():
                     scope.shared_imports.setdefault(n, stmt)
         return scope
