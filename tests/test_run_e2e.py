@@ -243,3 +243,17 @@ def test_an_in_process_step_prints_a_wide_frame_as_a_kernel_does(project, write_
     with pd.option_context("display.max_columns", 20):  # what a Jupyter kernel uses
         assert printed == repr(namespace["df"]) + "\n"
     assert "column_3 " in printed and pd.get_option("display.max_columns") == before  # the caller's value is back
+
+
+@pytest.mark.parametrize("isolated", [False, True])
+def test_shell_lines_run_in_the_pipeline_as_in_the_notebook(project, write_nb, isolated):
+    cells = [
+        ("code", "!echo preparing\nfiles = !echo one two\nwords = files[0].split()", ["step:a"]),
+        ("code", "print(len(words), words[-1])", ["step:b"]),
+    ]
+    run(write_nb(cells, "shell.ipynb", folder=project), track=False, package=False, isolated=isolated)
+    printed = {}
+    for step in ("a", "b"):
+        executed = json.loads((project / f".nbprod/products/shell/{step}.ipynb").read_text())
+        printed[step] = "".join("".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", []))
+    assert "preparing" in printed["a"] and printed["b"] == "2 two\n"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
@@ -78,6 +79,17 @@ def _parses(source: str) -> bool:
         return False
 
 
+def _shell(command: str) -> Optional[str]:
+    """``!cmd`` as the IPython call that runs it (every step runs in IPython: a kernel, or ploomber-engine's shell);
+    None for an install (``!pip install``: it belongs in the requirements, lint says so) or a ``%`` magic."""
+    if not command.startswith("!") or command.startswith("!!") or _INSTALL.match(command[1:]):
+        return None
+    return repr(command[1:].strip())
+
+
+_INSTALL = re.compile(r"\s*(?:pip|conda|mamba|apt|apt-get|uv)\b")
+
+
 def _task_line(line: str) -> str:
     found = line_magic(line)
     if found is None:
@@ -87,7 +99,13 @@ def _task_line(line: str) -> str:
     if found.kind == TIMED:
         return f"{found.indent}{found.command}  # nbprod: %time dropped, the statement runs"
     if found.kind == MAGIC:
+        cmd = _shell(found.text)
+        if cmd is not None:  # a shell command runs as in the notebook
+            return f"{found.indent}get_ipython().system({cmd})  # nbprod: {found.text}"
         return f"{found.indent}pass  # nbprod: IPython magic not run in the pipeline: {found.text}"
+    cmd = _shell(found.command)
+    if cmd is not None:
+        return f"{found.target}get_ipython().getoutput({cmd})  # nbprod: {found.command}"
     return f"{found.target}None  # nbprod: shell output not run in the pipeline: {found.command}"
 
 

@@ -8,6 +8,7 @@ import re
 from typing import Optional
 
 from nbprod.analysis.cells import BUILTINS
+from nbprod.analysis.magics import SHELL_ASSIGN
 from nbprod.lint.codes import CHECKS
 from nbprod.lint.crossstep import check_cross_step
 from nbprod.lint.randomness import check_randomness, dotted
@@ -142,6 +143,17 @@ class Linter:
                     and dotted(n.func).startswith("get_ipython")
                 ]
             for magic in shown:
+                assigned = SHELL_ASSIGN.match(magic)
+                command = assigned.group(2) if assigned else magic
+                if (command.startswith("!") or command.startswith("get_ipython")) and not _INSTALL_RE.match(command):
+                    self.add(
+                        "NB306",
+                        cell,
+                        f"shell command {magic!r} runs in the pipeline as in the notebook: the machines that run the "
+                        "pipeline need the same programs and files",
+                        "for production, prefer Python (subprocess.run, pathlib, shutil) or a data file",
+                    )
+                    continue
                 if _HARMLESS_RE.match(magic):
                     self.add(
                         "NB305",

@@ -40,6 +40,7 @@ CHECKS: dict[str, tuple[str, str]] = {
     "NB303": (ERROR, "star import"),
     "NB304": (ERROR, "hard-coded credential (password, token, API key) in a cell"),
     "NB305": (INFO, "display or timing magic (%matplotlib, %config, %load_ext, %time, %%time): not needed to run"),
+    "NB306": (WARNING, "shell command (!cmd, files = !ls): runs in the pipeline, needs the same programs there"),
     "NB401": (WARNING, "code cell outside every step"),
     "NB402": (WARNING, "a step mutates data another step produced"),
     "NB403": (WARNING, "exec/eval of computed code: the names it reads or binds cannot cross steps"),
