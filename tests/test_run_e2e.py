@@ -257,3 +257,16 @@ def test_shell_lines_run_in_the_pipeline_as_in_the_notebook(project, write_nb, i
         executed = json.loads((project / f".nbprod/products/shell/{step}.ipynb").read_text())
         printed[step] = "".join("".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", []))
     assert "preparing" in printed["a"] and printed["b"] == "2 two\n"
+
+
+def test_a_generator_handed_to_a_later_step_is_refused_before_any_step_runs(project, write_nb):
+    from nbprod.errors import PlanError
+
+    cells = [
+        ("code", "def batches(n):\n    for i in range(n):\n        yield i\nstream = batches(3)", ["step:a"]),
+        ("code", "print(next(stream))", ["step:b"]),
+    ]
+    with pytest.raises(PlanError) as info:
+        run(write_nb(cells, "gen.ipynb", folder=project), track=False, package=False)
+    assert "'stream' is a generator" in str(info.value) and "list(stream)" in str(info.value)
+    assert not (project / ".nbprod/products/gen/a.ipynb").exists()  # nothing ran

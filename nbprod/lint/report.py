@@ -16,11 +16,22 @@ from nbprod.notebook.reader import Notebook, read_notebook
 from nbprod.plan.build import build_plan
 from nbprod.plan.model import Pipeline
 
-__all__ = ["LintReport", "lint", "lint_notebook", "render_text", "render_json", "MAY_DIFFER", "may_differ"]
+__all__ = [
+    "LintReport",
+    "lint",
+    "lint_notebook",
+    "render_text",
+    "render_json",
+    "MAY_DIFFER",
+    "CANNOT_RUN",
+    "may_differ",
+]
 
 #: findings that mean the pipeline may compute or print something other than the notebook: ``nbprod run`` shows
 #: them before it runs (never silently different), ``nbprod verify`` checks
 MAY_DIFFER = ("NB302", "NB403", "NB404", "NB405", "NB407", "NB408", "NB409")
+#: ... and those by which it cannot run at all: ``nbprod run`` refuses before any step runs
+CANNOT_RUN = ("NB409",)
 
 
 @dataclass

@@ -27,11 +27,11 @@ from nbprod.convert.render import INPUTS_PARAM, convert, product_paths
 from nbprod.engine.lock import pipeline_lock
 from nbprod.engine.ploomber import build_dag
 from nbprod.engine.record import BuildRecord, RecordStore, product_stats, step_fingerprints
-from nbprod.errors import UsageError
+from nbprod.errors import PlanError, UsageError
 from nbprod.events import EventKind, EventSink, StepEvent, ignore
 from nbprod.gates.keeper import GateKeeper
 from nbprod.gates.worker import GateWorker
-from nbprod.lint.report import may_differ
+from nbprod.lint.report import CANNOT_RUN, may_differ
 from nbprod.notebook.tags import validate_identifier
 from nbprod.package import bentoml_child
 from nbprod.plan.model import pipeline_name
@@ -148,7 +148,11 @@ def _run(
     b.emit(
         StepEvent(EventKind.PLAN, message=f"{len(b.plan.steps)} steps: " + " -> ".join(s.name for s in b.plan.steps))
     )
-    for finding in may_differ(b.plan):
+    differ = may_differ(b.plan)
+    unsavable = [f for f in differ if f.code in CANNOT_RUN]
+    if unsavable:  # certain to stop mid-run: say so before any step runs
+        raise PlanError(unsavable, path=b.plan.notebook.path)
+    for finding in differ:
         message = (
             f"{finding.render(b.plan.notebook.path)}\n  the pipeline may differ from the notebook here: nbprod verify"
         )
