@@ -84,6 +84,20 @@ mode = os.environ["NBPROD_CORPUS_MODE"]
 print(mode, n)
 """
 
+#: state that is neither a variable nor a setting nbprod knows: an attribute set on an imported module
+MODULE_ATTRIBUTE_ELSEWHERE = """\
+# %% tags=["imports"]
+import string
+
+# %% tags=["step:configure"]
+string.house_style = "fast"
+n = 3
+
+# %% tags=["step:use"]
+mode = string.house_style
+print(mode, n)
+"""
+
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -275,14 +289,21 @@ def test_the_cli_exits_1_naming_the_step_the_value_and_a_likely_cause(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_step_that_fails_only_in_its_own_kernel_is_the_first_divergence(tmp_path, monkeypatch):
+def test_a_step_that_fails_only_in_its_own_kernel_is_the_first_divergence(tmp_path):
+    (tmp_path / "attr.py").write_text(MODULE_ATTRIBUTE_ELSEWHERE)
+    report = verify(tmp_path / "attr.py", project=tmp_path)
+    d = report.first_divergence
+    assert d is not None and (d.step, d.name) == ("use", None)
+    assert "AttributeError" in d.detail and "fails in its own kernel" in d.likely_cause
+    assert report.steps[0].ok and not report.steps[1].ran
+
+
+@pytest.mark.slow
+def test_an_environment_variable_set_in_another_step_is_replayed(tmp_path, monkeypatch):
     monkeypatch.delenv("NBPROD_CORPUS_MODE", raising=False)
     (tmp_path / "env.py").write_text(ENV_SET_ELSEWHERE)
     report = verify(tmp_path / "env.py", project=tmp_path)
-    d = report.first_divergence
-    assert d is not None and (d.step, d.name) == ("use", None)
-    assert "KeyError" in d.detail and "fails in its own kernel" in d.likely_cause
-    assert report.steps[0].ok and not report.steps[1].ran
+    assert report.equal, report.render()
 
 
 def test_printed_output_ignores_the_timings_of_time_magics():
