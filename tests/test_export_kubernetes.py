@@ -310,7 +310,7 @@ def test_the_kubernetes_dag_parses_on_airflow_and_its_pods_commands_train_on_the
     assert list(tasks) == ["load", "clean", "gate__clean__df", "train", "evaluate", "require__evaluate"]
     for t in tasks.values():
         assert t["type"] == "airflow.providers.cncf.kubernetes.operators.pod.KubernetesPodOperator"
-        assert t["image"] == "regression-pipeline:latest" and t["cmds"] == ["python", "-m", "nbprod.export.runtime"]
+        assert t["image"] == "regression-pipeline:latest" and t["cmds"] == ["python", "-m", "nbprod.export.runtime_cli"]
         assert t["mounts"] == ["/project/.nbprod"] and t["claims"] == ["regression-nbprod"]
     assert tasks["load"]["arguments"][-4:] == ["data/houses.csv", str(new), "--products-dir", ""]
     assert tasks["clean"]["arguments"][4:6] == ["--param", "min_sqft"]
@@ -374,3 +374,16 @@ def test_a_taskflow_dag_triggered_with_another_data_file_trains_on_it(k8s_airflo
     # MLflow records what this run trained on: the triggered params and data file, not the notebook's defaults
     assert tracked.data.params["alpha"] == "2.5" and tracked.data.params["data.data/houses.csv"] == str(new)
     assert tracked.data.metrics["mae"] == pytest.approx(metrics["mae"])
+
+
+def test_the_pods_command_runs_as_a_program_and_fails_without_a_traceback(tmp_path):
+    """What the pods run: `python -m nbprod.export.runtime_cli ...` (a module without its __main__ guard does nothing)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "nbprod.export.runtime_cli", "step", "nope", "nb.ipynb", "load"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2 and "no pipeline 'nope' here" in out.stderr and "Traceback" not in out.stderr

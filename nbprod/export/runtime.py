@@ -57,6 +57,12 @@ def _plan(project: Path, pipeline: str, notebook: str) -> Pipeline:
 
 def _spec(project: Path, pipeline: str) -> tuple[Path, dict[str, Any]]:
     pdir = ProjectLayout(project).pipeline_dir(pipeline)
+    if not (pdir / "pipeline.yaml").is_file():
+        raise RunError(
+            f"no pipeline {pipeline!r} here: {pdir / 'pipeline.yaml'} does not exist",
+            path=str(pdir),
+            fix="run the task from the project folder (--project), after `nbprod convert` of the notebook",
+        )
     return pdir, yaml.safe_load((pdir / "pipeline.yaml").read_text())
 
 

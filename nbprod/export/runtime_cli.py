@@ -84,3 +84,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return err.exit_code
     sys.stdout.write(json.dumps(out, sort_keys=True, default=str) + "\n")
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
