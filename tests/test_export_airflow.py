@@ -78,15 +78,13 @@ def _uv() -> list[str]:
     raise AssertionError("uv is needed to build the Airflow environment (make venv installs it)")
 
 
-@pytest.fixture(scope="module")
-def airflow_env(tmp_path_factory):
-    """A virtualenv with nbprod and Airflow, and an initialised AIRFLOW_HOME (SQLite): what a worker has."""
-    base = tmp_path_factory.mktemp("airflow")
+def build_airflow(base: Path, *packages: str) -> tuple[Path, dict[str, str]]:
+    """A virtualenv under ``base`` with nbprod, Airflow and ``packages``, and an initialised AIRFLOW_HOME (SQLite)."""
     venv = base / "venv"
     uv = _uv()
     subprocess.run([*uv, "venv", "-q", "-p", sys.executable, str(venv)], check=True)
     subprocess.run(
-        [*uv, "pip", "install", "-q", "--python", str(venv / "bin/python"), "-e", str(ROOT), AIRFLOW],
+        [*uv, "pip", "install", "-q", "--python", str(venv / "bin/python"), "-e", str(ROOT), AIRFLOW, *packages],
         check=True,
         capture_output=True,
     )
@@ -101,6 +99,12 @@ def airflow_env(tmp_path_factory):
     migrate = subprocess.run([str(venv / "bin/airflow"), "db", "migrate"], env=env, capture_output=True, text=True)
     assert migrate.returncode == 0, migrate.stderr[-2000:]
     return venv, env
+
+
+@pytest.fixture(scope="module")
+def airflow_env(tmp_path_factory):
+    """A virtualenv with nbprod and Airflow, and an initialised AIRFLOW_HOME (SQLite): what a worker has."""
+    return build_airflow(tmp_path_factory.mktemp("airflow"))
 
 
 def _dags_test(airflow_env, project: Path, dag_id: str) -> subprocess.CompletedProcess:

@@ -22,7 +22,7 @@ from nbprod.export.runtime_cli import main as runtime_main
 from nbprod.ui.cli import main
 from nbprod.workflow.run import run
 from tests.conftest import EXAMPLES, GOLDEN, ROOT
-from tests.test_export_airflow import AIRFLOW, _uv
+from tests.test_export_airflow import build_airflow
 
 PROVIDER = "apache-airflow-providers-cncf-kubernetes==10.25.0"
 CASES = {  # example -> export options of its golden files
@@ -233,26 +233,7 @@ print(json.dumps(out))
 @pytest.fixture(scope="module")
 def k8s_airflow(tmp_path_factory):
     """Airflow 3 with the cncf.kubernetes provider and nbprod (for the TaskFlow run), an initialised SQLite home."""
-    base = tmp_path_factory.mktemp("airflow_k8s")
-    venv = base / "venv"
-    uv = _uv()
-    subprocess.run([*uv, "venv", "-q", "-p", sys.executable, str(venv)], check=True)
-    subprocess.run(
-        [*uv, "pip", "install", "-q", "--python", str(venv / "bin/python"), "-e", str(ROOT), AIRFLOW, PROVIDER],
-        check=True,
-        capture_output=True,
-    )
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(base / "home"),
-        "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "false",
-        "NBPROD_GATE_WORKER": "0",
-    }
-    env.pop("PYTHONPATH", None)
-    migrate = subprocess.run([str(venv / "bin/airflow"), "db", "migrate"], env=env, capture_output=True, text=True)
-    assert migrate.returncode == 0, migrate.stderr[-2000:]
-    return venv, env
+    return build_airflow(tmp_path_factory.mktemp("airflow_k8s"), PROVIDER)
 
 
 def _shifted_houses(project: Path) -> Path:
