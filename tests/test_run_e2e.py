@@ -108,6 +108,23 @@ def test_isolated_mode_runs_each_step_in_its_own_kernel(project):
     assert run("percent_format.py", isolated=True).ran == []
 
 
+def test_what_an_isolated_kernel_writes_to_its_own_stderr_goes_to_a_log_not_the_terminal(project, write_nb):
+    """ipykernel's warnings and shutdown races are written by the kernel process, not the notebook: nbprod's report
+    stays clean (they once put a zmq traceback in the middle of it) and the log keeps them."""
+    cells = [
+        ("code", "import os\nos.write(2, b'kernel-level noise\\n')\nx = 1\nprint('step output')", ["step:a"]),
+        ("code", "print(x + 1)", ["step:b"]),
+    ]
+    write_nb(cells, "noisy.ipynb", folder=project)
+    cmd = [sys.executable, "-m", "nbprod", "run", "noisy.ipynb", "--isolated", "--no-track", "--no-package"]
+    out = subprocess.run(cmd, cwd=project, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "kernel-level noise" not in out.stderr + out.stdout and "TCP without encryption" not in out.stderr
+    assert "kernel-level noise" in (project / ".nbprod" / "logs" / "noisy.kernels.log").read_text()
+    executed = json.loads((project / ".nbprod/products/noisy/a.ipynb").read_text())
+    assert "step output" in json.dumps(executed["cells"])  # the notebook's own output is still the notebook's
+
+
 def test_two_runs_of_one_pipeline_at_once_do_not_race(project, write_nb):
     """The second run stops at once with a clear message; the first completes."""
     import subprocess

@@ -23,6 +23,7 @@ from typing import Any, Optional, Union
 
 from nbprod._core.env import quiet_loggers
 from nbprod.convert.markers import parse_block, parse_cell_marker
+from nbprod.engine.kernels import logged_kernel_manager
 from nbprod.engine.outcome import BuildOutcome, StepHooks
 from nbprod.engine.shells import closing_shells, kernel_display
 from nbprod.errors import NbprodError, RunError, StepFailedError
@@ -213,15 +214,18 @@ def build_dag(
     emit: EventSink,
     notebook: Union[str, Path],
     hooks: Optional[StepHooks] = None,
+    kernel_log: Optional[Path] = None,
 ) -> BuildOutcome:
     """Build the generated pipeline; returns what ran and what was skipped. ``hooks`` (the gatekeeper) may block a
-    step before it runs and check it after. Raises :class:`StepFailedError` naming the notebook cell that failed."""
+    step before it runs and check it after; ``kernel_log``: where isolated steps' kernels write their standard error
+    (default: inherited). Raises :class:`StepFailedError` naming the notebook cell that failed."""
     with (
         quiet_loggers(("ploomber", "papermill", "ploomber_engine", "traitlets"), logging.CRITICAL),
         contextlib.nullcontext() if isolated else closing_shells(),
         contextlib.nullcontext() if isolated else kernel_display(),
     ):
-        return _build(_Build(spec, pdir, nb_dir, plan, notebook, emit, hooks), isolated=isolated, force=force)
+        b = _Build(spec, pdir, nb_dir, plan, notebook, emit, hooks, kernel_log)
+        return _build(b, isolated=isolated, force=force)
 
 
 @dataclass
@@ -235,6 +239,7 @@ class _Build:
     notebook: Union[str, Path]
     emit: EventSink
     hooks: Optional[StepHooks]
+    kernel_log: Optional[Path] = None
 
     @property
     def yaml_path(self) -> str:
@@ -255,10 +260,13 @@ def _build(b: _Build, *, isolated: bool, force: bool) -> BuildOutcome:
 
 def _choose_executor(b: _Build, isolated: bool) -> None:
     """In-process ploomber-engine (imports paid once), or papermill with one kernel per step (``isolated``)."""
+    manager = logged_kernel_manager(b.kernel_log) if isolated and b.kernel_log is not None else None
     for task in b.spec["tasks"]:
         if isolated:
             task["executor"] = "papermill"
             task["executor_params"] = {"cwd": str(b.nb_dir), "progress_bar": False, "kernel_name": "python3"}
+            if manager is not None:
+                task["executor_params"]["kernel_manager_class"] = manager
         else:
             task["executor"] = "ploomber-engine"
             task["executor_params"] = {"cwd": str(b.nb_dir), "progress_bar": False}

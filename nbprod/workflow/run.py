@@ -257,6 +257,7 @@ def _build(b: BuildContext, result: RunResult, *, force: bool, isolated: bool) -
                 emit=b.emit,
                 notebook=b.notebook,
                 hooks=keeper,
+                kernel_log=b.layout.logs_dir / f"{b.plan.name}.kernels.log",
             )
             result.ran, result.skipped, result.timings = outcome.ran, outcome.skipped, outcome.timings
             if keeper is not None:
