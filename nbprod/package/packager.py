@@ -129,7 +129,7 @@ def _stage_model(work: Path, stored: Path, model: Any, spec: ServingSpec, baseli
     from nbprod.io import save_value
 
     work.mkdir(parents=True, exist_ok=True)
-    if not stored.is_dir():
+    if not stored.is_dir() or not any(stored.glob("value.*")):  # none, or saved with the names unpacked with it
         stored = work / "model.value"
         save_value(model, stored)
     # the run's own product: the same model gives the same bytes, hence the same model tag. A cloudpickle file (a
