@@ -19,7 +19,9 @@ import math
 import numbers
 import os
 import shutil
+import sys
 import tempfile
+import types
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Union
@@ -144,12 +146,52 @@ def load_together(*paths: PathLike) -> tuple:
     """Load product folders saved by :func:`save_together` (or :func:`save_value`), each shared file once: the
     values share what they shared when saved."""
     files: dict[Path, dict] = {}
-    return tuple(_load(Path(p), files) for p in paths)
+    caller = sys._getframe(1).f_globals
+    return tuple(_into(_load(Path(p), files), caller) for p in paths)
 
 
 def load_value(path: PathLike) -> Any:
     """Load a product folder written by :func:`save_value` (or one value of :func:`save_together`)."""
-    return _load(Path(path), {})
+    return _into(_load(Path(path), {}), sys._getframe(1).f_globals)
+
+
+def _into(value: Any, namespace: dict[str, Any]) -> Any:
+    """A function of the notebook's that travelled by value (a lambda: cloudpickle's copy, with the globals it read
+    when it was saved) reads its globals from the step that loads it, as in the notebook's kernel it reads them
+    when it is called: ``threshold = 0.9`` in the step is the ``threshold`` it sees. What it brought along fills in
+    only names the step does not have. Functions in a dict or list the step loads too. Only for a step's own code
+    (the caller's ``__name__`` is ``__main__``), never for nbprod's."""
+    if namespace.get("__name__") != "__main__":
+        return value
+    if isinstance(value, types.FunctionType):
+        return _rebound(value, namespace)
+    if type(value) is dict:
+        for k, v in value.items():
+            if isinstance(v, types.FunctionType):
+                value[k] = _rebound(v, namespace)
+    elif type(value) is list:
+        value[:] = [_rebound(v, namespace) if isinstance(v, types.FunctionType) else v for v in value]
+    return value
+
+
+def _rebound(f: types.FunctionType, namespace: dict[str, Any]) -> types.FunctionType:
+    if f.__module__ != "__main__" or f.__globals__ is namespace:
+        return f
+    for name in _global_names(f.__code__):
+        if name in f.__globals__ and name not in namespace:
+            namespace[name] = f.__globals__[name]
+    g = types.FunctionType(f.__code__, namespace, f.__name__, f.__defaults__, f.__closure__)
+    g.__kwdefaults__, g.__qualname__, g.__doc__ = f.__kwdefaults__, f.__qualname__, f.__doc__
+    g.__dict__.update(f.__dict__)
+    return g
+
+
+def _global_names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
 
 
 def _load(folder: Path, files: dict[Path, dict]) -> Any:

@@ -23,7 +23,7 @@ from typing import Any, Optional, Union
 
 from nbprod._core.env import quiet_loggers
 from nbprod.convert.markers import cell_index, parse_block
-from nbprod.engine.kernels import logged_kernel_manager
+from nbprod.engine.kernels import step_kernel_manager
 from nbprod.engine.outcome import BuildOutcome, StepHooks
 from nbprod.engine.shells import closing_shells, kernel_display
 from nbprod.errors import NbprodError, RunError, StepFailedError
@@ -262,13 +262,16 @@ def _build(b: _Build, *, isolated: bool, force: bool) -> BuildOutcome:
 
 def _choose_executor(b: _Build, isolated: bool) -> None:
     """In-process ploomber-engine (imports paid once), or papermill with one kernel per step (``isolated``)."""
-    manager = logged_kernel_manager(b.kernel_log) if isolated and b.kernel_log is not None else None
+    manager = step_kernel_manager(b.kernel_log) if isolated else None
     for task in b.spec["tasks"]:
         if isolated:
             task["executor"] = "papermill"
-            task["executor_params"] = {"cwd": str(b.nb_dir), "progress_bar": False, "kernel_name": "python3"}
-            if manager is not None:
-                task["executor_params"]["kernel_manager_class"] = manager
+            task["executor_params"] = {
+                "cwd": str(b.nb_dir),
+                "progress_bar": False,
+                "kernel_name": "python3",
+                "kernel_manager_class": manager,
+            }
         else:
             task["executor"] = "ploomber-engine"
             task["executor_params"] = {"cwd": str(b.nb_dir), "progress_bar": False}

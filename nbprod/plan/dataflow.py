@@ -16,6 +16,7 @@ from typing import Collection, Optional
 from nbprod.analysis.binding import BOUND, KEPT, UNBOUND, after
 from nbprod.analysis.cells import BUILTINS, CellAnalysis, analyze_source
 from nbprod.analysis.effects import PURE_MODULES, pure_import
+from nbprod.analysis.lambdas import lambda_globals
 from nbprod.analysis.rng import RNG_STATE, global_rng, seeded_generators
 from nbprod.analysis.together import unpacked_together
 from nbprod.notebook.reader import Cell
@@ -72,8 +73,14 @@ class StepResolver:
         self._handed |= scope.written_by(analysis.referenced - analysis.calls)
         for n in analysis.uses + analysis.builtin_uses:
             self.resolve(n, cell)
+        for n in analysis.uses:  # a lambda loaded here reads the globals of this moment when it is called
+            if n in step.inputs:
+                for g in sorted(scope.reads_when_called.get(n, set()) - self.local):
+                    self.resolve(g, cell, quiet=True)
         changed = [n for n, fs in analysis.passed_to.items() if not all(map(self._pure, fs))]
         changed += sorted(scope.mutated_by(may_run))  # globals the notebook functions it runs change
+        # a value called like a function may change itself: a closure with nonlocal state, an instance's __call__
+        changed += sorted(n for n in analysis.calls if n in step.inputs and n not in self.local)
         for n in analysis.mutates + changed:
             if n in self.local or n in step.mutated_inputs:
                 continue
@@ -92,6 +99,10 @@ class StepResolver:
         imported = set(scope.imports) | set(scope.shared_imports) | set(self._imports_here) | PURE_MODULES
         groups = [tuple(n for n in g if n not in imported) for g in unpacked_together(analysis.tree)]
         scope.bind_together(analysis.defines, [g for g in groups if len(g) > 1])  # a module is no part of a value
+        for n in analysis.defines:
+            scope.reads_when_called.pop(n, None)
+        for n, free in lambda_globals(analysis.tree).items():
+            scope.reads_when_called[n] = free - imported
 
     def _hand_on_mates(self, n: str, cell: Cell) -> None:
         """``n``, loaded and changed here, was unpacked with other names from one value (``fig, ax``): the step

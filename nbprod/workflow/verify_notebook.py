@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
+from nbprod._core.env import step_kernel_env
 from nbprod.analysis.rng import is_rng_state
 from nbprod.convert.markers import cell_index
 from nbprod.notebook.reader import Cell
@@ -93,7 +94,7 @@ def notebook_json(plan: Pipeline, dumps: Path) -> dict[str, Any]:
 
 def _child_env() -> dict[str, str]:
     """The environment of the kernels: this nbprod first on the path, so ``nbprod.io`` is the one comparing."""
-    env = dict(os.environ)
+    env = step_kernel_env()  # the steps' hash seed: a set of strings iterates as in the pipeline's steps
     here = str(Path(__file__).resolve().parent.parent.parent)
     env["PYTHONPATH"] = here + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
