@@ -3,7 +3,7 @@
 Numeric features: densities over the training-quantile bins of the drift baseline (the outer bins reach the smallest
 and largest value seen); categorical ones: the share of each category (categories unseen in training included).
 matplotlib (the Agg backend, its object API: no pyplot state) is imported here only, inside :func:`draw_picture`.
-The SVG is deterministic: fixed ``svg.hashsalt``, no date, text as paths; written atomically.
+The SVG is deterministic: fixed ``svg.hashsalt``, no date, text kept as text; written atomically.
 """
 
 from __future__ import annotations
@@ -17,9 +17,15 @@ from nbprod._core.fsutil import atomic_write_text
 from nbprod.errors import UsageError
 from nbprod.workflow.monitor import PREDICTION, FeatureStatus, MonitorResult
 
-__all__ = ["drifted_features", "draw_picture"]
+__all__ = ["default_picture", "drifted_features", "draw_picture"]
 
 _TRAIN, _LIVE = "#4c72b0", "#dd8452"
+
+
+def default_picture(result: MonitorResult) -> Path:
+    """``drift.svg`` in the prediction log's folder."""
+    log = Path(result.log or ".")
+    return (log if log.is_dir() else log.parent) / "drift.svg"
 
 
 def drifted_features(result: MonitorResult) -> list[FeatureStatus]:
@@ -89,7 +95,7 @@ def draw_picture(result: MonitorResult, out: Path) -> list[str]:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    with matplotlib.rc_context({"svg.hashsalt": "nbprod", "svg.fonttype": "path", "font.size": 9}):
+    with matplotlib.rc_context({"svg.hashsalt": "nbprod", "svg.fonttype": "none", "font.size": 9}):
         fig = Figure(figsize=(7.0, 2.6 * len(features)), layout="constrained")
         axes = fig.subplots(len(features), 1, squeeze=False)[:, 0]
         for ax, f in zip(axes, features):
@@ -100,7 +106,7 @@ def draw_picture(result: MonitorResult, out: Path) -> list[str]:
                 _categorical(ax, result.baseline["categorical"][f.feature], live)
             ax.set_title(_title(f), loc="left")
             ax.legend(loc="upper right", frameon=False)
-        fig.suptitle(f"drift: training vs live ({result.log})", x=0.01, ha="left")
+        fig.suptitle(f"drift: training vs live ({Path(result.log or '-').name})", x=0.01, ha="left")
         buf = io.BytesIO() if fmt == "png" else io.StringIO()
         fig.savefig(buf, format=fmt, metadata={"Date": None} if fmt == "svg" else {"Software": None})
     out.parent.mkdir(parents=True, exist_ok=True)
