@@ -183,3 +183,39 @@ def test_settings_defaults_table_and_errors(tmp_path):
     (tmp_path / "pyproject.toml").write_text('[tool.nbprod.prediction-log]\nsample = "all"\n')
     with pytest.raises(UsageError, match=r"\[tool.nbprod.prediction-log\] sample"):
         load_config(tmp_path)
+
+
+class _Service:
+    """What ``install`` uses of a BentoML service: its APIs' routes and ``add_asgi_middleware`` (the served Bento
+    itself is exercised in tests/test_monitor_retrain_e2e.py)."""
+
+    def __init__(self):
+        self.apis = {"predict": type("Api", (), {"route": "/predict"})()}
+        self.middlewares = []
+
+    def add_asgi_middleware(self, cls, **options):
+        self.middlewares.append((cls, options))
+
+
+def test_install_reads_the_settings_and_the_environment(tmp_path, monkeypatch):
+    from nbprod.package.prediction_log import ENV_DIR, ENV_ENABLED, ENV_SAMPLE, install
+
+    svc = _Service()
+    monkeypatch.setenv(ENV_DIR, str(tmp_path / "moved"))
+    monkeypatch.setenv(ENV_SAMPLE, "1")
+    context = type("Ctx", (), {"bento_name": "churn", "bento_version": "b1", "worker_index": 2})()
+    install(svc, "churn:m1", {**DEFAULTS, "sample": 0.0}, context)
+    cls, options = svc.middlewares[0]
+    app = cls(APP, **options)
+    assert options["paths"] == ["/predict"] and app.predictions.sample == 1.0
+    call(app, "/predict", b'{"records": [{"x": 1}]}')
+    app.predictions.flush()
+    (line,) = read_log(tmp_path / "moved" / "churn-m1.w2.jsonl")  # one file per worker process
+    assert line["bento"] == "churn:b1" and line["inputs"] == {"records": [{"x": 1}]}
+    monkeypatch.setenv(ENV_ENABLED, "0")
+    off = _Service()
+    install(off, "churn:m1", DEFAULTS, context)
+    assert off.middlewares == []
+    monkeypatch.delenv(ENV_ENABLED)
+    install(off, "churn:m1", {**DEFAULTS, "enabled": False}, context)
+    assert off.middlewares == []

@@ -38,6 +38,7 @@ from typing import Any, Callable, Optional, Union
 __all__ = [
     "DEFAULTS",
     "ENV_DIR",
+    "ENV_ENABLED",
     "ENV_SAMPLE",
     "PredictionLog",
     "PredictionLogMiddleware",
@@ -52,6 +53,7 @@ DEFAULTS: dict[str, Any] = {"enabled": True, "dir": "prediction_log", "sample": 
                             "backups": 5}  # fmt: skip
 ENV_DIR = "NBPROD_PREDICTION_LOG_DIR"  # moves the log (nbprod serve sets it to .nbprod/serving/<pipeline>/)
 ENV_SAMPLE = "NBPROD_PREDICTION_LOG_SAMPLE"  # overrides the sampled fraction without rebuilding the Bento
+ENV_ENABLED = "NBPROD_PREDICTION_LOG_ENABLED"  # 0: no prediction log (1: one even when the settings turned it off)
 REQUEST_ID_HEADER = b"x-request-id"
 _QUEUE_SIZE = 10_000
 _OPEN: dict[Path, "PredictionLog"] = {}
@@ -261,6 +263,8 @@ def _settings(settings: dict[str, Any]) -> dict[str, Any]:
         out["dir"] = os.environ[ENV_DIR]
     if os.environ.get(ENV_SAMPLE):
         out["sample"] = float(os.environ[ENV_SAMPLE])
+    if os.environ.get(ENV_ENABLED):
+        out["enabled"] = os.environ[ENV_ENABLED] != "0"
     return out
 
 
