@@ -129,6 +129,7 @@ def test_the_log_shows_drift_and_retrain_makes_an_unreleased_candidate(served, c
     assert line["model"].startswith("regression:") and line["bento"] == first.bento_tag and line["status"] == 200
     assert len(line["outputs"]) == 25 and len(line["inputs"]["records"]) == 25 and line["latency_ms"] > 0
     assert "price" not in line["inputs"]["records"][0]
+    assert not list((root / ".nbprod/bentoml").rglob("prediction_log"))  # nothing written into the Bento store
     capsys.readouterr()
     assert monitor(nb, root) == 0, capsys.readouterr().out
     capsys.readouterr()

@@ -142,6 +142,8 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     from nbprod.workflow.monitor import monitor, render_table
 
     common = dict(project=args.project, name=args.name, split=args.split)
+    if not args.retrain and (args.data or args.data_param or args.labels):
+        raise UsageError("--data, --data-param and --labels go with --retrain", path=args.notebook, fix="add --retrain")
     if args.log is None:
         if args.picture is not None or args.labels is not None:
             raise UsageError(
