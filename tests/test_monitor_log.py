@@ -111,6 +111,8 @@ def test_no_picture_when_nothing_drifted_and_errors_name_the_fix(project, capsys
     assert code == 0 and "no feature drifted: no drift picture" in out
     code, out, err = run_cli(project, "--picture", "x.svg", capsys=capsys)
     assert code == 2 and "--picture and --labels read the prediction log" in err and "--log" in err
+    code, _, err = run_cli(project, "--log", "--window", "0", capsys=capsys)
+    assert code == 2 and "--window 0" in err and "Traceback" not in err
     code, _, err = run_cli(project, "--log", "--data", "x.csv", capsys=capsys)
     assert code == 2 and "go with --retrain" in err
     code, _, err = run_cli(project, "--log", str(project / "nowhere"), capsys=capsys)

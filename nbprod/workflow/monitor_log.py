@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from nbprod.errors import ServeError
+from nbprod.errors import ServeError, UsageError
 from nbprod.package.alerts import load_settings
 from nbprod.package.prediction_log import read_log
 from nbprod.workflow.monitor import MonitorResult, feature_rows
@@ -69,6 +69,8 @@ def monitor_log(
     from nbprod.package.drift import DriftMonitor
 
     ws = Workspace(notebook, project=project, name=name, split=split)
+    if window < 1 or min_rows < 1:
+        raise UsageError(f"--window {window}: the drift window holds at least one row", fix="e.g. --window 1000")
     path = Path(log) if log else ws.layout.prediction_log_dir(ws.pipeline)
     if not path.exists():
         raise ServeError(
