@@ -172,3 +172,34 @@ def test_help_and_lint_import_no_matplotlib():
     out = subprocess.run([sys.executable, "-c", code, str(EXAMPLES / "classifier.ipynb")], capture_output=True,
                          text=True, check=True)  # fmt: skip
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_retrain_finds_the_data_parameter_and_checks_the_data_before_running(tmp_path):
+    from nbprod.errors import UsageError
+    from nbprod.workflow.retrain import _stage, data_param, retrain
+    from nbprod.workflow.workspace import Workspace
+    from tests.test_monitor_retrain_e2e import data_file_parameter
+
+    shutil.copytree(EXAMPLES, tmp_path / "example_notebooks", ignore=shutil.ignore_patterns("__pycache__"))
+    nb = tmp_path / "example_notebooks/regression.ipynb"
+    ws = Workspace(nb, project=tmp_path)
+    with pytest.raises(UsageError, match=r"reads data/houses.csv as a literal path in a step") as info:
+        data_param(ws, None)  # the example reads its file as a literal: the fix says how to make it a parameter
+    assert "--data-param data_file" in str(info.value.fix)
+    data_file_parameter(nb)
+    ws = Workspace(nb, project=tmp_path)
+    assert data_param(ws, None) == "data_file"
+    cases = [
+        (dict(data=tmp_path / "missing.csv"), "--data .*missing.csv: no such file", "shaped like data/houses.csv"),
+        (dict(data=nb, labels=nb), "--data and --labels exclude each other", "one of them"),
+        (dict(labels=tmp_path / "l.csv"), "--labels needs the prediction log", "--log"),
+        ({}, "--retrain needs the new data", "--labels FILE"),
+    ]
+    for kwargs, what, fix in cases:
+        with pytest.raises(UsageError, match=what) as info:
+            retrain(nb, project=tmp_path, **kwargs)
+        assert fix in str(info.value.fix)
+    first = _stage(ws, "data_file", b"a,b\n1,2\n", ".csv")
+    assert first == _stage(ws, "data_file", b"a,b\n1,2\n", ".csv") != _stage(ws, "data_file", b"a,b\n1,3\n", ".csv")
+    assert first.parent == tmp_path / ".nbprod/retrain/regression" and first.name.startswith("data_file-")
+    assert not (tmp_path / ".nbprod/products").exists()  # nothing ran
