@@ -18,6 +18,7 @@ the journey:
   nbprod package NB    bentos/<name>/ (service, bentofile, model card) and a built Bento
   nbprod serve NB      serve the built Bento on 127.0.0.1 (--champion: the released one)
   nbprod monitor NB    the live service's drift per feature; exit 1 when an alert fires
+                       (--log: its prediction log, offline; --picture; --retrain: a candidate on new data)
   nbprod review NB     HTML report for the reviewer; nbprod approve NB --by NAME records the decision
   nbprod release NB    promote the approved model (champion); rollback, status
 
