@@ -313,13 +313,17 @@ def read_log(path: Union[str, Path]) -> Iterator[dict[str, Any]]:
     (a crash mid-write) is skipped."""
     lines: list[dict[str, Any]] = []
     for file in log_files(path):
-        with open(file, encoding="utf-8", errors="replace") as fh:
-            for text in fh:
-                try:
-                    item = json.loads(text)
-                except ValueError:
-                    continue
-                if isinstance(item, dict):
-                    lines.append(item)
+        try:
+            with open(file, encoding="utf-8", errors="replace") as fh:
+                texts = fh.readlines()
+        except FileNotFoundError:  # rotated away while the log was read
+            continue
+        for text in texts:
+            try:
+                item = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(item, dict):
+                lines.append(item)
     lines.sort(key=lambda d: str(d.get("time", "")))
     yield from lines

@@ -79,7 +79,12 @@ def monitor_log(
             fix="pass --log with the service's log folder or file (nbprod serve logs into "
             f"{ws.layout.prediction_log_dir(ws.pipeline)}; a Bento served otherwise into $NBPROD_PREDICTION_LOG_DIR)",
         )
-    lines = list(read_log(path))
+    try:
+        lines = list(read_log(path))
+    except OSError as exc:
+        raise ServeError(
+            f"cannot read the prediction log {path}: {exc}", path=str(ws.nb.path), fix="check its permissions"
+        ) from None
     rows = logged_records(lines)
     model = next((str(line["model"]) for line in reversed(lines) if line.get("model")), None)
     baseline = _baseline(ws, model)
