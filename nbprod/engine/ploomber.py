@@ -266,12 +266,8 @@ def _choose_executor(b: _Build, isolated: bool) -> None:
     for task in b.spec["tasks"]:
         if isolated:
             task["executor"] = "papermill"
-            task["executor_params"] = {
-                "cwd": str(b.nb_dir),
-                "progress_bar": False,
-                "kernel_name": "python3",
-                "kernel_manager_class": manager,
-            }
+            params = {"cwd": str(b.nb_dir), "progress_bar": False, "kernel_name": "python3"}
+            task["executor_params"] = {**params, "kernel_manager_class": manager}
         else:
             task["executor"] = "ploomber-engine"
             task["executor_params"] = {"cwd": str(b.nb_dir), "progress_bar": False}

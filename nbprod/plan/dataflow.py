@@ -77,6 +77,19 @@ class StepResolver:
             if n in step.inputs:
                 for g in sorted(scope.reads_when_called.get(n, set()) - self.local):
                     self.resolve(g, cell, quiet=True)
+        self._note_changes(cell, analysis, may_run)
+        for n, what in analysis.binding.items():
+            if KEPT in what and n not in self.local and n not in step.inputs and n in scope.producer:
+                self.prior[n] = scope.producer[n]
+            before = self._state.get(n) or self._before(n)
+            self._state[n] = after(before, what)
+        self.local.update(analysis.defines)
+        self._deferred.extend((cell, f.name, f.globals_read | f.builtins_read) for f in analysis.functions.values())
+        self._note_values(analysis)
+
+    def _note_changes(self, cell: Cell, analysis: CellAnalysis, may_run: set[str]) -> None:
+        """The inputs (and shared values) the cell changes in place become the step's ``mutated_inputs``."""
+        step, scope = self.step, self.scope
         changed = [n for n, fs in analysis.passed_to.items() if not all(map(self._pure, fs))]
         changed += sorted(scope.mutated_by(may_run))  # globals the notebook functions it runs change
         # a value called like a function may change itself: a closure with nonlocal state, an instance's __call__
@@ -89,13 +102,10 @@ class StepResolver:
             ):
                 step.mutated_inputs.append(n)
                 self._hand_on_mates(n, cell)
-        for n, what in analysis.binding.items():
-            if KEPT in what and n not in self.local and n not in step.inputs and n in scope.producer:
-                self.prior[n] = scope.producer[n]
-            before = self._state.get(n) or self._before(n)
-            self._state[n] = after(before, what)
-        self.local.update(analysis.defines)
-        self._deferred.extend((cell, f.name, f.globals_read | f.builtins_read) for f in analysis.functions.values())
+
+    def _note_values(self, analysis: CellAnalysis) -> None:
+        """What the cell's values hold: names bound to one object or its parts, lambdas and the globals they read."""
+        scope = self.scope
         imported = set(scope.imports) | set(scope.shared_imports) | set(self._imports_here) | PURE_MODULES
         groups = [tuple(n for n in g if n not in imported) for g in unpacked_together(analysis.tree)]
         scope.bind_together(analysis.defines, [g for g in groups if len(g) > 1])  # a module is no part of a value
