@@ -118,8 +118,11 @@ def _replace_folder(target: Path, write: Callable[[Path], None]) -> None:
 def save_together(values: Mapping[str, Any], product: Mapping[str, PathLike]) -> None:
     """Save ``values`` (name -> value) as their product folders (``product[name]``) so that the objects they share
     are shared again when :func:`load_together` loads them: the pickled ones go into one file, in the first one's
-    folder, and each of the others points to it. DataFrames, Series and arrays are saved as by :func:`save_value`."""
-    pickled = {n: v for n, v in values.items() if not _own_format(v)}
+    folder, and each of the others points to it. Only DataFrames, Series and arrays, which cannot hold one another,
+    are saved as by :func:`save_value`."""
+    # a dict holding frames shares them only if they are pickled with it: all in one file once any member is pickled
+    mixed = any(not _own_format(v) for v in values.values())
+    pickled = dict(values) if mixed else {}
     for name, value in values.items():
         if name not in pickled or len(pickled) < 2:
             save_value(value, product[name])

@@ -90,3 +90,78 @@ def test_the_outside_cases_verify_equal(tmp_path, write_nb):
     report = verify(write_nb(OUTSIDE, "outside.ipynb", folder=tmp_path), project=tmp_path)
     assert all(s.ran and not s.printed_different for s in report.steps), report.render()
     assert report.steps[0].ok and list(report.steps[1].different) == ["order"], report.render()
+
+
+def test_an_iterator_a_step_runs_through_is_handed_on_used_up():
+    cells = [
+        ("code", "pairs = zip('ab', [1, 2])\nletters = list('ab')", ["step:a"]),
+        ("code", "for n, s in pairs:\n    print(n, s)\nfor x in letters:\n    print(x)", ["step:b"]),
+        ("code", "print(list(pairs), letters)", ["step:c"]),
+    ]
+    plan = plan_of(cells)
+    assert plan.step("c").inputs == {"pairs": "b", "letters": "a"}  # a list is not used up by a loop
+
+
+def test_objects_changed_through_a_loop_variable_are_handed_on_by_that_step():
+    cells = [
+        ("code", "from sklearn.linear_model import LogisticRegression", ["imports"]),
+        ("code", "lr = LogisticRegression()\nmodels = {'lr': lr}\ntrain = [1]\ntest = [2]", ["step:define"]),
+        (
+            "code",
+            "for name, m in models.items():\n    m.set_params(C=10.0)\nfor xs in (train, test):\n    xs.append(0)",
+            ["step:fit"],
+        ),
+        ("code", "print(lr.C, models['lr'].C, train, test)", ["step:evaluate"]),
+    ]
+    plan = plan_of(cells)
+    assert plan.step("evaluate").inputs == {"lr": "fit", "models": "fit", "train": "fit", "test": "fit"}
+
+
+def test_pandas_calendar_resample_is_not_scikit_learns_resample(write_nb):
+    from nbprod.lint import lint
+
+    cells = [
+        ("code", "import pandas as pd\nfrom sklearn.utils import resample", ["imports"]),
+        (
+            "code",
+            "df = pd.DataFrame({'d': pd.date_range('2024-01-01', periods=3), 'v': [1, 2, 3]})\n"
+            "m = df.set_index('d').resample('ME')['v'].sum()",
+            ["step:a"],
+        ),
+        ("code", "boot = resample([1, 2, 3])", ["step:b"]),
+    ]
+    found = [(f.code, f.cell.index) for f in lint(write_nb(cells, "resample.ipynb")).findings if f.code == "NB203"]
+    assert found == [("NB203", 2)]
+
+
+LOOP_ALIASES = [
+    (
+        "code",
+        "import pandas as pd\nfrom sklearn.linear_model import LogisticRegression\n"
+        "from sklearn.datasets import load_iris",
+        [],
+    ),
+    ("markdown", "## Define", []),
+    (
+        "code",
+        "X, y = load_iris(return_X_y=True)\nlr = LogisticRegression(max_iter=300)\nmodels = {'lr': lr}\n"
+        "train = pd.DataFrame({'a': [1.0, 2.0], 'b': [2.0, 4.0]})\nframes = {'train': train}\n"
+        "pairs = zip(['x', 'y'], [1, 2])",
+        [],
+    ),
+    ("markdown", "## Fit", []),
+    (
+        "code",
+        "for name, m in models.items():\n    m.set_params(C=10.0).fit(X, y)\nfor df in (train,):\n"
+        "    df['r'] = df['a'] / df['b']\nfor k, v in pairs:\n    print(k, v)",
+        [],
+    ),
+    ("markdown", "## Evaluate", []),
+    ("code", "print(lr.C, round(lr.score(X, y), 3), list(frames['train'].columns), list(pairs))", []),
+]
+
+
+@pytest.mark.slow
+def test_changes_through_loop_variables_and_used_up_iterators_verify_equal(tmp_path, write_nb):
+    report = verify(write_nb(LOOP_ALIASES, "loops.ipynb", folder=tmp_path), project=tmp_path)
+    assert report.equal, report.render()

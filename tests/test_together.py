@@ -29,7 +29,12 @@ def test_what_one_assignment_unpacks_from_one_value_is_a_group():
         "first, *rest = items\ndef f():\n    p, q = g()\nfor i, j in pairs: pass"
     )
     groups = unpacked_together(tree)
-    assert [g for g in groups if "plt" not in g] == [("fig", "ax"), ("fig2", "a1", "a2"), ("first", "rest")]
+    assert [g for g in groups if "plt" not in g] == [
+        ("fig", "ax"),
+        ("fig2", "a1", "a2"),
+        ("first", "rest"),
+        ("i", "j", "pairs"),  # a loop variable is each element of what it runs over in turn
+    ]
     assert ("fig", "ax", "plt") in groups  # a part of plt too, as far as the cell can tell: the planner drops modules
 
 
@@ -60,13 +65,19 @@ def test_saved_together_the_values_share_their_objects_again(tmp_path):
     paths = {n: tmp_path / n for n in ("fig", "ax", "frame", "f")}
     save_together({"fig": fig, "ax": ax, "frame": frame, "f": lambda v: v + 1}, paths)
     plt.close(fig)
-    assert (tmp_path / "frame" / "value.parquet").exists()  # a frame keeps its own format
+    assert not (tmp_path / "frame" / "value.parquet").exists()  # pickled with the others: a dict may hold it
     assert json.loads((tmp_path / "ax" / "together.json").read_text())["name"] == "ax"
     fig2, ax2, frame2, f2 = load_together(*paths.values())
     assert ax2 is fig2.axes[0] and len(ax2.lines) == 1 and f2(1) == 2
     pd.testing.assert_frame_equal(frame2, frame)
     alone = load_value(paths["ax"])  # one of them alone still loads (a copy of its own)
     assert alone is not ax2 and len(alone.lines) == 1
+
+
+def test_frames_and_arrays_alone_keep_their_own_formats(tmp_path):
+    paths = {n: tmp_path / n for n in ("a", "b")}
+    save_together({"a": pd.DataFrame({"x": [1]}), "b": pd.Series([1.0], name="s")}, paths)
+    assert (tmp_path / "a" / "value.parquet").exists() and (tmp_path / "b" / "value.series.parquet").exists()
 
 
 def test_separately_saved_values_lose_what_they_shared(tmp_path):

@@ -1,5 +1,6 @@
-"""Values that read globals when they are called: ``decide = lambda p: p >= threshold`` reads ``threshold`` each time
-``decide`` runs, not when it is made. A later step that calls ``decide`` needs the ``threshold`` of that moment."""
+"""Values whose use depends on, or changes, state: ``decide = lambda p: p >= threshold`` reads ``threshold`` each time
+``decide`` runs, not when it is made (a later step that calls ``decide`` needs the ``threshold`` of that moment), and
+``pairs = zip(names, scores)`` is used up by the loop that runs over it (a later step sees it empty)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ from typing import Optional
 
 from nbprod.analysis.scopes import arg_names, scope_free
 
-__all__ = ["lambda_globals"]
+__all__ = ["lambda_globals", "iterators", "consumed"]
+
+#: calls that make a one-shot iterator (used up by iterating over it)
+_ITERATOR_CALLS = frozenset("zip map filter iter enumerate reversed".split())
+#: builtins that run through an iterable they are given
+_CONSUMERS = frozenset("list tuple set dict sorted sum min max any all next frozenset".split())
 
 
 def lambda_globals(tree: Optional[ast.AST]) -> dict[str, set[str]]:
@@ -32,3 +38,28 @@ def _held(value: ast.expr) -> list[ast.expr]:
     if isinstance(value, (ast.List, ast.Tuple)):
         return list(value.elts)
     return [value]
+
+
+def iterators(tree: Optional[ast.AST]) -> set[str]:
+    """Names a top-level assignment binds to a one-shot iterator: ``zip(...)``, ``map(...)``, ``iter(...)``,
+    ``itertools.<anything>(...)``."""
+    out: set[str] = set()
+    for stmt in tree.body if isinstance(tree, ast.Module) else ():
+        if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call):
+            func = stmt.value.func
+            name = func.id if isinstance(func, ast.Name) else ""
+            module = func.value.id if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) else ""
+            if name in _ITERATOR_CALLS or module == "itertools":
+                out |= {t.id for t in stmt.targets if isinstance(t, ast.Name)}
+    return out
+
+
+def consumed(tree: Optional[ast.AST]) -> set[str]:
+    """Bare names the cell runs through: ``for x in pairs``, ``list(pairs)``, ``next(pairs)``, ``[.. for x in pairs]``."""
+    out: set[str] = set()
+    for node in ast.walk(tree) if tree is not None else ():
+        if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)) and isinstance(node.iter, ast.Name):
+            out.add(node.iter.id)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _CONSUMERS:
+            out |= {a.id for a in node.args if isinstance(a, ast.Name)}
+    return out

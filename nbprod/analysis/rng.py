@@ -17,6 +17,7 @@ __all__ = [
     "NP_GLOBAL",
     "PY_RANDOM",
     "RANDOM_STATE_ESTIMATORS",
+    "takes_state",
     "dotted",
     "global_rng",
     "is_rng_state",
@@ -83,9 +84,17 @@ def _uses(call: ast.Call) -> tuple[str, str] | None:
         return NUMPY, "draws"
     if head == "random" and tail in PY_RANDOM | {"setstate", "getstate"}:
         return RANDOM, "draws"
-    if (tail in RANDOM_STATE_ESTIMATORS or tail in _NP_WITHOUT_STATE) and _no_state(call):
+    if (tail in RANDOM_STATE_ESTIMATORS or tail in _NP_WITHOUT_STATE) and _no_state(call) and takes_state(call):
         return NUMPY, "draws"
     return None
+
+
+def takes_state(call: ast.Call) -> bool:
+    """False for a method that only shares its name with one that takes ``random_state``: pandas' calendar
+    ``df.resample("ME")`` is not scikit-learn's ``resample(X, y)`` (a bare name, or ``sklearn.utils.resample``)."""
+    if dotted(call.func).rsplit(".", 1)[-1] != "resample":
+        return True
+    return isinstance(call.func, ast.Name) or dotted(call.func) in ("utils.resample", "sklearn.utils.resample")
 
 
 def global_rng(tree: ast.AST | None) -> dict[str, str]:

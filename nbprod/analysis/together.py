@@ -12,18 +12,34 @@ _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
 #: Methods that return a part of their receiver (most methods return a new value: ``rng.normal()``, ``df.copy()``).
 PART_METHODS = frozenset(
-    "add_subplot add_axes subplots gca gcf get_figure get_axes twinx twiny inset_axes subfigures get setdefault".split()
+    "add_subplot add_axes subplots gca gcf get_figure get_axes twinx twiny inset_axes subfigures get setdefault "
+    "items values".split()
 )
+#: Builtins whose result holds the very elements of their arguments (``for i, m in enumerate(models)``).
+_SAME_ELEMENTS = frozenset("enumerate zip reversed sorted list tuple iter".split())
 
 
 def unpacked_together(tree: Optional[ast.AST]) -> list[tuple[str, ...]]:
     """Groups of two or more names the cell's own scope binds to one object or its parts: what one assignment
-    unpacks from a single value that is not a tuple or list display (``a, b = 1, 2`` binds two separate values), and
-    a name bound to a part of another (``ax = fig.add_subplot()``, ``items = holder["items"]``, ``w = net.layer``;
-    a method other than :data:`PART_METHODS` returns a new value: ``rng.normal()``, ``df.copy()``)."""
+    unpacks from a single value that is not a display, a name bound to a part of another (``ax = fig.add_subplot()``,
+    ``items = holder["items"]``, ``w = net.layer``; a method other than :data:`PART_METHODS` returns a new value:
+    ``rng.normal()``, ``df.copy()``), a container display and the names it holds (``models = {"lr": lr}``), a loop
+    variable and what it runs over (``for name, m in models.items()``, ``for df in (train, test)``)."""
     out = []
     for node in _statements(tree):
-        if not isinstance(node, ast.Assign) or isinstance(node.value, (ast.Tuple, ast.List)):
+        if isinstance(node, (ast.For, ast.AsyncFor)):  # the loop variable is each element in turn
+            names = tuple(dict.fromkeys(_names(node.target)))
+            held = [h for h in _holders(node.iter) if h not in names]
+            if names and held:
+                out.append((*names, *held))
+            continue
+        if not isinstance(node, ast.Assign):
+            continue
+        if isinstance(node.value, (ast.Dict, ast.List, ast.Tuple, ast.Set)):  # models = {"lr": lr, "tree": tree}
+            holders = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            held = [h for h in dict.fromkeys(_displayed(node.value)) if h not in holders]
+            if holders and held:
+                out.append((*holders, *held))
             continue
         whole = _part_of(node.value)
         for target in node.targets:
@@ -33,6 +49,32 @@ def unpacked_together(tree: Optional[ast.AST]) -> list[tuple[str, ...]]:
             if whole is not None and whole not in names and names:
                 out.append((*names, whole))
     return out
+
+
+def _holders(iterable: ast.expr) -> list[str]:
+    """The names whose elements a ``for`` loop runs over: ``models``, ``models.items()``, ``(train, test)``,
+    ``enumerate(models)``."""
+    if isinstance(iterable, ast.Name):
+        return [iterable.id]
+    if isinstance(iterable, (ast.Tuple, ast.List, ast.Set)):
+        return list(dict.fromkeys(_displayed(iterable)))
+    if isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Name) and iterable.func.id in _SAME_ELEMENTS:
+        return [h for a in iterable.args for h in _holders(a)]
+    whole = _part_of(iterable)
+    return [whole] if whole is not None else []
+
+
+def _displayed(value: ast.expr) -> Iterator[str]:
+    """Bare names a container display holds, at any depth."""
+    if isinstance(value, ast.Name):
+        yield value.id
+    elif isinstance(value, (ast.List, ast.Tuple, ast.Set)):
+        for e in value.elts:
+            yield from _displayed(e)
+    elif isinstance(value, ast.Dict):
+        for v in value.values:
+            if v is not None:
+                yield from _displayed(v)
 
 
 def _part_of(value: ast.expr) -> Optional[str]:

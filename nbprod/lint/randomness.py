@@ -7,7 +7,7 @@ from typing import Callable, Optional
 
 from nbprod.analysis.rng import NP_GLOBAL as _NP_GLOBAL
 from nbprod.analysis.rng import PY_RANDOM as _PY_RANDOM
-from nbprod.analysis.rng import RANDOM_STATE_ESTIMATORS, dotted
+from nbprod.analysis.rng import RANDOM_STATE_ESTIMATORS, dotted, takes_state
 from nbprod.notebook.reader import Cell
 from nbprod.plan.model import Pipeline
 
@@ -108,7 +108,9 @@ def _check_call(call: ast.Call, cell: Cell, scope: str, seeds: _Scopes, add: Add
                 "train_test_split(...) without random_state gives a different split on every run",
                 "add random_state=seed (a parameter) to train_test_split",
             )
-    elif tail in RANDOM_STATE_ESTIMATORS or (tail in _SHUFFLE_SPLITTERS and _is_const(_kw(call, "shuffle"), True)):
+    elif (tail in RANDOM_STATE_ESTIMATORS and takes_state(call)) or (
+        tail in _SHUFFLE_SPLITTERS and _is_const(_kw(call, "shuffle"), True)
+    ):
         # without random_state they draw from numpy's global generator: seeded earlier, they are reproducible
         if _unseeded_state(call) and _draws_randomly(tail, call) and not seeds.seeded(seeds.np, scope):
             add(

@@ -16,7 +16,7 @@ from typing import Collection, Optional
 from nbprod.analysis.binding import BOUND, KEPT, UNBOUND, after
 from nbprod.analysis.cells import BUILTINS, CellAnalysis, analyze_source
 from nbprod.analysis.effects import PURE_MODULES, pure_import
-from nbprod.analysis.lambdas import lambda_globals
+from nbprod.analysis.lambdas import consumed, iterators, lambda_globals
 from nbprod.analysis.rng import RNG_STATE, global_rng, seeded_generators
 from nbprod.analysis.together import unpacked_together
 from nbprod.notebook.reader import Cell
@@ -77,6 +77,7 @@ class StepResolver:
             if n in step.inputs:
                 for g in sorted(scope.reads_when_called.get(n, set()) - self.local):
                     self.resolve(g, cell, quiet=True)
+        self._note_values(analysis)  # first: a change through the cell's loop variable is a change of what it holds
         self._note_changes(cell, analysis, may_run)
         for n, what in analysis.binding.items():
             if KEPT in what and n not in self.local and n not in step.inputs and n in scope.producer:
@@ -85,7 +86,6 @@ class StepResolver:
             self._state[n] = after(before, what)
         self.local.update(analysis.defines)
         self._deferred.extend((cell, f.name, f.globals_read | f.builtins_read) for f in analysis.functions.values())
-        self._note_values(analysis)
 
     def _note_changes(self, cell: Cell, analysis: CellAnalysis, may_run: set[str]) -> None:
         """The inputs (and shared values) the cell changes in place become the step's ``mutated_inputs``."""
@@ -94,14 +94,19 @@ class StepResolver:
         changed += sorted(scope.mutated_by(may_run))  # globals the notebook functions it runs change
         # a value called like a function may change itself: a closure with nonlocal state, an instance's __call__
         changed += sorted(n for n in analysis.calls if n in step.inputs and n not in self.local)
+        changed += sorted(consumed(analysis.tree) & scope.iterators)  # a zip run through is used up
         for n in analysis.mutates + changed:
-            if n in self.local or n in step.mutated_inputs:
+            if n in self.local or n in analysis.defines:  # changed through a name of its own: what that holds
+                self._hand_on_mates(n, cell)
+                continue
+            if n in step.mutated_inputs:
                 continue
             if n in step.inputs or (
                 n in scope.shared and n not in scope.shared_functions and n not in scope.shared_imports
             ):
                 step.mutated_inputs.append(n)
-                self._hand_on_mates(n, cell)
+                if n not in scope.iterators:  # a used-up zip changes no loop variable bound from it
+                    self._hand_on_mates(n, cell)
 
     def _note_values(self, analysis: CellAnalysis) -> None:
         """What the cell's values hold: names bound to one object or its parts, lambdas and the globals they read."""
@@ -109,6 +114,8 @@ class StepResolver:
         imported = set(scope.imports) | set(scope.shared_imports) | set(self._imports_here) | PURE_MODULES
         groups = [tuple(n for n in g if n not in imported) for g in unpacked_together(analysis.tree)]
         scope.bind_together(analysis.defines, [g for g in groups if len(g) > 1])  # a module is no part of a value
+        scope.iterators -= set(analysis.defines)
+        scope.iterators |= iterators(analysis.tree)
         for n in analysis.defines:
             scope.reads_when_called.pop(n, None)
         for n, free in lambda_globals(analysis.tree).items():

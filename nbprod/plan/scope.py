@@ -45,6 +45,7 @@ class Scope:
     carried: dict[str, set[str]] = field(default_factory=dict)  # step -> notebook classes its values may be made of
     together: dict[str, set[str]] = field(default_factory=dict)  # name -> names unpacked with it from one value
     reads_when_called: dict[str, set[str]] = field(default_factory=dict)  # a lambda value -> the globals it reads
+    iterators: set[str] = field(default_factory=set)  # names bound to one-shot iterators (zip, map, itertools)
 
     def bind_together(self, defines: Collection[str], groups: Collection[tuple[str, ...]]) -> None:
         """A cell rebinds ``defines`` (each leaves its group) and unpacks ``groups`` from single values."""
