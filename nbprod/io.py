@@ -38,7 +38,9 @@ def _write_into(tmp: Path, obj: Any) -> None:
         import pandas as pd
     except ImportError:  # pragma: no cover - pandas is a dependency
         pd = None
-    if pd is not None and isinstance(obj, pd.DataFrame):
+    if pd is not None and getattr(getattr(obj, "index", None), "freq", None) is not None:
+        pass  # parquet drops a DatetimeIndex's freq (shift, asfreq, resample read it): pickled below
+    elif pd is not None and isinstance(obj, pd.DataFrame):
         try:
             obj.to_parquet(tmp / "value.parquet")
             return
@@ -53,10 +55,11 @@ def _write_into(tmp: Path, obj: Any) -> None:
         except Exception:
             for f in ("value.series.parquet", "series.json"):
                 (tmp / f).unlink(missing_ok=True)
-    elif isinstance(obj, np.ndarray) and obj.dtype != object:
+    elif type(obj) is np.ndarray and obj.dtype != object:  # not a subclass: np.matrix, a masked array are pickled
         np.save(tmp / "value.npy", obj, allow_pickle=False)
         return
-    _pickle_into(tmp, obj, "value")
+    # joblib stores an ndarray subclass as a plain array: np.matrix would come back element-wise under `*`
+    _pickle_into(tmp, obj, "value", joblib=not isinstance(obj, np.ndarray))
 
 
 def _pickle_into(tmp: Path, obj: Any, stem: str, joblib: bool = True) -> str:
@@ -86,7 +89,7 @@ def _own_format(obj: Any) -> bool:
     """Whether ``obj`` is stored in a format of its own (parquet, .npy) rather than pickled."""
     kind = type(obj).__module__.split(".")[0], type(obj).__name__
     if kind in (("pandas", "DataFrame"), ("pandas", "Series")):
-        return True
+        return getattr(obj.index, "freq", None) is None
     return kind == ("numpy", "ndarray") and obj.dtype != object
 
 
@@ -219,7 +222,7 @@ def _load(folder: Path, files: dict[Path, dict]) -> Any:
         import numpy as np
 
         return np.load(folder / "value.npy", allow_pickle=False)
-    for name in ("value.joblib", "value.cloudpickle"):
+    for name in ("value.joblib", "value.pickle", "value.cloudpickle"):
         if (folder / name).exists():
             return _unpickle(folder / name)
     raise FileNotFoundError(f"no product at {folder}: run the upstream step first (nbprod run)")

@@ -165,3 +165,36 @@ LOOP_ALIASES = [
 def test_changes_through_loop_variables_and_used_up_iterators_verify_equal(tmp_path, write_nb):
     report = verify(write_nb(LOOP_ALIASES, "loops.ipynb", folder=tmp_path), project=tmp_path)
     assert report.equal, report.render()
+
+
+def test_values_keep_what_their_plain_format_would_drop(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from nbprod.io import load_value, save_value
+
+    daily = pd.Series([1, 2, 3], index=pd.date_range("2024-01-01", periods=3, freq="D"))
+    save_value(daily, tmp_path / "daily")
+    assert load_value(tmp_path / "daily").index.freq == "D"  # parquet would drop it: shift(1) then moves values
+    matrix = np.matrix([[1, 2], [3, 4]])
+    save_value(matrix, tmp_path / "matrix")
+    loaded = load_value(tmp_path / "matrix")
+    assert type(loaded) is np.matrix and (loaded * loaded).tolist() == [[7, 10], [15, 22]]  # a matrix product
+    masked = np.ma.masked_array([1.0, -999.0, 3.0], mask=[0, 1, 0])
+    save_value(masked, tmp_path / "masked")  # np.save cannot write it at all
+    assert load_value(tmp_path / "masked").mean() == 2.0
+    save_value(np.arange(3), tmp_path / "plain")
+    assert (tmp_path / "plain" / "value.npy").exists()
+
+
+def test_a_change_inside_a_called_function_is_reported_at_a_code_cell(write_nb):
+    from nbprod.lint import lint
+
+    cells = [
+        ("markdown", "## First", []),
+        ("code", "cache = {}\ndef remember(k):\n    cache[k] = 1", []),
+        ("markdown", "## Second", []),
+        ("code", "remember('a')", []),
+    ]
+    found = [f for f in lint(write_nb(cells, "called.ipynb")).findings if f.code == "NB402"]
+    assert found and {f.cell.index for f in found} == {3}  # the call, not the heading of its section

@@ -198,7 +198,7 @@ class Linter:
                     continue  # changed through a name unpacked with it (ax of fig, ax): handed on together
                 self.add(
                     "NB402",
-                    where or step.first_cell,
+                    where or (step.code_cells or step.cells)[0],
                     f"step {step.name!r} changes {name!r} in place, which step {producer!r} produced"
                     if name in step.inputs
                     else f"step {step.name!r} changes {name!r} in place, which a shared cell defines",
