@@ -187,30 +187,6 @@ CROSS_STEP = [
     ([("import os\nos.chdir('data')", "a"), ("print(open('f.csv').read())", "b")], "NB404", 0, 1),
     ([("import matplotlib.pyplot as plt\nplt.plot([1, 2])", "a"), ("plt.savefig('f.png')", "b")], "NB405", 1, 0),
     ([("from nbprod_nowhere import *", "a"), ("print(1)", "b")], "NB407", 0, None),
-    # one object, two names: changed through one in a later step, read through the other
-    (
-        [("lst = []\nholder = {'items': lst}", "a"), ("holder['items'].append(5)", "b"), ("n = len(lst)", "c")],
-        "NB408",
-        1,
-        0,
-    ),
-    (
-        [("lst = []\nholder = {'items': lst}", "a"), ("lst.append(5)", "b"), ("n = len(holder['items'])", "c")],
-        "NB408",
-        1,
-        2,
-    ),
-    ([("row = [1]\ngrid = []\ngrid.append(row)", "a"), ("row.append(2)\nprint(grid)", "b")], "NB408", 1, 0),
-    (
-        [
-            ("class Box:\n    pass\nbox = Box()\nxs = [1]\nbox.xs = xs", "a"),
-            ("box.xs.append(2)", "b"),
-            ("print(xs)", "c"),
-        ],
-        "NB408",
-        1,
-        0,
-    ),
 ]
 
 
@@ -242,6 +218,16 @@ def test_cross_step_checks_stay_quiet_when_each_step_sets_its_own_state(write_nb
         [("lst = []\nholder = {'items': lst}", "a"), ("holder['items'].append(5)\nprint(holder)", "b")],
         # a copy, not the object: {'items': list(lst)} holds a new list
         [("lst = []\nholder = {'items': list(lst)}", "a"), ("holder['items'].append(5)", "b"), ("print(lst)", "c")],
+        # one object, two names, changed through one in a later step and read through the other: the step that
+        # changes it hands both on, pickled together (what a display, a store or an attribute links)
+        [("lst = []\nholder = {'items': lst}", "a"), ("holder['items'].append(5)", "b"), ("n = len(lst)", "c")],
+        [("lst = []\nholder = {'items': lst}", "a"), ("lst.append(5)", "b"), ("n = len(holder['items'])", "c")],
+        [("row = [1]\ngrid = []\ngrid.append(row)", "a"), ("row.append(2)\nprint(grid)", "b")],
+        [
+            ("class Box:\n    pass\nbox = Box()\nxs = [1]\nbox.xs = xs", "a"),
+            ("box.xs.append(2)", "b"),
+            ("print(xs)", "c"),
+        ],
         # the reader takes the name from the step that changed the object (it rebinds it there)
         [
             ("lst = []\nholder = {'items': lst}", "a"),
@@ -379,3 +365,35 @@ def test_a_module_alias_call_changes_its_arguments_only_when_the_module_may(impo
     ]
     report = lint(write_nb(cells, "alias_call.ipynb"))
     assert ("NB402" in {f.code for f in report.findings}) is fires, [f.message for f in report.findings]
+
+
+@pytest.mark.parametrize(
+    "define, use, fires",
+    [
+        ("class Run:\n    count = 0\n    def __init__(self):\n        Run.count += 1\na = Run()", "b = Run()", True),
+        (
+            "class Reg:\n    items = []\n    def __init__(self):\n        Reg.items.append(self)\nr = Reg()",
+            "Reg()",
+            True,
+        ),
+        (
+            "from functools import lru_cache\n@lru_cache(maxsize=None)\ndef sq(n):\n    return n * n\nsq(2)",
+            "print(sq(2), sq.cache_info().hits)",
+            True,
+        ),
+        ("def record(e, log=[]):\n    log.append(e)\n    return log\nrecord('a')", "print(record('b'))", True),
+        ("FACTOR = 2\ndef scale(x, factor=FACTOR):\n    return x * factor", "FACTOR = 10\nprint(scale(3))", True),
+        # quiet: the state lives and is read in one kernel, or there is no state
+        ("class P:\n    def __init__(self):\n        self.n = 1\np = P()", "q = P()", False),
+        ("def tidy(e, keep=None):\n    return [e] if keep is None else keep + [e]\ntidy(1)", "tidy(2)", False),
+        (
+            "class Run:\n    count = 0\n    def __init__(self):\n        Run.count += 1\na = Run()\nprint(Run.count)",
+            "print(1)",
+            False,
+        ),
+    ],
+)
+def test_state_a_definition_keeps_is_flagged_when_two_steps_use_it(define, use, fires, write_nb):
+    cells = [("code", define, ["step:define"]), ("code", use, ["step:use"])]
+    report = lint(write_nb(cells, "defs.ipynb"))
+    assert ("NB410" in {f.code for f in report.findings}) is fires, [f.message for f in report.findings]

@@ -146,18 +146,19 @@ LOOP_ALIASES = [
         "code",
         "X, y = load_iris(return_X_y=True)\nlr = LogisticRegression(max_iter=300)\nmodels = {'lr': lr}\n"
         "train = pd.DataFrame({'a': [1.0, 2.0], 'b': [2.0, 4.0]})\nframes = {'train': train}\n"
-        "pairs = zip(['x', 'y'], [1, 2])",
+        "pairs = zip(['x', 'y'], [1, 2])\nlst = []\nholder = {'items': lst}\nrow = [1]\ngrid = []\ngrid.append(row)",
         [],
     ),
     ("markdown", "## Fit", []),
     (
         "code",
         "for name, m in models.items():\n    m.set_params(C=10.0).fit(X, y)\nfor df in (train,):\n"
-        "    df['r'] = df['a'] / df['b']\nfor k, v in pairs:\n    print(k, v)",
+        "    df['r'] = df['a'] / df['b']\nfor k, v in pairs:\n    print(k, v)\nholder['items'].append(5)\n"
+        "row.append(2)",
         [],
     ),
     ("markdown", "## Evaluate", []),
-    ("code", "print(lr.C, round(lr.score(X, y), 3), list(frames['train'].columns), list(pairs))", []),
+    ("code", "print(lr.C, round(lr.score(X, y), 3), list(frames['train'].columns), list(pairs), lst, grid)", []),
 ]
 
 

@@ -15,6 +15,8 @@ PART_METHODS = frozenset(
     "add_subplot add_axes subplots gca gcf get_figure get_axes twinx twiny inset_axes subfigures get setdefault "
     "items values".split()
 )
+#: Methods that store their arguments in their receiver.
+_STORES = frozenset("append extend insert add update setdefault appendleft".split())
 #: Builtins whose result holds the very elements of their arguments (``for i, m in enumerate(models)``).
 _SAME_ELEMENTS = frozenset("enumerate zip reversed sorted list tuple iter".split())
 
@@ -33,7 +35,18 @@ def unpacked_together(tree: Optional[ast.AST]) -> list[tuple[str, ...]]:
             if names and held:
                 out.append((*names, *held))
             continue
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _STORES:
+            holder = _root(node.func.value)  # grid.append(row): grid now holds row
+            held = [a.id for a in node.args if isinstance(a, ast.Name) and a.id != holder]
+            if holder is not None and held:
+                out.append((holder, *held))
+            continue
         if not isinstance(node, ast.Assign):
+            continue
+        holders = [h for t in node.targets if isinstance(t, (ast.Attribute, ast.Subscript)) and (h := _root(t))]
+        if isinstance(node.value, ast.Name) and holders:  # box.xs = xs, d["k"] = lst: the holder holds it
+            if node.value.id not in holders:
+                out.append((*holders, node.value.id))
             continue
         if isinstance(node.value, (ast.Dict, ast.List, ast.Tuple, ast.Set)):  # models = {"lr": lr, "tree": tree}
             holders = [t.id for t in node.targets if isinstance(t, ast.Name)]
@@ -93,6 +106,12 @@ def _part_of(value: ast.expr) -> Optional[str]:
             break
         chained = True
     return node.id if chained and isinstance(node, ast.Name) else None
+
+
+def _root(node: ast.expr) -> Optional[str]:
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
 
 
 def _statements(tree: Optional[ast.AST]) -> Iterator[ast.AST]:

@@ -11,6 +11,7 @@ from nbprod.analysis.cells import BUILTINS
 from nbprod.analysis.magics import SHELL_ASSIGN, is_install
 from nbprod.lint.codes import CHECKS
 from nbprod.lint.crossstep import check_cross_step
+from nbprod.lint.definitions import check_definitions
 from nbprod.lint.randomness import check_randomness, dotted
 from nbprod.notebook.findings import Finding
 from nbprod.notebook.reader import Cell, Notebook
@@ -218,4 +219,5 @@ class Linter:
         self.magics()
         self.boundaries()
         check_cross_step(self.plan, self.add)
+        check_definitions(self.plan, self.add)
         return self.findings

@@ -49,4 +49,5 @@ CHECKS: dict[str, tuple[str, str]] = {
     "NB407": (WARNING, "star import of a module nbprod cannot list: its names do not cross steps"),
     "NB408": (WARNING, "two names for one object, one changed in a later step: the other does not see it there"),
     "NB409": (ERROR, "a generator is handed to a later step: it cannot be saved between steps"),
+    "NB410": (WARNING, "a definition keeps state between calls (class attribute, mutable default, cache): per step"),
 }

@@ -140,6 +140,8 @@ def _shared_objects(plan: Pipeline, add: Add) -> None:
                 pairs.setdefault((holder, name), (step, cell))
                 pairs.setdefault((name, holder), (step, cell))
     for (changed, other), (made_in, made) in sorted(pairs.items()):
+        if any(changed in g and other in g for g in made_in.together):
+            continue  # handed on together from the step that links them: still one object in the steps after
         for t in plan.steps[position[made_in.name] + 1 :]:
             mutation = next((c for c in t.code_cells if changed in plan.analyses[c.index].mutates), None)
             if mutation is None:
