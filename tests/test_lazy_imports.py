@@ -59,7 +59,13 @@ def test_a_package_without_its_init_imports_one_submodule_and_completes_on_first
         import jupytext
 
         print("completed:", jupytext.reads is reads, "jupytext.sync_contentsmanager" in sys.modules)
+        package_without_init("ploomber_engine")
+        import ploomber_engine
+
+        from importlib.metadata import version
+
+        print("version:", ploomber_engine.__version__ == version("ploomber-engine"), callable(ploomber_engine.execute_notebook))
         """
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
-    assert out.splitlines() == ["contents manager: False", "cells: 2", "completed: True True"]
+    assert out.splitlines() == ["contents manager: False", "cells: 2", "completed: True True", "version: True True"]

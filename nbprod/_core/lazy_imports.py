@@ -77,7 +77,7 @@ def package_without_init(name: str) -> None:
     loader = spec.loader
 
     def complete(attr: str) -> Any:
-        if attr.startswith("__"):
+        if attr.startswith("__") and attr not in ("__all__", "__version__"):  # the import system's own probes
             raise AttributeError(attr)
         vars(pkg).pop("__getattr__", None)
         loader.exec_module(pkg)  # the real __init__, into the module its submodules are bound to
