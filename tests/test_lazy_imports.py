@@ -43,3 +43,29 @@ def test_an_already_imported_module_is_left_alone():
     script += "defer_rfc3987_syntax()\nimport sys\nprint(sys.modules['rfc3987_syntax'] is r)"
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "True"
+
+
+def test_a_package_without_its_init_imports_one_submodule_and_completes_on_first_use():
+    script = textwrap.dedent(
+        """
+        import sys
+        from nbprod._core.lazy_imports import package_without_init
+
+        package_without_init("jupytext")
+        from jupytext.jupytext import reads
+
+        print("contents manager:", "jupytext.sync_contentsmanager" in sys.modules)
+        print("cells:", len(reads("# %%\\nx = 1\\n# %%\\ny = 2\\n", fmt="py:percent").cells))
+        import jupytext
+
+        print("completed:", jupytext.reads is reads, "jupytext.sync_contentsmanager" in sys.modules)
+        package_without_init("ploomber_engine")
+        import ploomber_engine
+
+        from importlib.metadata import version
+
+        print("version:", ploomber_engine.__version__ == version("ploomber-engine"), callable(ploomber_engine.execute_notebook))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["contents manager: False", "cells: 2", "completed: True True", "version: True True"]

@@ -5,6 +5,11 @@ jsonschema, under nbformat (hence Ploomber and papermill) and under Great Expect
 parsers at import time (1-3 s per process). :func:`defer_rfc3987_syntax` puts a stand-in into ``sys.modules`` whose
 ``is_valid_syntax`` (and every other attribute) imports the real module on first use: the checker still works, and
 a process that never checks an IRI never pays for the parsers.
+
+:func:`package_without_init` registers a package whose ``__init__`` imports far more than the one submodule nbprod
+needs (ploomber-engine's pulls papermill and ``matplotlib.pyplot``; jupytext's the Jupyter server's contents
+manager): its submodules import as usual, and the ``__init__`` runs, in the same module object, the first time an
+attribute only it defines is asked for.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import sys
 import types
 from typing import Any
 
-__all__ = ["defer_rfc3987_syntax"]
+__all__ = ["defer_rfc3987_syntax", "package_without_init"]
 
 _NAME = "rfc3987_syntax"
 
@@ -55,3 +60,31 @@ def defer_rfc3987_syntax() -> None:
     stub.is_valid_syntax = _is_valid_syntax  # type: ignore[attr-defined]
     stub.__getattr__ = _getattr  # type: ignore[method-assign]
     sys.modules[_NAME] = stub
+
+
+def package_without_init(name: str) -> None:
+    """Register package ``name`` with its ``__init__`` deferred (nothing happens when it is imported already or
+    absent): ``import name.sub`` loads only ``sub``; ``name.attr`` for any other attribute runs the ``__init__``."""
+    if name in sys.modules:
+        return
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+        return
+    pkg = importlib.util.module_from_spec(spec)
+    loader = spec.loader
+
+    def complete(attr: str) -> Any:
+        if attr.startswith("__") and attr not in ("__all__", "__version__"):  # the import system's own probes
+            raise AttributeError(attr)
+        vars(pkg).pop("__getattr__", None)
+        loader.exec_module(pkg)  # the real __init__, into the module its submodules are bound to
+        try:
+            return vars(pkg)[attr]
+        except KeyError:
+            raise AttributeError(f"module {name!r} has no attribute {attr!r}") from None
+
+    pkg.__getattr__ = complete  # type: ignore[method-assign]
+    sys.modules[name] = pkg

@@ -4,6 +4,7 @@ the fast path that answers "up to date" from the build record, without importing
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -17,7 +18,15 @@ from nbprod.gates.store import stored_result
 from nbprod.io import load_metrics
 from nbprod.plan.model import Pipeline
 
-__all__ = ["RunResult", "BuildContext", "collect_metrics", "fast_path", "generator_fingerprint", "gate_inputs"]
+__all__ = [
+    "RunResult",
+    "BuildContext",
+    "collect_metrics",
+    "fast_path",
+    "generator_fingerprint",
+    "gate_inputs",
+    "outdated_steps",
+]
 
 log = logging.getLogger(__name__)
 
@@ -159,3 +168,23 @@ def fast_path(
         )
     )
     return True
+
+
+def outdated_steps(b: BuildContext, previous: Optional[BuildRecord], fps: dict[str, str]) -> Optional[list[str]]:
+    """The steps to re-run when the build record alone decides it (run without Ploomber), or None (and why, logged)
+    when Ploomber must decide: no record, another set of steps, or a product of an up-to-date step changed or missing.
+    A fingerprint covers the upstream ones, so the list holds everything downstream of a change."""
+    if os.environ.get("NBPROD_DIRECT", "1") == "0":
+        log.debug("Ploomber decides: NBPROD_DIRECT=0")
+        return None
+    if previous is None or set(previous.steps) != set(fps):
+        log.debug("Ploomber decides: %s", "no build record" if previous is None else "the steps changed")
+        return None
+    changed = [s.name for s in b.plan.steps if fps.get(s.name) != previous.steps.get(s.name)]
+    kept = [p for s, prods in b.products.items() if s not in changed for p in prods.values()]
+    stats = product_stats(kept)
+    if any(v is None or previous.products.get(p) != v for p, v in stats.items()):
+        log.debug("Ploomber decides: a product of an up-to-date step changed or is missing")
+        return None
+    log.debug("the build record decides: %s out of date, run without Ploomber", ", ".join(changed) or "nothing")
+    return changed

@@ -24,6 +24,7 @@ from nbprod._core import env
 from nbprod._core.hashing import files_digest
 from nbprod._core.layout import ProjectLayout
 from nbprod.convert.render import INPUTS_PARAM, convert, product_paths
+from nbprod.engine.direct import run_steps
 from nbprod.engine.lock import pipeline_lock
 from nbprod.engine.ploomber import build_dag
 from nbprod.engine.record import BuildRecord, RecordStore, product_stats, step_fingerprints
@@ -45,6 +46,7 @@ from nbprod.workflow.incremental import (
     fast_path,
     gate_inputs,
     generator_fingerprint,
+    outdated_steps,
 )
 from nbprod.workflow.track_worker import TrackWorker
 
@@ -159,8 +161,10 @@ def _run(
         b.emit(StepEvent(EventKind.NOTE, message="warning: " + message + " checks"))
     store = RecordStore(b.layout.build_record(b.plan.name))
     fps = step_fingerprints(b.spec, b.pdir, b.mode, gate_inputs(b.plan, b.layout))
-    if not force and fast_path(b, store.load(), fps, result, track=track, package=package):
+    previous = store.load()
+    if not force and fast_path(b, previous, fps, result, track=track, package=package):
         return result
+    direct = None if force or isolated else outdated_steps(b, previous, fps)  # None: Ploomber decides
     store.clear()
     with contextlib.ExitStack() as side:
         tracker = None
@@ -168,7 +172,7 @@ def _run(
             log_path = b.layout.logs_dir / "track_worker.log"
             modules = track_worker.imported_modules(b.plan)
             tracker = side.enter_context(TrackWorker(log_path, b.layout.root, b.plan.name, tracking_uri, modules))
-        _build(b, result, force=force, isolated=isolated)
+        _build(b, result, force=force, isolated=isolated, direct=direct)
         result.metrics = collect_metrics(b.products)
         builder = None
         if package and any(s.model for s in b.plan.steps):  # BentoML imported while the run is being tracked
@@ -236,8 +240,11 @@ def _prepare(
     )
 
 
-def _build(b: BuildContext, result: RunResult, *, force: bool, isolated: bool) -> None:
-    """Build with Ploomber; the gatekeeper checks gates as their steps finish and blocks what follows a failure."""
+def _build(
+    b: BuildContext, result: RunResult, *, force: bool, isolated: bool, direct: Optional[list[str]] = None
+) -> None:
+    """Build with Ploomber, or run the ``direct`` steps without it (the build record said they are out of date);
+    the gatekeeper checks gates as their steps finish and blocks what follows a failure."""
     keeper = None
     with contextlib.ExitStack() as stack:
         if any(s.gates or s.requires for s in b.plan.steps):
@@ -247,17 +254,21 @@ def _build(b: BuildContext, result: RunResult, *, force: bool, isolated: bool) -
                 worker = stack.enter_context(GateWorker(b.layout.logs_dir / "gate_worker.log"))
                 keeper = GateKeeper(b.plan, b.project, b.products, str(b.notebook), b.emit, validator=worker.run_gate)
         try:
-            outcome = build_dag(
-                b.spec,
-                b.pdir,
-                b.nb_dir,
-                b.plan,
-                isolated=isolated,
-                force=force,
-                emit=b.emit,
-                notebook=b.notebook,
-                hooks=keeper,
-                kernel_log=b.layout.logs_dir / f"{b.plan.name}.kernels.log",
+            outcome = (
+                run_steps(b.spec, b.pdir, b.nb_dir, b.plan, direct, emit=b.emit, notebook=b.notebook, hooks=keeper)
+                if direct is not None
+                else build_dag(
+                    b.spec,
+                    b.pdir,
+                    b.nb_dir,
+                    b.plan,
+                    isolated=isolated,
+                    force=force,
+                    emit=b.emit,
+                    notebook=b.notebook,
+                    hooks=keeper,
+                    kernel_log=b.layout.logs_dir / f"{b.plan.name}.kernels.log",
+                )
             )
             result.ran, result.skipped, result.timings = outcome.ran, outcome.skipped, outcome.timings
             if keeper is not None:
