@@ -27,40 +27,48 @@ def unpacked_together(tree: Optional[ast.AST]) -> list[tuple[str, ...]]:
     ``items = holder["items"]``, ``w = net.layer``; a method other than :data:`PART_METHODS` returns a new value:
     ``rng.normal()``, ``df.copy()``), a container display and the names it holds (``models = {"lr": lr}``), a loop
     variable and what it runs over (``for name, m in models.items()``, ``for df in (train, test)``)."""
-    out = []
+    out: list[tuple[str, ...]] = []
     for node in _statements(tree):
-        if isinstance(node, (ast.For, ast.AsyncFor)):  # the loop variable is each element in turn
-            names = tuple(dict.fromkeys(_names(node.target)))
-            held = [h for h in _holders(node.iter) if h not in names]
-            if names and held:
-                out.append((*names, *held))
-            continue
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _STORES:
-            holder = _root(node.func.value)  # grid.append(row): grid now holds row
-            held = [a.id for a in node.args if isinstance(a, ast.Name) and a.id != holder]
-            if holder is not None and held:
-                out.append((holder, *held))
-            continue
-        if not isinstance(node, ast.Assign):
-            continue
-        holders = [h for t in node.targets if isinstance(t, (ast.Attribute, ast.Subscript)) and (h := _root(t))]
-        if isinstance(node.value, ast.Name) and holders:  # box.xs = xs, d["k"] = lst: the holder holds it
-            if node.value.id not in holders:
-                out.append((*holders, node.value.id))
-            continue
-        if isinstance(node.value, (ast.Dict, ast.List, ast.Tuple, ast.Set)):  # models = {"lr": lr, "tree": tree}
-            holders = [t.id for t in node.targets if isinstance(t, ast.Name)]
-            held = [h for h in dict.fromkeys(_displayed(node.value)) if h not in holders]
-            if holders and held:
-                out.append((*holders, *held))
-            continue
-        whole = _part_of(node.value)
-        for target in node.targets:
-            names = tuple(dict.fromkeys(_names(target)))
-            if isinstance(target, (ast.Tuple, ast.List)) and len(names) > 1:
-                out.append(names)
-            if whole is not None and whole not in names and names:
-                out.append((*names, whole))
+        if isinstance(node, (ast.For, ast.AsyncFor)):
+            out += _loop(node)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _STORES:
+            out += _store(node)
+        elif isinstance(node, ast.Assign):
+            out += _assignment(node)
+    return out
+
+
+def _group(names: list[str], held: list[str]) -> list[tuple[str, ...]]:
+    """One group of ``names`` and what they hold (leaving out ``names`` themselves), when both are there."""
+    held = [h for h in dict.fromkeys(held) if h not in names]
+    return [(*names, *held)] if names and held else []
+
+
+def _loop(node: ast.For | ast.AsyncFor) -> list[tuple[str, ...]]:
+    """The loop variable is each element in turn of what it runs over."""
+    return _group(list(dict.fromkeys(_names(node.target))), _holders(node.iter))
+
+
+def _store(node: ast.Call) -> list[tuple[str, ...]]:
+    """``grid.append(row)``: grid now holds row."""
+    holder = _root(node.func.value) if isinstance(node.func, ast.Attribute) else None
+    return _group([holder], [a.id for a in node.args if isinstance(a, ast.Name)]) if holder else []
+
+
+def _assignment(node: ast.Assign) -> list[tuple[str, ...]]:
+    holders = [h for t in node.targets if isinstance(t, (ast.Attribute, ast.Subscript)) and (h := _root(t))]
+    if isinstance(node.value, ast.Name) and holders:  # box.xs = xs, d["k"] = lst: the holder holds it
+        return _group(holders, [node.value.id])
+    if isinstance(node.value, (ast.Dict, ast.List, ast.Tuple, ast.Set)):  # models = {"lr": lr, "tree": tree}
+        return _group([t.id for t in node.targets if isinstance(t, ast.Name)], list(_displayed(node.value)))
+    out = []
+    whole = _part_of(node.value)
+    for target in node.targets:
+        names = tuple(dict.fromkeys(_names(target)))
+        if isinstance(target, (ast.Tuple, ast.List)) and len(names) > 1:
+            out.append(names)
+        if whole is not None and whole not in names and names:
+            out.append((*names, whole))
     return out
 
 
