@@ -199,3 +199,28 @@ def test_a_change_inside_a_called_function_is_reported_at_a_code_cell(write_nb):
     ]
     found = [f for f in lint(write_nb(cells, "called.ipynb")).findings if f.code == "NB402"]
     assert found and {f.cell.index for f in found} == {3}  # the call, not the heading of its section
+
+
+@pytest.mark.slow
+def test_a_log_handler_on_stdout_writes_into_the_later_steps_notebooks_in_process(tmp_path, write_nb):
+    """In one kernel sys.stdout is one stream; in-process steps see one too, so a handler made in an earlier cell
+    or step writes into the cell that is running."""
+    import json
+
+    from nbprod.workflow.run import run
+
+    cells = [
+        ("markdown", "## Setup", []),
+        (
+            "code",
+            "import logging\nimport sys\nlogging.basicConfig(level=logging.INFO, format='%(message)s', "
+            "stream=sys.stdout, force=True)\nlogging.getLogger('a').info('one')",
+            [],
+        ),
+        ("markdown", "## Later", []),
+        ("code", "logging.getLogger('a').info('two')\nprint('three')", []),
+    ]
+    run(write_nb(cells, "logs.ipynb", folder=tmp_path), project=tmp_path, track=False, package=False)
+    later = json.loads((tmp_path / ".nbprod/products/logs/later.ipynb").read_text())
+    printed = "".join("".join(o.get("text", "")) for c in later["cells"] for o in c.get("outputs", []))
+    assert printed.endswith("two\nthree\n"), printed

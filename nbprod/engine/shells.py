@@ -53,6 +53,53 @@ def kernel_display() -> Iterator[None]:
     before = pd.get_option("display.max_columns")
     pd.set_option("display.max_columns", 20)
     try:
-        yield
+        with _kernel_streams():
+            yield
     finally:
         pd.set_option("display.max_columns", before)
+
+
+class _Stream:
+    """One ``sys.stdout`` (or ``sys.stderr``) for every cell, as a kernel has: writes go to the cell running now."""
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+
+    def write(self, s: str) -> int:
+        return self.target.write(s)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.target, name)
+
+
+@contextlib.contextmanager
+def _kernel_streams() -> Iterator[None]:
+    """ploomber-engine captures each cell's output in a new ``sys.stdout`` object, so what keeps the object it saw
+    (``logging.basicConfig(stream=sys.stdout)`` in one cell) writes into a finished cell's capture, lost: the lines a
+    later step logs are missing from its notebook. Each cell's capture is reached through one stream instead."""
+    import sys
+
+    from ploomber_engine import ipython as engine
+
+    original = engine.patch_sys_std_out_err
+    out, err = _Stream(sys.stdout), _Stream(sys.stderr)
+
+    @contextlib.contextmanager
+    def captured(display_output: bool) -> Iterator[Any]:
+        outside = out.target, err.target
+        with original(display_output) as (cell_out, cell_err):
+            out.target, err.target = cell_out, cell_err
+            sys.stdout, sys.stderr = out, err
+            try:
+                yield cell_out, cell_err
+            finally:
+                out.target, err.target = outside
+
+    engine.patch_sys_std_out_err = captured
+    try:
+        yield
+    finally:
+        engine.patch_sys_std_out_err = original
