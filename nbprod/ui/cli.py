@@ -118,6 +118,8 @@ def _cmd_package(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from nbprod.workflow.serve import serve
 
+    if args.canary is not None or args.shadow:
+        return _serve_canary(args)
     tag = None
     if args.champion:
         from nbprod.workflow.release import status
@@ -135,6 +137,35 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         bento_tag=tag,
         announce=lambda t: print(f"serving {t} on http://127.0.0.1:{args.port} (Ctrl+C stops)", flush=True),
     )
+
+
+def _serve_canary(args: argparse.Namespace) -> int:
+    from nbprod.workflow.canary import prepare_canary, serve_canary
+
+    if args.champion:
+        raise UsageError("--champion and --canary exclude each other", path=args.notebook, fix="pass one of them")
+    plan = prepare_canary(
+        args.notebook,
+        percent=args.canary or 0.0,
+        shadow=args.shadow,
+        project=args.project,
+        name=args.name,
+        split=args.split,
+    )
+    f = plan.facts
+    share = "shadow: the candidate only scores" if args.shadow else f"{args.canary:g}% of the requests to the candidate"
+    print(
+        f"serving canary {plan.bento_tag} on http://127.0.0.1:{args.port} (Ctrl+C stops): champion model version "
+        f"{f['champion_model_version']}, candidate {f['candidate_model_version']}, {share}; live state at /canary/",
+        flush=True,
+    )
+
+    def show(event: dict) -> None:
+        from nbprod.workflow.release import canary_line
+
+        print(f"canary: {canary_line(event)} (recorded in the release history)", flush=True)
+
+    return serve_canary(plan, port=args.port, on_event=show)
 
 
 def _cmd_monitor(args: argparse.Namespace) -> int:
