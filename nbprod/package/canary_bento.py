@@ -101,6 +101,7 @@ The champion is Bento {champion.tag} (model {champion.model_tag}), the candidate
 """
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import Annotated, Optional
@@ -126,6 +127,7 @@ FACTS = {{"champion_bento": {champion.tag!r}, "candidate_bento": {candidate.tag!
 # the reviewed predict() of the candidate's service, called with either model (BentoML 1.4: Service.inner, .func)
 _PREDICT = base.{base_cls}.inner.predict.func
 _CANARY: dict = {{}}
+log = logging.getLogger("nbprod.canary")
 DESCRIPTION = {_description(pipeline, champion, candidate)!r}
 
 
@@ -170,7 +172,8 @@ class {cls}:
         start = time.perf_counter()
         try:
             answer = _PREDICT(scorer, records)
-        except Exception:  # the model or the serving code failed on these records: counted against this model
+        except Exception as exc:  # the model or the serving code failed on these records: counted against it
+            log.warning("%s failed on %d record(s): %s: %s", model, len(records), type(exc).__name__, exc)
             answer, scorer.raw = None, None
         nbprod_canary.record_metrics(model, scorer.raw, time.perf_counter() - start, self.canary)
         self.canary.observe(model, scorer.raw)
