@@ -2,6 +2,7 @@
 
 import ast
 import json
+import os
 
 import pytest
 
@@ -192,6 +193,7 @@ def test_the_canary_bento_files_are_deterministic_and_the_service_parses():
     ast.parse(files["service.py"])
     assert "CHAMPION_TAG = 'classifier:m1'" in files["service.py"] and "PERCENT = 10.0" in files["service.py"]
     assert "base.ClassifierService.inner.predict.func" in files["service.py"]
+    assert "base.ClassifierService.inner.predict_proba.func" in files["service.py"]  # a classifier: both APIs
     assert "- classifier:m1\n- classifier:m2\n" in files["bentofile.yaml"]
     assert "service: service:ClassifierCanaryService" in files["bentofile.yaml"]
     other = canary_files("classifier", champion, candidate, percent=10, shadow=True, rule=RuleSettings(20))
@@ -244,3 +246,20 @@ def test_cli_canary_needs_a_champion_and_a_percentage(project, capsys):
     code = main(["serve", nb, "--canary", "10"])
     err = capsys.readouterr().err
     assert code != 0 and "a canary needs a champion: nothing is released yet" in err and "Traceback" not in err
+
+
+def test_the_canary_service_and_bentofile_match_the_golden_files():
+    service = (GOLDEN / "bento_classifier/service.py").read_text()
+    champion, candidate = (
+        _bento("classifier:aaa", "classifier:m1", service),
+        _bento("classifier:bbb", "classifier:m2", service),
+    )
+    files = canary_files(
+        "classifier", champion, candidate, percent=10, shadow=False, rule=RuleSettings(20), canary_source="# canary\n"
+    )
+    for name in ("service.py", "bentofile.yaml"):
+        golden = GOLDEN / "canary_classifier" / name
+        if os.environ.get("NBPROD_UPDATE_GOLDEN") == "1":
+            golden.parent.mkdir(exist_ok=True)
+            golden.write_text(files[name])
+        assert files[name] == golden.read_text(), name

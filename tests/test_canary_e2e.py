@@ -15,7 +15,7 @@ import pytest
 from nbprod.errors import ReleaseError
 from nbprod.package.canary import CANDIDATE, Router, route_key
 from nbprod.workflow.approval import approve
-from nbprod.workflow.release import history, release
+from nbprod.workflow.release import history, release, rollback
 from nbprod.workflow.review import review
 from nbprod.workflow.run import run
 from tests.conftest import EXAMPLES, ROOT
@@ -107,15 +107,19 @@ def test_2_a_good_candidate_in_shadow_mode_holds_and_never_answers(here):
     records, _ = training_records(here, 3 * N)
     with Served(here, "--shadow") as served:
         answers = [served.predict(r) for r in records]
+        proba = httpx.post(f"{served.url}/predict_proba", json={"records": records[:2]}, timeout=30)
         state = served.state()
         metrics = httpx.get(f"{served.url}/metrics", timeout=10).text
         [passed] = _wait_for_event(here, "canary-passed")
     assert {(code, model) for code, model, _ in answers} == {(200, "champion")}
     assert {tuple(body) for _, _, body in answers} <= {("stay",), ("churn",)}
     assert state["mode"] == "shadow" and not state["rolled_back"] and state["decision"] == "holding"
-    assert state["models"]["candidate"]["requests"] == state["models"]["champion"]["requests"] == 3 * N
+    assert proba.status_code == 200 and proba.headers["x-nbprod-model"] == "champion"
+    assert [sorted(p) for p in proba.json()] == [["0", "1"], ["0", "1"]]
+    assert state["models"]["candidate"]["requests"] == state["models"]["champion"]["requests"] == 3 * N + 1
+    assert state["models"]["candidate"]["rows"] == 3 * N  # probabilities are not in the label distribution
     assert state["shift"] < 0.2
-    assert f'nbprod_canary_requests_total{{model="candidate",outcome="ok"}} {3 * N}.0' in metrics
+    assert f'nbprod_canary_requests_total{{model="candidate",outcome="ok"}} {3 * N + 1}.0' in metrics
     assert 'nbprod_canary_latency_seconds_count{model="champion"}' in metrics
     assert 'nbprod_canary_predictions_total{label="0",model="candidate"}' in metrics
     assert passed["candidate_model_version"] == str(approved["digests"]["release"]["model_version"]) == "2"
@@ -177,4 +181,6 @@ def test_3_a_bad_candidate_is_rolled_back_after_n_requests_and_recorded(here):
     )
     with pytest.raises(ReleaseError, match="the canary rolled this candidate back automatically"):
         release(NB)
+    with pytest.raises(ReleaseError, match=r"nothing to roll back to: 1 release\(s\)"):  # the events are no releases
+        rollback(NB)
     assert "candidate failed on 1 record(s)" in served.log_path.read_text()
