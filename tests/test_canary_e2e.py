@@ -110,6 +110,7 @@ def test_2_a_good_candidate_in_shadow_mode_holds_and_never_answers(here):
         answers = [served.predict(r) for r in records]
         proba = httpx.post(f"{served.url}/predict_proba", json={"records": records[:2]}, timeout=30)
         state = served.state()
+        drift = httpx.get(f"{served.url}/drift/", timeout=10).json()  # the reviewed drift watch goes on
         metrics = httpx.get(f"{served.url}/metrics", timeout=10).text
         [passed] = _wait_for_event(here, "canary-passed")
     assert {(code, model) for code, model, _ in answers} == {(200, "champion")}
@@ -120,6 +121,7 @@ def test_2_a_good_candidate_in_shadow_mode_holds_and_never_answers(here):
     assert state["models"]["candidate"]["requests"] == state["models"]["champion"]["requests"] == 3 * N + 1
     assert state["models"]["candidate"]["rows"] == 3 * N  # probabilities are not in the label distribution
     assert state["shift"] < 0.2
+    assert drift["rows_in_window"] == 3 * N and "tenure_months" in drift["features"]
     assert f'nbprod_canary_requests_total{{model="candidate",outcome="ok"}} {3 * N + 1}.0' in metrics
     assert 'nbprod_canary_latency_seconds_count{model="champion"}' in metrics
     assert 'nbprod_canary_predictions_total{label="0",model="candidate"}' in metrics

@@ -6,8 +6,10 @@ The champion is Bento classifier:aaa (model classifier:m1), the candidate Bento 
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
+import threading
 import time
 from typing import Annotated, Optional
 
@@ -19,6 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 import nbprod_canary
+import nbprod_drift
 import nbprod_model_service as base
 
 CHAMPION_TAG = 'classifier:m1'
@@ -31,6 +34,7 @@ FACTS = {"champion_bento": 'classifier:aaa', "candidate_bento": 'classifier:bbb'
          "champion_model": CHAMPION_TAG, "candidate_model": CANDIDATE_TAG}
 # the reviewed predict() of the candidate's service, called with either model (BentoML 1.4: Service.inner, .func)
 _PREDICT = base.ClassifierService.inner.predict.func
+_WATCH = base.ClassifierService.inner._watch  # the reviewed drift watch: the answering model's predictions, every request
 _CANARY: dict = {}
 log = logging.getLogger("nbprod.canary")
 DESCRIPTION = "Canary of pipeline classifier: champion Bento classifier:aaa, candidate Bento classifier:bbb. The candidate's model card is MODEL_CARD.md in this Bento."
@@ -54,6 +58,7 @@ class _Scorer:
         self.raw = raw
 
 
+@bentoml.asgi_app(base.drift_app, path="/drift")
 @bentoml.asgi_app(canary_app, path="/canary")
 @bentoml.service(name='classifier_canary', description=DESCRIPTION,
                  labels={"nbprod.pipeline": 'classifier', "nbprod.canary": "true"}, traffic={"timeout": 60}, workers=1)
@@ -71,8 +76,15 @@ class ClassifierCanaryService:
                                            facts=FACTS)
         nbprod_canary.prometheus_metrics()  # created once per worker process, after Prometheus is set up
         _CANARY["canary"] = self.canary
+        # the traffic's drift against the candidate's training baseline: /drift/ and the gauges, as in its own service
+        with open(self.candidate_model.path_of("drift_baseline.json")) as fh:
+            self.monitor = nbprod_drift.DriftMonitor(json.load(fh), levels=base.DRIFT_LEVELS)
+        nbprod_drift.prometheus_gauges()
+        base._MONITOR["monitor"] = self.monitor
+        self._last_gauges = 0.0
+        self._lock = threading.Lock()
 
-    def _score(self, model: str, api, records: list) -> tuple[bool, object]:
+    def _score(self, model: str, api, records: list) -> tuple[bool, object, Optional[list]]:
         scorer = _Scorer(self.models[model])
         start = time.perf_counter()
         try:
@@ -83,18 +95,20 @@ class ClassifierCanaryService:
         predictions = (scorer.raw or []) if ok else None  # predict_proba: counted, not in the label distribution
         nbprod_canary.record_metrics(model, predictions, time.perf_counter() - start, self.canary)
         self.canary.observe(model, predictions)
-        return ok, answer
+        return ok, answer, scorer.raw
 
     def _answer(self, api, records: list, ctx: bentoml.Context):
         key = nbprod_canary.route_key(ctx.request.headers.get("x-request-id"),
                                       [r.model_dump(by_alias=True) for r in records])
         order = self.canary.router.scoring(key)  # shadow: the champion, then the candidate only scores
         results = [self._score(model, api, records) for model in order]
-        answered, (ok, answer) = order[0], results[0]
+        answered, (ok, answer, raw) = order[0], results[0]
         if not ok and answered == nbprod_canary.CANDIDATE:  # the candidate failed: the champion answers
-            answered, (ok, answer) = nbprod_canary.CHAMPION, self._score(nbprod_canary.CHAMPION, api, records)
+            answered, (ok, answer, raw) = nbprod_canary.CHAMPION, self._score(nbprod_canary.CHAMPION, api, records)
         if not ok:
             raise RuntimeError("the champion failed on these records (see the log)")
+        if raw is not None:  # predict (predict_proba is not watched, as in the reviewed service)
+            _WATCH(self, records, raw)
         ctx.response.headers["x-nbprod-model"] = answered
         return answer
 
