@@ -47,7 +47,8 @@ def here(project, monkeypatch):
 class Served:
     """`nbprod serve NB --canary ...` as the user runs it, in its own session; stopped with Ctrl+C (SIGINT)."""
 
-    def __init__(self, project, *args):
+    def __init__(self, project, *args, stop=signal.SIGINT):
+        self.stop = stop
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = project / f"canary-{self.port}.log"
@@ -71,12 +72,14 @@ class Served:
         raise AssertionError("the canary did not become ready: " + self.log_path.read_text()[-3000:])
 
     def __exit__(self, *exc):
-        self.proc.send_signal(signal.SIGINT)
+        self.proc.send_signal(self.stop)  # to nbprod only: it stops the BentoML server it started
         try:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.log.close()
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{self.url}/readyz", timeout=2)
 
     def predict(self, record):
         resp = httpx.post(f"{self.url}/predict", json={"records": [record]}, timeout=30)
@@ -106,7 +109,7 @@ def test_2_a_good_candidate_in_shadow_mode_holds_and_never_answers(here):
     run(NB, params={"n_estimators": "50"}, track=True, package=True)
     approved = approve(NB, by="Ada", note="smaller forest")
     records, _ = training_records(here, 3 * N)
-    with Served(here, "--shadow") as served:
+    with Served(here, "--shadow", stop=signal.SIGTERM) as served:
         answers = [served.predict(r) for r in records]
         proba = httpx.post(f"{served.url}/predict_proba", json={"records": records[:2]}, timeout=30)
         state = served.state()

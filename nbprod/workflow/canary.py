@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,6 +145,10 @@ def collect_events(plan: CanaryPlan, seen: set[str]) -> list[dict]:
     return out
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def serve_canary(
     plan: CanaryPlan,
     *,
@@ -157,6 +163,8 @@ def serve_canary(
     cmd, env = bentoml_child.serve_command(ProjectLayout(plan.project).bentoml_home, plan.bento_tag, port)
     env["NBPROD_CANARY_STATE"] = str(plan.state_dir.resolve())
     seen: set[str] = set()
+    if threading.current_thread() is threading.main_thread():  # SIGTERM (systemd, kill) stops the server too
+        signal.signal(signal.SIGTERM, _interrupt)
     proc = subprocess.Popen(cmd, env=env)
     try:
         while proc.poll() is None:
@@ -167,7 +175,10 @@ def serve_canary(
         return proc.returncode
     except KeyboardInterrupt:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
         return 130
     finally:
         for event in collect_events(plan, seen):
