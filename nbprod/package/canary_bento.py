@@ -110,10 +110,8 @@ The champion is Bento {champion.tag} (model {champion.model_tag}), the candidate
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
-import threading
 import time
 from typing import Annotated, Optional
 
@@ -125,7 +123,6 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 import nbprod_canary
-import nbprod_drift
 import nbprod_model_service as base
 
 CHAMPION_TAG = {champion.model_tag!r}
@@ -138,7 +135,6 @@ FACTS = {{"champion_bento": {champion.tag!r}, "candidate_bento": {candidate.tag!
          "champion_model": CHAMPION_TAG, "candidate_model": CANDIDATE_TAG}}
 # the reviewed predict() of the candidate's service, called with either model (BentoML 1.4: Service.inner, .func)
 _PREDICT = base.{base_cls}.inner.predict.func
-_WATCH = base.{base_cls}.inner._watch  # the reviewed drift watch: the answering model's predictions, every request
 _CANARY: dict = {{}}
 log = logging.getLogger("nbprod.canary")
 DESCRIPTION = {_description(pipeline, champion, candidate)!r}
@@ -153,13 +149,17 @@ canary_app = Starlette(routes=[Route("/", _report)])
 
 
 class _Scorer:
-    """What the reviewed predict() needs of its service: the model, and a _watch that keeps the raw predictions."""
+    """The candidate's service instance with one of the two models, and a _watch that keeps the raw predictions
+    (the canary watches the answering model's). Anything else the reviewed predict() uses comes from the instance."""
 
-    def __init__(self, model) -> None:
-        self.model, self.raw = model, None
+    def __init__(self, service, model) -> None:
+        self._service, self.model, self.raw = service, model, None
 
     def _watch(self, records, raw) -> None:
         self.raw = raw
+
+    def __getattr__(self, name: str):
+        return getattr(self._service, name)
 
 
 @bentoml.asgi_app(base.drift_app, path="/drift")
@@ -171,25 +171,21 @@ class {cls}:
     candidate_model = bentoml.models.BentoModel(CANDIDATE_TAG)
 
     def __init__(self) -> None:
+        # the candidate's reviewed service, initialised as it is when served alone: its model, its drift monitor
+        # (/drift/ and the gauges, against its training baseline), whatever else its predict() uses
+        self.service = base.{base_cls}.inner()
         self.models = {{
             nbprod_canary.CHAMPION: joblib.load(self.champion_model.path_of("model.joblib")),
-            nbprod_canary.CANDIDATE: joblib.load(self.candidate_model.path_of("model.joblib")),
+            nbprod_canary.CANDIDATE: self.service.model,
         }}
         state_dir = os.environ.get("NBPROD_CANARY_STATE")  # set by nbprod serve --canary, which records the events
         self.canary = nbprod_canary.Canary(PERCENT, shadow=SHADOW, settings=RULE, task=TASK, state_dir=state_dir,
                                            facts=FACTS)
         nbprod_canary.prometheus_metrics()  # created once per worker process, after Prometheus is set up
         _CANARY["canary"] = self.canary
-        # the traffic's drift against the candidate's training baseline: /drift/ and the gauges, as in its own service
-        with open(self.candidate_model.path_of("drift_baseline.json")) as fh:
-            self.monitor = nbprod_drift.DriftMonitor(json.load(fh), levels=base.DRIFT_LEVELS)
-        nbprod_drift.prometheus_gauges()
-        base._MONITOR["monitor"] = self.monitor
-        self._last_gauges = 0.0
-        self._lock = threading.Lock()
 
     def _score(self, model: str, api, records: list) -> tuple[bool, object, Optional[list]]:
-        scorer = _Scorer(self.models[model])
+        scorer = _Scorer(self.service, self.models[model])
         start = time.perf_counter()
         try:
             answer, ok = api(scorer, records), True
@@ -212,7 +208,7 @@ class {cls}:
         if not ok:
             raise RuntimeError("the champion failed on these records (see the log)")
         if raw is not None:  # predict (predict_proba is not watched, as in the reviewed service)
-            _WATCH(self, records, raw)
+            self.service._watch(records, raw)
         ctx.response.headers["x-nbprod-model"] = answered
         return answer
 
