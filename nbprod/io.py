@@ -4,21 +4,29 @@ A product is a folder holding one ``value.*`` file whose format follows the type
 Series as parquet (one column), numpy arrays as ``.npy``, anything else with joblib, or cloudpickle for what pickle
 cannot store by name (lambdas, local functions). Writes are atomic (temporary folder, then rename), so a killed run
 never leaves a half-written product behind.
+
+Values that may share objects (``fig, ax = plt.subplots()``: ``ax`` is part of ``fig``) are saved and loaded
+together (:func:`save_together`, :func:`load_together`): pickle keeps shared references only within one file, so
+two separately pickled values would come back as two separate copies, and a change through one name would no longer
+show through the other, as it does in the notebook's kernel.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import numbers
 import os
 import shutil
+import sys
 import tempfile
+import types
 import warnings
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Mapping, Optional, Union
 
-__all__ = ["save_value", "load_value", "save_metrics", "load_metrics"]
+__all__ = ["save_value", "load_value", "save_together", "load_together", "save_metrics", "load_metrics"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -48,28 +56,52 @@ def _write_into(tmp: Path, obj: Any) -> None:
     elif isinstance(obj, np.ndarray) and obj.dtype != object:
         np.save(tmp / "value.npy", obj, allow_pickle=False)
         return
+    _pickle_into(tmp, obj, "value")
+
+
+def _pickle_into(tmp: Path, obj: Any, stem: str, joblib: bool = True) -> str:
+    """Pickle ``obj`` as ``<stem>.joblib`` (``<stem>.pickle`` without ``joblib``), or ``<stem>.cloudpickle`` for
+    what pickle cannot store by name (lambdas, functions and classes it cannot find by name: cloudpickle stores them
+    by value); returns the file's name."""
     import pickle
 
-    import joblib
-
+    file = tmp / f"{stem}.{'joblib' if joblib else 'pickle'}"
     try:
-        joblib.dump(obj, tmp / "value.joblib")
+        if joblib:
+            import joblib as _joblib
+
+            _joblib.dump(obj, file)
+        else:
+            file.write_bytes(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+        return file.name
     except (pickle.PicklingError, AttributeError, TypeError):
-        # lambdas and functions or classes pickle cannot find by name: cloudpickle stores them by value
-        (tmp / "value.joblib").unlink(missing_ok=True)
+        file.unlink(missing_ok=True)
         import cloudpickle
 
-        (tmp / "value.cloudpickle").write_bytes(cloudpickle.dumps(obj))
+        (tmp / f"{stem}.cloudpickle").write_bytes(cloudpickle.dumps(obj))
+        return f"{stem}.cloudpickle"
+
+
+def _own_format(obj: Any) -> bool:
+    """Whether ``obj`` is stored in a format of its own (parquet, .npy) rather than pickled."""
+    kind = type(obj).__module__.split(".")[0], type(obj).__name__
+    if kind in (("pandas", "DataFrame"), ("pandas", "Series")):
+        return True
+    return kind == ("numpy", "ndarray") and obj.dtype != object
 
 
 def save_value(obj: Any, path: PathLike) -> None:
     """Save ``obj`` as the product folder ``path``, atomically."""
-    target = Path(path)
+    _replace_folder(Path(path), lambda tmp: _write_into(tmp, obj))
+
+
+def _replace_folder(target: Path, write: Callable[[Path], None]) -> None:
+    """Write the product folder ``target`` with ``write(tmp)`` into a temporary folder, then swap it in."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     backup = None
     try:
-        _write_into(tmp, obj)
+        write(tmp)
         if target.exists():  # move the old product aside first: it comes back if anything below fails
             backup = target.with_name(f".{target.name}.old-{os.getpid()}")
             os.rename(target, backup)
@@ -83,9 +115,92 @@ def save_value(obj: Any, path: PathLike) -> None:
         shutil.rmtree(backup, ignore_errors=True) if backup.is_dir() else backup.unlink()
 
 
+def save_together(values: Mapping[str, Any], product: Mapping[str, PathLike]) -> None:
+    """Save ``values`` (name -> value) as their product folders (``product[name]``) so that the objects they share
+    are shared again when :func:`load_together` loads them: the pickled ones go into one file, in the first one's
+    folder, and each of the others points to it. DataFrames, Series and arrays are saved as by :func:`save_value`."""
+    pickled = {n: v for n, v in values.items() if not _own_format(v)}
+    for name, value in values.items():
+        if name not in pickled or len(pickled) < 2:
+            save_value(value, product[name])
+    if len(pickled) < 2:
+        return
+    first = Path(product[next(iter(pickled))])
+    stored: list[str] = []
+
+    def write_first(tmp: Path) -> None:  # plain pickle: joblib pickles object arrays apart, losing what they share
+        stored.append(_pickle_into(tmp, dict(pickled), "together", joblib=False))
+        (tmp / "together.json").write_text(json.dumps({"name": next(iter(pickled)), "file": stored[0]}))
+
+    _replace_folder(first, write_first)
+    for name in list(pickled)[1:]:
+        folder = Path(product[name])
+        _replace_folder(folder, functools.partial(_write_pointer, name, os.path.relpath(first / stored[0], folder)))
+
+
+def _write_pointer(name: str, file: str, tmp: Path) -> None:
+    (tmp / "together.json").write_text(json.dumps({"name": name, "file": file}))
+
+
+def load_together(*paths: PathLike) -> tuple:
+    """Load product folders saved by :func:`save_together` (or :func:`save_value`), each shared file once: the
+    values share what they shared when saved."""
+    files: dict[Path, dict] = {}
+    caller = sys._getframe(1).f_globals
+    return tuple(_into(_load(Path(p), files), caller) for p in paths)
+
+
 def load_value(path: PathLike) -> Any:
-    """Load a product folder written by :func:`save_value`."""
-    folder = Path(path)
+    """Load a product folder written by :func:`save_value` (or one value of :func:`save_together`)."""
+    return _into(_load(Path(path), {}), sys._getframe(1).f_globals)
+
+
+def _into(value: Any, namespace: dict[str, Any]) -> Any:
+    """A function of the notebook's that travelled by value (a lambda: cloudpickle's copy, with the globals it read
+    when it was saved) reads its globals from the step that loads it, as in the notebook's kernel it reads them
+    when it is called: ``threshold = 0.9`` in the step is the ``threshold`` it sees. What it brought along fills in
+    only names the step does not have. Functions in a dict or list the step loads too. Only for a step's own code
+    (the caller's ``__name__`` is ``__main__``), never for nbprod's."""
+    if namespace.get("__name__") != "__main__":
+        return value
+    if isinstance(value, types.FunctionType):
+        return _rebound(value, namespace)
+    if type(value) is dict:
+        for k, v in value.items():
+            if isinstance(v, types.FunctionType):
+                value[k] = _rebound(v, namespace)
+    elif type(value) is list:
+        value[:] = [_rebound(v, namespace) if isinstance(v, types.FunctionType) else v for v in value]
+    return value
+
+
+def _rebound(f: types.FunctionType, namespace: dict[str, Any]) -> types.FunctionType:
+    if f.__module__ != "__main__" or f.__globals__ is namespace:
+        return f
+    for name in _global_names(f.__code__):
+        if name in f.__globals__ and name not in namespace:
+            namespace[name] = f.__globals__[name]
+    g = types.FunctionType(f.__code__, namespace, f.__name__, f.__defaults__, f.__closure__)
+    g.__kwdefaults__, g.__qualname__, g.__doc__ = f.__kwdefaults__, f.__qualname__, f.__doc__
+    g.__dict__.update(f.__dict__)
+    return g
+
+
+def _global_names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
+
+
+def _load(folder: Path, files: dict[Path, dict]) -> Any:
+    if (folder / "together.json").exists():
+        pointer = json.loads((folder / "together.json").read_text())
+        file = (folder / pointer["file"]).resolve()
+        if file not in files:
+            files[file] = _unpickle(file)
+        return files[file][pointer["name"]]
     if (folder / "value.parquet").exists():
         import pandas as pd
 
@@ -101,15 +216,20 @@ def load_value(path: PathLike) -> Any:
         import numpy as np
 
         return np.load(folder / "value.npy", allow_pickle=False)
-    if (folder / "value.joblib").exists():
+    for name in ("value.joblib", "value.cloudpickle"):
+        if (folder / name).exists():
+            return _unpickle(folder / name)
+    raise FileNotFoundError(f"no product at {folder}: run the upstream step first (nbprod run)")
+
+
+def _unpickle(file: Path) -> Any:
+    if file.suffix == ".joblib":
         import joblib
 
-        return joblib.load(folder / "value.joblib")
-    if (folder / "value.cloudpickle").exists():
-        import pickle
+        return joblib.load(file)
+    import pickle
 
-        return pickle.loads((folder / "value.cloudpickle").read_bytes())
-    raise FileNotFoundError(f"no product at {folder}: run the upstream step first (nbprod run)")
+    return pickle.loads(file.read_bytes())
 
 
 def _number(value: Any) -> Optional[float]:

@@ -52,7 +52,7 @@ def test_task_scripts_carry_header_parameters_and_cell_markers(project):
     assert "# %% tags=[\"parameters\"]\nupstream = ['features']\nproduct = None\n" in text
     assert "load_value(upstream['features']['X_train'])" in text
     assert "save_value(model, product['model'])" in text
-    assert "# nbprod: step train, cell" in text
+    assert "# %% nbprod: step train, cell 16 of the notebook\nmodel = " in text  # the code keeps its line numbers
 
 
 def test_pipeline_yaml_is_valid_and_products_go_under_dot_nbprod(project):

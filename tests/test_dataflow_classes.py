@@ -468,7 +468,7 @@ def test_a_parameters_cell_may_derive_values(tmp_path):
         "\n# n_rows = 40\n# test_fraction = 0.25\nfrom pathlib import Path\nn_test = int(n_rows * test_fraction)\n"
         in text
     )
-    assert "# nbprod: shared parameters, cell 0 of the notebook" in text
+    assert "# %% nbprod: shared parameters, cell 0 of the notebook\n" in text
 
 
 def test_a_parameters_cell_still_refuses_code_that_is_not_an_assignment():

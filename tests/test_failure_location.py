@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jupytext
 import pytest
 
 from nbprod.convert.render import render_task
@@ -33,10 +34,10 @@ def executed(tmp_path: Path, plan, step: str, failing: int, traceback: list[str]
     """The step's generated task as an executed notebook whose generated cell number ``failing`` raised."""
     order = {s.name: i for i, s in enumerate(plan.steps)}
     text = render_task(plan, plan.step(step), "nb.ipynb", order)
-    sources = [part.split("\n", 1)[1] for part in text.split("# %%")[1:]]
+    read = [c for c in jupytext.reads(text, fmt="py:percent").cells if c.cell_type == "code"]  # as Ploomber reads it
     cells = []
-    for i, src in enumerate(sources):
-        cell = {"cell_type": "code", "metadata": {}, "source": src.rstrip("\n"), "outputs": []}
+    for i, c in enumerate(read):
+        cell = {"cell_type": "code", "metadata": dict(c.metadata), "source": c.source, "outputs": []}
         if i == failing:
             cell["outputs"] = [{"output_type": "error", "ename": exc[0], "evalue": exc[1], "traceback": traceback}]
         cells.append(cell)
@@ -47,7 +48,7 @@ def executed(tmp_path: Path, plan, step: str, failing: int, traceback: list[str]
 
 def index_of(path: Path, needle: str) -> int:
     cells = json.loads(path.read_text())["cells"]
-    return next(i for i, c in enumerate(cells) if c["source"].startswith(needle) or needle in c["source"])
+    return next(i for i, c in enumerate(cells) if needle in c["source"] or needle in c["metadata"].get("title", ""))
 
 
 def message(tmp_path: Path, plan, step: str, nb: Path) -> str:
@@ -74,11 +75,12 @@ def plan():
 
 
 def test_the_line_is_the_executed_cells_frame_not_the_innermost(tmp_path, plan):
-    tb = ipython_traceback(3, "value = parse(text)", [("/usr/lib/python3.11/json/decoder.py", 353)])
+    tb = ipython_traceback(2, "value = parse(text)", [("/usr/lib/python3.11/json/decoder.py", 353)])
     tb.insert(2, "Cell In[1], line 2, in parse(t)\n----> 2 return json.loads(t)\n")  # the functions cell's frame
-    assert _executed_line("\n".join(tb)) == 3
+    assert _executed_line("\n".join(tb)) == 2
     nb = executed(tmp_path, plan, "parse", 0, [])
-    failing = index_of(nb, "# nbprod: step parse, cell 3")
+    failing = index_of(nb, "nbprod: step parse, cell 3")
+    assert json.loads(nb.read_text())["cells"][failing]["source"].split("\n")[1] == "value = parse(text)"
     nb = executed(tmp_path, plan, "parse", failing, tb, ("JSONDecodeError", "Expecting property name"))
     text = message(tmp_path, plan, "parse", nb)
     assert "step 'parse' failed in cell 3 ('# parse it'), line 2: JSONDecodeError: Expecting property name" in text

@@ -357,3 +357,25 @@ def test_a_generator_handed_to_a_later_step_is_an_error_before_running(rows, fir
     assert bool(found) is fires, [f.message for f in report.findings]
     if fires:
         assert found[0].cell.index == 0 and found[0].severity == "error" and "step 'b'" in found[0].message
+
+
+@pytest.mark.parametrize(
+    "imports, call, fires",
+    [
+        ("from scipy import stats", "stats.ttest_ind(a, b)", False),  # a function of a value library's submodule
+        ("import scipy.stats as ss", "ss.zscore(a)", False),
+        ("from sklearn import metrics", "metrics.accuracy_score(a, b)", False),
+        ("import heapq", "heapq.heappush(a, 3)", True),  # in place, by name
+        ("import helpers_of_mine as h", "h.normalise(a)", True),  # a module nbprod does not know may change it
+        ("from scipy import stats", "box.add_to(a)", True),  # a method of an object: may change its argument
+    ],
+)
+def test_a_module_alias_call_changes_its_arguments_only_when_the_module_may(imports, call, fires, write_nb):
+    cells = [
+        ("code", imports, ["imports"]),
+        ("code", "a = [3, 1, 2]\nb = [1, 2, 3]\nbox = set()", ["step:make"]),
+        ("code", f"r = {call}", ["step:use"]),
+        ("code", "print(a, r)", ["step:show"]),
+    ]
+    report = lint(write_nb(cells, "alias_call.ipynb"))
+    assert ("NB402" in {f.code for f in report.findings}) is fires, [f.message for f in report.findings]

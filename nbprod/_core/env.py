@@ -10,11 +10,11 @@ import logging
 import os
 import sys
 import threading
-from typing import Iterable, Iterator, NoReturn
+from typing import Iterable, Iterator, Mapping, NoReturn, Optional
 
 from nbprod._core.lazy_imports import defer_rfc3987_syntax
 
-__all__ = ["TELEMETRY_OPT_OUT", "quiet_dependencies", "quiet_loggers", "exit_now"]
+__all__ = ["TELEMETRY_OPT_OUT", "quiet_dependencies", "quiet_loggers", "exit_now", "step_kernel_env"]
 
 #: Opt-out variables of nbprod's dependencies (no telemetry, no network at run time).
 TELEMETRY_OPT_OUT = {
@@ -25,6 +25,16 @@ TELEMETRY_OPT_OUT = {
     "DO_NOT_TRACK": "1",
     "GX_ANALYTICS_ENABLED": "false",
 }
+
+
+def step_kernel_env(env: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+    """The environment of a kernel that runs a step (or verify's notebook): ``env`` (default: this process's) with one
+    string-hash seed for every kernel (the user's ``PYTHONHASHSEED``, else 0). Each kernel would draw its own, and a
+    set of strings made in one step would iterate in another order in the next (``list(vocab)`` as the columns of a
+    model trained in one step and used in another)."""
+    out = dict(os.environ if env is None else env)
+    out["PYTHONHASHSEED"] = out.get("PYTHONHASHSEED") or "0"
+    return out
 
 
 def quiet_dependencies() -> None:

@@ -103,6 +103,14 @@ class ProjectLayout:
     def last_bento(self, pipeline: str) -> Path:
         return self.package_work_dir(pipeline) / "last_bento.json"
 
+    def prediction_log_dir(self, pipeline: str) -> Path:
+        """``.nbprod/serving/<pipeline>/``: the prediction log of the Bento ``nbprod serve`` serves."""
+        return self.state_root / "serving" / pipeline
+
+    def retrain_dir(self, pipeline: str) -> Path:
+        """``.nbprod/retrain/<pipeline>/``: the data files ``nbprod monitor --retrain`` trained candidates on."""
+        return self.state_root / "retrain" / pipeline
+
     def approved_copy(self, pipeline: str) -> Path:
         """``.nbprod/approved/<pipeline>/``: the files as they were approved (for review diffs)."""
         return self.state_root / "approved" / pipeline

@@ -34,7 +34,11 @@ MUTATING_METHODS = frozenset(
         # estimators
         "fit partial_fit fit_transform fit_predict fit_resample set_params "
         # arrays, anything with item assignment
-        "fill resize put itemset __setitem__ __delitem__"
+        "fill resize put itemset __setitem__ __delitem__ "
+        # drawing: matplotlib axes and figures (what they draw from is not changed)
+        "plot hist bar barh scatter imshow pie boxplot errorbar fill_between axhline axvline text annotate legend "
+        "grid set set_title set_xlabel set_ylabel set_xlim set_ylim set_xticks set_yticks set_xticklabels "
+        "set_yticklabels suptitle tight_layout add_subplot subplots colorbar"
     ).split()
 )
 
@@ -49,6 +53,8 @@ PURE_FUNCTIONS = frozenset(
 
 #: Methods that only read their receiver: ``str`` methods, the read side of containers, and the common read-only
 #: verbs of numpy, pandas, scikit-learn and matplotlib (a method not listed, e.g. ``rng.normal``, may mutate).
+#: Drawing verbs are not here: ``ax.plot``, ``ax.set_title``, ``ax.legend`` change the axes (and its figure), and
+#: a ``df.plot()`` read as a change of ``df`` costs one more save, where the reverse would lose the drawing.
 PURE_METHODS = frozenset(
     {m for m in dir(str) if not m.startswith("_")}
     | set(
@@ -61,8 +67,7 @@ PURE_METHODS = frozenset(
             "corr cov select_dtypes dot argmax argmin idxmax idxmin quantile between isin where mask replace "
             "duplicated drop_duplicates nlargest nsmallest pivot pivot_table melt concat assign pipe filter sample "
             "predict predict_proba predict_log_proba decision_function score inverse_transform get_params "
-            "get_feature_names_out plot hist bar scatter savefig show legend set_title set_xlabel set_ylabel "
-            "subplots figure exists is_file is_dir read_text read_bytes resolve"
+            "get_feature_names_out savefig show exists is_file is_dir read_text read_bytes resolve"
         ).split()
     )
 )
@@ -104,7 +109,11 @@ def _capitalised(name: str) -> bool:
 
 
 def pure_import(statement: str) -> bool:
-    """True for ``from <module of PURE_MODULES> import f``: a function of a value library, not an in-place one."""
+    """True for ``from <module of PURE_MODULES> import f`` (a function of a value library, not an in-place one) and
+    for ``import <module of PURE_MODULES> [as m]``, ``from <module> import <submodule>`` (``stats.ttest_ind(a, b)``)."""
+    m = re.match(r"import ([\w.]+)(?: as \w+)?$", statement)
+    if m is not None:
+        return m.group(1).split(".")[0] in PURE_MODULES
     m = re.match(r"from ([\w.]+) import (\w+)", statement)
     return m is not None and m.group(1).split(".")[0] in PURE_MODULES and m.group(2) not in MUTATING_FUNCTIONS
 
@@ -123,8 +132,10 @@ def call_mutates(call: ast.Call) -> tuple[bool, bool]:
         return True, False
     if name is not None and name.split(".")[0] in PURE_MODULES:
         return False, False
-    receiver = func.attr not in PURE_METHODS
-    args = not (func.attr in PURE_METHODS or func.attr in MUTATING_METHODS or _capitalised(func.attr))
+    # by convention get_*/is_*/has_* methods only read (ax.get_title(), rng.get_state(), path.is_relative_to(...))
+    reads = func.attr in PURE_METHODS or func.attr.startswith(("get_", "is_", "has_"))
+    receiver = not reads
+    args = not (reads or func.attr in MUTATING_METHODS or _capitalised(func.attr))
     return args, receiver
 
 
@@ -156,6 +167,9 @@ def call_effects(call: ast.Call, imports: dict[str, str]) -> tuple[list[ast.AST]
     if not args_mutated:
         return receivers, mutated, passed
     bare = func.id if isinstance(func, ast.Name) and func.id not in MUTATING_FUNCTIONS else None
+    name = dotted_name(func)
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and name not in MUTATING_FUNCTIONS:
+        bare = func.value.id  # stats.ttest_ind(a, b): decided by what ``stats`` is (a module of a value library?)
     for a in [*call.args, *(k.value for k in call.keywords)]:
         a = a.value if isinstance(a, ast.Starred) else a
         root = root_name(a) if isinstance(a, (ast.Name, ast.Attribute, ast.Subscript)) else None

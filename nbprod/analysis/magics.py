@@ -24,6 +24,7 @@ __all__ = [
     "cell_magic",
     "line_magic",
     "neutralise",
+    "is_install",
 ]
 
 #: Cell magics whose body is Python that still runs (the task script keeps the body).
@@ -31,6 +32,14 @@ RUNNING_CELL_MAGICS = frozenset({"%%time", "%%timeit", "%%capture"})
 
 #: ``files = !ls``, ``a, b = %sx ls``: group 1 is the target with its ``=`` (and indentation), group 2 the command.
 SHELL_ASSIGN = re.compile(r"^(\s*[A-Za-z_][\w\s,]*=\s*)([!%].*)$")
+
+_INSTALL = re.compile(r"^(?:%|!)\s*(?:pip|conda|mamba|apt|apt-get|uv)\b")
+
+
+def is_install(magic: str) -> bool:
+    """``!pip install x``, ``%conda install y``...: a package install (it belongs in the requirements)."""
+    return _INSTALL.match(magic) is not None
+
 
 _HELP = re.compile(r"^[\w.\[\]'\"()]+\?{1,2}$")
 

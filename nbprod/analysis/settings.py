@@ -1,7 +1,8 @@
 """Library settings a cell makes: process state that is not a variable and that every later cell sees.
 
 ``pd.set_option("display.width", 250)``, ``np.set_printoptions(precision=3)``, ``warnings.filterwarnings(...)``,
-``plt.rcParams["figure.dpi"] = 120``, ``sklearn.set_config(...)``, ``os.environ["X"] = "1"``: in one kernel they
+``plt.rcParams["figure.dpi"] = 120``, ``sklearn.set_config(...)``, ``os.environ["X"] = "1"`` (with ``time.tzset()``),
+``np.seterr(...)``, ``decimal.getcontext().prec = 5``, ``sys.path.append(...)``: in one kernel they
 hold for the rest of the notebook; a step in its own kernel starts without them. The planner replays the settings
 of earlier steps at the start of each later step (they are idempotent, unlike a random generator's seed).
 """
@@ -20,7 +21,9 @@ _SETTING_CALLS = frozenset(
     numpy.set_printoptions warnings.filterwarnings warnings.simplefilter plt.style.use matplotlib.style.use
     mpl.style.use plt.rcParams.update mpl.rcParams.update matplotlib.rcParams.update plt.rc mpl.rc matplotlib.rc
     sns.set sns.set_theme sns.set_style sns.set_context sns.set_palette seaborn.set_theme sklearn.set_config
-    set_config logging.basicConfig pl.Config.set_tbl_cols pl.Config.set_tbl_rows""".split()
+    set_config logging.basicConfig pl.Config.set_tbl_cols pl.Config.set_tbl_rows np.seterr numpy.seterr
+    time.tzset locale.setlocale sys.setrecursionlimit sys.path.append sys.path.insert matplotlib.use mpl.use
+    decimal.setcontext setcontext""".split()
 )
 #: attribute or item assignments into settings: pd.options.display.width = 250, plt.rcParams["a"] = 1
 _SETTING_TARGETS = (
@@ -30,12 +33,16 @@ _SETTING_TARGETS = (
     "mpl.rcParams",
     "matplotlib.rcParams",
     "os.environ",
+    "decimal.getcontext().",
+    "getcontext().",
 )
 
 
 def _target_name(node: ast.expr) -> str:
     while isinstance(node, ast.Subscript):
         node = node.value
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Call) and not node.value.args:
+        return f"{dotted(node.value.func)}().{node.attr}"  # decimal.getcontext().prec = 5
     return dotted(node)
 
 

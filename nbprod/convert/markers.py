@@ -3,6 +3,10 @@
 ``convert`` writes these comments and lines into every task; the engine reads them to map a failure to the
 notebook cell it came from, and the build record reads ``upstream = [...]`` to chain fingerprints. Both sides
 use this module, so changing one side cannot silently break the other.
+
+A copied notebook cell is marked in its ``# %%`` line, not in its body: jupytext keeps the text after ``# %%`` as the
+cell's ``title`` metadata, so the code runs with the notebook cell's own line numbers (a warning or a traceback in a
+step names the line the notebook names) and the executed step notebook still says which cell each cell copies.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ import re
 from typing import Optional
 
 __all__ = [
-    "cell_marker",
+    "cell_header",
     "parse_cell_marker",
+    "cell_index",
     "LOAD_BLOCK",
     "SAVE_BLOCK",
     "parse_block",
@@ -21,7 +26,7 @@ __all__ = [
     "read_upstream",
 ]
 
-_CELL_MARK = re.compile(r"^# nbprod: (?:step \w+|shared \w+), cell (\d+) of the notebook")
+_CELL_MARK = re.compile(r"^nbprod: (?:step \w+|shared \w+), cell (\d+) of the notebook")
 
 #: First comment of the generated block that loads a step's inputs.
 LOAD_BLOCK = "# nbprod: load this step's inputs from upstream products"
@@ -31,15 +36,21 @@ SAVE_BLOCK = "# nbprod: save this step's outputs as products"
 UPSTREAM_PREFIX = "upstream = "
 
 
-def cell_marker(label: str, index: int) -> str:
-    """The comment that opens the copy of notebook cell ``index`` (``label``: "step NAME" or "shared ROLE")."""
-    return f"# nbprod: {label}, cell {index} of the notebook"
+def cell_header(label: str, index: int) -> str:
+    """The ``# %%`` line that opens the copy of notebook cell ``index`` (``label``: "step NAME" or "shared ROLE")."""
+    return f"# %% nbprod: {label}, cell {index} of the notebook"
 
 
-def parse_cell_marker(source: str) -> Optional[int]:
-    """The notebook cell index of a generated cell, or None when it is not a copy of a notebook cell."""
-    m = _CELL_MARK.match(source)
+def parse_cell_marker(title: str) -> Optional[int]:
+    """The notebook cell index in a generated cell's title, or None when it is not a copy of a notebook cell."""
+    m = _CELL_MARK.match(title or "")
     return int(m.group(1)) if m else None
+
+
+def cell_index(cell: dict) -> Optional[int]:
+    """The notebook cell index a cell of an executed step notebook copies (from its jupytext title), or None."""
+    title = (cell.get("metadata") or {}).get("title")
+    return parse_cell_marker(title) if isinstance(title, str) else None
 
 
 def parse_block(source: str) -> Optional[str]:

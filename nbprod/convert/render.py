@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
@@ -17,9 +16,9 @@ import yaml
 
 from nbprod._core.fsutil import replace_dir
 from nbprod._core.layout import ProjectLayout
-from nbprod.analysis.magics import HELP, MAGIC, TIMED, cell_magic, line_magic
+from nbprod.analysis.magics import HELP, MAGIC, TIMED, cell_magic, is_install, line_magic
 from nbprod.analysis.rng import NUMPY, RANDOM, RNG_STATE, is_rng_state
-from nbprod.convert.markers import LOAD_BLOCK, SAVE_BLOCK, UPSTREAM_PREFIX, cell_marker
+from nbprod.convert.markers import LOAD_BLOCK, SAVE_BLOCK, UPSTREAM_PREFIX, cell_header
 from nbprod.convert.readme import render_card
 from nbprod.errors import ConvertError
 from nbprod.notebook.reader import Cell, read_notebook
@@ -82,12 +81,9 @@ def _parses(source: str) -> bool:
 def _shell(command: str) -> Optional[str]:
     """``!cmd`` as the IPython call that runs it (every step runs in IPython: a kernel, or ploomber-engine's shell);
     None for an install (``!pip install``: it belongs in the requirements, lint says so) or a ``%`` magic."""
-    if not command.startswith("!") or command.startswith("!!") or _INSTALL.match(command[1:]):
+    if not command.startswith("!") or command.startswith("!!") or is_install(command):
         return None
     return repr(command[1:].strip())
-
-
-_INSTALL = re.compile(r"\s*(?:pip|conda|mamba|apt|apt-get|uv)\b")
 
 
 def _task_line(line: str) -> str:
@@ -110,7 +106,7 @@ def _task_line(line: str) -> str:
 
 
 def _cell_block(cell: Cell, label: str) -> str:
-    return f"# %%\n{cell_marker(label, cell.index)}\n{_task_code(cell)}\n"
+    return f"{cell_header(label, cell.index)}\n{_task_code(cell)}\n"
 
 
 def _derived_block(plan: Pipeline, cell: Cell) -> str:
@@ -123,7 +119,7 @@ def _derived_block(plan: Pipeline, cell: Cell) -> str:
         if id(stmt) not in derived:
             for no in range(stmt.lineno - 1, stmt.end_lineno or stmt.lineno):
                 lines[no] = "# " + lines[no] if lines[no].strip() else lines[no]
-    return f"# %%\n{cell_marker('shared parameters', cell.index)}\n" + "\n".join(lines) + "\n"
+    return f"{cell_header('shared parameters', cell.index)}\n" + "\n".join(lines) + "\n"
 
 
 def render_task(plan: Pipeline, step: Step, nb_rel: str, order: dict[str, int]) -> str:
@@ -178,11 +174,28 @@ _RNG_SET = {RNG_STATE[NUMPY]: "numpy.random.set_state", RNG_STATE[RANDOM]: "rand
 _RNG_GET = {RNG_STATE[NUMPY]: "numpy.random.get_state", RNG_STATE[RANDOM]: "random.getstate"}
 
 
+def _together(groups: list[list[str]], names: list[str]) -> list[list[str]]:
+    """The groups of ``names`` (in their order) that are handed on together: two or more of one group."""
+    out = []
+    for group in groups:
+        members = [n for n in names if n in group]
+        if len(members) > 1:
+            out.append(members)
+    return out
+
+
 def _save_block(step: Step) -> str:
     lines = ["# %%", SAVE_BLOCK]
-    imports = (["save_value"] if step.outputs else []) + (["save_metrics"] if step.metrics else [])
+    together = _together(step.together, [n for n in step.outputs if n not in step.maybe_bound])
+    grouped = {n for g in together for n in g}
+    imports = (["save_value"] if set(step.outputs) - grouped else []) + (["save_together"] if together else [])
+    imports += ["save_metrics"] if step.metrics else []
     lines.append(f"from nbprod.io import {', '.join(imports)}")
+    for group in together:  # one object seen through several names: pickled in one file, shared when loaded
+        lines.append(f"save_together({{{', '.join(f'{n!r}: {n}' for n in group)}}}, product)")
     for name in step.outputs:
+        if name in grouped:
+            continue
         if is_rng_state(name):
             lines += [f"import {_RNG_MODULE[name]}", f"save_value({_RNG_GET[name]}(), product[{name!r}])"]
         elif name in step.maybe_bound:  # bound only on some paths: hand on exactly what the step leaves
@@ -196,9 +209,24 @@ def _save_block(step: Step) -> str:
 
 
 def _load_block(plan: Pipeline, step: Step, order: dict[str, int]) -> str:
-    lines = ["# %%", LOAD_BLOCK, "from nbprod.io import load_value"]
-    for name in sorted(step.inputs, key=lambda n: (order[step.inputs[n]], n)):
+    names = sorted(step.inputs, key=lambda n: (order[step.inputs[n]], n))
+    together = [
+        group
+        for p in sorted(set(step.inputs.values()), key=order.__getitem__)
+        for group in _together(plan.step(p).together, [n for n in names if step.inputs[n] == p])
+        if not any(n in plan.step(p).maybe_bound for n in group)
+    ]
+    grouped = {n: g for g in together for n in g}
+    imports = (["load_value"] if set(names) - set(grouped) else []) + (["load_together"] if together else [])
+    lines = ["# %%", LOAD_BLOCK, f"from nbprod.io import {', '.join(imports)}"]
+    for name in names:
         producer = step.inputs[name]
+        if name in grouped:  # saved together by the producer: loaded together, sharing what they shared
+            group = grouped[name]
+            if name == group[0]:
+                paths = ", ".join(f"upstream[{producer!r}][{n!r}]" for n in group)
+                lines.append(f"{', '.join(group)} = load_together({paths})")
+            continue
         if is_rng_state(name):  # a seeded global generator continues the stream where step `producer` left it
             lines += [f"import {_RNG_MODULE[name]}", f"{_RNG_SET[name]}(load_value(upstream[{producer!r}][{name!r}]))"]
             continue

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from nbprod._core.env import quiet_loggers
-from nbprod.convert.markers import parse_block, parse_cell_marker
-from nbprod.engine.kernels import logged_kernel_manager
+from nbprod.convert.markers import cell_index, parse_block
+from nbprod.engine.kernels import step_kernel_manager
 from nbprod.engine.outcome import BuildOutcome, StepHooks
 from nbprod.engine.shells import closing_shells, kernel_display
 from nbprod.errors import NbprodError, RunError, StepFailedError
@@ -42,8 +42,8 @@ _ARROW = re.compile(r"^-*> ?(\d+)", re.M)
 #: A library frame in IPython's traceback: "File ~/lib/python3.11/json/decoder.py:355, in JSONDecoder.raw_decode(...)"
 _FILE_FRAME = re.compile(r"^File (\S+?):(\d+), in ([\w.<>]+)", re.M)
 #: The lines of the generated load and save blocks (``convert.render.render_task``).
-_LOAD_LINE = re.compile(r"^(\w+) = load_value\(upstream\[")
-_SAVE_VALUE_LINE = re.compile(r"^save_value\((\w+), ")
+_LOAD_LINE = re.compile(r"^(\w+)(?:, \w+)* = load_(?:value|together)\(upstream\[")
+_SAVE_VALUE_LINE = re.compile(r"^save_(?:value\(|together\(\{'\w+': )(\w+)")
 _SAVE_METRICS_LINE = re.compile(r"^save_metrics\(")
 _METRIC_IN_MESSAGE = re.compile(r"\b(?:metric|name) '(\w+)'")  # save_metrics' own errors, a NameError
 
@@ -54,13 +54,14 @@ class _Failure:
 
     exc: str = ""  # "Name: value"
     source: str = ""  # the generated cell's source
+    copies: Optional[int] = None  # the notebook cell it copies (its title says), or None
     line: Optional[int] = None  # line of the generated cell (1-based) where its own frame stopped
     raised_in: str = ""  # the innermost library frame, shown as context: "json/decoder.py:355, in raw_decode"
 
     @property
     def cell_index(self) -> Optional[int]:
-        """The notebook cell this generated cell copies (from its marker), or None."""
-        return parse_cell_marker(self.source)
+        """The notebook cell this generated cell copies (from its title), or None."""
+        return self.copies
 
     @property
     def block(self) -> Optional[str]:
@@ -104,7 +105,8 @@ def _read_failure(nb_product: Path) -> Optional[_Failure]:
             if out.get("output_type") == "error":
                 tb = _ANSI.sub("", "\n".join(out.get("traceback") or []))
                 exc = f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"
-                return _Failure(exc, "".join(cell.get("source", "")), _executed_line(tb), _innermost_frame(tb))
+                source = "".join(cell.get("source", ""))
+                return _Failure(exc, source, cell_index(cell), _executed_line(tb), _innermost_frame(tb))
     return None
 
 
@@ -124,9 +126,9 @@ def _culprit(plan: Pipeline, step: Step, failure: _Failure) -> _Culprit:
     if block == "save":
         return _save_culprit(plan, step, failure)
     cell = _notebook_cell(plan, failure.cell_index)
-    line = failure.line - 1 if failure.line is not None else None  # the marker comment is the generated line 1
+    line = failure.line  # the copy keeps the notebook cell's lines (its marker is in its title)
     log.debug(
-        "step %r: failure attributed to %s by the marker of the failing cell, line %s of its own frame",
+        "step %r: failure attributed to %s by the title of the failing cell, line %s of its own frame",
         step.name,
         cell.ref if cell else "no notebook cell",
         line,
@@ -260,13 +262,12 @@ def _build(b: _Build, *, isolated: bool, force: bool) -> BuildOutcome:
 
 def _choose_executor(b: _Build, isolated: bool) -> None:
     """In-process ploomber-engine (imports paid once), or papermill with one kernel per step (``isolated``)."""
-    manager = logged_kernel_manager(b.kernel_log) if isolated and b.kernel_log is not None else None
+    manager = step_kernel_manager(b.kernel_log) if isolated else None
     for task in b.spec["tasks"]:
         if isolated:
             task["executor"] = "papermill"
-            task["executor_params"] = {"cwd": str(b.nb_dir), "progress_bar": False, "kernel_name": "python3"}
-            if manager is not None:
-                task["executor_params"]["kernel_manager_class"] = manager
+            params = {"cwd": str(b.nb_dir), "progress_bar": False, "kernel_name": "python3"}
+            task["executor_params"] = {**params, "kernel_manager_class": manager}
         else:
             task["executor"] = "ploomber-engine"
             task["executor_params"] = {"cwd": str(b.nb_dir), "progress_bar": False}

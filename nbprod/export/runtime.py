@@ -11,6 +11,7 @@ thresholds are their own tasks: they raise, so the orchestrator marks the run fa
 from __future__ import annotations
 
 import logging
+import os
 from functools import partial
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -141,6 +142,7 @@ def run_step_at(
     for path in parameters["product"].values():
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     nb = jupytext.reads(source, fmt="py:percent")
+    os.environ.update(env.step_kernel_env())  # the kernel inherits it: one string-hash seed for every task
     log.debug("step %s: papermill into %s with %s", step, out, sorted(parameters))
     try:
         papermill.execute_notebook(

@@ -8,7 +8,7 @@ import re
 from typing import Optional
 
 from nbprod.analysis.cells import BUILTINS
-from nbprod.analysis.magics import SHELL_ASSIGN
+from nbprod.analysis.magics import SHELL_ASSIGN, is_install
 from nbprod.lint.codes import CHECKS
 from nbprod.lint.crossstep import check_cross_step
 from nbprod.lint.randomness import check_randomness, dotted
@@ -24,7 +24,6 @@ _PATH_RE = re.compile(
 _ABS_FILE_RE = re.compile(r"^/[^/\s]+/[^\s]+$|^/[^/\s]+\.\w{1,5}$")
 #: display set-up and timing: the code around them runs the same without them (%%time's body still runs)
 _HARMLESS_RE = re.compile(r"^%%?(?:matplotlib|config|load_ext|reload_ext|autoreload|time|timeit)\b")
-_INSTALL_RE = re.compile(r"^(?:%|!)\s*(?:pip|conda|mamba|apt|apt-get|uv)\b")
 
 
 class Linter:
@@ -145,7 +144,7 @@ class Linter:
             for magic in shown:
                 assigned = SHELL_ASSIGN.match(magic)
                 command = assigned.group(2) if assigned else magic
-                if (command.startswith("!") or command.startswith("get_ipython")) and not _INSTALL_RE.match(command):
+                if (command.startswith("!") or command.startswith("get_ipython")) and not is_install(command):
                     self.add(
                         "NB306",
                         cell,
@@ -164,7 +163,7 @@ class Linter:
                     continue
                 kind = (
                     "package install"
-                    if _INSTALL_RE.match(magic)
+                    if is_install(magic)
                     else ("shell command" if magic.startswith("!") or "system" in magic else "IPython magic")
                 )
                 self.add(
@@ -194,10 +193,12 @@ class Linter:
         for step in self.plan.steps:
             for name in step.mutated_inputs:
                 producer = step.inputs.get(name, "the shared cells'")
-                cell = next((c for c in step.code_cells if name in self._mutated(c)), step.first_cell)
+                where = next((c for c in step.code_cells if name in self._mutated(c)), None)
+                if where is None and any(name in group for group in step.together):
+                    continue  # changed through a name unpacked with it (ax of fig, ax): handed on together
                 self.add(
                     "NB402",
-                    cell,
+                    where or step.first_cell,
                     f"step {step.name!r} changes {name!r} in place, which step {producer!r} produced"
                     if name in step.inputs
                     else f"step {step.name!r} changes {name!r} in place, which a shared cell defines",

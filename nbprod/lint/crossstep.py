@@ -43,6 +43,18 @@ def _first(plan: Pipeline, step: Step, names: Callable[[str], bool]) -> Optional
     return None
 
 
+def _figure_names(plan: Pipeline, step: Step) -> set[str]:
+    """Names ``step`` binds to a new pyplot figure or its axes (``fig, ax = plt.subplots()``, ``fig = plt.figure()``)."""
+    out: set[str] = set()
+    for cell in step.code_cells:
+        tree = plan.analyses[cell.index].tree
+        for node in ast.walk(tree) if tree is not None else ():
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+                if _is_plt(dotted(node.value.func), _PLT_NEW | {"gcf", "gca"}):
+                    out |= {n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return out
+
+
 def _is_plt(d: str, verbs: frozenset[str]) -> bool:
     head, _, verb = d.rpartition(".")
     return head in ("plt", "pyplot", "matplotlib.pyplot") and verb in verbs
@@ -206,7 +218,13 @@ def _pair(plan: Pipeline, s: Step, t: Step, add: Add) -> None:
         )
     drawn = _first(plan, s, lambda d: _is_plt(d, _PLT_NEW))
     current = _first(plan, t, lambda d: _is_plt(d, _PLT_CURRENT))
-    if drawn is not None and current is not None and _first(plan, t, lambda d: _is_plt(d, _PLT_NEW)) is None:
+    loads_figure = any(n in t.inputs for n in _figure_names(plan, s))  # unpickled, it is pyplot's current figure
+    if (
+        drawn is not None
+        and current is not None
+        and not loads_figure
+        and _first(plan, t, lambda d: _is_plt(d, _PLT_NEW)) is None
+    ):
         add(
             "NB405",
             current,

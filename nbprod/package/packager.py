@@ -30,6 +30,7 @@ from nbprod.package import bentoml_child
 from nbprod.package.alerts import load_settings, render_alerts
 from nbprod.package.dashboard import render_dashboard
 from nbprod.package.deploy import deploy_settings, render_deploy
+from nbprod.package.log_settings import load_log_settings
 from nbprod.package.model_card import CardFacts, build_model_card, card_facts, card_json, missing_human_fields
 from nbprod.package.model_card_md import render_markdown
 from nbprod.package.spec import ServingSpec, infer_serving, serve_source
@@ -129,7 +130,7 @@ def _stage_model(work: Path, stored: Path, model: Any, spec: ServingSpec, baseli
     from nbprod.io import save_value
 
     work.mkdir(parents=True, exist_ok=True)
-    if not stored.is_dir():
+    if not stored.is_dir() or not any(stored.glob("value.*")):  # none, or saved with the names unpacked with it
         stored = work / "model.value"
         save_value(model, stored)
     # the run's own product: the same model gives the same bytes, hence the same model tag. A cloudpickle file (a
@@ -189,7 +190,7 @@ def package_plan(
 ) -> PackageResult:
     """``tracked`` may be a function that waits for the MLflow run (``nbprod run`` tracks it meanwhile): it is
     called when the model card needs the run, after the model and its drift baseline are staged."""
-    from nbprod.package import drift, service_log
+    from nbprod.package import drift, prediction_log, service_log
 
     layout = ProjectLayout(project)
     products = product_paths(plan, project)
@@ -224,10 +225,12 @@ def package_plan(
             serve_imports=imports,
             serve_code=code,
             drift_levels=alert_settings.drift_levels(),
+            prediction_log=load_log_settings(project),
         ),
         "bentofile.yaml": render_bentofile(pipeline=plan.name, notebook=nb_rel, model_tag=model_tag, packages=packages),
         "nbprod_drift.py": Path(drift.__file__).read_text(),
         "nbprod_service_log.py": Path(service_log.__file__).read_text(),
+        "nbprod_prediction_log.py": Path(prediction_log.__file__).read_text(),
         "alerts.yaml": render_alerts(plan.name, model_tag, baseline, alert_settings),
         "dashboard.json": render_dashboard(plan.name, model_tag, baseline, alert_settings),
     }

@@ -15,8 +15,10 @@ from typing import Collection, Optional
 
 from nbprod.analysis.binding import BOUND, KEPT, UNBOUND, after
 from nbprod.analysis.cells import BUILTINS, CellAnalysis, analyze_source
-from nbprod.analysis.effects import pure_import
+from nbprod.analysis.effects import PURE_MODULES, pure_import
+from nbprod.analysis.lambdas import lambda_globals
 from nbprod.analysis.rng import RNG_STATE, global_rng, seeded_generators
+from nbprod.analysis.together import unpacked_together
 from nbprod.notebook.reader import Cell
 from nbprod.plan.model import Pipeline, Step
 from nbprod.plan.report import Report
@@ -71,15 +73,11 @@ class StepResolver:
         self._handed |= scope.written_by(analysis.referenced - analysis.calls)
         for n in analysis.uses + analysis.builtin_uses:
             self.resolve(n, cell)
-        changed = [n for n, fs in analysis.passed_to.items() if not all(map(self._pure, fs))]
-        changed += sorted(scope.mutated_by(may_run))  # globals the notebook functions it runs change
-        for n in analysis.mutates + changed:
-            if n in self.local or n in step.mutated_inputs:
-                continue
-            if n in step.inputs or (
-                n in scope.shared and n not in scope.shared_functions and n not in scope.shared_imports
-            ):
-                step.mutated_inputs.append(n)
+        for n in analysis.uses:  # a lambda loaded here reads the globals of this moment when it is called
+            if n in step.inputs:
+                for g in sorted(scope.reads_when_called.get(n, set()) - self.local):
+                    self.resolve(g, cell, quiet=True)
+        self._note_changes(cell, analysis, may_run)
         for n, what in analysis.binding.items():
             if KEPT in what and n not in self.local and n not in step.inputs and n in scope.producer:
                 self.prior[n] = scope.producer[n]
@@ -87,6 +85,43 @@ class StepResolver:
             self._state[n] = after(before, what)
         self.local.update(analysis.defines)
         self._deferred.extend((cell, f.name, f.globals_read | f.builtins_read) for f in analysis.functions.values())
+        self._note_values(analysis)
+
+    def _note_changes(self, cell: Cell, analysis: CellAnalysis, may_run: set[str]) -> None:
+        """The inputs (and shared values) the cell changes in place become the step's ``mutated_inputs``."""
+        step, scope = self.step, self.scope
+        changed = [n for n, fs in analysis.passed_to.items() if not all(map(self._pure, fs))]
+        changed += sorted(scope.mutated_by(may_run))  # globals the notebook functions it runs change
+        # a value called like a function may change itself: a closure with nonlocal state, an instance's __call__
+        changed += sorted(n for n in analysis.calls if n in step.inputs and n not in self.local)
+        for n in analysis.mutates + changed:
+            if n in self.local or n in step.mutated_inputs:
+                continue
+            if n in step.inputs or (
+                n in scope.shared and n not in scope.shared_functions and n not in scope.shared_imports
+            ):
+                step.mutated_inputs.append(n)
+                self._hand_on_mates(n, cell)
+
+    def _note_values(self, analysis: CellAnalysis) -> None:
+        """What the cell's values hold: names bound to one object or its parts, lambdas and the globals they read."""
+        scope = self.scope
+        imported = set(scope.imports) | set(scope.shared_imports) | set(self._imports_here) | PURE_MODULES
+        groups = [tuple(n for n in g if n not in imported) for g in unpacked_together(analysis.tree)]
+        scope.bind_together(analysis.defines, [g for g in groups if len(g) > 1])  # a module is no part of a value
+        for n in analysis.defines:
+            scope.reads_when_called.pop(n, None)
+        for n, free in lambda_globals(analysis.tree).items():
+            scope.reads_when_called[n] = free - imported
+
+    def _hand_on_mates(self, n: str, cell: Cell) -> None:
+        """``n``, loaded and changed here, was unpacked with other names from one value (``fig, ax``): the step
+        loads them too and hands them on with it, so that a later step still sees one object through both."""
+        for m in sorted(self.scope.together.get(n, ())):
+            if m not in self.local and m not in self.step.mutated_inputs and m in self.scope.producer:
+                self.resolve(m, cell, quiet=True)
+                if m in self.step.inputs:
+                    self.step.mutated_inputs.append(m)
 
     def replay_settings(self) -> None:
         """The library settings earlier steps made (pd.set_option, warnings.filterwarnings...) run again first."""
@@ -148,6 +183,7 @@ class StepResolver:
                 step.unbound.append(n)
             elif UNBOUND in what and n not in scope.imports:
                 step.maybe_bound.append(n)
+        step.together = scope.groups()
         step.shared_cells = [self.shared_cells[i] for i in sorted(self.shared_cells)]
         step.extra_imports = list(self.imports)
         # in the notebook's order: a decorator or base class is defined before what uses it
@@ -238,6 +274,9 @@ def infer_dataflow(
         _hand_on_rng_state(step, scope, analyses, seeded)
         priors[step.name] = resolver.prior
     by_name = {s.name: s for s in steps}
+    changed = {n for s in steps for n in s.mutated_inputs}
+    for step in steps:  # only a group one of whose names a step changes needs to travel as one
+        step.together = [g for g in step.together if changed & set(g)]
     _settle_maybe(steps, by_name, priors)
     for step in steps:
         for n, p in step.inputs.items():

@@ -48,6 +48,7 @@ class Step:
     function_writes: list[str] = field(default_factory=list)  # globals written by notebook functions it calls
     defs_after_inputs: bool = False  # a copied definition reads an input (a default, a decorator...): load first
     inputs_first: bool = False  # a shared cell copied into the step reads an input: load inputs before shared cells
+    together: list[list[str]] = field(default_factory=list)  # names unpacked from one value, saved/loaded together
 
     @property
     def first_cell(self) -> Cell:
@@ -103,4 +104,15 @@ def pipeline_name(notebook_path: str) -> str:
 
 
 #: Names the generated task scripts use themselves: a notebook variable of that name would clobber them.
-RESERVED_NAMES = frozenset({"upstream", "product", "load_value", "save_value", "save_metrics", "nbprod_inputs"})
+RESERVED_NAMES = frozenset(
+    {
+        "upstream",
+        "product",
+        "load_value",
+        "save_value",
+        "load_together",
+        "save_together",
+        "save_metrics",
+        "nbprod_inputs",
+    }
+)

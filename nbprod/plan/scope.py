@@ -43,6 +43,22 @@ class Scope:
     defined_later: set[str] = field(default_factory=set)  # names the steps after the current one assign
     classes: set[str] = field(default_factory=set)  # classes the notebook defines (shared cells, steps)
     carried: dict[str, set[str]] = field(default_factory=dict)  # step -> notebook classes its values may be made of
+    together: dict[str, set[str]] = field(default_factory=dict)  # name -> names unpacked with it from one value
+    reads_when_called: dict[str, set[str]] = field(default_factory=dict)  # a lambda value -> the globals it reads
+
+    def bind_together(self, defines: Collection[str], groups: Collection[tuple[str, ...]]) -> None:
+        """A cell rebinds ``defines`` (each leaves its group) and unpacks ``groups`` from single values."""
+        for n in defines:
+            for mate in self.together.pop(n, set()):
+                self.together.get(mate, set()).discard(n)
+        for group in groups:  # joined with the groups its names are already in (``ax = fig.add_subplot()``)
+            members = set(group).union(*(self.together.get(n, set()) for n in group))
+            for n in members:
+                self.together[n] = members - {n}
+
+    def groups(self) -> list[list[str]]:
+        """The groups of names handed on together, each sorted."""
+        return [list(g) for g in sorted({tuple(sorted({n} | mates)) for n, mates in self.together.items() if mates})]
 
     @classmethod
     def before_steps(

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Optional
+from pathlib import Path
+from typing import Any, Optional
 
 from nbprod._core import env
 from nbprod.errors import NbprodError, ServeError, UsageError
@@ -141,41 +142,68 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _serve_canary(args: argparse.Namespace) -> int:
     from nbprod.workflow.canary import prepare_canary, serve_canary
+    from nbprod.workflow.release import canary_line
 
     if args.champion:
         raise UsageError("--champion and --canary exclude each other", path=args.notebook, fix="pass one of them")
-    plan = prepare_canary(
-        args.notebook,
-        percent=args.canary or 0.0,
-        shadow=args.shadow,
-        project=args.project,
-        name=args.name,
-        split=args.split,
+    kw = {"project": args.project, "name": args.name, "split": args.split}
+    plan = prepare_canary(args.notebook, percent=args.canary or 0.0, shadow=args.shadow, **kw)
+    print(f"serving canary {plan.describe(args.port)} (Ctrl+C stops)", flush=True)
+    return serve_canary(
+        plan, port=args.port, on_event=lambda e: print(f"canary: {canary_line(e)} (recorded)", flush=True)
     )
-    f = plan.facts
-    share = "shadow: the candidate only scores" if args.shadow else f"{args.canary:g}% of the requests to the candidate"
-    print(
-        f"serving canary {plan.bento_tag} on http://127.0.0.1:{args.port} (Ctrl+C stops): champion model version "
-        f"{f['champion_model_version']}, candidate {f['candidate_model_version']}, {share}; live state at /canary/",
-        flush=True,
-    )
-
-    def show(event: dict) -> None:
-        from nbprod.workflow.release import canary_line
-
-        print(f"canary: {canary_line(event)} (recorded in the release history)", flush=True)
-
-    return serve_canary(plan, port=args.port, on_event=show)
 
 
 def _cmd_monitor(args: argparse.Namespace) -> int:
     from nbprod.workflow.monitor import monitor, render_table
 
-    result = monitor(
-        args.notebook, project=args.project, name=args.name, split=args.split, url=args.url, prometheus=args.prometheus
-    )
+    common = dict(project=args.project, name=args.name, split=args.split)
+    if not args.retrain and (args.data or args.data_param or args.labels):
+        raise UsageError("--data, --data-param and --labels go with --retrain", path=args.notebook, fix="add --retrain")
+    if args.log is None:
+        if args.picture is not None or args.labels is not None:
+            raise UsageError(
+                "--picture and --labels read the prediction log", path=args.notebook, fix="add --log [PATH]"
+            )
+        result = monitor(args.notebook, **common, url=args.url, prometheus=args.prometheus)
+    else:
+        from nbprod.workflow.monitor_log import monitor_log
+
+        result = monitor_log(args.notebook, **common, log=args.log or None, window=args.window)
     print(render_table(result))
+    if args.picture is not None:
+        from nbprod.workflow.drift_picture import default_picture, draw_picture
+
+        out = Path(args.picture) if args.picture else default_picture(result)
+        drawn = draw_picture(result, out)
+        print(f"drift picture: {out} ({', '.join(drawn)})" if drawn else "no feature drifted: no drift picture")
+    if args.retrain:
+        _monitor_retrain(args, result)
     return 1 if result.alert else 0
+
+
+def _monitor_retrain(args: argparse.Namespace, result: Any) -> None:
+    from nbprod.views.events_text import event_text
+    from nbprod.workflow.monitor_log import logged_records
+    from nbprod.workflow.retrain import retrain
+
+    if not result.alert:
+        print("no alert: nothing to retrain")
+        return
+    rows = None
+    if args.labels is not None:
+        from nbprod.package.prediction_log import read_log
+
+        rows = logged_records(list(read_log(result.log)))
+    done = retrain(args.notebook, project=args.project, name=args.name, split=args.split, param=args.data_param,
+                   data=args.data, labels=args.labels, log_rows=rows, log=result.log or "",
+                   on_event=lambda e: print("  " + event_text(e), flush=True))  # fmt: skip
+    run = done.run
+    joined = f" ({done.rows} labelled rows from the log)" if done.rows is not None else ""
+    print(f"retrained on {done.data_file}{joined} (-p {done.param}=...): {len(run.ran)} steps ran")
+    version = (run.tracked or {}).get("model_version")
+    print(f"candidate: MLflow model version {version or '-'} (alias candidate), Bento {run.bento_tag or '-'}")
+    print(f"not released: review it (nbprod review {args.notebook}), approve it, then nbprod release {args.notebook}")
 
 
 def _cmd_review(args: argparse.Namespace) -> int:

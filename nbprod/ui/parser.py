@@ -19,6 +19,7 @@ the journey:
   nbprod serve NB      serve the built Bento on 127.0.0.1 (--champion: the released one)
                        --canary PCT [--shadow]: champion + candidate, automatic rollback
   nbprod monitor NB    the live service's drift per feature; exit 1 when an alert fires
+                       (--log: its prediction log, offline; --picture; --retrain: a candidate on new data)
   nbprod review NB     HTML report for the reviewer; nbprod approve NB --by NAME records the decision
   nbprod release NB    promote the approved model (champion); rollback, status
 
@@ -110,6 +111,33 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(mon)
     mon.add_argument("--url", default="http://127.0.0.1:3000", help="the served Bento (default: http://127.0.0.1:3000)")
     mon.add_argument("--prometheus", metavar="URL", help="also the alerts this Prometheus fires for the pipeline")
+    mon.add_argument(
+        "--log",
+        nargs="?",
+        const="",
+        metavar="PATH",
+        help="read the service's prediction log offline instead (default: .nbprod/serving/<name>/)",
+    )
+    mon.add_argument("--window", type=int, default=1000, help="with --log: rows in the drift window (default 1000)")
+    mon.add_argument(
+        "--picture",
+        nargs="?",
+        const="",
+        metavar="OUT",
+        help="with --log: draw the drifted features, training vs live (.svg/.png; default: next to the log)",
+    )
+    mon.add_argument(
+        "--retrain",
+        action="store_true",
+        help="when an alert fires, run the pipeline on new data: a candidate to review, never released",
+    )
+    mon.add_argument("--data-param", metavar="NAME", help="with --retrain: the parameter holding the data file's path")
+    mon.add_argument("--data", metavar="FILE", help="with --retrain: the new training data")
+    mon.add_argument(
+        "--labels",
+        metavar="FILE",
+        help="with --retrain --log: labels (request_id[,row],label...) joined with the logged inputs",
+    )
     review = sub.add_parser("review", help="one HTML report for the reviewer and a terminal summary")
     _add_common(review)
     approve = sub.add_parser(

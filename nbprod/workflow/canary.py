@@ -48,6 +48,14 @@ class CanaryPlan:
     bento_tag: str
     state_dir: Path
     facts: dict = field(default_factory=dict)  # added to every history entry: versions, approval digest
+    share: str = ""  # how the traffic is split, for people
+
+    def describe(self, port: int) -> str:
+        f = self.facts
+        return (
+            f"{self.bento_tag} on http://127.0.0.1:{port}: champion model version {f.get('champion_model_version')}, "
+            f"candidate {f.get('candidate_model_version')}, {self.share}; live state at /canary/"
+        )
 
 
 def _candidate(ws: Workspace) -> tuple[str, dict]:
@@ -124,7 +132,8 @@ def prepare_canary(
         "approval_digest": record.get("digest"),
         "canary_bento": info["bento_tag"],
     }
-    return CanaryPlan(ws.project, ws.pipeline, info["bento_tag"], root / "state", facts)
+    share = "shadow: the candidate only scores" if shadow else f"{percent:g}% of the requests to the candidate"
+    return CanaryPlan(ws.project, ws.pipeline, info["bento_tag"], root / "state", facts, share)
 
 
 def collect_events(plan: CanaryPlan, seen: set[str]) -> list[dict]:

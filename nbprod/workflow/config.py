@@ -25,16 +25,14 @@ from nbprod.errors import UsageError
 from nbprod.notebook.tags import CARD_FIELDS
 from nbprod.package.alerts import AlertSettings, settings_from_table
 from nbprod.package.canary import RuleSettings
+from nbprod.package.log_settings import log_settings_from_table
 
 __all__ = ["ProjectConfig", "load_config", "DEFAULT_APPROVAL_CARD_FIELDS"]
 
 DEFAULT_APPROVAL_CARD_FIELDS = ("intended-use", "limitations", "owners")
-_KEYS = (
-    "approval-card-fields",
-    "alerts",
-    "deploy",
-    "canary",
-)  # alerts: nbprod.package.alerts; deploy: nbprod.package.deploy
+_KEYS: tuple[str, ...] = ("approval-card-fields", "alerts", "deploy")  # alerts, deploy: nbprod.package.alerts, .deploy
+_KEYS = (*_KEYS, "prediction-log")  # nbprod.package.log_settings
+_KEYS = (*_KEYS, "canary")  # nbprod.package.canary (the rule), parsed here
 
 
 @dataclass(frozen=True)
@@ -122,6 +120,7 @@ def load_config(project: Path) -> ProjectConfig:
                 path=str(path),
                 fix=(f"did you mean {close[0]!r}? " if close else "") + f"settings: {', '.join(_KEYS)}",
             )
+    log_settings_from_table(table.get("prediction-log"), str(path))  # checked here too: a bad value is named early
     fields = table.get("approval-card-fields")
     return ProjectConfig(
         DEFAULT_APPROVAL_CARD_FIELDS if fields is None else _card_fields(fields, path),

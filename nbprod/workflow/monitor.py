@@ -19,7 +19,7 @@ from typing import Any, Optional, Union
 from nbprod.errors import ServeError
 from nbprod.workflow.workspace import Workspace
 
-__all__ = ["FeatureStatus", "MonitorResult", "monitor", "render_table"]
+__all__ = ["FeatureStatus", "MonitorResult", "feature_rows", "monitor", "render_table"]
 
 PREDICTION = "__prediction__"
 
@@ -47,6 +47,11 @@ class MonitorResult:
     features: list[FeatureStatus]
     firing: list[str] = field(default_factory=list)  # "alertname feature" of the alerts Prometheus fires
     prometheus: Optional[str] = None
+    log: Optional[str] = None  # the prediction log read offline (nbprod.workflow.monitor_log), instead of url
+    requests: int = 0  # lines in the log
+    sampled: int = 0  # of them, the requests that kept their inputs
+    window_records: list[dict[str, Any]] = field(default_factory=list, repr=False)  # the window's rows (the picture)
+    baseline: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def alert(self) -> bool:
@@ -77,7 +82,8 @@ def _status(drift: dict[str, Any], ready: bool) -> str:
     return "waiting" if not ready else ("ALERT" if drift.get("alert") else "ok")
 
 
-def _rows(report: dict[str, Any], baseline: dict[str, Any]) -> list[FeatureStatus]:
+def feature_rows(report: dict[str, Any], baseline: dict[str, Any]) -> list[FeatureStatus]:
+    """One row per feature (and the prediction) of a ``DriftMonitor.report()``."""
     bases = {**baseline.get("numeric", {}), **baseline.get("categorical", {})}
     if baseline.get("prediction"):
         bases[PREDICTION] = baseline["prediction"]
@@ -144,7 +150,7 @@ def monitor(
         rows_in_window=int(report["rows_in_window"]),
         min_rows=int(report.get("min_rows", 0)),
         ready=bool(report.get("ready")),
-        features=_rows(report, baseline),
+        features=feature_rows(report, baseline),
         prometheus=prometheus,
     )
     if prometheus:
@@ -176,7 +182,10 @@ def render_table(result: MonitorResult) -> str:
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head, *rows]]
     state = "ready" if result.ready else f"waiting for {result.min_rows} rows"
-    lines.append(f"window: {result.rows_in_window} rows ({state}) from {result.url}/drift/")
+    source = f"{result.url}/drift/" if result.log is None else f"the prediction log {result.log}"
+    lines.append(f"window: {result.rows_in_window} rows ({state}) from {source}")
+    if result.log is not None:
+        lines.append(f"log: {result.requests} requests, {result.sampled} with their inputs (the sampled ones)")
     if result.prometheus:
         fired = ", ".join(result.firing) if result.firing else "none"
         lines.append(f"Prometheus {result.prometheus}: firing alerts: {fired}")

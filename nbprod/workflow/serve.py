@@ -10,7 +10,7 @@ from typing import Callable, Optional, Union
 
 from nbprod._core.layout import ProjectLayout
 from nbprod.errors import ServeError
-from nbprod.package import bentoml_child
+from nbprod.package import bentoml_child, prediction_log
 from nbprod.workflow.workspace import Workspace
 
 __all__ = ["serve", "serve_command", "last_bento", "bento_to_serve"]
@@ -26,7 +26,11 @@ def last_bento(project: Path, pipeline: str) -> Optional[str]:
 
 
 def serve_command(project: Path, bento_tag: str, port: int) -> tuple[list[str], dict[str, str]]:
-    return bentoml_child.serve_command(ProjectLayout(project).bentoml_home, bento_tag, port)
+    layout = ProjectLayout(project)
+    cmd, env = bentoml_child.serve_command(layout.bentoml_home, bento_tag, port)
+    # the prediction log goes to .nbprod/serving/<pipeline>/ (nbprod monitor --log reads it there), unless set
+    env.setdefault(prediction_log.ENV_DIR, str(layout.prediction_log_dir(bento_tag.partition(":")[0]).resolve()))
+    return cmd, env
 
 
 def bento_to_serve(ws: Workspace, bento_tag: Optional[str] = None) -> str:

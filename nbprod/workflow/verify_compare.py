@@ -5,7 +5,7 @@ Byte-identical files are equal. Otherwise both are loaded and compared by type: 
 the same tolerance, strings/bytes/None by equality, lists/tuples/dicts element by element, sets by equality, other
 objects by ``==`` when their class defines it, else attribute by attribute (a fitted estimator: its arrays within
 the tolerance, since the same fit in another kernel can differ in the last bits; private ``*_id`` integers, object
-identities, are skipped), else by a joblib digest. A value that cannot be
+identities, are skipped), matplotlib figures and axes by their drawings, else by a joblib digest. A value that cannot be
 loaded here (e.g. an instance of a class defined in the notebook) and whose files differ is "not comparable".
 """
 
@@ -113,7 +113,31 @@ def _diff(a: Any, b: Any, at: str) -> Optional[str]:
         return _containers(a, b, at)
     if isinstance(a, (set, frozenset)):
         return None if a == b else f"{at}sets differ ({len(a ^ b)} elements in one only)"
+    if type(a).__module__.startswith("matplotlib.") and _figure(a) is not None:
+        return _drawings(a, b, at)
     return _generic(a, b, at)
+
+
+def _figure(x: Any) -> Any:
+    """The matplotlib figure ``x`` is or is drawn in (an Axes, an Artist), or None."""
+    fig = x if hasattr(x, "savefig") else getattr(x, "figure", None)
+    return fig if hasattr(fig, "savefig") else None
+
+
+def _drawings(a: Any, b: Any, at: str) -> Optional[str]:
+    """Figures and what is drawn in them are compared by their drawings (an Agg rendering, pixel for pixel): their
+    objects hold callback registries and counters that differ between any two kernels."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    pixels = []
+    for x in (a, b):
+        canvas = FigureCanvasAgg(_figure(x))
+        canvas.draw()
+        pixels.append(np.asarray(canvas.buffer_rgba()))
+    if pixels[0].shape == pixels[1].shape and np.array_equal(pixels[0], pixels[1]):
+        return None
+    return f"{at}the {type(a).__name__}'s drawings differ (rendered with Agg)"
 
 
 def _frames(a: Any, b: Any, at: str) -> Optional[str]:
@@ -136,6 +160,8 @@ def _arrays(a: Any, b: Any, at: str) -> Optional[str]:
         if a.dtype.names != b.dtype.names:
             return f"{at}fields {a.dtype.names} in the notebook, {b.dtype.names} in the pipeline"
         return next((d for f in a.dtype.names if (d := _arrays(a[f], b[f], f"{at}[{f!r}]: "))), None)
+    if a.dtype == object and b.dtype == object:  # e.g. the axes of plt.subplots(1, 2): element by element
+        return next((d for i, (x, y) in enumerate(zip(a.flat, b.flat)) if (d := _diff(x, y, f"{at}[{i}]: "))), None)
     if a.dtype.kind in "fc" and b.dtype.kind in "fc":
         if np.allclose(a, b, rtol=RTOL, atol=ATOL, equal_nan=True):
             return None

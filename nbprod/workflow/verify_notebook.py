@@ -16,8 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
+from nbprod._core.env import step_kernel_env
 from nbprod.analysis.rng import is_rng_state
-from nbprod.convert.markers import parse_cell_marker
+from nbprod.convert.markers import cell_index
 from nbprod.notebook.reader import Cell
 from nbprod.plan.model import Pipeline, Step
 
@@ -93,7 +94,7 @@ def notebook_json(plan: Pipeline, dumps: Path) -> dict[str, Any]:
 
 def _child_env() -> dict[str, str]:
     """The environment of the kernels: this nbprod first on the path, so ``nbprod.io`` is the one comparing."""
-    env = dict(os.environ)
+    env = step_kernel_env()  # the steps' hash seed: a set of strings iterates as in the pipeline's steps
     here = str(Path(__file__).resolve().parent.parent.parent)
     env["PYTHONPATH"] = here + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
@@ -120,9 +121,8 @@ def outputs_by_cell(nb_file: Path, marker: bool) -> tuple[dict[Any, str], Option
     for c in data.get("cells", []):
         if c.get("cell_type") != "code":
             continue
-        source = "".join(c.get("source", ""))
-        key: Any = parse_cell_marker(source) if marker else c.get("metadata", {}).get("nbprod_verify", {}).get("cell")
-        if marker and not source.startswith("# nbprod: step "):
+        key: Any = cell_index(c) if marker else c.get("metadata", {}).get("nbprod_verify", {}).get("cell")
+        if marker and not str(c.get("metadata", {}).get("title", "")).startswith("nbprod: step "):
             key = None
         for o in c.get("outputs", []) or []:
             if o.get("output_type") == "stream" and o.get("name") == "stdout" and key is not None:

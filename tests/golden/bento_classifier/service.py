@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 import nbprod_drift
+import nbprod_prediction_log
 import nbprod_service_log
 
 MODEL_TAG = 'classifier:<version>'
@@ -32,6 +33,8 @@ GAUGE_INTERVAL_S = 1.0
 DRIFT_LEVELS = {'mean_shift_z': 4.0, 'p_value': 0.01, 'psi': 0.2, 'unseen_share': 0.05}
 # a refused request (a field that failed validation) is logged as one line, not a traceback
 nbprod_service_log.one_line_bad_requests()
+# the prediction log (JSON lines, rotating), from [tool.nbprod.prediction-log]; NBPROD_PREDICTION_LOG_DIR moves it
+PREDICTION_LOG = {'backups': 5, 'dir': 'prediction_log', 'enabled': True, 'max_bytes': 10000000, 'sample': 0.1}
 
 # --- the notebook's `serve` cells, as written there ---
 import pandas as pd
@@ -122,3 +125,6 @@ class ClassifierService:
         probabilities = self.model.predict_proba(frame)
         classes = [c.item() if hasattr(c, "item") else c for c in self.model.classes_]
         return [{str(c): float(p) for c, p in zip(classes, row)} for row in probabilities]
+
+
+nbprod_prediction_log.install(ClassifierService, MODEL_TAG, PREDICTION_LOG, bentoml.server_context)

@@ -14,8 +14,7 @@
 upstream = ['features', 'train']
 product = None
 
-# %%
-# nbprod: shared imports, cell 1 of the notebook
+# %% nbprod: shared imports, cell 1 of the notebook
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import RandomForestClassifier
@@ -29,13 +28,11 @@ X_test = load_value(upstream['features']['X_test'])
 y_test = load_value(upstream['features']['y_test'])
 model = load_value(upstream['train']['model'])
 
-# %%
-# nbprod: step evaluate, cell 19 of the notebook
+# %% nbprod: step evaluate, cell 19 of the notebook
 test_pred = model.predict(X_test)
 test_proba = model.predict_proba(X_test)[:, 1]
 
-# %%
-# nbprod: step evaluate, cell 20 of the notebook
+# %% nbprod: step evaluate, cell 20 of the notebook
 accuracy = float(accuracy_score(y_test, test_pred))
 roc_auc = float(roc_auc_score(y_test, test_proba))
 f1 = float(f1_score(y_test, test_pred))

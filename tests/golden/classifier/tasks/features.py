@@ -17,22 +17,19 @@ seed = 42
 test_size = 0.25
 target = 'churned'
 
-# %%
-# nbprod: shared imports, cell 1 of the notebook
+# %% nbprod: shared imports, cell 1 of the notebook
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 
-# %%
-# nbprod: shared functions, cell 4 of the notebook
+# %% nbprod: shared functions, cell 4 of the notebook
 def split_features_target(frame, target_column):
     """Split a frame into its feature columns and its target column."""
     return frame.drop(columns=[target_column]), frame[target_column]
 
-# %%
-# nbprod: shared serve, cell 6 of the notebook
+# %% nbprod: shared serve, cell 6 of the notebook
 def preprocess(df):
     """Encode raw customer records as the model's numeric feature matrix."""
     plans = ["basic", "pro", "enterprise"]
@@ -54,14 +51,12 @@ def postprocess(pred):
 from nbprod.io import load_value
 raw = load_value(upstream['load']['raw'])
 
-# %%
-# nbprod: step features, cell 13 of the notebook
+# %% nbprod: step features, cell 13 of the notebook
 df = raw.drop(columns=["customer_id"])
 df = df.assign(data_usage_gb=df["data_usage_gb"].fillna(df["data_usage_gb"].median()))
 df = df[df["tenure_months"] > 0].reset_index(drop=True)
 
-# %%
-# nbprod: step features, cell 14 of the notebook
+# %% nbprod: step features, cell 14 of the notebook
 X, y = split_features_target(df, target)
 X_train_raw, X_test_raw, y_train, y_test = train_test_split(
     X, y, test_size=test_size, random_state=seed, stratify=y

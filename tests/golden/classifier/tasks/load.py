@@ -17,16 +17,14 @@ seed = 42
 n_rows = 2000
 target = 'churned'
 
-# %%
-# nbprod: shared imports, cell 1 of the notebook
+# %% nbprod: shared imports, cell 1 of the notebook
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 
-# %%
-# nbprod: step load, cell 8 of the notebook
+# %% nbprod: step load, cell 8 of the notebook
 rng = np.random.default_rng(seed)
 plan = rng.choice(["basic", "pro", "enterprise"], size=n_rows, p=[0.5, 0.35, 0.15])
 region = rng.choice(["north", "south", "east", "west"], size=n_rows)
@@ -36,8 +34,7 @@ monthly_charges = np.round(list_price + rng.normal(0.0, 8.0, size=n_rows), 2)
 support_calls = rng.poisson(1.5, size=n_rows)
 data_usage_gb = np.round(rng.gamma(2.0, 10.0, size=n_rows), 1)
 
-# %%
-# nbprod: step load, cell 9 of the notebook
+# %% nbprod: step load, cell 9 of the notebook
 plan_effect = pd.Series(plan).map({"basic": 1.5, "pro": 0.0, "enterprise": -2.0}).to_numpy()
 region_effect = pd.Series(region).map({"north": 0.0, "south": 0.3, "east": -0.2, "west": 0.1}).to_numpy()
 logit = (

@@ -18,8 +18,7 @@ n_estimators = 200
 max_depth = 6
 min_samples_leaf = 5
 
-# %%
-# nbprod: shared imports, cell 1 of the notebook
+# %% nbprod: shared imports, cell 1 of the notebook
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import RandomForestClassifier
@@ -32,8 +31,7 @@ from nbprod.io import load_value
 X_train = load_value(upstream['features']['X_train'])
 y_train = load_value(upstream['features']['y_train'])
 
-# %%
-# nbprod: step train, cell 16 of the notebook
+# %% nbprod: step train, cell 16 of the notebook
 model = RandomForestClassifier(
     n_estimators=n_estimators,
     max_depth=max_depth,
@@ -44,8 +42,7 @@ model = RandomForestClassifier(
 model.fit(X_train, y_train)
 print(f"train accuracy {model.score(X_train, y_train):.3f}")
 
-# %%
-# nbprod: step train, cell 17 of the notebook
+# %% nbprod: step train, cell 17 of the notebook
 importances = pd.Series(model.feature_importances_, index=X_train.columns)
 print(importances.sort_values(ascending=False).head(5).round(3).to_string())
 

@@ -14,8 +14,7 @@
 upstream = ['load_data']
 product = None
 
-# %%
-# nbprod: shared imports, cell 1 of the notebook
+# %% nbprod: shared imports, cell 1 of the notebook
 import numpy as np
 
 # %%
@@ -24,14 +23,12 @@ from nbprod.io import load_value
 x = load_value(upstream['load_data']['x'])
 y = load_value(upstream['load_data']['y'])
 
-# %%
-# nbprod: step clean, cell 6 of the notebook
+# %% nbprod: step clean, cell 6 of the notebook
 keep = ~np.isnan(y)
 x_clean = x[keep]
 y_clean = y[keep]
 
-# %%
-# nbprod: step clean, cell 8 of the notebook
+# %% nbprod: step clean, cell 8 of the notebook
 print(int(keep.sum()), 'rows kept')
 
 # %%

@@ -14,18 +14,15 @@
 upstream = None
 product = None
 
-# %%
-# nbprod: shared imports, cell 1 of the notebook
+# %% nbprod: shared imports, cell 1 of the notebook
 import numpy as np
 
-# %%
-# nbprod: step load_data, cell 3 of the notebook
+# %% nbprod: step load_data, cell 3 of the notebook
 rng = np.random.default_rng(0)
 x = rng.uniform(0.0, 10.0, size=40)
 y = 1.5 * x + 4.0 + rng.normal(0.0, 1.0, size=40)
 
-# %%
-# nbprod: step load_data, cell 4 of the notebook
+# %% nbprod: step load_data, cell 4 of the notebook
 y = np.where(np.arange(x.size) % 13 == 0, np.nan, y)
 
 # %%

@@ -14,8 +14,7 @@
 upstream = ['clean']
 product = None
 
-# %%
-# nbprod: shared imports, cell 1 of the notebook
+# %% nbprod: shared imports, cell 1 of the notebook
 import numpy as np
 
 # %%
@@ -24,7 +23,6 @@ from nbprod.io import load_value
 x_clean = load_value(upstream['clean']['x_clean'])
 y_clean = load_value(upstream['clean']['y_clean'])
 
-# %%
-# nbprod: step train_model, cell 10 of the notebook
+# %% nbprod: step train_model, cell 10 of the notebook
 slope, intercept = np.polyfit(x_clean, y_clean, 1)
 print(round(float(slope), 3), round(float(intercept), 3))

@@ -17,17 +17,14 @@ seed = 3
 n_points = 50
 noise = 0.1
 
-# %%
-# nbprod: shared imports, cell 1 of the notebook
+# %% nbprod: shared imports, cell 1 of the notebook
 import numpy as np
 
-# %%
-# nbprod: step load_data, cell 4 of the notebook
+# %% nbprod: step load_data, cell 4 of the notebook
 rng = np.random.default_rng(seed)
 x = rng.uniform(0.0, 1.0, size=n_points)
 
-# %%
-# nbprod: step load_data, cell 5 of the notebook
+# %% nbprod: step load_data, cell 5 of the notebook
 y = 2.0 + 3.0 * x + rng.normal(0.0, noise, size=n_points)
 
 # %%

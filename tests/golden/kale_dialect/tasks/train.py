@@ -14,12 +14,10 @@
 upstream = ['load_data']
 product = None
 
-# %%
-# nbprod: shared imports, cell 1 of the notebook
+# %% nbprod: shared imports, cell 1 of the notebook
 import numpy as np
 
-# %%
-# nbprod: shared functions, cell 2 of the notebook
+# %% nbprod: shared functions, cell 2 of the notebook
 def design_matrix(x):
     """Intercept column plus the feature."""
     return np.column_stack([np.ones_like(x), x])
@@ -30,13 +28,11 @@ from nbprod.io import load_value
 x = load_value(upstream['load_data']['x'])
 y = load_value(upstream['load_data']['y'])
 
-# %%
-# nbprod: step train, cell 7 of the notebook
+# %% nbprod: step train, cell 7 of the notebook
 A = design_matrix(x)
 coef, *_ = np.linalg.lstsq(A, y, rcond=None)
 
-# %%
-# nbprod: step train, cell 8 of the notebook
+# %% nbprod: step train, cell 8 of the notebook
 score = float(1.0 - np.sum((y - A @ coef) ** 2) / np.sum((y - y.mean()) ** 2))
 print(score)
 

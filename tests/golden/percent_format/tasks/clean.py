@@ -14,8 +14,7 @@
 upstream = ['load']
 product = None
 
-# %%
-# nbprod: shared imports, cell 1 of the notebook
+# %% nbprod: shared imports, cell 1 of the notebook
 import numpy as np
 
 # %%
@@ -24,8 +23,7 @@ from nbprod.io import load_value
 x = load_value(upstream['load']['x'])
 y = load_value(upstream['load']['y'])
 
-# %%
-# nbprod: step clean, cell 6 of the notebook
+# %% nbprod: step clean, cell 6 of the notebook
 mask = np.abs(y - np.median(y)) < 3 * np.std(y)
 x_clean = x[mask]
 y_clean = y[mask]

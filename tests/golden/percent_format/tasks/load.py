@@ -17,17 +17,14 @@ seed = 11
 n_points = 60
 noise = 0.05
 
-# %%
-# nbprod: shared imports, cell 1 of the notebook
+# %% nbprod: shared imports, cell 1 of the notebook
 import numpy as np
 
-# %%
-# nbprod: step load, cell 3 of the notebook
+# %% nbprod: step load, cell 3 of the notebook
 rng = np.random.default_rng(seed)
 x = rng.uniform(-1.0, 1.0, size=n_points)
 
-# %%
-# nbprod: step load, cell 4 of the notebook
+# %% nbprod: step load, cell 4 of the notebook
 y = 0.5 - 2.0 * x + rng.normal(0.0, noise, size=n_points)
 
 # %%

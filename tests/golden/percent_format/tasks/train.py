@@ -14,8 +14,7 @@
 upstream = ['clean']
 product = None
 
-# %%
-# nbprod: shared imports, cell 1 of the notebook
+# %% nbprod: shared imports, cell 1 of the notebook
 import numpy as np
 
 # %%
@@ -24,14 +23,12 @@ from nbprod.io import load_value
 x_clean = load_value(upstream['clean']['x_clean'])
 y_clean = load_value(upstream['clean']['y_clean'])
 
-# %%
-# nbprod: step train, cell 7 of the notebook
+# %% nbprod: step train, cell 7 of the notebook
 # nbprod: step:train
 A = np.column_stack([np.ones_like(x_clean), x_clean])
 coef, *_ = np.linalg.lstsq(A, y_clean, rcond=None)
 
-# %%
-# nbprod: step train, cell 8 of the notebook
+# %% nbprod: step train, cell 8 of the notebook
 rmse = float(np.sqrt(np.mean((A @ coef - y_clean) ** 2)))
 print(rmse)
 

@@ -17,22 +17,19 @@ test_size = 0.2
 seed = 7
 min_sqft = 300
 
-# %%
-# nbprod: shared imports, cell 1 of the notebook
+# %% nbprod: shared imports, cell 1 of the notebook
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import Ridge
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 from sklearn.model_selection import train_test_split
 
-# %%
-# nbprod: shared functions, cell 3 of the notebook
+# %% nbprod: shared functions, cell 3 of the notebook
 def fill_median(frame, columns):
     """Fill the missing values of the given numeric columns with each column's median."""
     return frame.assign(**{column: frame[column].fillna(frame[column].median()) for column in columns})
 
-# %%
-# nbprod: shared serve, cell 5 of the notebook
+# %% nbprod: shared serve, cell 5 of the notebook
 def preprocess(df):
     """Encode raw house records as the model's numeric features."""
     neighborhoods = ["downtown", "midtown", "suburb", "riverside", "rural"]
@@ -52,8 +49,7 @@ def postprocess(pred):
 from nbprod.io import load_value
 raw = load_value(upstream['load']['raw'])
 
-# %%
-# nbprod: step clean, cell 11 of the notebook
+# %% nbprod: step clean, cell 11 of the notebook
 # nbprod: step:clean gate:df
 df = raw.dropna(subset=["price"])
 df = df[df["sqft"] >= min_sqft]
@@ -61,8 +57,7 @@ df = fill_median(df, ["lot_size_sqft"])
 df = df.assign(garage_spaces=df["garage_spaces"].fillna(0).astype(int)).reset_index(drop=True)
 print(f"{len(df)} clean rows of {len(raw)}")
 
-# %%
-# nbprod: step clean, cell 12 of the notebook
+# %% nbprod: step clean, cell 12 of the notebook
 X_train_raw, X_test_raw, y_train, y_test = train_test_split(
     df.drop(columns=["price"]), df["price"], test_size=test_size, random_state=seed
 )

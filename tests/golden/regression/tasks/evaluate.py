@@ -14,8 +14,7 @@
 upstream = ['clean', 'train']
 product = None
 
-# %%
-# nbprod: shared imports, cell 1 of the notebook
+# %% nbprod: shared imports, cell 1 of the notebook
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import Ridge
@@ -29,12 +28,10 @@ X_test = load_value(upstream['clean']['X_test'])
 y_test = load_value(upstream['clean']['y_test'])
 model = load_value(upstream['train']['model'])
 
-# %%
-# nbprod: step evaluate, cell 16 of the notebook
+# %% nbprod: step evaluate, cell 16 of the notebook
 test_pred = model.predict(X_test)
 
-# %%
-# nbprod: step evaluate, cell 17 of the notebook
+# %% nbprod: step evaluate, cell 17 of the notebook
 # nbprod: metrics require:r2>=0.85 require:rmse<=60000
 r2 = float(r2_score(y_test, test_pred))
 rmse = float(np.sqrt(mean_squared_error(y_test, test_pred)))

@@ -15,16 +15,14 @@ upstream = None
 product = None
 nbprod_inputs = ''  # digest of data/houses.csv, set by nbprod run
 
-# %%
-# nbprod: shared imports, cell 1 of the notebook
+# %% nbprod: shared imports, cell 1 of the notebook
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import Ridge
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 from sklearn.model_selection import train_test_split
 
-# %%
-# nbprod: step load, cell 7 of the notebook
+# %% nbprod: step load, cell 7 of the notebook
 raw = pd.read_csv("data/houses.csv")
 print(f"{len(raw)} sales, {int(raw['price'].isna().sum())} without a price")
 

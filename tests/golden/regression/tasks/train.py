@@ -16,8 +16,7 @@ product = None
 alpha = 1.0
 seed = 7
 
-# %%
-# nbprod: shared imports, cell 1 of the notebook
+# %% nbprod: shared imports, cell 1 of the notebook
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import Ridge
@@ -30,8 +29,7 @@ from nbprod.io import load_value
 X_train = load_value(upstream['clean']['X_train'])
 y_train = load_value(upstream['clean']['y_train'])
 
-# %%
-# nbprod: step train, cell 14 of the notebook
+# %% nbprod: step train, cell 14 of the notebook
 # nbprod: step:train model:model
 model = Ridge(alpha=alpha, random_state=seed)
 model.fit(X_train, y_train)
