@@ -167,6 +167,7 @@ def _bento(tag: str, model_tag: str, service: str) -> BentoFiles:
         "service.py": service.replace("MODEL_TAG = 'classifier:", f"MODEL_TAG = '{model_tag}' #"),
         "bentofile.yaml": (GOLDEN / "bento_classifier/bentofile.yaml").read_text(),
         "nbprod_drift.py": "# drift\n",
+        "nbprod_prediction_log.py": "# prediction log\n",
         "MODEL_CARD.md": "# card\n",
     }
     return BentoFiles(tag, model_tag, "classification", files)
@@ -187,6 +188,7 @@ def test_the_canary_bento_files_are_deterministic_and_the_service_parses():
         "nbprod_canary.py",
         "nbprod_drift.py",
         "nbprod_model_service.py",
+        "nbprod_prediction_log.py",
         "service.py",
     ]
     assert files["nbprod_model_service.py"] == candidate.files["service.py"]  # the reviewed code, unchanged
@@ -195,6 +197,7 @@ def test_the_canary_bento_files_are_deterministic_and_the_service_parses():
     assert "base.ClassifierService.inner.predict.func" in files["service.py"]
     assert "base.ClassifierService.inner.predict_proba.func" in files["service.py"]  # a classifier: both APIs
     assert "- classifier:m1\n- classifier:m2\n" in files["bentofile.yaml"]
+    assert "base.nbprod_prediction_log.install(ClassifierCanaryService, 'classifier_canary'" in files["service.py"]
     assert "service: service:ClassifierCanaryService" in files["bentofile.yaml"]
     other = canary_files("classifier", champion, candidate, percent=10, shadow=True, rule=RuleSettings(20))
     assert canary_version(other) != canary_version(files)

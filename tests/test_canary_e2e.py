@@ -99,6 +99,18 @@ def _wait_for_event(project, action, timeout=15.0):
     raise AssertionError(f"no {action} in the release history: {history(project, 'classifier')}")
 
 
+def _wait_for_lines(folder, n, timeout=15.0):
+    from nbprod.package.prediction_log import read_log
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = list(read_log(folder)) if folder.is_dir() else []
+        if len(lines) >= n:
+            return lines
+        time.sleep(0.3)
+    raise AssertionError(f"{len(lines)} prediction log lines in {folder}, not {n}")
+
+
 def test_1_release_the_champion(here):
     run(NB, track=True, package=True)
     approve(NB, by="Ada", note="first model")
@@ -116,6 +128,7 @@ def test_2_a_good_candidate_in_shadow_mode_holds_and_never_answers(here):
         drift = httpx.get(f"{served.url}/drift/", timeout=10).json()  # the reviewed drift watch goes on
         metrics = httpx.get(f"{served.url}/metrics", timeout=10).text
         [passed] = _wait_for_event(here, "canary-passed")
+        logged = _wait_for_lines(here / ".nbprod/serving/classifier_canary", 3 * N + 1)
     assert {(code, model) for code, model, _ in answers} == {(200, "champion")}
     assert {tuple(body) for _, _, body in answers} <= {("stay",), ("churn",)}
     assert state["mode"] == "shadow" and not state["rolled_back"] and state["decision"] == "holding"
@@ -131,6 +144,7 @@ def test_2_a_good_candidate_in_shadow_mode_holds_and_never_answers(here):
     assert passed["candidate_model_version"] == str(approved["digests"]["release"]["model_version"]) == "2"
     assert passed["champion_model_version"] == "1" and passed["models"]["candidate"]["requests"] == N
     assert not [e for e in history(here, "classifier") if e.get("action") == "auto-rollback"]
+    assert len(logged) == 3 * N + 1  # the canary's requests are in its own prediction log
 
 
 def _bad_candidate(path):

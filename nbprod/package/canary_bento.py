@@ -93,6 +93,16 @@ def render_canary_service(
 ) -> str:
     base_cls = service_class_name(pipeline)
     cls = service_class_name(pipeline + "_canary")
+    log = ""
+    if (
+        "nbprod_prediction_log.py" in candidate.files
+        and "import nbprod_prediction_log" in candidate.files["service.py"]
+    ):
+        log = f"""
+
+# the canary's requests go to its own prediction log, with the candidate's [tool.nbprod.prediction-log] settings
+base.nbprod_prediction_log.install({cls}, {pipeline + "_canary"!r}, base.PREDICTION_LOG, bentoml.server_context)
+"""
     proba = ""
     if candidate.task == "classification":
         proba = f'''
@@ -217,7 +227,7 @@ class {cls}:
                 ctx: bentoml.Context) -> list:
         """Predictions for a list of records, by the champion or the candidate (header x-nbprod-model says which)."""
         return self._answer(_PREDICT, records, ctx)
-{proba}'''
+{proba}{log}'''
 
 
 def _bentofile(pipeline: str, candidate: BentoFiles, champion: BentoFiles, include: list[str]) -> str:

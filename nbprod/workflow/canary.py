@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Callable, Optional, Union
 
 from nbprod._core.fsutil import atomic_write_text
-from nbprod._core.layout import ProjectLayout
 from nbprod.convert.render import write_atomically
 from nbprod.errors import ServeError, UsageError
 from nbprod.package import bentoml_child
@@ -31,7 +30,7 @@ from nbprod.package.canary import PASSED_FILE, ROLLBACK_FILE
 from nbprod.package.canary_bento import bento_files, canary_files, canary_version
 from nbprod.workflow.approval import check_workspace
 from nbprod.workflow.release import history, record_event, status
-from nbprod.workflow.serve import last_bento
+from nbprod.workflow.serve import last_bento, serve_command
 from nbprod.workflow.workspace import Workspace
 
 __all__ = ["CanaryPlan", "prepare_canary", "collect_events", "serve_canary"]
@@ -169,7 +168,7 @@ def serve_canary(
     shutil.rmtree(plan.state_dir, ignore_errors=True)
     plan.state_dir.mkdir(parents=True)
     atomic_write_text(plan.state_dir / "serving.json", json.dumps({"bento_tag": plan.bento_tag, "port": port}))
-    cmd, env = bentoml_child.serve_command(ProjectLayout(plan.project).bentoml_home, plan.bento_tag, port)
+    cmd, env = serve_command(plan.project, plan.bento_tag, port)  # its prediction log: .nbprod/serving/<name>_canary/
     env["NBPROD_CANARY_STATE"] = str(plan.state_dir.resolve())
     seen: set[str] = set()
     if threading.current_thread() is threading.main_thread():  # SIGTERM (systemd, kill) stops the server too

@@ -119,3 +119,7 @@ class ClassifierCanaryService:
                       ctx: bentoml.Context) -> list[dict]:
         """Class probabilities for each record, by the model the split chooses (as for predict)."""
         return self._answer(base.ClassifierService.inner.predict_proba.func, records, ctx)
+
+
+# the canary's requests go to its own prediction log, with the candidate's [tool.nbprod.prediction-log] settings
+base.nbprod_prediction_log.install(ClassifierCanaryService, 'classifier_canary', base.PREDICTION_LOG, bentoml.server_context)
