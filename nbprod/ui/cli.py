@@ -119,6 +119,8 @@ def _cmd_package(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from nbprod.workflow.serve import serve
 
+    if args.canary is not None or args.shadow:
+        return _serve_canary(args)
     tag = None
     if args.champion:
         from nbprod.workflow.release import status
@@ -135,6 +137,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         bento_tag=tag,
         announce=lambda t: print(f"serving {t} on http://127.0.0.1:{args.port} (Ctrl+C stops)", flush=True),
+    )
+
+
+def _serve_canary(args: argparse.Namespace) -> int:
+    from nbprod.workflow.canary import prepare_canary, serve_canary
+    from nbprod.workflow.release import canary_line
+
+    if args.champion:
+        raise UsageError("--champion and --canary exclude each other", path=args.notebook, fix="pass one of them")
+    kw = {"project": args.project, "name": args.name, "split": args.split}
+    plan = prepare_canary(args.notebook, percent=args.canary or 0.0, shadow=args.shadow, **kw)
+    print(f"serving canary {plan.describe(args.port)} (Ctrl+C stops)", flush=True)
+    return serve_canary(
+        plan, port=args.port, on_event=lambda e: print(f"canary: {canary_line(e)} (recorded)", flush=True)
     )
 
 

@@ -17,6 +17,7 @@ the journey:
   nbprod expect NB     propose expectation suites for gate: tags from a good run
   nbprod package NB    bentos/<name>/ (service, bentofile, model card) and a built Bento
   nbprod serve NB      serve the built Bento on 127.0.0.1 (--champion: the released one)
+                       --canary PCT [--shadow]: champion + candidate, automatic rollback
   nbprod monitor NB    the live service's drift per feature; exit 1 when an alert fires
                        (--log: its prediction log, offline; --picture; --retrain: a candidate on new data)
   nbprod review NB     HTML report for the reviewer; nbprod approve NB --by NAME records the decision
@@ -98,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(serve)
     serve.add_argument("--port", type=int, default=3000, help="port (default: BentoML's 3000)")
     serve.add_argument("--champion", action="store_true", help="serve the Bento of the released champion")
+    serve.add_argument(
+        "--canary",
+        type=float,
+        metavar="PCT",
+        help="champion and the approved candidate in one Bento: PCT%% of the requests go to the candidate, rolled "
+        "back automatically by the [tool.nbprod.canary] rule",
+    )
+    serve.add_argument("--shadow", action="store_true", help="with --canary: the candidate only scores, never answers")
     mon = sub.add_parser("monitor", help="the live service's drift per feature; exit 1 when an alert fires")
     _add_common(mon)
     mon.add_argument("--url", default="http://127.0.0.1:3000", help="the served Bento (default: http://127.0.0.1:3000)")

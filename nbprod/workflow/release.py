@@ -23,9 +23,11 @@ from nbprod.track import alias_version, registry_client
 from nbprod.workflow.approval import check_workspace
 from nbprod.workflow.workspace import Workspace
 
-__all__ = ["Status", "release", "rollback", "status", "history"]
+__all__ = ["Status", "release", "rollback", "status", "history", "releases", "record_event"]
 
 CHAMPION = "champion"
+#: history entries that are not releases carry an "action" (nbprod serve --canary: canary-passed, auto-rollback)
+CANARY_ACTIONS = ("canary-passed", "auto-rollback")
 
 
 def _history_path(project: Path, pipeline: str) -> Path:
@@ -37,6 +39,23 @@ def history(project: Path, pipeline: str) -> list[dict]:
         return json.loads(_history_path(project, pipeline).read_text())
     except (OSError, ValueError):
         return []
+
+
+def releases(entries: list[dict]) -> list[dict]:
+    """The release entries of a history (without the canary events)."""
+    return [e for e in entries if e.get("action", "release") == "release"]
+
+
+def record_event(project: Path, pipeline: str, event: dict) -> None:
+    """Append a canary event (``{"action": "auto-rollback", ...}``) to the release history."""
+    _save_history(project, pipeline, [*history(project, pipeline), event])
+
+
+def _rolled_back(entries: list[dict], approval_digest: str) -> Optional[dict]:
+    return next(
+        (e for e in entries if e.get("action") == "auto-rollback" and e.get("approval_digest") == approval_digest),
+        None,
+    )
 
 
 def _save_history(project: Path, pipeline: str, entries: list[dict]) -> None:
@@ -78,6 +97,14 @@ def release(
             fix="run the pipeline with tracking and packaging, then approve again",
         )
     pipeline = record["pipeline"]
+    event = _rolled_back(history(project, pipeline), record["digest"])
+    if event is not None:
+        raise ReleaseError(
+            f"release refused: the canary rolled this candidate back automatically at {event['at']}: "
+            + event.get("reason", ""),
+            path=str(notebook),
+            fix="look at the candidate again (nbprod review); approving it again (nbprod approve) allows the release",
+        )
     client = _client(project, tracking_uri)
     client.set_registered_model_alias(pipeline, CHAMPION, rel["model_version"])
     client.set_model_version_tag(pipeline, rel["model_version"], "nbprod.approval_digest", record["digest"])
@@ -91,7 +118,8 @@ def release(
         "at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
     }
     entries = history(project, pipeline)
-    if not entries or str(entries[-1]["model_version"]) != entry["model_version"]:
+    released = releases(entries)
+    if not released or str(released[-1]["model_version"]) != entry["model_version"]:
         entries.append(entry)
         _save_history(project, pipeline, entries)
     return entry
@@ -109,18 +137,30 @@ def rollback(
     ws = Workspace(notebook, project=project, name=name, split=split)
     project, pipeline = ws.project, ws.pipeline
     entries = history(project, pipeline)
-    if len(entries) < 2:
+    released = releases(entries)
+    if len(released) < 2:
         raise ReleaseError(
-            f"nothing to roll back to: {len(entries)} release(s) of {pipeline!r} so far",
+            f"nothing to roll back to: {len(released)} release(s) of {pipeline!r} so far",
             path=str(notebook),
             fix="rollback needs an earlier release; see nbprod status",
         )
     client = _client(project, tracking_uri)
-    previous = entries[-2]
+    previous = released[-2]
     client.set_registered_model_alias(pipeline, CHAMPION, previous["model_version"])
-    entries.pop()
+    entries.remove(released[-1])
     _save_history(project, pipeline, entries)
     return previous
+
+
+def canary_line(event: dict) -> str:
+    """One line for a canary event of the history (status, review)."""
+    models = event.get("models") or {}
+    counts = ", ".join(f"{m} {s.get('requests', 0)} requests, {s.get('errors', 0)} errors" for m, s in models.items())
+    what = "automatic rollback" if event.get("action") == "auto-rollback" else "canary passed"
+    head = (
+        f"{what} of Bento {event.get('candidate_bento')} vs champion {event.get('champion_bento')} at {event.get('at')}"
+    )
+    return head + (f": {event['reason']}" if event.get("reason") else "") + (f" ({counts})" if counts else "")
 
 
 @dataclass
@@ -132,6 +172,7 @@ class Status:
     approval: str = "none"
     changed: list[str] = field(default_factory=list)
     message: str = ""
+    canary: list[dict] = field(default_factory=list)  # the canary events of the history, oldest first
 
     def render(self) -> str:
         lines = [
@@ -142,6 +183,7 @@ class Status:
             f"  approval:  {self.approval}" + (f" - {self.message}" if self.message else ""),
         ]
         lines += [f"    changed: {c}" for c in self.changed]
+        lines += [f"  canary:    {canary_line(e)}" for e in self.canary[-3:]]
         return "\n".join(lines)
 
 
@@ -172,8 +214,9 @@ def status(
             else:
                 result.candidate = version
     entries = history(project, pipeline)
+    result.canary = [e for e in entries if e.get("action") in CANARY_ACTIONS]
     if entries and result.champion:
         result.champion_bento = next(
-            (e["bento_tag"] for e in reversed(entries) if str(e["model_version"]) == result.champion), None
+            (e["bento_tag"] for e in reversed(releases(entries)) if str(e["model_version"]) == result.champion), None
         )
     return result

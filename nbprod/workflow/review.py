@@ -17,6 +17,7 @@ from nbprod._core.fsutil import atomic_write_text
 from nbprod.gates.model import check_requirements
 from nbprod.views.dag_svg import render_svg
 from nbprod.workflow.approval import card_warnings, check_workspace, current_digests, readiness
+from nbprod.workflow.release import CANARY_ACTIONS, canary_line, history
 from nbprod.workflow.workspace import Workspace
 
 __all__ = ["ReviewReport", "review"]
@@ -38,6 +39,8 @@ class ReviewReport:
     card_state: str = "complete"
     #: missing card fields that do not block approval ([tool.nbprod] approval-card-fields lists those that do)
     card_warnings: list[str] = field(default_factory=list)
+    #: the canary events of the release history (nbprod serve --canary), one line each, oldest first
+    canary: list[str] = field(default_factory=list)
 
     @property
     def card_text(self) -> str:
@@ -68,6 +71,7 @@ class ReviewReport:
         lines.append(f"  model card: {self.card_text}")
         if self.card_warnings:
             lines.append("    (not required for approval: " + ", ".join(f"card:{m}" for m in self.card_warnings) + ")")
+        lines += [f"  canary: {c}" for c in self.canary]
         lines.append("  ready to approve" if not self.blockers else "  not ready to approve:")
         lines += [f"    - {b}" for b in self.blockers]
         return "\n".join(lines)
@@ -156,6 +160,7 @@ def review(
         readiness(ws),
         _card_state(ws, card),
         card_warnings(ws),
+        [canary_line(e) for e in history(ws.project, plan.name) if e.get("action") in CANARY_ACTIONS],
     )
     page = _render(plan, report, render_svg(plan), _diffs(ws, changed_files) if verdict.state != "approved" else [])
     atomic_write_text(report.html_path, page)
@@ -235,6 +240,7 @@ pre{{background:#f6f8fa;padding:.5rem;overflow:auto;font-size:.8rem}} .add{{colo
 <h2>Data gates</h2><table><tr><th>gate</th><th>result</th><th>expectations</th><th>failed</th><th>report</th></tr>{rows_gates}</table>
 <h2>Metrics and thresholds</h2><table><tr><th>metric</th><th>value</th><th>required</th><th>result</th></tr>{rows_metrics}</table>
 <h2>Model card</h2><p>{"Missing human fields: " if report.card_state == "incomplete" else ""}{missing}</p>
+{"<h2>Canary</h2><ul>" + "".join(f"<li>{e(c)}</li>" for c in report.canary) + "</ul>" if report.canary else ""}
 </body></html>
 """
 
