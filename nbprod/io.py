@@ -14,6 +14,7 @@ show through the other, as it does in the notebook's kernel.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import numbers
@@ -120,38 +121,43 @@ def _replace_folder(target: Path, write: Callable[[Path], None]) -> None:
 
 def save_together(values: Mapping[str, Any], product: Mapping[str, PathLike]) -> None:
     """Save ``values`` (name -> value) as their product folders (``product[name]``) so that the objects they share
-    are shared again when :func:`load_together` loads them: the pickled ones go into one file, in the first one's
-    folder, and each of the others points to it. Only DataFrames, Series and arrays, which cannot hold one another,
-    are saved as by :func:`save_value`."""
+    are shared again when :func:`load_together` loads them: one pickle of them all, written into each one's folder
+    (each folder stands alone: an orchestrator may move products one by one) with the group's digest, by which
+    :func:`load_together` unpickles it once. Numbers and strings, which share nothing, and DataFrames, Series and
+    arrays when nothing else is in the group (they cannot hold one another) are saved as by :func:`save_value`."""
+    shared = {n: v for n, v in values.items() if not _immutable(v)}
     # a dict holding frames shares them only if they are pickled with it: all in one file once any member is pickled
-    mixed = any(not _own_format(v) for v in values.values())
-    pickled = dict(values) if mixed else {}
+    pickled = shared if len(shared) > 1 and any(not _own_format(v) for v in shared.values()) else {}
     for name, value in values.items():
-        if name not in pickled or len(pickled) < 2:
+        if name not in pickled:
             save_value(value, product[name])
-    if len(pickled) < 2:
+    if not pickled:
         return
-    first = Path(product[next(iter(pickled))])
-    stored: list[str] = []
+    parent = Path(product[next(iter(pickled))]).parent
+    parent.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(prefix=".together-", dir=parent))
+    try:  # plain pickle: joblib pickles object arrays apart, losing what they share
+        file = staged / _pickle_into(staged, dict(pickled), "together", joblib=False)
+        group = hashlib.sha256(file.read_bytes()).hexdigest()[:16]
+        for name in pickled:
+            _replace_folder(Path(product[name]), functools.partial(_write_member, file, name, group))
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
 
-    def write_first(tmp: Path) -> None:  # plain pickle: joblib pickles object arrays apart, losing what they share
-        stored.append(_pickle_into(tmp, dict(pickled), "together", joblib=False))
-        (tmp / "together.json").write_text(json.dumps({"name": next(iter(pickled)), "file": stored[0]}))
 
-    _replace_folder(first, write_first)
-    for name in list(pickled)[1:]:
-        folder = Path(product[name])
-        _replace_folder(folder, functools.partial(_write_pointer, name, os.path.relpath(first / stored[0], folder)))
+def _immutable(value: Any) -> bool:
+    return value is None or isinstance(value, (bool, int, float, complex, str, bytes, numbers.Number))
 
 
-def _write_pointer(name: str, file: str, tmp: Path) -> None:
-    (tmp / "together.json").write_text(json.dumps({"name": name, "file": file}))
+def _write_member(file: Path, name: str, group: str, tmp: Path) -> None:
+    shutil.copyfile(file, tmp / file.name)
+    (tmp / "together.json").write_text(json.dumps({"name": name, "file": file.name, "group": group}))
 
 
 def load_together(*paths: PathLike) -> tuple:
     """Load product folders saved by :func:`save_together` (or :func:`save_value`), each shared file once: the
     values share what they shared when saved."""
-    files: dict[Path, dict] = {}
+    files: dict[str, dict] = {}
     caller = sys._getframe(1).f_globals
     return tuple(_into(_load(Path(p), files), caller) for p in paths)
 
@@ -200,13 +206,12 @@ def _global_names(code: types.CodeType) -> set[str]:
     return names
 
 
-def _load(folder: Path, files: dict[Path, dict]) -> Any:
+def _load(folder: Path, files: dict[str, dict]) -> Any:
     if (folder / "together.json").exists():
-        pointer = json.loads((folder / "together.json").read_text())
-        file = (folder / pointer["file"]).resolve()
-        if file not in files:
-            files[file] = _unpickle(file)
-        return files[file][pointer["name"]]
+        member = json.loads((folder / "together.json").read_text())
+        if member["group"] not in files:
+            files[member["group"]] = _unpickle(folder / member["file"])
+        return files[member["group"]][member["name"]]
     if (folder / "value.parquet").exists():
         import pandas as pd
 

@@ -162,8 +162,8 @@ def test_a_figure_drawn_across_steps_is_the_notebooks_figure(tmp_path, write_nb)
 
 
 def test_a_model_saved_with_the_names_unpacked_with_it_is_staged_for_the_bento(tmp_path):
-    """``model, history = fit(...)``, history changed later: the model's product folder only points into the group's
-    file; the Bento still gets a model file of its own."""
+    """``model, history = fit(...)``, history changed later: the model's product folder holds the group's pickle;
+    the Bento still gets a model file of its own."""
     import joblib
     from sklearn.linear_model import LinearRegression
 
@@ -176,3 +176,37 @@ def test_a_model_saved_with_the_names_unpacked_with_it_is_staged_for_the_bento(t
     tag = _stage_model(tmp_path / "work", paths["model"], model, spec, {})
     staged = joblib.load(tmp_path / "work" / "model.joblib")
     assert staged.predict([[2.0]])[0] == pytest.approx(4.0) and len(tag) == 12
+
+
+def test_each_member_folder_stands_alone_and_numbers_are_saved_apart(tmp_path):
+    """An orchestrator moves products one by one (a Kubeflow artifact per product): a member's folder holds the
+    group's pickle itself. A number or a string shares nothing: it keeps its own file, as do the frames it sits with."""
+    import shutil
+
+    fig, ax = plt.subplots()
+    frame = pd.DataFrame({"a": [1]})
+    paths = {n: tmp_path / "step" / n for n in ("fig", "ax", "n_rows", "frame")}
+    save_together({"fig": fig, "ax": ax, "n_rows": 3, "frame": frame}, paths)
+    plt.close(fig)
+    moved = tmp_path / "elsewhere" / "ax"
+    shutil.copytree(paths["ax"], moved)
+    assert type(load_value(moved)).__name__ == "Axes"  # without the other folders
+    assert (paths["n_rows"] / "value.joblib").exists() and not (paths["n_rows"] / "together.json").exists()
+    fig2, ax2 = load_together(paths["fig"], moved)  # one group, by digest: one unpickling
+    assert ax2 is fig2.axes[0]
+
+
+def test_a_frames_shape_or_columns_are_not_parts_of_it():
+    tree = ast.parse("n_rows, n_cols = df.shape\nfor col in df.columns:\n    pass\nfirst = df['a']")
+    assert unpacked_together(tree) == [("n_rows", "n_cols"), ("first", "df")]
+
+
+def test_a_name_its_producer_may_leave_unbound_is_not_pulled_into_a_group(tmp_path):
+    cells = [
+        ("code", "models = {}\nfor name, m in models.items():\n    pass", ["step:load"]),
+        ("code", "models['x'] = 1", ["step:feat"]),
+        ("code", "if 'm' in globals():\n    print(m)\nprint(models)", ["step:show"]),
+    ]
+    plan = build_plan(notebook_from_cells("nb.ipynb", cells))
+    assert "m" not in plan.step("feat").inputs and "m" in plan.step("load").maybe_bound
+    assert "save_together" not in render_pipeline(plan, tmp_path)["tasks/feat.py"]

@@ -146,6 +146,11 @@ def root_name(node: ast.AST) -> Optional[str]:
     return node.id if isinstance(node, ast.Name) else None
 
 
+def _drawn_on(call: ast.Call) -> list[ast.AST]:
+    """``df.plot(ax=ax)``, ``sns.histplot(df, ax=axes[1])``: what is drawn on changes, whatever draws on it."""
+    return [k.value for k in call.keywords if k.arg in ("ax", "axes") and root_name(k.value) is not None]
+
+
 def call_effects(call: ast.Call, imports: dict[str, str]) -> tuple[list[ast.AST], list[ast.AST], list[tuple[str, str]]]:
     """What one call may change: (receivers, arguments, (argument root, bare callee) pairs left to the planner).
 
@@ -162,6 +167,7 @@ def call_effects(call: ast.Call, imports: dict[str, str]) -> tuple[list[ast.AST]
             receivers.append(func.value)
         if func.attr == "shuffle" and call.args:
             receivers.append(call.args[0])
+    receivers += _drawn_on(call)
     mutated: list[ast.AST] = []
     passed: list[tuple[str, str]] = []
     if not args_mutated:

@@ -15,6 +15,8 @@ PART_METHODS = frozenset(
     "add_subplot add_axes subplots gca gcf get_figure get_axes twinx twiny inset_axes subfigures get setdefault "
     "items values".split()
 )
+#: Attributes that describe a value rather than hold a part of it.
+_METADATA = frozenset("shape dtypes dtype size ndim columns index name names nbytes itemsize".split())
 #: Methods that store their arguments in their receiver.
 _STORES = frozenset("append extend insert add update setdefault appendleft".split())
 #: Builtins whose result holds the very elements of their arguments (``for i, m in enumerate(models)``).
@@ -108,6 +110,8 @@ def _part_of(value: ast.expr) -> Optional[str]:
             if not isinstance(node.func, ast.Attribute) or node.func.attr not in PART_METHODS:
                 return None
             node = node.func.value
+        elif isinstance(node, ast.Attribute) and node.attr in _METADATA:
+            return None  # df.shape, df.columns: new values, not parts
         elif isinstance(node, (ast.Subscript, ast.Attribute)):
             node = node.value
         else:

@@ -55,10 +55,12 @@ def _kept_state(plan: Pipeline, name: str, node: ast.AST, rebound: dict[str, int
         return ""
     if any(_dotted(d.func if isinstance(d, ast.Call) else d) in _CACHES for d in node.decorator_list):
         return "caches its results (its cache holds what earlier calls computed)"
-    params = node.args.args[len(node.args.args) - len(node.args.defaults) :] + node.args.kwonlyargs
-    defaults = node.args.defaults + [d for d in node.args.kw_defaults if d is not None]
-    changed = {r for r in _changed_roots(node)}
-    for p, d in zip(params, defaults):
+    positional = node.args.posonlyargs + node.args.args
+    pairs = list(zip(positional[len(positional) - len(node.args.defaults) :], node.args.defaults))
+    pairs += [(p, d) for p, d in zip(node.args.kwonlyargs, node.args.kw_defaults) if d is not None]
+    defaults = [d for _, d in pairs]
+    changed = set(_changed_roots(node))
+    for p, d in pairs:
         if isinstance(d, (ast.List, ast.Dict, ast.Set)) and p.arg in changed:
             return f"fills its mutable default {p.arg}={ast.unparse(d)}"
     for d in defaults:

@@ -124,7 +124,7 @@ class StepResolver:
     def _hand_on_mates(self, n: str, cell: Cell) -> None:
         """``n``, loaded and changed here, was unpacked with other names from one value (``fig, ax``): the step
         loads them too and hands them on with it, so that a later step still sees one object through both."""
-        for m in sorted(self.scope.together.get(n, ())):
+        for m in sorted(self.scope.together.get(n, set()) - self.scope.maybe):  # a maybe-unbound one is not saved
             if m not in self.local and m not in self.step.mutated_inputs and m in self.scope.producer:
                 self.resolve(m, cell, quiet=True)
                 if m in self.step.inputs:
