@@ -224,3 +224,25 @@ def test_a_log_handler_on_stdout_writes_into_the_later_steps_notebooks_in_proces
     later = json.loads((tmp_path / ".nbprod/products/logs/later.ipynb").read_text())
     printed = "".join("".join(o.get("text", "")) for c in later["cells"] for o in c.get("outputs", []))
     assert printed.endswith("two\nthree\n"), printed
+
+
+def test_replayed_settings_show_nothing_and_steps_run_in_the_notebooks_order(tmp_path):
+    import json
+
+    from nbprod.workflow.run import run
+
+    cells = [
+        ("code", "import numpy as np\nfrom pathlib import Path", ["imports"]),
+        ("code", "np.seterr(divide='raise')\nPath('v.txt').write_text('v0')", ["step:setup"]),
+        ("code", "Path('v.txt').write_text('v3')", ["step:zz_overwrite"]),  # shares only a file with the next step
+        ("code", "print(Path('v.txt').read_text())", ["step:aa_read"]),
+    ]
+    nb = tmp_path / "order.ipynb"
+    from tests.conftest import nb_json
+
+    nb.write_text(json.dumps(nb_json(cells)))
+    result = run(nb, project=tmp_path, track=False, package=False)
+    assert result.ran == ["setup", "zz_overwrite", "aa_read"]
+    executed = json.loads((tmp_path / ".nbprod/products/order/aa_read.ipynb").read_text())
+    shown = [o for cell in executed["cells"] for o in cell.get("outputs", [])]
+    assert [o.get("text") for o in shown] == [["v3\n"]]  # no {'divide': ...} from the replayed np.seterr

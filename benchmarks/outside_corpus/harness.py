@@ -183,8 +183,10 @@ def step_notebooks_nbprod(proj: pathlib.Path, name: str) -> list[pathlib.Path]:
 
     def key(p):
         nb = nbformat.read(str(p), as_version=4)
+        # the cell a step's code copies: in the cell's title (jupytext keeps the `# %% nbprod: ...` text there)
         cells = [int(m.group(1)) for c in nb.cells if c.cell_type == "code"
-                 for m in [re.search(r"# nbprod: step .*cell (\d+) of the notebook", c.source)] if m]
+                 for m in [re.search(r"nbprod: step .*cell (\d+) of the notebook",
+                                     c.metadata.get("title", "") + "\n" + c.source)] if m]
         return (min(cells) if cells else 10 ** 6, p.name)
     return sorted(nbs, key=key)
 

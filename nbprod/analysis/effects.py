@@ -146,9 +146,13 @@ def root_name(node: ast.AST) -> Optional[str]:
     return node.id if isinstance(node, ast.Name) else None
 
 
+#: keyword arguments whose value the call changes: what it draws on
+_ADVANCED = frozenset({"ax", "axes"})
+
+
 def _drawn_on(call: ast.Call) -> list[ast.AST]:
     """``df.plot(ax=ax)``, ``sns.histplot(df, ax=axes[1])``: what is drawn on changes, whatever draws on it."""
-    return [k.value for k in call.keywords if k.arg in ("ax", "axes") and root_name(k.value) is not None]
+    return [k.value for k in call.keywords if k.arg in _ADVANCED and root_name(k.value) is not None]
 
 
 def call_effects(call: ast.Call, imports: dict[str, str]) -> tuple[list[ast.AST], list[ast.AST], list[tuple[str, str]]]:

@@ -161,7 +161,8 @@ def render_task(plan: Pipeline, step: Step, nb_rel: str, order: dict[str, int]) 
         where = list(dict.fromkeys(str(i) for _, i in step.settings))
         cells = ("cells " if len(where) > 1 else "cell ") + ", ".join(where)
         lines = ["# %%", f"# nbprod: library settings made by earlier steps ({cells} of the notebook)"]
-        parts.append("\n".join(lines + [src for src, _ in step.settings]) + "\n")
+        # a last expression would be shown (np.seterr returns the old settings): the notebook showed it once
+        parts.append("\n".join(lines + [src for src, _ in step.settings] + ["None"]) + "\n")
     for cell in step.code_cells:
         parts.append(_cell_block(cell, f"step {step.name}"))
     if step.outputs or step.metrics:

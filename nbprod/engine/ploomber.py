@@ -318,7 +318,7 @@ def _progress_executor(b: _Build, outcome: BuildOutcome, failures: list[tuple[st
         def __call__(self, dag: Any, show_progress: Any) -> list:  # Ploomber's executor protocol
             super().__call__(dag)
             reports: list = []
-            for name in dag:
+            for name in sorted(dag, key=[s.name for s in b.plan.steps].index):  # in the notebook's order (files)
                 if dag[name].exec_status != TaskStatus.Skipped:
                     run_one(str(name), dag[name], reports)
             return reports
