@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from typing import Iterator, Optional
 
-__all__ = ["PART_METHODS", "unpacked_together"]
+__all__ = ["PART_METHODS", "unpacked_together", "held_names", "target_root"]
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
@@ -53,16 +53,16 @@ def _loop(node: ast.For | ast.AsyncFor) -> list[tuple[str, ...]]:
 
 def _store(node: ast.Call) -> list[tuple[str, ...]]:
     """``grid.append(row)``: grid now holds row."""
-    holder = _root(node.func.value) if isinstance(node.func, ast.Attribute) else None
+    holder = target_root(node.func.value) if isinstance(node.func, ast.Attribute) else None
     return _group([holder], [a.id for a in node.args if isinstance(a, ast.Name)]) if holder else []
 
 
 def _assignment(node: ast.Assign) -> list[tuple[str, ...]]:
-    holders = [h for t in node.targets if isinstance(t, (ast.Attribute, ast.Subscript)) and (h := _root(t))]
+    holders = [h for t in node.targets if isinstance(t, (ast.Attribute, ast.Subscript)) and (h := target_root(t))]
     if isinstance(node.value, ast.Name) and holders:  # box.xs = xs, d["k"] = lst: the holder holds it
         return _group(holders, [node.value.id])
     if isinstance(node.value, (ast.Dict, ast.List, ast.Tuple, ast.Set)):  # models = {"lr": lr, "tree": tree}
-        return _group([t.id for t in node.targets if isinstance(t, ast.Name)], list(_displayed(node.value)))
+        return _group([t.id for t in node.targets if isinstance(t, ast.Name)], list(held_names(node.value)))
     out = []
     whole = _part_of(node.value)
     for target in node.targets:
@@ -80,24 +80,24 @@ def _holders(iterable: ast.expr) -> list[str]:
     if isinstance(iterable, ast.Name):
         return [iterable.id]
     if isinstance(iterable, (ast.Tuple, ast.List, ast.Set)):
-        return list(dict.fromkeys(_displayed(iterable)))
+        return list(dict.fromkeys(held_names(iterable)))
     if isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Name) and iterable.func.id in _SAME_ELEMENTS:
         return [h for a in iterable.args for h in _holders(a)]
     whole = _part_of(iterable)
     return [whole] if whole is not None else []
 
 
-def _displayed(value: ast.expr) -> Iterator[str]:
-    """Bare names a container display holds, at any depth."""
+def held_names(value: ast.expr) -> Iterator[str]:
+    """Bare names a container display holds as elements (``{"k": lst}``, ``[a, b]``, ``(x,)``), at any depth."""
     if isinstance(value, ast.Name):
         yield value.id
     elif isinstance(value, (ast.List, ast.Tuple, ast.Set)):
         for e in value.elts:
-            yield from _displayed(e)
+            yield from held_names(e)
     elif isinstance(value, ast.Dict):
         for v in value.values:
             if v is not None:
-                yield from _displayed(v)
+                yield from held_names(v)
 
 
 def _part_of(value: ast.expr) -> Optional[str]:
@@ -120,7 +120,8 @@ def _part_of(value: ast.expr) -> Optional[str]:
     return node.id if chained and isinstance(node, ast.Name) else None
 
 
-def _root(node: ast.expr) -> Optional[str]:
+def target_root(node: ast.expr) -> Optional[str]:
+    """The name an item or attribute target hangs from: ``d`` for ``d["k"].x``; None under a call."""
     while isinstance(node, (ast.Attribute, ast.Subscript)):
         node = node.value
     return node.id if isinstance(node, ast.Name) else None

@@ -90,12 +90,7 @@ def run_steps(
                 failed.append((name, exc))
                 emit(StepEvent(EventKind.FAILED, name, time.perf_counter() - t0, str(exc)))
                 continue
-            elapsed = time.perf_counter() - t0
-            outcome.ran.append(name)
-            outcome.timings[name] = elapsed
-            emit(StepEvent(EventKind.DONE, name, elapsed))
-            if hooks is not None:
-                hooks.after(name)
+            outcome.step_done(name, time.perf_counter() - t0, emit, hooks)
     if failed:
         first, error = failed[0]
         nb_product = task_products(tasks[first], pdir)["nb"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional, Protocol
 
+from nbprod.events import EventKind, EventSink, StepEvent
+
 __all__ = ["BuildOutcome", "StepHooks"]
 
 
@@ -25,3 +27,11 @@ class BuildOutcome:
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+
+    def step_done(self, name: str, elapsed: float, emit: EventSink, hooks: Optional[StepHooks]) -> None:
+        """``name`` ran in ``elapsed`` seconds: recorded, announced, and checked by the hooks."""
+        self.ran.append(name)
+        self.timings[name] = elapsed
+        emit(StepEvent(EventKind.DONE, name, elapsed))
+        if hooks is not None:
+            hooks.after(name)

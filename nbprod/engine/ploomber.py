@@ -307,12 +307,7 @@ def _progress_executor(b: _Build, outcome: BuildOutcome, failures: list[tuple[st
             failures.append((name, exc))
             emit(StepEvent(EventKind.FAILED, name, time.perf_counter() - t0, str(_root_cause(exc))))
             return
-        elapsed = time.perf_counter() - t0
-        outcome.ran.append(name)
-        outcome.timings[name] = elapsed
-        emit(StepEvent(EventKind.DONE, name, elapsed))
-        if hooks is not None:
-            hooks.after(name)
+        outcome.step_done(name, time.perf_counter() - t0, emit, hooks)
 
     class ProgressExecutor(Executor):
         def __call__(self, dag: Any, show_progress: Any) -> list:  # Ploomber's executor protocol

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Callable, Optional
 
 from nbprod.analysis.rng import dotted
+from nbprod.analysis.together import held_names
 from nbprod.notebook.reader import Cell
 from nbprod.plan.model import Pipeline, Step
 
@@ -93,18 +94,6 @@ def check_cross_step(plan: Pipeline, add: Add) -> None:
                     )
 
 
-def _stored_names(value: ast.expr) -> Iterator[str]:
-    """Bare names a container display holds as elements (``{"k": lst}``, ``[a, b]``, ``(x,)``), at any depth."""
-    if isinstance(value, ast.Name):
-        yield value.id
-    elif isinstance(value, (ast.List, ast.Tuple, ast.Set)):
-        for e in value.elts:
-            yield from _stored_names(e)
-    elif isinstance(value, ast.Dict):
-        for v in value.values:
-            yield from _stored_names(v)
-
-
 def _aliases(plan: Pipeline, cell: Cell) -> Iterator[tuple[str, str]]:
     """(container, name) pairs one object gets two names by: ``holder = {"items": lst}``, ``holder["k"] = lst``,
     ``obj.attr = lst``, ``box.append(lst)``. A bare ``b = a`` is left out: the planner hands ``a`` on as it is."""
@@ -116,7 +105,7 @@ def _aliases(plan: Pipeline, cell: Cell) -> Iterator[tuple[str, str]]:
                     continue
                 root = dotted(target.value) if isinstance(target, (ast.Subscript, ast.Attribute)) else ""
                 holder = target.id if isinstance(target, ast.Name) else root.split(".")[0]
-                for name in _stored_names(node.value):
+                for name in held_names(node.value):
                     if holder and name != holder:
                         yield holder, name
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _STORES:

@@ -12,6 +12,8 @@ import ast
 from typing import Callable, Iterator, Optional
 
 from nbprod.analysis.effects import MUTATING_METHODS
+from nbprod.analysis.rng import dotted
+from nbprod.analysis.together import target_root
 from nbprod.notebook.reader import Cell
 from nbprod.plan.model import Pipeline
 
@@ -53,7 +55,7 @@ def _kept_state(plan: Pipeline, name: str, node: ast.AST, rebound: dict[str, int
         return "changes its class attributes (through the class)"
     if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return ""
-    if any(_dotted(d.func if isinstance(d, ast.Call) else d) in _CACHES for d in node.decorator_list):
+    if any(dotted(d.func if isinstance(d, ast.Call) else d) in _CACHES for d in node.decorator_list):
         return "caches its results (its cache holds what earlier calls computed)"
     positional = node.args.posonlyargs + node.args.args
     pairs = list(zip(positional[len(positional) - len(node.args.defaults) :], node.args.defaults))
@@ -95,27 +97,11 @@ def _changed_roots(tree: ast.AST, attributes_only: bool = False) -> Iterator[str
             targets = [n.func.value]
         for t in targets:
             if isinstance(t, (ast.Attribute, ast.Subscript)) or (targets and isinstance(n, ast.Call)):
-                root = _root(t)
-                if root == "self" and isinstance(t, ast.Attribute) and _dotted(t).startswith("self.__class__"):
+                root = target_root(t)
+                if root == "self" and isinstance(t, ast.Attribute) and dotted(t).startswith("self.__class__"):
                     root = "__class__"
                 if root is not None and (not attributes_only or isinstance(t, ast.Attribute)):
                     yield root
-
-
-def _root(node: ast.expr) -> Optional[str]:
-    while isinstance(node, (ast.Attribute, ast.Subscript)):
-        node = node.value
-    return node.id if isinstance(node, ast.Name) else None
-
-
-def _dotted(node: ast.expr) -> str:
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-    return ".".join(reversed(parts))
 
 
 def _rebound_by_step(plan: Pipeline) -> dict[str, int]:

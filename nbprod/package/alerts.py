@@ -124,8 +124,8 @@ def _features(value: Any, path: str) -> dict[str, dict[str, float]]:
     return out
 
 
-def load_settings(project: Path) -> AlertSettings:
-    """The alert settings of ``project`` (defaults without pyproject.toml or without the table)."""
+def nbprod_table(project: Path) -> tuple[Optional[dict], Path]:
+    """``[tool.nbprod]`` of ``project``'s pyproject.toml (None without the file or the table) and the file's path."""
     try:
         import tomllib
     except ImportError:  # Python 3.10
@@ -133,7 +133,7 @@ def load_settings(project: Path) -> AlertSettings:
 
     path = project / "pyproject.toml"
     if not path.is_file():
-        return AlertSettings()
+        return None, path
     try:
         data = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -141,7 +141,13 @@ def load_settings(project: Path) -> AlertSettings:
             f"pyproject.toml is not valid TOML: {exc}", path=str(path), fix="fix the TOML syntax"
         ) from None
     nbprod = data.get("tool", {}).get("nbprod", {})
-    return settings_from_table(nbprod.get("alerts") if isinstance(nbprod, dict) else None, str(path))
+    return (nbprod if isinstance(nbprod, dict) else None), path
+
+
+def load_settings(project: Path) -> AlertSettings:
+    """The alert settings of ``project`` (defaults without pyproject.toml or without the table)."""
+    nbprod, path = nbprod_table(project)
+    return settings_from_table(nbprod.get("alerts") if nbprod is not None else None, str(path))
 
 
 def _q(value: str) -> str:

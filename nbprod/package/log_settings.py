@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from nbprod.errors import UsageError
+from nbprod.package.alerts import nbprod_table
 from nbprod.package.prediction_log import DEFAULTS
 
 __all__ = ["load_log_settings", "log_settings_from_table"]
@@ -64,19 +65,5 @@ def log_settings_from_table(table: Optional[Any], path: str = "pyproject.toml") 
 
 def load_log_settings(project: Path) -> dict[str, Any]:
     """The prediction log's settings of ``project`` (the defaults without pyproject.toml or the table)."""
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        import tomli as tomllib
-
-    path = project / "pyproject.toml"
-    if not path.is_file():
-        return dict(DEFAULTS)
-    try:
-        data = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(
-            f"pyproject.toml is not valid TOML: {exc}", path=str(path), fix="fix the TOML syntax"
-        ) from None
-    nbprod = data.get("tool", {}).get("nbprod", {})
-    return log_settings_from_table(nbprod.get("prediction-log") if isinstance(nbprod, dict) else None, str(path))
+    nbprod, path = nbprod_table(project)
+    return log_settings_from_table(nbprod.get("prediction-log") if nbprod is not None else None, str(path))
