@@ -64,9 +64,12 @@ def _write_into(tmp: Path, obj: Any) -> None:
 
 
 def _pickle_into(tmp: Path, obj: Any, stem: str, joblib: bool = True) -> str:
-    """Pickle ``obj`` as ``<stem>.joblib`` (``<stem>.pickle`` without ``joblib``), or ``<stem>.cloudpickle`` for
-    what pickle cannot store by name (lambdas, functions and classes it cannot find by name: cloudpickle stores them
-    by value); returns the file's name."""
+    """Pickle ``obj`` as ``<stem>.joblib`` (``<stem>.pickle`` without ``joblib``), or ``<stem>.cloudpickle`` when it
+    holds something of the notebook's own (``__main__``): pickle stores a notebook function by its name, and the step
+    that loads it may have no function of that name (``FUNCS = {"double": double}``, ``partial(label, "job")``), or
+    another one (``first = clean`` before ``clean`` is redefined). cloudpickle stores the notebook's functions by value;
+    a notebook class goes by name when the loading step defines it, by value otherwise (:func:`_main_class`).
+    Returns the file's name."""
     import pickle
 
     file = tmp / f"{stem}.{'joblib' if joblib else 'pickle'}"
@@ -77,13 +80,51 @@ def _pickle_into(tmp: Path, obj: Any, stem: str, joblib: bool = True) -> str:
             _joblib.dump(obj, file)
         else:
             file.write_bytes(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
-        return file.name
+        if not _names_main(file):
+            return file.name
     except (pickle.PicklingError, AttributeError, TypeError):
-        file.unlink(missing_ok=True)
-        import cloudpickle
+        pass
+    file.unlink(missing_ok=True)
+    (tmp / f"{stem}.cloudpickle").write_bytes(_by_value(obj))
+    return f"{stem}.cloudpickle"
 
-        (tmp / f"{stem}.cloudpickle").write_bytes(cloudpickle.dumps(obj))
-        return f"{stem}.cloudpickle"
+
+def _names_main(file: Path) -> bool:
+    """Whether a pickle file refers to a global of ``__main__`` (the module name is stored as a string)."""
+    import mmap
+
+    with open(file, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        return m.find(b"__main__") >= 0
+
+
+def _by_value(obj: Any) -> bytes:
+    import io
+    import pickle
+
+    import cloudpickle
+
+    class _Pickler(cloudpickle.Pickler):
+        def reducer_override(self, o: Any) -> Any:
+            if isinstance(o, type) and o.__module__ == "__main__":
+                return _main_class, (o.__qualname__, cloudpickle.dumps(o, protocol=pickle.HIGHEST_PROTOCOL))
+            return super().reducer_override(o)
+
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    return buffer.getvalue()
+
+
+def _main_class(qualname: str, by_value: bytes) -> type:
+    """A notebook class, when unpickled: the loading step's own class of that name if it defines one (its instances
+    are then instances of the class the step's code names), else the class as it was saved (a ``namedtuple`` type the
+    step never names)."""
+    import pickle
+
+    own = getattr(sys.modules.get("__main__"), qualname, None) if "." not in qualname else None
+    if isinstance(own, type) and own.__qualname__ == qualname:
+        return own
+    cls: type = pickle.loads(by_value)
+    return cls
 
 
 def _own_format(obj: Any) -> bool:

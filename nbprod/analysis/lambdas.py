@@ -9,7 +9,7 @@ from typing import Optional
 
 from nbprod.analysis.scopes import arg_names, scope_free
 
-__all__ = ["lambda_globals", "iterators", "consumed"]
+__all__ = ["lambda_globals", "iterators", "consumed", "function_aliases"]
 
 #: calls that make a one-shot iterator (used up by iterating over it)
 _ITERATOR_CALLS = frozenset("zip map filter iter enumerate reversed".split())
@@ -62,4 +62,18 @@ def consumed(tree: Optional[ast.AST]) -> set[str]:
             out.add(node.iter.id)
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _CONSUMERS:
             out |= {a.id for a in node.args if isinstance(a, ast.Name)}
+    return out
+
+
+def function_aliases(tree: Optional[ast.AST], functions: set[str]) -> set[str]:
+    """Names a top-level assignment binds to a notebook function (``first = clean``) or to a ``partial`` of one: calling
+    them runs the function (what it changes is the function's business), it does not change the value itself."""
+    out: set[str] = set()
+    for stmt in tree.body if isinstance(tree, ast.Module) else ():
+        if isinstance(stmt, ast.Assign):
+            value = stmt.value
+            if isinstance(value, ast.Call) and ast.unparse(value.func) in ("partial", "functools.partial"):
+                value = value.args[0] if value.args else value
+            if isinstance(value, ast.Name) and value.id in functions:
+                out |= {t.id for t in stmt.targets if isinstance(t, ast.Name)}
     return out

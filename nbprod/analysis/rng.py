@@ -19,7 +19,9 @@ __all__ = [
     "RANDOM_STATE_ESTIMATORS",
     "takes_state",
     "dotted",
+    "generator_objects",
     "global_rng",
+    "handed_to_calls",
     "is_rng_state",
     "seeded_generators",
 ]
@@ -120,3 +122,36 @@ def seeded_generators(tree: ast.AST | None) -> set[str]:
 
 def is_rng_state(name: str) -> bool:
     return name in RNG_STATE.values()
+
+
+#: constructors of generator objects: each call the object is given to may draw from it (``random_state=rs``)
+_GENERATOR_CALLS = frozenset(
+    """np.random.RandomState numpy.random.RandomState np.random.default_rng numpy.random.default_rng default_rng
+    RandomState np.random.Generator numpy.random.Generator random.Random Random check_random_state
+    sklearn.utils.check_random_state""".split()
+)
+#: builtins that only look at what they are given
+_LOOKS_ONLY = frozenset({"print", "len", "id", "type", "isinstance", "repr", "str", "display", "hash", "bool"})
+
+
+def generator_objects(tree: ast.AST | None) -> set[str]:
+    """Names a top-level assignment binds to a random generator object: ``rs = np.random.RandomState(0)``,
+    ``rng = np.random.default_rng(7)``, ``r = random.Random(1)``."""
+    out: set[str] = set()
+    for stmt in tree.body if isinstance(tree, ast.Module) else ():
+        if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and isinstance(stmt.value, ast.Call):
+            if dotted(stmt.value.func) in _GENERATOR_CALLS:
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                out |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return out
+
+
+def handed_to_calls(tree: ast.AST | None) -> set[str]:
+    """Bare names given to a call, positionally or by keyword (``KMeans(random_state=rs)``, ``shuffle(x, rs)``), except
+    to builtins that only look at them: a generator given to an estimator is drawn from when it fits."""
+    out: set[str] = set()
+    for node in ast.walk(tree) if tree is not None else ():
+        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in _LOOKS_ONLY):
+            given = [*node.args, *(k.value for k in node.keywords)]
+            out |= {a.id for a in given if isinstance(a, ast.Name)}
+    return out

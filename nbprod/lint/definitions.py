@@ -34,8 +34,10 @@ def check_definitions(plan: Pipeline, add: Add) -> None:
             if tree:
                 defined[f.name] = (cell, tree[0])
     rebound_later = _rebound_by_step(plan)
+    reads = _globals_read(plan)
     for name, (cell, node) in sorted(defined.items()):
-        users = [s for s in plan.steps if any(name in plan.analyses[c.index].referenced for c in s.code_cells)]
+        via = _readers(name, reads)  # the definition itself, and the notebook functions that read it when they run
+        users = [s for s in plan.steps if any(via & plan.analyses[c.index].referenced for c in s.code_cells)]
         why = _kept_state(plan, name, node, rebound_later, cell)
         late = [s for s in users if s.code_cells[0].index > cell.index] if why.startswith("takes a default") else []
         if why and (len(users) > 1 or late):  # used in one kernel only, it keeps its state there, as in the notebook
@@ -48,6 +50,25 @@ def check_definitions(plan: Pipeline, add: Add) -> None:
                 f"hand the state on as a value (a variable the steps pass), or use {name!r} in one step; "
                 "`nbprod verify` shows whether the results differ",
             )
+
+
+def _globals_read(plan: Pipeline) -> dict[str, set[str]]:
+    """Each notebook function -> the globals it reads when it runs."""
+    out: dict[str, set[str]] = {}
+    for a in plan.analyses.values():
+        for f in a.functions.values():
+            out.setdefault(f.name, set()).update(f.globals_read)
+    return out
+
+
+def _readers(name: str, reads: dict[str, set[str]]) -> set[str]:
+    """``name`` and the functions that read it, directly or through other functions (``fmt`` reads ``Settings``)."""
+    found = {name}
+    while True:
+        more = {f for f, globs in reads.items() if globs & found} - found
+        if not more:
+            return found
+        found |= more
 
 
 def _kept_state(plan: Pipeline, name: str, node: ast.AST, rebound: dict[str, int], cell: Cell) -> str:

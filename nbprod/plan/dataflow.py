@@ -16,8 +16,8 @@ from typing import Collection, Optional
 from nbprod.analysis.binding import BOUND, KEPT, UNBOUND, after
 from nbprod.analysis.cells import BUILTINS, CellAnalysis, analyze_source
 from nbprod.analysis.effects import PURE_MODULES, pure_import
-from nbprod.analysis.lambdas import consumed, iterators, lambda_globals
-from nbprod.analysis.rng import RNG_STATE, global_rng, seeded_generators
+from nbprod.analysis.lambdas import consumed, function_aliases, iterators, lambda_globals
+from nbprod.analysis.rng import RNG_STATE, generator_objects, global_rng, handed_to_calls, seeded_generators
 from nbprod.analysis.together import unpacked_together
 from nbprod.notebook.reader import Cell
 from nbprod.plan.model import Pipeline, Step
@@ -93,8 +93,9 @@ class StepResolver:
         changed = [n for n, fs in analysis.passed_to.items() if not all(map(self._pure, fs))]
         changed += sorted(scope.mutated_by(may_run))  # globals the notebook functions it runs change
         # a value called like a function may change itself: a closure with nonlocal state, an instance's __call__
-        changed += sorted(n for n in analysis.calls if n in step.inputs and n not in self.local)
+        changed += sorted(n for n in analysis.calls - scope.aliases if n in step.inputs and n not in self.local)
         changed += sorted(consumed(analysis.tree) & scope.iterators)  # a zip run through is used up
+        changed += sorted(handed_to_calls(analysis.tree) & scope.generators)  # KMeans(random_state=rs).fit draws
         for n in analysis.mutates + changed:
             if n in self.local or n in analysis.defines:  # changed through a name of its own: what that holds
                 self._hand_on_mates(n, cell)
@@ -116,6 +117,9 @@ class StepResolver:
         scope.bind_together(analysis.defines, [g for g in groups if len(g) > 1])  # a module is no part of a value
         scope.iterators -= set(analysis.defines)
         scope.iterators |= iterators(analysis.tree)
+        scope.generators = (scope.generators - set(analysis.defines)) | generator_objects(analysis.tree)
+        known = set(scope.functions) | set(scope.shared_functions) | set(analysis.functions)
+        scope.aliases = (scope.aliases - set(analysis.defines)) | function_aliases(analysis.tree, known)
         for n in analysis.defines:
             scope.reads_when_called.pop(n, None)
         for n, free in lambda_globals(analysis.tree).items():

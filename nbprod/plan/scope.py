@@ -3,6 +3,8 @@ before it left (values and their producers, imports, functions, what those funct
 
 from __future__ import annotations
 
+import re
+import textwrap
 from dataclasses import dataclass, field
 from typing import Collection
 
@@ -19,6 +21,19 @@ def is_class(source: str) -> bool:
     """Whether a definition's source (decorators first) is a ``class`` statement."""
     lines = [ln for ln in source.lstrip().split("\n") if not ln.startswith("@")]
     return bool(lines) and lines[0].startswith("class ")
+
+
+#: a definition registered process-wide by its decorator (``@pd.api.extensions.register_dataframe_accessor("stats")``)
+_REGISTERS = re.compile(r"@[\w.]*register_(?:dataframe|series|index|dataset|dataarray)_accessor\b")
+
+
+def _quietly(source: str) -> str:
+    """A registration replayed in a later step: pandas warns when the process has it already (in-process steps)."""
+    body = textwrap.indent(source, "    ")
+    return (
+        "import warnings as _nbprod_warnings\nwith _nbprod_warnings.catch_warnings():\n"
+        f'    _nbprod_warnings.simplefilter("ignore", UserWarning)\n{body}'
+    )
 
 
 @dataclass
@@ -46,6 +61,8 @@ class Scope:
     together: dict[str, set[str]] = field(default_factory=dict)  # name -> names unpacked with it from one value
     reads_when_called: dict[str, set[str]] = field(default_factory=dict)  # a lambda value -> the globals it reads
     iterators: set[str] = field(default_factory=set)  # names bound to one-shot iterators (zip, map, itertools)
+    aliases: set[str] = field(default_factory=set)  # names bound to a notebook function or a partial of one
+    generators: set[str] = field(default_factory=set)  # names bound to random generator objects (RandomState, ...)
 
     def bind_together(self, defines: Collection[str], groups: Collection[tuple[str, ...]]) -> None:
         """A cell rebinds ``defines`` (each leaves its group) and unpacks ``groups`` from single values."""
@@ -124,6 +141,8 @@ class Scope:
                 self.function_lines[f.name] = f.lineno
                 if is_class(f.source):
                     self.classes.add(f.name)
+                if _REGISTERS.match(f.source):  # a pandas accessor: every later step's DataFrames have it
+                    self.settings.append((_quietly(f.source), cell.index))
             for n in a.defines:
                 if n not in a.imports and n not in a.functions:
                     self.producer[n] = step.name

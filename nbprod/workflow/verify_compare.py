@@ -101,7 +101,7 @@ def _diff(a: Any, b: Any, at: str) -> Optional[str]:
 
     if _is_number(a) and _is_number(b):
         return _numbers(a, b, at)
-    if type(a) is not type(b):
+    if type(a) is not type(b) and not _same_class(type(a), type(b)):
         return f"{at}a {type(a).__name__} in the notebook, a {type(b).__name__} in the pipeline"
     if isinstance(a, (pd.DataFrame, pd.Series)):
         return _frames(a, b, at)
@@ -116,6 +116,11 @@ def _diff(a: Any, b: Any, at: str) -> Optional[str]:
     if type(a).__module__.startswith("matplotlib.") and _figure(a) is not None:
         return _drawings(a, b, at)
     return _generic(a, b, at)
+
+
+def _same_class(a: type, b: type) -> bool:
+    """Two copies of one notebook class (each loaded by value from its own kernel's pickle) are one class."""
+    return a.__module__ == b.__module__ == "__main__" and a.__qualname__ == b.__qualname__
 
 
 def _figure(x: Any) -> Any:

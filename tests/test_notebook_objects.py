@@ -1,0 +1,146 @@
+"""Values that hold the notebook's own functions and classes, random generators given to libraries, and definitions a
+decorator registers process-wide: each crosses a step boundary as it would stay in one kernel (the third round of
+findings of the second outside corpus: partials, dicts of functions, namedtuple rows, an alias kept before a function is
+redefined, a RandomState given to an estimator, a pandas accessor)."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+
+from nbprod.io import load_value, save_value
+from nbprod.lint.report import lint_notebook
+from nbprod.notebook.reader import notebook_from_cells
+from nbprod.plan.build import build_plan
+from nbprod.workflow.verify import verify
+
+
+def plan_of(cells):
+    return build_plan(notebook_from_cells("nb.ipynb", cells))
+
+
+@pytest.fixture
+def main_module(monkeypatch):
+    """A fresh ``__main__`` (as in a step's kernel) in which code can define notebook functions and classes."""
+    main = types.ModuleType("__main__")
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    return main
+
+
+def test_values_holding_notebook_functions_are_saved_by_value(tmp_path, main_module):
+    exec(
+        "from functools import partial\nfrom collections import namedtuple\n"
+        "def double(x):\n    return 2 * x\ndef clean(s):\n    return s.lower()\n"
+        "Row = namedtuple('Row', ['city', 'temp'])\n"
+        "values = {'funcs': {'double': double}, 'make': partial(double, 5), 'first': clean,\n"
+        "          'rows': [Row('oslo', 3)]}",
+        main_module.__dict__,
+    )
+    for name, value in main_module.values.items():
+        save_value(value, tmp_path / name)
+        assert (tmp_path / name / "value.cloudpickle").exists(), name  # by name, the loading step may lack them
+    exec("def clean(s):\n    return s.upper()", main_module.__dict__)  # the notebook redefines clean later
+    del main_module.double, main_module.Row  # and the loading step has no double, no Row
+    assert load_value(tmp_path / "funcs")["double"](3) == 6
+    assert load_value(tmp_path / "make")() == 10
+    assert load_value(tmp_path / "first")("Ab") == "ab"  # the function `first` was bound to, not today's clean
+    assert [r.temp for r in load_value(tmp_path / "rows")] == [3]
+
+
+def test_an_instance_of_a_class_the_loading_step_defines_is_an_instance_of_that_class(tmp_path, main_module):
+    exec("class Box:\n    def __init__(self, v):\n        self.v = v\nbox = (Box(1), print)", main_module.__dict__)
+    save_value(main_module.box, tmp_path / "box")
+    exec("class Box:\n    def __init__(self, v):\n        self.v = v", main_module.__dict__)  # the step's own copy
+    loaded, _ = load_value(tmp_path / "box")
+    assert type(loaded) is main_module.Box and loaded.v == 1
+
+
+def test_values_without_notebook_objects_keep_their_plain_format(tmp_path):
+    save_value({"a": [1, 2]}, tmp_path / "plain")
+    assert (tmp_path / "plain" / "value.joblib").exists()
+
+
+def test_a_random_generator_given_to_a_library_is_handed_on_by_the_step_that_gave_it():
+    cells = [
+        ("code", "import numpy as np\nfrom sklearn.cluster import KMeans\nrs = np.random.RandomState(0)", ["step:a"]),
+        ("code", "km = KMeans(n_clusters=2, n_init=1, random_state=rs).fit(np.arange(6.0).reshape(-1, 1))", ["step:b"]),
+        ("code", "print(rs.randint(1000))", ["step:c"]),
+    ]
+    assert plan_of(cells).step("c").inputs["rs"] == "b"  # the fit drew from it
+
+
+def test_a_seed_given_to_a_library_is_not_a_change():
+    cells = [
+        ("code", "import numpy as np\nfrom sklearn.cluster import KMeans\nSEED = 0", ["step:a"]),
+        ("code", "km = KMeans(n_clusters=2, n_init=1, random_state=SEED)", ["step:b"]),
+        ("code", "print(SEED)", ["step:c"]),
+    ]
+    assert plan_of(cells).step("c").inputs["SEED"] == "a"
+
+
+def test_calling_an_alias_or_a_partial_of_a_notebook_function_changes_nothing():
+    cells = [
+        ("code", "from functools import partial\ndef label(p, i):\n    return f'{p}-{i}'", ["step:a"]),
+        ("code", "make = partial(label, 'job')\nfirst = label", ["step:b"]),
+        ("code", "print(make(1), first('x', 2))", ["step:c"]),
+        ("code", "print(make(2))", ["step:d"]),
+    ]
+    plan = plan_of(cells)
+    assert plan.step("d").inputs["make"] == "b" and not plan.step("c").mutated_inputs
+
+
+def test_a_class_attribute_set_from_a_later_step_is_said_when_a_function_reads_it():
+    cells = [
+        ("markdown", "## Settings", []),
+        ("code", "class Settings:\n    currency = 'EUR'\n\ndef fmt(x):\n    return f'{x:.2f} {Settings.currency}'", []),
+        ("markdown", "## Switch", []),
+        ("code", "Settings.currency = 'USD'", []),
+        ("markdown", "## Use", []),
+        ("code", "print(fmt(1.5))", []),
+    ]
+    findings = [f for f in lint_notebook(notebook_from_cells("nb.ipynb", cells)).findings if f.code == "NB410"]
+    assert [(f.cell.index, "'Settings' (cell 1)" in f.message) for f in findings] == [(5, True)]
+
+
+OBJECTS = [
+    (
+        "code",
+        "import numpy as np\nimport pandas as pd\nfrom functools import partial\nfrom collections import namedtuple",
+        [],
+    ),
+    ("markdown", "## Helpers", []),
+    (
+        "code",
+        "def label(prefix, i):\n    return f'{prefix}-{i}'\n\ndef norm(s):\n    return s.strip().lower()\n\n"
+        "alias = norm\nmake = partial(label, 'job')\nSTEPS = {'double': lambda x: 2 * x, 'label': label}\n"
+        "Reading = namedtuple('Reading', ['site', 'value'])\nreadings = [Reading('a', 1.5), Reading('b', 2.5)]\n"
+        "rs = np.random.RandomState(3)\n\n"
+        "@pd.api.extensions.register_dataframe_accessor('summary')\nclass Summary:\n"
+        "    def __init__(self, df):\n        self._df = df\n\n    def total(self):\n"
+        "        return float(self._df.sum().sum())",
+        [],
+    ),
+    ("markdown", "## Redefine and fit", []),
+    (
+        "code",
+        "from sklearn.cluster import KMeans\n\ndef norm(s):\n    return s.strip().upper()\n\n"
+        "km = KMeans(n_clusters=2, n_init=1, random_state=rs).fit(np.arange(8.0).reshape(-1, 1))",
+        [],
+    ),
+    ("markdown", "## Report", []),
+    (
+        "code",
+        "print(alias(' Ab '), norm(' Ab '), make(7), STEPS['label']('x', STEPS['double'](2)))\n"
+        "print([r.value for r in readings], pd.DataFrame({'v': [r.value for r in readings]}).summary.total())\n"
+        "print(rs.randint(1000))",
+        [],
+    ),
+]
+
+
+@pytest.mark.slow
+def test_notebook_objects_verify_equal(tmp_path, write_nb):
+    report = verify(write_nb(OBJECTS, "objects.ipynb", folder=tmp_path), project=tmp_path)
+    assert report.equal, report.render()
