@@ -9,11 +9,10 @@ the one definition keeps it all."""
 from __future__ import annotations
 
 import ast
-from typing import Callable, Iterator, Optional
+from typing import Callable, Optional
 
-from nbprod.analysis.effects import MUTATING_METHODS
 from nbprod.analysis.rng import dotted
-from nbprod.analysis.together import target_root
+from nbprod.analysis.stateful import changed_roots
 from nbprod.notebook.reader import Cell
 from nbprod.plan.model import Pipeline
 
@@ -82,7 +81,7 @@ def _kept_state(plan: Pipeline, name: str, node: ast.AST, rebound: dict[str, int
     pairs = list(zip(positional[len(positional) - len(node.args.defaults) :], node.args.defaults))
     pairs += [(p, d) for p, d in zip(node.args.kwonlyargs, node.args.kw_defaults) if d is not None]
     defaults = [d for _, d in pairs]
-    changed = set(_changed_roots(node))
+    changed = set(changed_roots(node))
     for p, d in pairs:
         if isinstance(d, (ast.List, ast.Dict, ast.Set)) and p.arg in changed:
             return f"fills its mutable default {p.arg}={ast.unparse(d)}"
@@ -100,29 +99,10 @@ def _class_changed(plan: Pipeline, name: str, node: ast.ClassDef) -> bool:
     roots = {name}
     for c in plan.notebook.cells:
         a = plan.analyses.get(c.index)
-        if a is not None and a.tree is not None and roots & set(_changed_roots(a.tree)):
+        if a is not None and a.tree is not None and roots & set(changed_roots(a.tree)):
             return True
-    inside = set(_changed_roots(node, attributes_only=True))
+    inside = set(changed_roots(node, attributes_only=True))
     return bool(inside & {"cls", "__class__"})
-
-
-def _changed_roots(tree: ast.AST, attributes_only: bool = False) -> Iterator[str]:
-    """Names changed in place in ``tree``: targets ``x.a = ``/``x[k] = ``/``x.a += ``, receivers ``x.append(...)``."""
-    for n in ast.walk(tree):
-        targets: list[ast.expr] = []
-        if isinstance(n, ast.Assign):
-            targets = n.targets
-        elif isinstance(n, ast.AugAssign):
-            targets = [n.target]
-        elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in MUTATING_METHODS:
-            targets = [n.func.value]
-        for t in targets:
-            if isinstance(t, (ast.Attribute, ast.Subscript)) or (targets and isinstance(n, ast.Call)):
-                root = target_root(t)
-                if root == "self" and isinstance(t, ast.Attribute) and dotted(t).startswith("self.__class__"):
-                    root = "__class__"
-                if root is not None and (not attributes_only or isinstance(t, ast.Attribute)):
-                    yield root
 
 
 def _rebound_by_step(plan: Pipeline) -> dict[str, int]:

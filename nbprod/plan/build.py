@@ -15,6 +15,7 @@ from typing import Callable, Optional
 
 from nbprod.analysis.cells import CellAnalysis, analyze_source
 from nbprod.analysis.credentials import find_credentials
+from nbprod.analysis.stateful import value_definitions
 from nbprod.errors import PlanError
 from nbprod.notebook.findings import ERROR, Finding
 from nbprod.notebook.reader import Cell, Notebook
@@ -62,6 +63,9 @@ def build_plan(
 def _plan(nb: Notebook, name: str, split: str, probe: Optional[Probe]) -> Pipeline:
     report = Report(nb.problems)
     analyses = {c.index: analyze_source(c.source) for c in nb.cells if c.is_code}
+    for index, names in value_definitions(analyses).items():  # they travel as values, with their state
+        for n in names:
+            del analyses[index].functions[n]
     parts = segment(nb, split, analyses, report)
     parameters = read_parameters(parts.parameter_cells, analyses, report)
     _check_cells(nb, analyses, parts, report)
