@@ -64,7 +64,7 @@ def _is_plt(d: str, verbs: frozenset[str]) -> bool:
 
 def check_cross_step(plan: Pipeline, add: Add) -> None:
     """Dynamic exec (NB403), os.chdir (NB404), pyplot's current figure (NB405), a star import nbprod cannot list
-    (NB407), two names for one object changed in a later step (NB408), a generator handed on (NB409)."""
+    (NB407), two names for one object (or a view), one changed in a later step (NB408), a generator handed on (NB409)."""
     for step in plan.steps:
         for cell in step.code_cells:
             a = plan.analyses[cell.index]
@@ -236,8 +236,8 @@ def _shared_views(plan: Pipeline, add: Add) -> None:
             add(
                 "NB408",
                 mutation,
-                f"{view!r} is a view of {base!r} since cell {made.index} (step {made_in.name!r}): step {t.name!r} "
-                f"changes {changed!r} in place, and step {u.name!r} (cell {reader.index}) reads {other!r}; a saved "
+                f"{view!r} is a view of {base!r} since {made.ref} (step {made_in.name!r}): step {t.name!r} "
+                f"changes {changed!r} in place, and step {u.name!r} ({reader.ref}) reads {other!r}; a saved "
                 "view is an array of its own, so there the change is not seen",
                 f"copy the view ({view} = {ast.unparse(value)}.copy()) if the change is not "
                 f"meant for {base!r}, or change and read them in one step",
