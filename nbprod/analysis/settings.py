@@ -103,25 +103,68 @@ def _getter(name: str) -> ast.expr:
 
 def logger_settings(tree: ast.Module) -> list[tuple[ast.stmt, str]]:
     """(statement, its replay) for each top-level statement of ``tree`` that configures a named logger in a way
-    that can be replayed: through ``logging.getLogger(...)`` itself or a name the cell bound to it before."""
-    loggers: dict[str, str] = {}
-    out = []
-    for stmt in tree.body:
-        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
-            name = logger_name(stmt.value, {})
-            if name is not None and isinstance(stmt.value, ast.Call):
-                loggers[stmt.targets[0].id] = name
-                continue
+    that can be replayed: through ``logging.getLogger(...)`` itself or a name the cell bound to it before; a handler
+    built inline or in a name the cell uses for nothing but ``setFormatter``/``setLevel`` and ``addHandler``."""
+    cell = _LoggerCell()
+    out = [(stmt, replay) for stmt in tree.body if (replay := cell.statement(stmt)) is not None]
+    used = [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in cell.seen]
+    kept = {h for h in cell.seen if used.count(h) == cell.seen[h]}  # a handler used for anything else: not replayed
+    return [(st, r) for st, r in out if not _handler_arg(st) or _handler_arg(st) in kept]
+
+
+class _LoggerCell:
+    """The loggers and handlers a cell's statements have bound so far."""
+
+    def __init__(self) -> None:
+        self.loggers: dict[str, str] = {}  # variable -> logger name
+        self.handlers: dict[str, list[str]] = {}  # handler variable -> the statements that build and configure it
+        self.seen: dict[str, int] = {}  # handler variable -> its uses those statements and addHandler account for
+
+    def statement(self, stmt: ast.stmt) -> str | None:
+        target = stmt.targets[0] if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 else None
+        value = stmt.value if isinstance(stmt, (ast.Assign, ast.Expr)) else None
+        if isinstance(target, ast.Name) and isinstance(value, ast.Call):
+            if (name := logger_name(value, {})) is not None:
+                self.loggers[target.id] = name
+                return None
+            if _is_handler(value):
+                self.handlers[target.id], self.seen[target.id] = [f"_nbprod_handler = {ast.unparse(value)}"], 1
+                return None
+        call = value if isinstance(value, ast.Call) and isinstance(stmt, ast.Expr) else None
+        func = call.func if call is not None else None
+        if call and isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+            h = func.value.id
+            if h in self.handlers and func.attr in ("setFormatter", "setLevel", "addFilter"):
+                self.handlers[h].append(f"_nbprod_handler.{ast.unparse(call)[len(h) + 1 :]}")
+                self.seen[h] += 1
+                return None
         for n in ast.walk(stmt):
             if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
-                loggers.pop(n.id, None)
-        replay = _replay(stmt, loggers)
-        if replay is not None:
-            out.append((stmt, replay))
-    return out
+                self.loggers.pop(n.id, None)
+                self.handlers.pop(n.id, None)
+        return _replay(stmt, self.loggers, self.handlers, self.seen)
 
 
-def _replay(stmt: ast.stmt, loggers: dict[str, str]) -> str | None:
+def _is_handler(node: ast.expr) -> bool:
+    """``logging.StreamHandler(sys.stdout)``, ``logging.NullHandler()``: handlers that open nothing."""
+    return (
+        isinstance(node, ast.Call)
+        and dotted(node.func) in REPLAYED_HANDLERS
+        and len(node.args) + len(node.keywords) <= 1
+        and all(k.arg == "stream" for k in node.keywords)
+    )
+
+
+def _handler_arg(stmt: ast.stmt) -> str | None:
+    """``h`` of ``logger.addHandler(h)``."""
+    call = stmt.value if isinstance(stmt, ast.Expr) else None
+    arg = call.args[0] if isinstance(call, ast.Call) and len(call.args) == 1 else None
+    return arg.id if isinstance(arg, ast.Name) else None
+
+
+def _replay(
+    stmt: ast.stmt, loggers: dict[str, str], handlers: dict[str, list[str]], seen: dict[str, int]
+) -> str | None:
     if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
         target = stmt.targets[0]
         if isinstance(target, ast.Attribute) and target.attr in ("propagate", "disabled"):
@@ -142,14 +185,21 @@ def _replay(stmt: ast.stmt, loggers: dict[str, str]) -> str | None:
     if func.attr == "setLevel":
         return f"{getter}.setLevel({ast.unparse(call.args[0])})"
     handler = call.args[0]
-    if not (isinstance(handler, ast.Call) and dotted(handler.func) in REPLAYED_HANDLERS and len(handler.args) <= 1):
-        return None  # a handler made before: it may have been given a formatter, a level, a file...
-    return (
-        f"_nbprod_handler = {ast.unparse(handler)}\n"
-        "if not any(\n"
-        '    type(h) is type(_nbprod_handler) and getattr(h, "stream", None) is getattr(_nbprod_handler, "stream", None)\n'
-        f"    for h in {getter}.handlers\n"
-        "):\n"
-        f"    {getter}.addHandler(_nbprod_handler)\n"
-        "del _nbprod_handler"
+    if isinstance(handler, ast.Name) and handler.id in handlers:
+        built = handlers[handler.id]
+        seen[handler.id] += 1
+    elif _is_handler(handler):
+        built = [f"_nbprod_handler = {ast.unparse(handler)}"]
+    else:
+        return None  # a handler that opens a file, or one made in another cell
+    return "\n".join(
+        [
+            *built,
+            "if not any(",
+            '    type(h) is type(_nbprod_handler) and getattr(h, "stream", None) is getattr(_nbprod_handler, "stream", None)',
+            f"    for h in {getter}.handlers",
+            "):",
+            f"    {getter}.addHandler(_nbprod_handler)",
+            "del _nbprod_handler",
+        ]
     )
