@@ -171,9 +171,16 @@ def _arrays(plan: Pipeline) -> set[str]:
             if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                 v = node.value
                 d = dotted(v.func) if isinstance(v, ast.Call) else dotted(v) if isinstance(v, ast.Attribute) else ""
-                if d.startswith(("np.", "numpy.")) or d.endswith((".to_numpy", ".values")) or view_of(v, out):
+                if _numpy_root(v) or d.endswith((".to_numpy", ".values")) or view_of(v, out):
                     out.add(node.targets[0].id)
     return out
+
+
+def _numpy_root(node: ast.expr) -> bool:
+    """``np.ones(3)``, ``np.arange(12).reshape(3, 4)``: a chain of calls and attributes on ``np``/``numpy``."""
+    while isinstance(node, (ast.Call, ast.Attribute)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return isinstance(node, ast.Name) and node.id in ("np", "numpy")
 
 
 def _views(plan: Pipeline) -> Iterator[tuple[str, str, ast.expr, Step, Cell]]:
@@ -211,6 +218,13 @@ def _changes_in_place(tree: Optional[ast.AST], name: str) -> bool:
     return False
 
 
+def _read_after_change(tree: Optional[ast.Module], changed: str, other: str) -> bool:
+    """Whether a top-level statement of ``tree`` after the first that changes ``changed`` in place reads ``other``."""
+    body = tree.body if tree is not None else []
+    first = next((i for i, stmt in enumerate(body) if _changes_in_place(stmt, changed)), len(body))
+    return any(isinstance(n, ast.Name) and n.id == other for stmt in body[first + 1 :] for n in ast.walk(stmt))
+
+
 def _shared_views(plan: Pipeline, add: Add) -> None:
     """NB408 for numpy views: ``X = data[:, :2]`` in one step, ``X`` changed in place in a later one while ``data``
     is read after it (or the reverse). Saved and loaded, even in one pickle, a view is an array of its own."""
@@ -230,6 +244,8 @@ def _shared_views(plan: Pipeline, add: Add) -> None:
                 continue
             t, mutation = cells[at]
             read = next(((u, c) for u, c in cells[at + 1 :] if other in plan.analyses[c.index].uses), None)
+            if _read_after_change(plan.analyses[mutation.index].tree, changed, other):
+                read = (t, mutation)
             if read is None or other not in read[0].inputs:
                 continue
             u, reader = read
