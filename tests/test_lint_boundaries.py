@@ -85,6 +85,7 @@ VOCAB = "vocab = {'alpha', 'beta', 'gamma', 'delta'}\n"
         ((VOCAB, "print(list(vocab))"), []),  # the building step does not iterate: every loader sees one order
         ((VOCAB + "order = list(vocab)\nprint(list(vocab) == order)",), []),  # one step, one kernel
         (("words = ['b', 'a']\norder = list(words)", "print(list(words))"), []),  # a list keeps its order
+        ((VOCAB + "order = list(vocab)", "print({w.upper() for w in vocab}, sum(len(w) for w in vocab))"), []),
     ],
 )
 def test_a_set_iterated_in_two_steps(steps, cells):
@@ -144,6 +145,7 @@ def test_a_logger_configuration_nbprod_cannot_replay(steps, cells):
         ("logger.setLevel(logging.INFO)", []),  # bound in another cell: lint says so (NB413)
         (GET + "logger = make()\nlogger.setLevel(1)", []),  # rebound to something else
         ("lg = logging.getLogger(name)\nlg.setLevel(1)", []),  # a computed name
+        ("lg = logging.getLogger(__name__)\nlg.setLevel(1)", ["logging.getLogger('__main__').setLevel(1)"]),
     ],
 )  # fmt: skip
 def test_which_logger_statements_are_replayed(source, replayed):

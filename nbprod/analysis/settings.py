@@ -83,8 +83,8 @@ REPLAYED_HANDLERS = frozenset("StreamHandler logging.StreamHandler NullHandler l
 
 
 def logger_name(node: ast.expr, loggers: dict[str, str]) -> str | None:
-    """The logger's name (``""`` for the root logger) when ``node`` is ``logging.getLogger("etl")`` with a string
-    or no argument, ``logging.root``, or a name in ``loggers`` (name -> logger name)."""
+    """The logger's name (``""`` for the root logger) when ``node`` is ``logging.getLogger("etl")`` with a string,
+    ``__name__`` or no argument, ``logging.root``, or a name in ``loggers`` (name -> logger name)."""
     if isinstance(node, ast.Name):
         return loggers.get(node.id)
     if dotted(node) in ("logging.root", "logging.getLogger().root"):
@@ -94,6 +94,8 @@ def logger_name(node: ast.expr, loggers: dict[str, str]) -> str | None:
     if not node.args:
         return ""
     arg = node.args[0]
+    if isinstance(arg, ast.Name) and arg.id == "__name__" and len(node.args) == 1:
+        return "__main__"  # a notebook's kernel, and a step's, run the cells as __main__
     return arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and len(node.args) == 1 else None
 
 

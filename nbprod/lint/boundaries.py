@@ -23,6 +23,7 @@ Add = Callable[[str, Optional[Cell], str, str], None]
 
 #: calls whose result follows the order a set iterates in (``sorted``, ``len``, ``in``, ``min`` do not)
 _ORDERED_CALLS = frozenset("list tuple enumerate iter zip print str repr join dict.fromkeys".split())
+_ORDER_FREE = frozenset("sorted set frozenset sum any all min max len".split())
 _SET_METHODS = frozenset("union intersection difference symmetric_difference copy".split())
 _LOG_CALLS = frozenset("debug info warning warn error exception critical log".split())
 #: IPython's output and input history: what an earlier cell displayed or ran in this kernel
@@ -84,8 +85,9 @@ def _iterates(tree: ast.AST, name: str) -> bool:
     def is_name(n: ast.AST) -> bool:
         return isinstance(n, ast.Name) and n.id == name
 
+    unordered = {id(g) for n in ast.walk(tree) for g in _unordered_loops(n)}
     for n in ast.walk(tree):
-        if isinstance(n, (ast.For, ast.AsyncFor, ast.comprehension)) and is_name(n.iter):
+        if isinstance(n, (ast.For, ast.AsyncFor, ast.comprehension)) and is_name(n.iter) and id(n) not in unordered:
             return True
         if isinstance(n, ast.Call):
             d = dotted(n.func)
@@ -98,6 +100,16 @@ def _iterates(tree: ast.AST, name: str) -> bool:
         if isinstance(n, ast.Assign) and is_name(n.value) and isinstance(n.targets[0], (ast.Tuple, ast.List)):
             return True
     return False
+
+
+def _unordered_loops(node: ast.AST) -> list[ast.comprehension]:
+    """The loops of a comprehension whose result does not follow their order: ``{w.upper() for w in vocab}``,
+    ``sum(len(w) for w in vocab)``, ``sorted(...)``."""
+    if isinstance(node, ast.SetComp):
+        return node.generators
+    if isinstance(node, ast.Call) and dotted(node.func) in _ORDER_FREE:
+        return [g for a in node.args if isinstance(a, (ast.GeneratorExp, ast.ListComp)) for g in a.generators]
+    return []
 
 
 def _set_order(plan: Pipeline, add: Add) -> None:
