@@ -106,6 +106,7 @@ X = "x = [1, 2]\n"
         ((X + "alias = x\nprint(alias is x)", "print(x)"), []),  # the test in the step that makes them
         ((X, "y = x\nprint(y is x)"), []),  # bound from it in this kernel
         ((X + "seen = {id(x)}", "print(len(seen))"), []),  # stored ids not compared
+        (("import matplotlib.pyplot as plt\nfig, ax = plt.subplots()", "ax.plot([1])", "print(ax.figure is fig)"), []),
     ],
 )
 def test_identity_on_values_a_later_step_loads(steps, cells):

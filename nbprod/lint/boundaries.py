@@ -14,6 +14,7 @@ from typing import Callable, Optional
 from nbprod.analysis.cells import BUILTINS
 from nbprod.analysis.rng import dotted
 from nbprod.analysis.settings import LOGGER_CONFIG, logger_name, logger_settings
+from nbprod.analysis.together import target_root
 from nbprod.notebook.reader import Cell
 from nbprod.plan.model import Pipeline, Step
 
@@ -152,12 +153,6 @@ def _id_values(plan: Pipeline, step: Step) -> dict[str, Cell]:
     return out
 
 
-def _root(node: ast.expr) -> Optional[str]:
-    while isinstance(node, (ast.Attribute, ast.Subscript)):
-        node = node.value
-    return node.id if isinstance(node, ast.Name) else None
-
-
 def _identity(plan: Pipeline, add: Add) -> None:
     """NB412: ``id(x)`` or ``a is b`` on values a step loads, ids stored by an earlier step compared here: each
     loaded value is a new object in the step's kernel. One finding per cell, naming each case."""
@@ -195,7 +190,7 @@ def _identity(plan: Pipeline, add: Add) -> None:
 
 
 def _id_call(plan: Pipeline, step: Step, node: ast.Call) -> Optional[str]:
-    x = _root(node.args[0]) if len(node.args) == 1 else None
+    x = target_root(node.args[0]) if len(node.args) == 1 else None
     if x is None or x not in step.inputs:
         return None
     made = _producer_cell(plan, plan.step(step.inputs[x]), x)
@@ -209,7 +204,7 @@ def _bound_from(plan: Pipeline, step: Step, name: str, sources: set[str]) -> boo
     """Whether ``step`` binds ``name`` from an expression that reads one of ``sources`` (``y = x``, ``y = x[0]``)."""
     for _, tree in _trees(plan, step):
         for node in ast.walk(tree):
-            if isinstance(node, ast.Assign) and any(_root(t) == name for t in node.targets):
+            if isinstance(node, ast.Assign) and any(target_root(t) == name for t in node.targets):
                 if sources & {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}:
                     return True
     return False
@@ -221,7 +216,7 @@ def _loaded_pair(plan: Pipeline, step: Step, node: ast.Compare) -> Optional[str]
     sides = [node.left, *node.comparators]
     if any(isinstance(s, (ast.Constant, ast.Call)) for s in sides):
         return None
-    roots = [r for r in map(_root, sides) if r is not None]
+    roots = [r for r in map(target_root, sides) if r is not None]
     if len(roots) < len(sides) or len(set(roots)) < 2:
         return None
     values = set(step.defines) | set(step.inputs)
