@@ -48,7 +48,16 @@ VIEW = "data = np.ones((4, 3))\n"
         ((VIEW + "X = data[:, :2].copy()", "X -= 1", "print(data.sum())"), []),  # a copy
         ((VIEW + "X = data[:, :2]\nX -= 1", "print(data.sum())"), []),  # changed where it was bound
         ((VIEW + "X = data[:, :2]", "X -= 1", "print(X.sum())"), []),  # the base is never read after
+        (
+            (
+                "rng = np.random.default_rng(0)\nM = rng.normal(size=(4, 2)).round(2)\nhead = M[:2]",
+                "M -= 1",
+                "print(head)",
+            ),
+            [2],
+        ),
         (("lst = [1, 2, 3]\nfirst = lst[:2]", "first.append(9)", "print(lst)"), []),  # a list's slice is a copy
+        ((VIEW + "lst = data.tolist()\nfirst = lst[:2]", "first.append(9)", "print(lst)"), []),  # tolist: a list
         (("df = pd.DataFrame({'c': [1, 2]})\ns = df['c']", "s += 1", "print(df)"), []),  # pandas 3 copies on write
         ((VIEW + "X = data[:, :2]", "X = X - 1", "print(data.sum())"), []),  # a new array, not a change
     ],

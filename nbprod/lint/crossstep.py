@@ -171,16 +171,19 @@ def _arrays(plan: Pipeline) -> set[str]:
             if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                 v = node.value
                 d = dotted(v.func) if isinstance(v, ast.Call) else dotted(v) if isinstance(v, ast.Attribute) else ""
-                if _numpy_root(v) or d.endswith((".to_numpy", ".values")) or view_of(v, out):
+                if _numpy_root(v, out) or d.endswith((".to_numpy", ".values")) or view_of(v, out):
                     out.add(node.targets[0].id)
     return out
 
 
-def _numpy_root(node: ast.expr) -> bool:
-    """``np.ones(3)``, ``np.arange(12).reshape(3, 4)``: a chain of calls and attributes on ``np``/``numpy``."""
+def _numpy_root(node: ast.expr, arrays: set[str]) -> bool:
+    """``np.ones(3)``, ``np.arange(12).reshape(3, 4)``, ``rng.normal(size=3).round(2)``: a chain of calls and
+    attributes on ``np``/``numpy`` or on a name bound to one (``.tolist()``, ``.item()`` leave numpy)."""
     while isinstance(node, (ast.Call, ast.Attribute)):
+        if isinstance(node, ast.Attribute) and node.attr in ("tolist", "item", "tobytes"):
+            return False
         node = node.func if isinstance(node, ast.Call) else node.value
-    return isinstance(node, ast.Name) and node.id in ("np", "numpy")
+    return isinstance(node, ast.Name) and (node.id in ("np", "numpy") or node.id in arrays)
 
 
 def _views(plan: Pipeline) -> Iterator[tuple[str, str, ast.expr, Step, Cell]]:
