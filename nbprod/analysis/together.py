@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from typing import Iterator, Optional
 
-__all__ = ["PART_METHODS", "unpacked_together", "held_names", "target_root"]
+__all__ = ["PART_METHODS", "unpacked_together", "held_names", "target_root", "view_of"]
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
@@ -145,3 +145,36 @@ def _names(target: ast.AST) -> Iterator[str]:
     elif isinstance(target, (ast.Tuple, ast.List)):
         for elt in target.elts:
             yield from _names(elt)
+
+
+#: numpy methods whose result is a view of the receiver's data (``a.T`` too); ``np.asarray(a)`` is ``a`` itself.
+_VIEW_METHODS = frozenset("view reshape ravel swapaxes".split())
+_BASIC = (ast.Slice, ast.Constant, ast.UnaryOp)  # a[1:3], a[0], a[-1], a[None], a[...]
+
+
+def view_of(value: ast.expr, arrays: set[str]) -> Optional[str]:
+    """``a`` when ``value`` is a numpy view of the array ``a``: basic slicing (``a[:, :2]``, ``a[1:]``, ``a[0, ...]``),
+    ``a.T``, ``a.view()``, ``a.reshape(...)``, ``a.ravel()``, ``np.asarray(a)``. A one-axis slice and ``.T`` count
+    only on a name in ``arrays`` (a list's slice is a copy, and pandas 3 copies on write: a column is no view)."""
+    if isinstance(value, ast.Subscript) and isinstance(value.value, ast.Name):
+        return _sliced(value, value.value.id, arrays)
+    if isinstance(value, ast.Attribute) and value.attr == "T" and isinstance(value.value, ast.Name):
+        return value.value.id if value.value.id in arrays else None
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute):
+        func = value.func
+        if func.attr in _VIEW_METHODS and isinstance(func.value, ast.Name):
+            return func.value.id
+        head = func.value.id if isinstance(func.value, ast.Name) else ""
+        arg = value.args[0] if len(value.args) == 1 and not value.keywords else None
+        if head in ("np", "numpy") and func.attr == "asarray" and isinstance(arg, ast.Name):
+            return arg.id
+    return None
+
+
+def _sliced(value: ast.Subscript, base: str, arrays: set[str]) -> Optional[str]:
+    index = value.slice
+    parts = index.elts if isinstance(index, ast.Tuple) else [index]
+    basic = all(isinstance(p, _BASIC) for p in parts)
+    sliced = any(isinstance(p, ast.Slice) or (isinstance(p, ast.Constant) and p.value is ...) for p in parts)
+    array = isinstance(index, ast.Tuple) or base in arrays
+    return base if basic and sliced and array else None

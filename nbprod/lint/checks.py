@@ -9,6 +9,7 @@ from typing import Optional
 
 from nbprod.analysis.cells import BUILTINS
 from nbprod.analysis.magics import SHELL_ASSIGN, is_install
+from nbprod.lint.boundaries import check_boundaries
 from nbprod.lint.codes import CHECKS
 from nbprod.lint.crossstep import check_cross_step
 from nbprod.lint.definitions import check_definitions
@@ -220,4 +221,5 @@ class Linter:
         self.boundaries()
         check_cross_step(self.plan, self.add)
         check_definitions(self.plan, self.add)
+        check_boundaries(self.plan, self.add)
         return self.findings

@@ -50,4 +50,8 @@ CHECKS: dict[str, tuple[str, str]] = {
     "NB408": (WARNING, "two names for one object, one changed in a later step: the other does not see it there"),
     "NB409": (ERROR, "a generator is handed to a later step: it cannot be saved between steps"),
     "NB410": (WARNING, "a definition keeps state between calls (class attribute, mutable default, cache): per step"),
+    "NB411": (WARNING, "a set iterated in the step that builds it and again in a later step: the order may differ"),
+    "NB412": (WARNING, "id() or `is` on a value handed on from an earlier step: it is a new object in each step"),
+    "NB413": (WARNING, "a named logger configured in a way nbprod cannot replay, used by a later step"),
+    "NB414": (WARNING, "_, __, Out[n], In[n] read where the cell that made that history is in another step"),
 }

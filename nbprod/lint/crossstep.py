@@ -12,8 +12,9 @@ import ast
 from collections.abc import Iterator
 from typing import Callable, Optional
 
+from nbprod.analysis.effects import MUTATING_FUNCTIONS, MUTATING_METHODS
 from nbprod.analysis.rng import dotted
-from nbprod.analysis.together import held_names
+from nbprod.analysis.together import held_names, target_root, view_of
 from nbprod.notebook.reader import Cell
 from nbprod.plan.model import Pipeline, Step
 
@@ -63,7 +64,7 @@ def _is_plt(d: str, verbs: frozenset[str]) -> bool:
 
 def check_cross_step(plan: Pipeline, add: Add) -> None:
     """Dynamic exec (NB403), os.chdir (NB404), pyplot's current figure (NB405), a star import nbprod cannot list
-    (NB407), two names for one object changed in a later step (NB408), a generator handed on (NB409)."""
+    (NB407), two names for one object (or a view), one changed in a later step (NB408), a generator handed on (NB409)."""
     for step in plan.steps:
         for cell in step.code_cells:
             a = plan.analyses[cell.index]
@@ -76,6 +77,7 @@ def check_cross_step(plan: Pipeline, add: Add) -> None:
                     f"pass {fn}() a string literal, or write the code out",
                 )
     _shared_objects(plan, add)
+    _shared_views(plan, add)
     _generators(plan, add)
     later_pairs = [(s, t) for i, s in enumerate(plan.steps) for t in plan.steps[i + 1 :]]
     for s, t in later_pairs:
@@ -157,6 +159,109 @@ def _shared_objects(plan: Pipeline, add: Add) -> None:
                     "`nbprod verify` shows whether the results differ",
                 )
                 break
+
+
+def _arrays(plan: Pipeline) -> set[str]:
+    """Names the notebook binds to a numpy array: a call of ``np.`` (``np.ones``, ``np.random.rand``),
+    ``.to_numpy()``, ``.values``, or a view of such a name."""
+    out: set[str] = set()
+    for cell in plan.notebook.cells:
+        a = plan.analyses.get(cell.index)
+        for node in ast.walk(a.tree) if a is not None and a.tree is not None else ():
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                v = node.value
+                d = dotted(v.func) if isinstance(v, ast.Call) else dotted(v) if isinstance(v, ast.Attribute) else ""
+                if _numpy_root(v, out) or d.endswith((".to_numpy", ".values")) or view_of(v, out):
+                    out.add(node.targets[0].id)
+    return out
+
+
+def _numpy_root(node: ast.expr, arrays: set[str]) -> bool:
+    """``np.ones(3)``, ``np.arange(12).reshape(3, 4)``, ``rng.normal(size=3).round(2)``: a chain of calls and
+    attributes on ``np``/``numpy`` or on a name bound to one (``.tolist()``, ``.item()`` leave numpy)."""
+    while isinstance(node, (ast.Call, ast.Attribute)):
+        if isinstance(node, ast.Attribute) and node.attr in ("tolist", "item", "tobytes"):
+            return False
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return isinstance(node, ast.Name) and (node.id in ("np", "numpy") or node.id in arrays)
+
+
+def _views(plan: Pipeline) -> Iterator[tuple[str, str, ast.expr, Step, Cell]]:
+    """(view, base, the view's expression, step, cell) for each ``view = base[...]`` (:func:`view_of`) a step's cell binds."""
+    arrays = _arrays(plan)
+    for step in plan.steps:
+        for cell in step.code_cells:
+            tree = plan.analyses[cell.index].tree
+            for node in tree.body if tree is not None else ():
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                    base = view_of(node.value, arrays)
+                    if base is not None and base != node.targets[0].id:
+                        yield node.targets[0].id, base, node.value, step, cell
+
+
+def _changes_in_place(tree: Optional[ast.AST], name: str) -> bool:
+    """``name -= 1``, ``name[0] = v``, ``name.fill(0)``, ``np.copyto(name, v)``, ``f(..., out=name)``."""
+    for n in ast.walk(tree) if tree is not None else ():
+        if isinstance(n, ast.AugAssign) and target_root(n.target) == name:
+            return True
+        if isinstance(n, ast.Assign) and any(
+            isinstance(t, (ast.Subscript, ast.Attribute)) and target_root(t) == name for t in n.targets
+        ):
+            return True
+        if isinstance(n, ast.Call):
+            func = n.func
+            if isinstance(func, ast.Attribute) and func.attr in MUTATING_METHODS and target_root(func.value) == name:
+                return True
+            first = n.args[0] if n.args else None
+            if dotted(func) in MUTATING_FUNCTIONS and isinstance(first, ast.Name) and first.id == name:
+                return True
+            outs = [k.value for k in n.keywords if k.arg == "out"]
+            if any(name in {e.id for e in ast.walk(o) if isinstance(e, ast.Name)} for o in outs):
+                return True
+    return False
+
+
+def _read_after_change(tree: Optional[ast.Module], changed: str, other: str) -> bool:
+    """Whether a top-level statement of ``tree`` after the first that changes ``changed`` in place reads ``other``."""
+    body = tree.body if tree is not None else []
+    first = next((i for i, stmt in enumerate(body) if _changes_in_place(stmt, changed)), len(body))
+    return any(isinstance(n, ast.Name) and n.id == other for stmt in body[first + 1 :] for n in ast.walk(stmt))
+
+
+def _shared_views(plan: Pipeline, add: Add) -> None:
+    """NB408 for numpy views: ``X = data[:, :2]`` in one step, ``X`` changed in place in a later one while ``data``
+    is read after it (or the reverse). Saved and loaded, even in one pickle, a view is an array of its own."""
+    cells = [(s, c) for s in plan.steps for c in s.code_cells]
+    for view, base, value, made_in, made in _views(plan):
+        for changed, other in ((view, base), (base, view)):
+            at = next(
+                (
+                    i
+                    for i, (s, c) in enumerate(cells)
+                    if s is not made_in and c.index > made.index and changed in s.inputs
+                    if _changes_in_place(plan.analyses[c.index].tree, changed)
+                ),
+                None,
+            )
+            if at is None:
+                continue
+            t, mutation = cells[at]
+            read = next(((u, c) for u, c in cells[at + 1 :] if other in plan.analyses[c.index].uses), None)
+            if _read_after_change(plan.analyses[mutation.index].tree, changed, other):
+                read = (t, mutation)
+            if read is None or other not in read[0].inputs:
+                continue
+            u, reader = read
+            add(
+                "NB408",
+                mutation,
+                f"{view!r} is a view of {base!r} since {made.ref} (step {made_in.name!r}): step {t.name!r} "
+                f"changes {changed!r} in place, and step {u.name!r} ({reader.ref}) reads {other!r}; a saved "
+                "view is an array of its own, so there the change is not seen",
+                f"copy the view ({view} = {ast.unparse(value)}.copy()) if the change is not "
+                f"meant for {base!r}, or change and read them in one step",
+            )
+            break
 
 
 def _generator_functions(plan: Pipeline) -> set[str]:

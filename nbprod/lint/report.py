@@ -29,7 +29,20 @@ __all__ = [
 
 #: findings that mean the pipeline may compute or print something other than the notebook: ``nbprod run`` shows
 #: them before it runs (never silently different), ``nbprod verify`` checks
-MAY_DIFFER = ("NB302", "NB403", "NB404", "NB405", "NB407", "NB408", "NB409", "NB410")
+MAY_DIFFER = (
+    "NB302",
+    "NB403",
+    "NB404",
+    "NB405",
+    "NB407",
+    "NB408",
+    "NB409",
+    "NB410",
+    "NB411",
+    "NB412",
+    "NB413",
+    "NB414",
+)
 #: ... and those by which it cannot run at all: ``nbprod run`` refuses before any step runs
 CANNOT_RUN = ("NB409",)
 
