@@ -48,7 +48,10 @@ CHECKS: dict[str, tuple[str, str]] = {
     "NB405": (WARNING, "a step acts on pyplot's current figure drawn in an earlier step"),
     "NB407": (WARNING, "star import of a module nbprod cannot list: its names do not cross steps"),
     "NB408": (WARNING, "two names for one object, one changed in a later step: the other does not see it there"),
-    "NB409": (ERROR, "a generator is handed to a later step: it cannot be saved between steps"),
+    "NB409": (
+        ERROR,
+        "a generator, open file or connection is handed to a later step: it cannot be saved between steps",
+    ),
     "NB410": (WARNING, "a definition keeps state between calls (class attribute, mutable default, cache): per step"),
     "NB411": (WARNING, "a set iterated in the step that builds it and again in a later step: the order may differ"),
     "NB412": (WARNING, "id() or `is` on a value handed on from an earlier step: it is a new object in each step"),

@@ -15,6 +15,7 @@ from typing import Callable, Optional
 from nbprod.analysis.effects import MUTATING_FUNCTIONS, MUTATING_METHODS
 from nbprod.analysis.rng import dotted
 from nbprod.analysis.together import held_names, target_root, view_of
+from nbprod.analysis.unsaveable import generator_functions, unsaveable_values
 from nbprod.notebook.reader import Cell
 from nbprod.plan.model import Pipeline, Step
 
@@ -264,41 +265,22 @@ def _shared_views(plan: Pipeline, add: Add) -> None:
             break
 
 
-def _generator_functions(plan: Pipeline) -> set[str]:
-    """The notebook's functions whose body yields: calling one makes a generator."""
-    out = set()
-    for a in plan.analyses.values():
-        for node in ast.walk(a.tree) if a.tree is not None else ():
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
-                isinstance(n, (ast.Yield, ast.YieldFrom)) for n in ast.walk(node)
-            ):
-                out.add(node.name)
-    return out
-
-
 def _generators(plan: Pipeline, add: Add) -> None:
-    """NB409: a generator handed to a later step: it cannot be saved (pickled), so the step that makes it fails."""
-    makers = _generator_functions(plan)
+    """NB409: a generator, an open file, a connection handed to a later step: it cannot be saved (pickled), so the step
+    that makes it would fail. (Sections of an untagged notebook that share one are joined by the planner.)"""
+    makers = generator_functions(plan.analyses.values())
     for step in plan.steps:
         for cell in step.code_cells:
-            tree = plan.analyses[cell.index].tree
-            for node in ast.walk(tree) if tree is not None else ():
-                if not (
-                    isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
-                ):
-                    continue
-                value, name = node.value, node.targets[0].id
-                made = isinstance(value, ast.GeneratorExp) or (
-                    isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in makers
-                )
-                if made and name in step.outputs:
+            for name, (_, what) in sorted(unsaveable_values(plan.analyses[cell.index].tree, makers).items()):
+                if name in step.outputs:
                     later = next(t.name for t in plan.steps if t.inputs.get(name) == step.name)
                     add(
                         "NB409",
                         cell,
-                        f"{name!r} is a generator, which step {later!r} takes from step {step.name!r}: a generator "
-                        "cannot be saved between steps (it cannot be pickled), so the pipeline stops here",
-                        f"hand on list({name}) (materialise it), or consume it in the step that makes it",
+                        f"{name!r} is {what}, which step {later!r} takes from step {step.name!r}: it cannot be saved "
+                        "between steps (it cannot be pickled), so the pipeline stops here",
+                        f"hand on what it holds (list({name}), the rows you read), or make and use it in one step "
+                        f"(move the cells of {later!r} that use it into {step.name!r})",
                     )
 
 

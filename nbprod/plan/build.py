@@ -27,6 +27,7 @@ from nbprod.plan.order import order_steps
 from nbprod.plan.params import derived_statements, read_parameters
 from nbprod.plan.report import Report
 from nbprod.plan.segment import Segments, segment
+from nbprod.plan.unsaveable import sections_to_join
 
 __all__ = ["build_plan"]
 
@@ -61,12 +62,23 @@ def build_plan(
 
 
 def _plan(nb: Notebook, name: str, split: str, probe: Optional[Probe]) -> Pipeline:
+    joined: dict[int, str] = {}  # heading cell -> why its section runs in the step before
+    while True:
+        plan = _plan_once(nb, name, split, probe, joined)
+        more = {k: v for k, v in sections_to_join(plan).items() if k not in joined} if plan.split == "headings" else {}
+        if not more:
+            plan.notes.extend(dict.fromkeys(joined.values()))
+            return plan
+        joined.update(more)
+
+
+def _plan_once(nb: Notebook, name: str, split: str, probe: Optional[Probe], joined: dict[int, str]) -> Pipeline:
     report = Report(nb.problems)
     analyses = {c.index: analyze_source(c.source) for c in nb.cells if c.is_code}
     for index, names in value_definitions(analyses).items():  # they travel as values, with their state
         for n in names:
             del analyses[index].functions[n]
-    parts = segment(nb, split, analyses, report)
+    parts = segment(nb, split, analyses, report, joined)
     parameters = read_parameters(parts.parameter_cells, analyses, report)
     _check_cells(nb, analyses, parts, report)
     _check_names(nb, analyses, parts, report)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Collection, Optional
 
 from nbprod.analysis.cells import CellAnalysis
 from nbprod.notebook.findings import WARNING
@@ -198,12 +198,16 @@ def _not_numbers(tree: ast.Module) -> dict[str, str]:
     return out
 
 
-def segment(nb: Notebook, split: str, analyses: dict[int, CellAnalysis], report: Report) -> Segments:
-    """Sort the cells of ``nb``. ``split``: "auto" (tags, else H2 headings), "tags" or "headings"."""
+def segment(
+    nb: Notebook, split: str, analyses: dict[int, CellAnalysis], report: Report, joined: Collection[int] = ()
+) -> Segments:
+    """Sort the cells of ``nb``. ``split``: "auto" (tags, else H2 headings), "tags" or "headings". The ``## ``
+    headings at the cell indices ``joined`` open no step: their section runs in the step before."""
     use_headings = _use_headings(nb, split, report)
     if use_headings is None:
         return Segments()
     segmenter = _Segmenter(analyses, report, use_headings)
+    segmenter.joined = set(joined)
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             segmenter.markdown(cell)
@@ -220,12 +224,13 @@ class _Segmenter:
         self.use_headings = use_headings
         self.out = Segments(split="headings" if use_headings else "tags")
         self.current: Optional[Step] = None  # the run of cells being collected
+        self.joined: set[int] = set()  # headings that open no step
 
     def markdown(self, cell: Cell) -> None:
         cards = self.out.cards
         for key in cell.values("card"):
             cards[key] = (cards.get(key, "") + "\n\n" + cell.source).strip()
-        heading = _h2(cell) if self.use_headings else None
+        heading = _h2(cell) if self.use_headings and cell.index not in self.joined else None
         if heading:
             name = base = _slug(heading)
             k = 2
