@@ -66,6 +66,18 @@ class CellMagic:
         """True when the body is ordinary Python that runs in the pipeline (``%%time`` and friends)."""
         return self.name in RUNNING_CELL_MAGICS
 
+    @property
+    def capture(self) -> Optional[tuple[str, str]]:
+        """For ``%%capture [--no-stdout] [--no-stderr] [--no-display] [name]``: (the keyword arguments of IPython's
+        ``capture_output`` it means, the name it binds or ""); None for another magic."""
+        if self.name != "%%capture":
+            return None
+        words = self.text.split()[1:]
+        off = [w[5:] for w in words if w in ("--no-stdout", "--no-stderr", "--no-display")]
+        kwargs = ", ".join(f"{k}={k not in off}" for k in ("stdout", "stderr", "display"))
+        names = [w for w in words if not w.startswith("-")]
+        return kwargs, names[0] if names and names[0].isidentifier() else ""
+
 
 @dataclass(frozen=True)
 class LineMagic:
@@ -119,6 +131,10 @@ def neutralise(source: str) -> tuple[str, list[tuple[int, str]], bool]:
     for no, line in enumerate(lines, 1):
         if opening is not None and no - 1 == opening.line:
             magics.append((no, opening.text))
+            captured = opening.capture
+            if captured is not None and captured[1]:  # ``%%capture cap`` binds cap (what the body printed)
+                out.append(f"{captured[1]} = None")
+                continue
             out.append("#" + line)  # %%time and friends: the body below is ordinary Python and runs in the pipeline
             continue
         found = line_magic(line)

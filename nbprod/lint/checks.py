@@ -155,6 +155,14 @@ class Linter:
                         "for production, prefer Python (subprocess.run, pathlib, shutil) or a data file",
                     )
                     continue
+                if magic.startswith("%%capture"):
+                    self.add(
+                        "NB305",
+                        cell,
+                        f"{magic!r} runs in the pipeline as IPython runs it: the cell's output is kept, not shown",
+                        "nothing to do",
+                    )
+                    continue
                 if _HARMLESS_RE.match(magic):
                     self.add(
                         "NB305",

@@ -39,7 +39,10 @@ CHECKS: dict[str, tuple[str, str]] = {
     "NB302": (ERROR, "shell, %pip or other IPython magic in a cell not tagged skip"),
     "NB303": (ERROR, "star import"),
     "NB304": (ERROR, "hard-coded credential (password, token, API key) in a cell"),
-    "NB305": (INFO, "display or timing magic (%matplotlib, %config, %load_ext, %time, %%time): not needed to run"),
+    "NB305": (
+        INFO,
+        "display, timing or capture magic (%matplotlib, %config, %load_ext, %time, %%capture): runs or not needed",
+    ),
     "NB306": (WARNING, "shell command (!cmd, files = !ls): runs in the pipeline, needs the same programs there"),
     "NB401": (WARNING, "code cell outside every step"),
     "NB402": (WARNING, "a step mutates data another step produced"),

@@ -76,9 +76,9 @@ def _plan_once(nb: Notebook, name: str, split: str, probe: Optional[Probe], join
     report = Report(nb.problems)
     analyses = {c.index: analyze_source(c.source) for c in nb.cells if c.is_code}
     parts = segment(nb, split, analyses, report, joined)
-    shared = {c.index for cells in [*parts.shared.values(), *parts.composed.values()] for c in cells}
+    in_shared = {c.index for cells in [*parts.shared.values(), *parts.composed.values()] for c in cells}
     for index, names in value_definitions(analyses).items():  # they travel as values, with their state
-        for n in names if index not in shared else ():  # a shared cell runs again in every step: NB410 says so
+        for n in names if index not in in_shared else ():  # a shared cell runs again in every step: NB410 says so
             del analyses[index].functions[n]
     parameters = read_parameters(parts.parameter_cells, analyses, report)
     _check_cells(nb, analyses, parts, report)

@@ -113,6 +113,8 @@ def _diff(a: Any, b: Any, at: str) -> Optional[str]:
         return _containers(a, b, at)
     if isinstance(a, (set, frozenset)):
         return None if a == b else f"{at}sets differ ({len(a ^ b)} elements in one only)"
+    if type(a).__module__ == "IPython.utils.capture":  # %%capture's CapturedIO: by what it captured
+        return _diff([a.stdout, a.stderr], [b.stdout, b.stderr], at + "(stdout, stderr)")
     if type(a).__module__.startswith("matplotlib.") and _figure(a) is not None:
         return _drawings(a, b, at)
     return _generic(a, b, at)
