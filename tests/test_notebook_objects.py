@@ -148,3 +148,35 @@ OBJECTS = [
 def test_notebook_objects_verify_equal(tmp_path, write_nb):
     report = verify(write_nb(OBJECTS, "objects.ipynb", folder=tmp_path), project=tmp_path)
     assert report.equal, report.render()
+
+
+COMPUTED_GLOBALS = [
+    ("code", "import pandas as pd", ["imports"]),
+    (
+        "code",
+        "df = pd.DataFrame({'k': [0, 0, 1, 2], 'v': [1.0, 2.0, 3.0, 4.0]})\n"
+        "for k, part in df.groupby('k'):\n    globals()[f'df_{k}'] = part.reset_index(drop=True)",
+        ["step:split"],
+    ),
+    ("code", "print(df_0.shape, df_2['v'].sum())", ["step:use"]),
+]
+
+
+def test_names_bound_under_computed_keys_come_from_the_step_that_binds_them():
+    report = lint_notebook(notebook_from_cells("nb.ipynb", COMPUTED_GLOBALS))
+    split, use = report.plan.step("split"), report.plan.step("use")
+    assert use.inputs == {"df_0": "split", "df_2": "split"}
+    assert {"df_0", "df_2"} <= set(split.outputs) and {"df_0", "df_2"} <= set(split.maybe_bound)  # saved if bound
+    assert [f.code for f in report.findings if f.code.startswith(("NB10", "NB403"))] == ["NB403"]
+
+
+def test_a_literal_key_binds_its_name():
+    cells = [("code", "globals()['rate'] = 0.5", ["step:a"]), ("code", "print(rate)", ["step:b"])]
+    report = lint_notebook(notebook_from_cells("nb.ipynb", cells))
+    assert report.plan.step("b").inputs == {"rate": "a"} and not report.findings
+
+
+@pytest.mark.slow
+def test_computed_globals_verify_equal(tmp_path, write_nb):
+    report = verify(write_nb(COMPUTED_GLOBALS, "computed.ipynb", folder=tmp_path), project=tmp_path)
+    assert report.equal, report.render()

@@ -60,3 +60,20 @@ def star_names(module: str) -> Optional[list[str]]:
     if names is None:
         names = [n for n in dir(mod) if not n.startswith("_")]
     return sorted(str(n) for n in names)
+
+
+def namespace_key(target: ast.expr) -> Optional[str]:
+    """For an assignment target ``globals()[key]`` (or ``vars()[key]``): the name a literal key binds, "" for a computed
+    key; None for any other target."""
+    if not (
+        isinstance(target, ast.Subscript)
+        and isinstance(target.value, ast.Call)
+        and isinstance(target.value.func, ast.Name)
+        and target.value.func.id in ("globals", "vars")
+        and not target.value.args
+    ):
+        return None
+    key = target.slice
+    if isinstance(key, ast.Constant) and isinstance(key.value, str) and key.value.isidentifier():
+        return key.value
+    return ""

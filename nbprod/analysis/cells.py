@@ -11,7 +11,7 @@ import builtins
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
-from nbprod.analysis.binding import BOUND, UNBOUND, State, literal_code, merge, star_names
+from nbprod.analysis.binding import BOUND, UNBOUND, State, literal_code, merge, namespace_key, star_names
 from nbprod.analysis.effects import MUTATING_METHODS, call_effects, comprehension_effects, globals_mutated, root_name
 from nbprod.analysis.magics import neutralise
 from nbprod.analysis.model import FunctionInfo
@@ -112,7 +112,13 @@ class _ModuleVisitor(ast.NodeVisitor):
     def visit_Assign(self, node: ast.Assign) -> None:
         self.visit(node.value)
         for t in node.targets:
-            self._assign_target(t)
+            key = namespace_key(t)  # globals()["rate"] = 0.5 binds rate; globals()[f"df_{k}"] = ...: unseen names
+            if key is None:
+                self._assign_target(t)
+            elif key:
+                self.store(key)
+            else:
+                self.r.dynamic.append((node.lineno, "globals()[...]"))
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         if node.value is not None:

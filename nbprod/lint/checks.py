@@ -74,12 +74,13 @@ class Linter:
                 defined_at.setdefault(n, cell.index)
         defined: set[str] = set()
         fn_globals: list[tuple[Cell, str, set[str]]] = []
+        unseen = False  # an earlier cell binds names nbprod cannot see (globals()[k] = ..., exec): NB403 says so
         for cell in order:
             a = self.plan.analyses[cell.index]
             if a.tree is None:
                 continue
             for n in a.uses:
-                if n in defined or n in BUILTINS:
+                if n in defined or n in BUILTINS or (unseen and n not in defined_at):
                     continue
                 if n in defined_at and defined_at[n] > cell.index:
                     self.add(
@@ -97,6 +98,7 @@ class Linter:
                         f"define {n!r} (or import it) in an earlier cell; it may exist only in a kernel's hidden state",
                     )
             defined.update(a.defines)
+            unseen = unseen or bool(a.dynamic)
             fn_globals.extend((cell, f.name, f.globals_read) for f in a.functions.values())
         for cell, fname, globs in fn_globals:
             for n in sorted(globs):

@@ -70,12 +70,20 @@ def check_cross_step(plan: Pipeline, add: Add) -> None:
         for cell in step.code_cells:
             a = plan.analyses[cell.index]
             for line, fn in a.dynamic:
+                what = (
+                    "names written as globals()[...] under computed keys"
+                    if fn.startswith("globals")
+                    else (f"{fn}() of computed code")
+                )
                 add(
                     "NB403",
                     cell,
-                    f"line {line}: {fn}() of computed code: nbprod cannot see which names it reads or binds, so "
-                    f"step {step.name!r} may not receive or hand on them",
-                    f"pass {fn}() a string literal, or write the code out",
+                    f"line {line}: {what}: nbprod cannot see which names it reads or binds, so step {step.name!r} "
+                    "may not receive or hand on them (a later step's name that nothing else defines is taken from "
+                    "this step, if it binds it)",
+                    "keep the values in a dict (frames[k] = part)"
+                    if fn.startswith("globals")
+                    else f"pass {fn}() a string literal, or write the code out",
                 )
     _shared_objects(plan, add)
     _shared_views(plan, add)

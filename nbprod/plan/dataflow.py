@@ -224,6 +224,8 @@ class StepResolver:
             return True  # assigned by a function the step calls, and by nothing else
         elif quiet:
             return False
+        elif scope.dynamic_writer:  # globals()[f"df_{k}"] = ... bound it, or nothing did: saved there if bound
+            step.inputs.setdefault(n, scope.dynamic_writer)
         else:
             self.report.add_finding(
                 "NB104",
@@ -294,6 +296,8 @@ def infer_dataflow(
             producer = by_name[p]
             if n not in producer.outputs:
                 producer.outputs.append(n)
+            if n not in producer.defines and n not in producer.inputs and n not in producer.maybe_bound:
+                producer.maybe_bound.append(n)  # bound where nbprod cannot see (globals()[k] = ...): if it is
     for step in steps:
         _declared_outputs(step, report)
     _check_requirements(steps, report)

@@ -62,6 +62,7 @@ class Scope:
     reads_when_called: dict[str, set[str]] = field(default_factory=dict)  # a lambda value -> the globals it reads
     iterators: set[str] = field(default_factory=set)  # names bound to one-shot iterators (zip, map, itertools)
     aliases: set[str] = field(default_factory=set)  # names bound to a notebook function or a partial of one
+    dynamic_writer: str = ""  # the last step that may bind names nbprod cannot see (globals()[k] = ..., exec)
     generators: set[str] = field(default_factory=set)  # names bound to random generator objects (RandomState, ...)
 
     def bind_together(self, defines: Collection[str], groups: Collection[tuple[str, ...]]) -> None:
@@ -134,6 +135,8 @@ class Scope:
         producer, also of the inputs it mutated)."""
         for cell in step.code_cells:
             a = analyses[cell.index]
+            if a.dynamic:
+                self.dynamic_writer = step.name
             self.settings += [(src, cell.index) for src in settings_statements(a.tree, a.cleaned)]
             self.imports.update(a.imports)
             for f in a.functions.values():
