@@ -158,17 +158,25 @@ LAMBDA_IN_MODEL = [
     )
     for c in LAYOUTS["three_steps"]
 ]
+#: ... or a function of the notebook's (pickle would store it by name: the packaging process has no such function)
+FUNCTION_IN_MODEL = [
+    (k, "def as_float(X):\n    return X * 1.0\n\n" + src.replace("lambda X: X * 1.0", "as_float"), t)
+    if "lambda X: X * 1.0" in src
+    else (k, src, t)
+    for k, src, t in LAMBDA_IN_MODEL
+]
 
 
 @pytest.mark.slow
-def test_a_model_holding_a_lambda_is_tracked_and_packaged(tmp_path, monkeypatch):
+@pytest.mark.parametrize("cells", [LAMBDA_IN_MODEL, FUNCTION_IN_MODEL], ids=["lambda", "notebook_function"])
+def test_a_model_holding_a_lambda_is_tracked_and_packaged(cells, tmp_path, monkeypatch):
     import joblib
 
     from nbprod.workflow.run import run
 
     monkeypatch.setenv("NBPROD_GATE_WORKER", "0")
     nb = tmp_path / "churn.ipynb"
-    nb.write_text(json.dumps(nb_json(LAMBDA_IN_MODEL), indent=1))
+    nb.write_text(json.dumps(nb_json(cells), indent=1))
     result = run(nb, project=tmp_path, isolated=True, track=True, package=True)
     assert result.tracked and result.tracked["model_version"] == 1
     assert result.bento_tag and result.bento_tag.startswith("churn:")
