@@ -2,7 +2,7 @@
 
 Fast: every notebook lints (with the error codes recorded below) and converts into the steps recorded below.
 Slow: every notebook runs in-process (``run()``: one Ploomber import for all of them), and a representative subset
-(seven notebooks, ``VERIFIED``) is verified (``verify``: papermill kernels, seconds per step), to keep the slow corpus
+(nine notebooks, ``VERIFIED``) is verified (``verify``: papermill kernels, seconds per step), to keep the slow corpus
 run to a few minutes on two cores.
 """
 
@@ -69,6 +69,12 @@ EXPECTED: dict[str, tuple[str, list[str], list[str]]] = {
     "plots_between_steps.ipynb": ("plots", ["simulate", "returns", "stats"], []),
     # an instance of a class from the functions cell, loaded by a step that never names the class
     "messy_custom_class.ipynb": ("messy", ["setup", "features", "train", "evaluate"], []),
+    # a registry filled by a decorator, a class attribute set from outside, a mutable default, namedtuple rows, a partial
+    "messy_registry.ipynb": ("messy", ["helpers", "data", "more_metrics", "score"], []),
+    # a SQL connection shared by sections (run as one step), %%capture of a fit, a generator consumed a section later
+    "kaggle_sqlite.ipynb": ("kaggle", ["load_into_sql", "predict_in_batches"], []),
+    # frames bound under computed names (globals()[...]), a RandomState given to KMeans and drawn from later
+    "gallery_computed_frames.ipynb": ("gallery", ["points", "cluster", "sizes"], []),
 }
 
 #: verified end to end (papermill kernels: ~25 s each on two cores), one per shape that exercises the most kinds of
@@ -76,6 +82,8 @@ EXPECTED: dict[str, tuple[str, list[str], list[str]]] = {
 #: in-process only here (all were verified equal by hand when they were added; messy_magics needs %time's timing lines
 #: ignored, which verify does)
 VERIFIED = [
+    "messy_registry.ipynb",
+    "kaggle_sqlite.ipynb",
     "kaggle_passengers.ipynb",
     "gallery_ridge_path.ipynb",
     "kale_iris.ipynb",

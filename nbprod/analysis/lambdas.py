@@ -65,15 +65,22 @@ def consumed(tree: Optional[ast.AST]) -> set[str]:
     return out
 
 
+#: calls that make a value whose calls change nothing of it: a partial, a namedtuple or dataclass type
+_PLAIN_CALLABLES = frozenset(
+    "partial functools.partial namedtuple collections.namedtuple NamedTuple typing.NamedTuple make_dataclass "
+    "dataclasses.make_dataclass".split()
+)
+
+
 def function_aliases(tree: Optional[ast.AST], functions: set[str]) -> set[str]:
-    """Names a top-level assignment binds to a notebook function (``first = clean``) or to a ``partial`` of one: calling
-    them runs the function (what it changes is the function's business), it does not change the value itself."""
+    """Names a top-level assignment binds to a notebook function (``first = clean``), a ``partial`` or a namedtuple
+    type (``Row = namedtuple(...)``): calling them runs the function or makes a new value (what the function changes
+    is its own business), it does not change the value itself."""
     out: set[str] = set()
     for stmt in tree.body if isinstance(tree, ast.Module) else ():
         if isinstance(stmt, ast.Assign):
             value = stmt.value
-            if isinstance(value, ast.Call) and ast.unparse(value.func) in ("partial", "functools.partial"):
-                value = value.args[0] if value.args else value
-            if isinstance(value, ast.Name) and value.id in functions:
+            plain = isinstance(value, ast.Call) and ast.unparse(value.func) in _PLAIN_CALLABLES
+            if plain or (isinstance(value, ast.Name) and value.id in functions):
                 out |= {t.id for t in stmt.targets if isinstance(t, ast.Name)}
     return out

@@ -43,6 +43,157 @@ def nb(name: str, shape: str, text: str) -> None:
     NOTEBOOKS[name] = (shape, text)
 
 
+# --- Notebook objects, resources and dynamic names (the third round of the second outside corpus) -------------
+
+nb(
+    "messy_registry.ipynb",
+    "messy",
+    """
+# %% [markdown]
+# # Metrics kept in a registry, formatted by a settings class
+# %%
+from collections import namedtuple
+from functools import partial
+
+import numpy as np
+# %% [markdown]
+# ## Helpers
+# %%
+METRICS = {}
+
+
+def register(name):
+    def wrap(f):
+        METRICS[name] = f
+        return f
+
+    return wrap
+
+
+@register("mae")
+def mae(y, p):
+    return float(np.mean(np.abs(y - p)))
+
+
+class Units:
+    label = "EUR"
+
+
+def fmt(v):
+    return f"{v:.2f} {Units.label}"
+
+
+def remember(note, seen=[]):
+    seen.append(note)
+    return list(seen)
+
+
+Score = namedtuple("Score", ["model", "metric", "value"])
+rounded = partial(round, ndigits=3)
+remember("helpers")
+# %% [markdown]
+# ## Data
+# %%
+rng = np.random.default_rng(5)
+y = rng.normal(100, 10, size=40)
+guess = y + rng.normal(0, 3, size=40)
+# %% [markdown]
+# ## More metrics
+# %%
+@register("rmse")
+def rmse(y, p):
+    return float(np.sqrt(np.mean((y - p) ** 2)))
+
+
+Units.label = "USD"
+remember("metrics")
+# %% [markdown]
+# ## Score
+# %%
+scores = [Score("guess", name, rounded(f(y, guess))) for name, f in sorted(METRICS.items())]
+for s in scores:
+    print(s.metric, fmt(s.value))
+print(remember("score"))
+""",
+)
+
+nb(
+    "kaggle_sqlite.ipynb",
+    "kaggle",
+    """
+# %% [markdown]
+# # Orders in a SQL table, a quiet fit, batches of predictions
+# %%
+import sqlite3
+
+import pandas as pd
+from sklearn.ensemble import GradientBoostingRegressor
+# %% [markdown]
+# ## Load into SQL
+# %%
+con = sqlite3.connect(":memory:")
+orders = pd.DataFrame({"region": list("nsewnsewns"), "qty": [3, 5, 2, 8, 4, 6, 1, 7, 5, 2]})
+orders["price"] = orders["qty"] * 2.5 + 1
+orders.to_sql("orders", con, index=False)
+# %% [markdown]
+# ## Query
+# %%
+by_region = pd.read_sql("select region, sum(qty) as qty from orders group by region order by region", con)
+by_region
+# %% [markdown]
+# ## Fit quietly
+# %%
+%%capture fit_log
+X, y = orders[["qty"]], orders["price"]
+model = GradientBoostingRegressor(n_estimators=20, random_state=0).fit(X, y)
+print("train score", round(model.score(X, y), 3))
+print("fitted", model.n_estimators_)
+# %% [markdown]
+# ## Predict in batches
+# %%
+def batches(frame, size):
+    for start in range(0, len(frame), size):
+        yield frame.iloc[start : start + size]
+
+
+stream = batches(X, 4)
+# %% [markdown]
+# ## Report
+# %%
+sizes = [len(b) for b in stream]
+print(sizes, fit_log.stdout.strip().splitlines()[-1], round(float(model.predict(X.head(1))[0]), 2))
+""",
+)
+
+nb(
+    "gallery_computed_frames.ipynb",
+    "gallery",
+    """
+# %% [markdown]
+# # One frame per cluster, under computed names
+# %%
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans
+# %% [markdown]
+# ## Points
+# %%
+rs = np.random.RandomState(11)
+points = pd.DataFrame(rs.normal(size=(60, 2)), columns=["x", "y"])
+# %% [markdown]
+# ## Cluster
+# %%
+km = KMeans(n_clusters=3, n_init=2, random_state=rs).fit(points)
+points["cluster"] = km.labels_
+for k, part in points.groupby("cluster"):
+    globals()[f"cluster_{k}"] = part.reset_index(drop=True)
+# %% [markdown]
+# ## Sizes
+# %%
+print(sorted([len(cluster_0), len(cluster_1), len(cluster_2)]), rs.randint(100))
+""",
+)
+
 # --- Kaggle-style: EDA, then a model --------------------------------------------------------------------------
 
 nb(
