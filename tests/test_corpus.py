@@ -72,7 +72,7 @@ EXPECTED: dict[str, tuple[str, list[str], list[str]]] = {
     # a registry filled by a decorator, a class attribute set from outside, a mutable default, namedtuple rows, a partial
     "messy_registry.ipynb": ("messy", ["helpers", "data", "more_metrics", "score"], []),
     # a SQL connection shared by sections (run as one step), %%capture of a fit, a generator consumed a section later
-    "kaggle_sqlite.ipynb": ("kaggle", ["load_into_sql", "predict_in_batches"], []),
+    "kaggle_sqlite.ipynb": ("kaggle", ["load_into_sql", "fit_quietly", "predict_in_batches"], []),
     # frames bound under computed names (globals()[...]), a RandomState given to KMeans and drawn from later
     "gallery_computed_frames.ipynb": ("gallery", ["points", "cluster", "sizes"], []),
 }
