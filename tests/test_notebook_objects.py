@@ -180,3 +180,14 @@ def test_a_literal_key_binds_its_name():
 def test_computed_globals_verify_equal(tmp_path, write_nb):
     report = verify(write_nb(COMPUTED_GLOBALS, "computed.ipynb", folder=tmp_path), project=tmp_path)
     assert report.equal, report.render()
+
+
+def test_verify_compares_notebook_classes_by_the_data_they_hold(main_module):
+    from nbprod.workflow.verify_compare import compare_objects
+
+    made = [{}, {}, {}]
+    for space, label in zip(made, ("EUR", "EUR", "USD")):
+        exec(f"class Units:\n    label = {label!r}\n    def show(self):\n        return self.label", space)
+    assert compare_objects(made[0]["Units"], made[1]["Units"])[0] == "equal"
+    verdict, why = compare_objects(made[0]["Units"], made[2]["Units"])
+    assert verdict == "different" and "Units.label" in why, why

@@ -14,6 +14,7 @@ from __future__ import annotations
 import cmath
 import numbers
 import re
+import types
 from pathlib import Path
 from typing import Any, Optional
 
@@ -113,11 +114,22 @@ def _diff(a: Any, b: Any, at: str) -> Optional[str]:
         return _containers(a, b, at)
     if isinstance(a, (set, frozenset)):
         return None if a == b else f"{at}sets differ ({len(a ^ b)} elements in one only)"
+    if isinstance(a, type):  # a notebook class handed on as a value: by its name and the data it holds
+        return _diff(_class_data(a), _class_data(b), f"{at}{a.__qualname__}.")
     if type(a).__module__ == "IPython.utils.capture":  # %%capture's CapturedIO: by what it captured
         return _diff([a.stdout, a.stderr], [b.stdout, b.stderr], at + "(stdout, stderr)")
     if type(a).__module__.startswith("matplotlib.") and _figure(a) is not None:
         return _drawings(a, b, at)
     return _generic(a, b, at)
+
+
+def _class_data(cls: type) -> dict[str, Any]:
+    """A class's own data attributes (``Units.label``, ``Run.count``), without its methods and descriptors."""
+    kinds = (staticmethod, classmethod, property, types.FunctionType)
+    own = {
+        k: v for k, v in vars(cls).items() if not k.startswith("__") and not isinstance(v, kinds) and not callable(v)
+    }
+    return {"__qualname__": cls.__qualname__, **dict(sorted(own.items()))}
 
 
 def _same_class(a: type, b: type) -> bool:
