@@ -67,9 +67,9 @@ def _pickle_into(tmp: Path, obj: Any, stem: str, joblib: bool = True) -> str:
     """Pickle ``obj`` as ``<stem>.joblib`` (``<stem>.pickle`` without ``joblib``), or ``<stem>.cloudpickle`` when it
     holds something of the notebook's own (``__main__``): pickle stores a notebook function by its name, and the step
     that loads it may have no function of that name (``FUNCS = {"double": double}``, ``partial(label, "job")``), or
-    another one (``first = clean`` before ``clean`` is redefined). cloudpickle stores the notebook's functions by value;
-    a notebook class goes by name when the loading step defines it, by value otherwise (:func:`_main_class`).
-    Returns the file's name."""
+    another one (``first = clean`` before ``clean`` is redefined). cloudpickle stores the notebook's functions by value
+    (:func:`_main_function`); a notebook class goes by name when the loading step defines it, by value otherwise
+    (:func:`_main_class`). Returns the file's name."""
     import pickle
 
     file = tmp / f"{stem}.{'joblib' if joblib else 'pickle'}"
@@ -80,12 +80,18 @@ def _pickle_into(tmp: Path, obj: Any, stem: str, joblib: bool = True) -> str:
             _joblib.dump(obj, file)
         else:
             file.write_bytes(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
-        if not _names_main(file):
-            return file.name
     except (pickle.PicklingError, AttributeError, TypeError):
-        pass
-    file.unlink(missing_ok=True)
-    (tmp / f"{stem}.cloudpickle").write_bytes(_by_value(obj))
+        file.unlink(missing_ok=True)
+        (tmp / f"{stem}.cloudpickle").write_bytes(_by_value(obj))
+        return f"{stem}.cloudpickle"
+    if not _names_main(file):
+        return file.name
+    try:
+        data = _by_value(obj)
+    except Exception:  # what a notebook function reads cannot be pickled (a connection): by name, as pickle did
+        return file.name
+    file.unlink()
+    (tmp / f"{stem}.cloudpickle").write_bytes(data)
     return f"{stem}.cloudpickle"
 
 
@@ -93,6 +99,8 @@ def _names_main(file: Path) -> bool:
     """Whether a pickle file refers to a global of ``__main__`` (the module name is stored as a string)."""
     import mmap
 
+    if file.stat().st_size == 0:
+        return False
     with open(file, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
         return m.find(b"__main__") >= 0
 
@@ -105,8 +113,15 @@ def _by_value(obj: Any) -> bytes:
 
     class _Pickler(cloudpickle.Pickler):
         def reducer_override(self, o: Any) -> Any:
-            if isinstance(o, type) and o.__module__ == "__main__":
-                return _main_class, (o.__qualname__, cloudpickle.dumps(o, protocol=pickle.HIGHEST_PROTOCOL))
+            if isinstance(o, (type, types.FunctionType)) and getattr(o, "__module__", None) == "__main__":
+                try:
+                    by_value = cloudpickle.dumps(o, protocol=pickle.HIGHEST_PROTOCOL)
+                except Exception:  # it reads something no pickle can store: by name only
+                    by_value = None
+                if isinstance(o, type):
+                    return _main_class, (o.__qualname__, by_value)
+                if by_value is not None:
+                    return _main_function, (by_value,)
             return super().reducer_override(o)
 
     buffer = io.BytesIO()
@@ -114,17 +129,39 @@ def _by_value(obj: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _main_class(qualname: str, by_value: bytes) -> type:
+def _main_namespace() -> dict[str, Any]:
+    """The namespace of the step's code: ``__main__`` in a step's kernel and in ploomber-engine's shell alike."""
+    main = sys.modules.get("__main__")
+    return vars(main) if main is not None else {}
+
+
+def _main_class(qualname: str, by_value: Optional[bytes]) -> type:
     """A notebook class, when unpickled: the loading step's own class of that name if it defines one (its instances
     are then instances of the class the step's code names), else the class as it was saved (a ``namedtuple`` type the
     step never names)."""
     import pickle
 
-    own = getattr(sys.modules.get("__main__"), qualname, None) if "." not in qualname else None
+    own: Any = None
+    if "<locals>" not in qualname:
+        own = _main_namespace()
+        for part in qualname.split("."):
+            own = own.get(part) if isinstance(own, dict) else getattr(own, part, None)
     if isinstance(own, type) and own.__qualname__ == qualname:
         return own
+    if by_value is None:
+        raise pickle.UnpicklingError(f"the notebook class {qualname!r} is not defined in this step")
     cls: type = pickle.loads(by_value)
     return cls
+
+
+def _main_function(by_value: bytes) -> types.FunctionType:
+    """A notebook function, when unpickled (inside a partial, a tuple, an estimator): it reads its globals from the
+    step that loads it, as in the notebook's kernel it reads them when it is called (:func:`_rebound`)."""
+    import pickle
+
+    f: types.FunctionType = pickle.loads(by_value)
+    namespace = _main_namespace()
+    return _rebound(f, namespace) if namespace.get("__name__") == "__main__" else f
 
 
 def _own_format(obj: Any) -> bool:

@@ -167,7 +167,8 @@ def test_names_bound_under_computed_keys_come_from_the_step_that_binds_them():
     split, use = report.plan.step("split"), report.plan.step("use")
     assert use.inputs == {"df_0": "split", "df_2": "split"}
     assert {"df_0", "df_2"} <= set(split.outputs) and {"df_0", "df_2"} <= set(split.maybe_bound)  # saved if bound
-    assert [f.code for f in report.findings if f.code.startswith(("NB10", "NB403"))] == ["NB403"]
+    said = [(f.code, f.cell.index) for f in report.findings if f.code.startswith(("NB10", "NB403"))]
+    assert said == [("NB403", 1), ("NB403", 2), ("NB403", 2)]  # where they are bound, and each where it is taken
 
 
 def test_a_literal_key_binds_its_name():
@@ -191,3 +192,53 @@ def test_verify_compares_notebook_classes_by_the_data_they_hold(main_module):
     assert compare_objects(made[0]["Units"], made[1]["Units"])[0] == "equal"
     verdict, why = compare_objects(made[0]["Units"], made[2]["Units"])
     assert verdict == "different" and "Units.label" in why, why
+
+
+def test_a_notebook_function_inside_a_value_reads_the_loading_steps_globals(tmp_path, main_module):
+    exec(
+        "from functools import partial\nPREFIX = 'a'\ndef label(x):\n    return f'{PREFIX}{x}'\n"
+        "held = (partial(label), (label,))",
+        main_module.__dict__,
+    )
+    save_value(main_module.held, tmp_path / "held")
+    main_module.PREFIX = "b"  # the loading step rebinds it before calling
+    made, (plain,) = load_value(tmp_path / "held")
+    assert made(1) == plain(1) == "b1"
+
+
+def test_a_class_that_cannot_be_pickled_by_value_goes_by_name(tmp_path, main_module):
+    exec(
+        "import threading\nLOCK = threading.Lock()\nclass Job:\n    def run(self):\n        with LOCK:\n"
+        "            return 1\njobs = [Job()]",
+        main_module.__dict__,
+    )
+    save_value(main_module.jobs, tmp_path / "jobs")  # the class's method reads a lock: no pickle stores it by value
+    assert load_value(tmp_path / "jobs")[0].run() == 1
+
+
+def test_an_instance_of_a_nested_notebook_class_is_of_the_loading_steps_class(tmp_path, main_module):
+    exec("class Outer:\n    class Inner:\n        pass\nbox = (Outer.Inner(), len)", main_module.__dict__)
+    save_value(main_module.box, tmp_path / "box")
+    exec("class Outer:\n    class Inner:\n        pass", main_module.__dict__)
+    assert type(load_value(tmp_path / "box")[0]) is main_module.Outer.Inner
+
+
+def test_a_stateful_function_takes_what_its_body_reads_and_is_changed_through_other_functions():
+    cells = [
+        ("code", "OFFSET = 10", ["step:a"]),
+        (
+            "code",
+            "FACTOR = 2\ndef scale(x, factor=FACTOR):\n    return x * factor + OFFSET\nprint(scale(0))",
+            ["step:b"],
+        ),
+        (
+            "code",
+            "def record(e, log=[]):\n    log.append(e)\n    return log\ndef process(x):\n    record(x)",
+            ["step:c"],
+        ),
+        ("code", "process(1)", ["step:d"]),
+        ("code", "FACTOR = 5\nprint(scale(1), record('e'))", ["step:e"]),
+    ]
+    plan = plan_of(cells)
+    assert plan.step("b").inputs == {"OFFSET": "a"}  # read by the body of a definition that travels as a value
+    assert plan.step("e").inputs["record"] == "d" and plan.step("e").inputs["scale"] == "b"

@@ -51,6 +51,7 @@ class CellAnalysis:
     assigned: list[str] = field(default_factory=list)
     imports: dict[str, str] = field(default_factory=dict)
     functions: dict[str, FunctionInfo] = field(default_factory=dict)
+    value_defs: set[str] = field(default_factory=set)  # its definitions that travel as values (plan.build)
     star_imports: list[str] = field(default_factory=list)
     magics: list[tuple[int, str]] = field(default_factory=list)
     cell_magic: bool = False

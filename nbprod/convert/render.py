@@ -16,8 +16,9 @@ import yaml
 
 from nbprod._core.fsutil import replace_dir
 from nbprod._core.layout import ProjectLayout
-from nbprod.analysis.magics import HELP, MAGIC, TIMED, CellMagic, cell_magic, is_install, line_magic
+from nbprod.analysis.magics import HELP, MAGIC, TIMED, cell_magic, is_install, line_magic
 from nbprod.analysis.rng import NUMPY, RANDOM, RNG_STATE, is_rng_state
+from nbprod.convert.capture import captured_cell
 from nbprod.convert.markers import LOAD_BLOCK, SAVE_BLOCK, UPSTREAM_PREFIX, cell_header
 from nbprod.convert.readme import render_card
 from nbprod.errors import ConvertError
@@ -63,7 +64,7 @@ def _task_code(cell: Cell) -> str:
             body = lines[at + 1 :]
             if not _parses("\n".join(body)):  # magics, shell and help lines inside a %%time body
                 body = [_task_line(line) for line in body]
-            captured = _captured(opening, body)
+            captured = captured_cell(opening, body)
             if captured is not None:
                 return "\n".join(lines[:at] + captured)
             return "\n".join(lines[:at] + [f"# nbprod: cell magic {opening.text} not run in the pipeline"] + body)
@@ -71,21 +72,6 @@ def _task_code(cell: Cell) -> str:
     if _parses(source):
         return source
     return "\n".join(_task_line(line) for line in lines)
-
-
-def _captured(opening: CellMagic, body: list[str]) -> Optional[list[str]]:
-    """``%%capture [name]`` as IPython runs it: the body inside ``capture_output`` (what it prints is kept, not shown;
-    ``name`` holds it), on the magic's own line so the body keeps the cell's line numbers. None when indenting the
-    body could change it (a string spanning lines) or for another magic."""
-    captured = opening.capture
-    text = "\n".join(body)
-    if captured is None or '"""' in text or "'''" in text or not text.strip():
-        return None
-    kwargs, name = captured
-    head = f'with __import__("IPython.utils.capture").utils.capture.capture_output({kwargs})'
-    return [head + (f" as {name}:" if name else ":") + f"  # nbprod: {opening.text}"] + [
-        ("    " + line).rstrip() for line in body
-    ]
 
 
 def _parses(source: str) -> bool:

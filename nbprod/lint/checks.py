@@ -17,6 +17,7 @@ from nbprod.lint.randomness import check_randomness, dotted
 from nbprod.notebook.findings import Finding
 from nbprod.notebook.reader import Cell, Notebook
 from nbprod.plan.model import Pipeline
+from nbprod.plan.scope import binds_unseen
 
 __all__ = ["Linter"]
 
@@ -79,6 +80,7 @@ class Linter:
             a = self.plan.analyses[cell.index]
             if a.tree is None:
                 continue
+            unseen = unseen or binds_unseen(a)
             for n in a.uses:
                 if n in defined or n in BUILTINS or (unseen and n not in defined_at):
                     continue
@@ -98,7 +100,6 @@ class Linter:
                         f"define {n!r} (or import it) in an earlier cell; it may exist only in a kernel's hidden state",
                     )
             defined.update(a.defines)
-            unseen = unseen or bool(a.dynamic)
             fn_globals.extend((cell, f.name, f.globals_read) for f in a.functions.values())
         for cell, fname, globs in fn_globals:
             for n in sorted(globs):

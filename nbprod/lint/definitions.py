@@ -29,6 +29,8 @@ def check_definitions(plan: Pipeline, add: Add) -> None:
     for cell in plan.notebook.cells:
         a = plan.analyses.get(cell.index)
         for f in a.functions.values() if a is not None and cell.is_code else ():
+            if a is not None and f.name in a.value_defs:  # handed on with its state: nothing to say
+                continue
             tree = ast.parse(f.source).body
             if tree:
                 defined[f.name] = (cell, tree[0])

@@ -78,8 +78,8 @@ def _plan_once(nb: Notebook, name: str, split: str, probe: Optional[Probe], join
     parts = segment(nb, split, analyses, report, joined)
     in_shared = {c.index for cells in [*parts.shared.values(), *parts.composed.values()] for c in cells}
     for index, names in value_definitions(analyses).items():  # they travel as values, with their state
-        for n in names if index not in in_shared else ():  # a shared cell runs again in every step: NB410 says so
-            del analyses[index].functions[n]
+        if index not in in_shared:  # a shared cell runs again in every step: NB410 says so
+            analyses[index].value_defs |= names
     parameters = read_parameters(parts.parameter_cells, analyses, report)
     _check_cells(nb, analyses, parts, report)
     _check_names(nb, analyses, parts, report)

@@ -19,10 +19,11 @@ from nbprod.analysis.effects import PURE_MODULES, pure_import
 from nbprod.analysis.lambdas import consumed, function_aliases, iterators, lambda_globals
 from nbprod.analysis.rng import RNG_STATE, generator_objects, global_rng, handed_to_calls, seeded_generators
 from nbprod.analysis.together import unpacked_together
+from nbprod.notebook.findings import WARNING
 from nbprod.notebook.reader import Cell
 from nbprod.plan.model import Pipeline, Step
 from nbprod.plan.report import Report
-from nbprod.plan.scope import Scope
+from nbprod.plan.scope import Scope, binds_unseen
 
 __all__ = ["Scope", "StepResolver", "infer_dataflow", "training_inputs"]
 
@@ -48,6 +49,7 @@ class StepResolver:
         self._deferred: list[tuple[Cell, str, set[str]]] = []  # (cell, function it defines, globals it reads)
         self._followed: set[str] = set()  # shared functions whose globals are already queued
         self._pending: list[str] = []  # globals of copied functions, still to resolve
+        self._unseen = False  # a cell of the step may bind names nbprod cannot see
         self._late: list[tuple[str, Cell]] = []  # globals of copied functions the step may assign after the copy
         self._state: dict[str, frozenset[str]] = {}  # name -> bound / unbound at the end of the cells read so far
         self._referenced: set[str] = set()  # every name the step's cells read
@@ -67,6 +69,7 @@ class StepResolver:
             scope.arg_mutators[f.name] = f.mutates_args
         self._imports_here.update(analysis.imports)
         self._referenced |= analysis.referenced
+        self._unseen = self._unseen or binds_unseen(analysis)
         # a notebook function the cell calls, or hands to a library that calls it (df["a"].map(parse)), runs here
         may_run = analysis.calls | analysis.referenced
         self._writes |= scope.written_by(analysis.calls)
@@ -92,6 +95,7 @@ class StepResolver:
         step, scope = self.step, self.scope
         changed = [n for n, fs in analysis.passed_to.items() if not all(map(self._pure, fs))]
         changed += sorted(scope.mutated_by(may_run))  # globals the notebook functions it runs change
+        changed += sorted(scope.values_reached(may_run))  # ... and the stateful definitions they call
         # a value called like a function may change itself: a closure with nonlocal state, an instance's __call__
         changed += sorted(n for n in analysis.calls - scope.aliases if n in step.inputs and n not in self.local)
         changed += sorted(consumed(analysis.tree) & scope.iterators)  # a zip run through is used up
@@ -138,7 +142,8 @@ class StepResolver:
         """The library settings earlier steps made (pd.set_option, warnings.filterwarnings...) run again first."""
         self.step.settings = list(self.scope.settings)
         for src, _ in self.step.settings:
-            for n in analyze_source(src).uses:
+            a = analyze_source(src)  # a replayed accessor class: what its methods read too
+            for n in a.uses + sorted(set().union(*(f.globals_read for f in a.functions.values()))):
                 self.resolve(n, self.step.first_cell, quiet=True)
 
     def _pure(self, f: str) -> bool:
@@ -224,8 +229,18 @@ class StepResolver:
             return True  # assigned by a function the step calls, and by nothing else
         elif quiet:
             return False
+        elif self._unseen:
+            return True  # an earlier cell of this step may have bound it (globals()[k] = ...)
         elif scope.dynamic_writer:  # globals()[f"df_{k}"] = ... bound it, or nothing did: saved there if bound
             step.inputs.setdefault(n, scope.dynamic_writer)
+            self.report.add_finding(
+                "NB403",
+                f"step {step.name!r} takes {n!r} from step {scope.dynamic_writer!r}, which binds names nbprod cannot "
+                f"see (globals()[...], exec): if it does not bind {n!r}, this step fails, as the notebook would",
+                cell,
+                f"bind {n!r} by name (or keep such values in a dict) so nbprod can follow it",
+                severity=WARNING,
+            )
         else:
             self.report.add_finding(
                 "NB104",
@@ -296,7 +311,8 @@ def infer_dataflow(
             producer = by_name[p]
             if n not in producer.outputs:
                 producer.outputs.append(n)
-            if n not in producer.defines and n not in producer.inputs and n not in producer.maybe_bound:
+            unseen = n not in producer.defines or n in producer.unbound
+            if unseen and n not in producer.inputs and n not in producer.maybe_bound:
                 producer.maybe_bound.append(n)  # bound where nbprod cannot see (globals()[k] = ...): if it is
     for step in steps:
         _declared_outputs(step, report)

@@ -27,6 +27,12 @@ def is_class(source: str) -> bool:
 _REGISTERS = re.compile(r"@[\w.]*register_(?:dataframe|series|index|dataset|dataarray)_accessor\b")
 
 
+def binds_unseen(a: CellAnalysis) -> bool:
+    """Whether the cell may bind names nbprod cannot see: ``globals()[k] = ...``, ``exec`` of computed code (``eval``
+    evaluates an expression: it binds nothing)."""
+    return any(fn != "eval" for _, fn in a.dynamic)
+
+
 def _quietly(source: str) -> str:
     """A registration replayed in a later step: pandas warns when the process has it already (in-process steps)."""
     body = textwrap.indent(source, "    ")
@@ -62,6 +68,7 @@ class Scope:
     reads_when_called: dict[str, set[str]] = field(default_factory=dict)  # a lambda value -> the globals it reads
     iterators: set[str] = field(default_factory=set)  # names bound to one-shot iterators (zip, map, itertools)
     aliases: set[str] = field(default_factory=set)  # names bound to a notebook function or a partial of one
+    value_defs: set[str] = field(default_factory=set)  # stateful definitions handed on as values
     dynamic_writer: str = ""  # the last step that may bind names nbprod cannot see (globals()[k] = ..., exec)
     generators: set[str] = field(default_factory=set)  # names bound to random generator objects (RandomState, ...)
 
@@ -112,6 +119,11 @@ class Scope:
         """Globals the notebook functions among ``names`` assign when called, following the functions they call."""
         return self._through_calls(names, self.writes)
 
+    def values_reached(self, names: Collection[str]) -> set[str]:
+        """The stateful definitions travelling as values that the notebook functions among ``names`` use when called
+        (``process`` calls ``record``, which fills its default), following the functions they call."""
+        return self._through_calls(names, {f: reads & self.value_defs for f, reads in self.reads.items()})
+
     def mutated_by(self, names: Collection[str]) -> set[str]:
         """Globals the notebook functions among ``names`` may change in place when called (``history.append``),
         following the functions they call."""
@@ -135,11 +147,17 @@ class Scope:
         producer, also of the inputs it mutated)."""
         for cell in step.code_cells:
             a = analyses[cell.index]
-            if a.dynamic:
+            if binds_unseen(a):
                 self.dynamic_writer = step.name
             self.settings += [(src, cell.index) for src in settings_statements(a.tree, a.cleaned)]
             self.imports.update(a.imports)
             for f in a.functions.values():
+                if f.name in a.value_defs:  # handed on as a value; a step that calls it takes what it reads then
+                    self.value_defs.add(f.name)
+                    self.reads_when_called[f.name] = f.globals_read - {f.name}
+                    self.functions.pop(f.name, None)
+                    continue
+                self.value_defs.discard(f.name)
                 self.functions[f.name] = (f.source, cell.index, f.globals_read | f.builtins_read)
                 self.function_lines[f.name] = f.lineno
                 if is_class(f.source):
@@ -147,7 +165,7 @@ class Scope:
                 if _REGISTERS.match(f.source):  # a pandas accessor: every later step's DataFrames have it
                     self.settings.append((_quietly(f.source), cell.index))
             for n in a.defines:
-                if n not in a.imports and n not in a.functions:
+                if n not in a.imports and (n not in a.functions or n in a.value_defs):
                     self.producer[n] = step.name
         # an instance of a notebook class handed on needs the class where it is loaded (unpickling looks it up)
         referenced = set().union(*(analyses[c.index].referenced for c in step.code_cells))
