@@ -154,8 +154,9 @@ def bento_batch_metrics(base_url: str) -> dict:
     except httpx.HTTPError:
         return {}
     out = {"sum": 0.0, "count": 0.0, "workers": set()}
-    for m in re.finditer(r"^bentoml_service_adaptive_batch_size_(sum|count)\{([^}]*)\} (\S+)$", text, re.M):
-        if 'method_name="predict"' in m.group(2):
+    pattern = r"^(?:bentoml_service_adaptive_batch_size|nbprod_merged_requests)_(sum|count)\{([^}]*)\} (\S+)$"
+    for m in re.finditer(pattern, text, re.M):  # BentoML's adaptive batching, or nbprod's Coalescer
+        if 'method_name="predict"' in m.group(2) or 'api="predict"' in m.group(2):
             out[m.group(1)] += float(m.group(3))
             w = re.search(r'worker_index="([^"]*)"', m.group(2))
             if w:
@@ -317,19 +318,20 @@ svc = getattr(module, cls_name)
 from pydantic import TypeAdapter
 adapter = TypeAdapter(list[module.Record])
 inst = svc.inner()
+predict = getattr(inst, "predict_records", None) or inst.predict  # the model call without the request coalescer
 records = json.load(open(data_path))
 out = {"import_s": import_s, "batches": {}}
 for batch, n in calls.items():
     batch = int(batch)
     bodies = [json.dumps(records[i:i + batch]).encode() for i in range(0, len(records) - batch + 1, batch)]
     for b in bodies[:3]:
-        inst.predict(adapter.validate_json(b))
+        predict(adapter.validate_json(b))
     val, pred = [], []
     for i in range(n):
         t0 = time.perf_counter()
         recs = adapter.validate_json(bodies[i % len(bodies)])
         t1 = time.perf_counter()
-        inst.predict(recs)
+        predict(recs)
         t2 = time.perf_counter()
         val.append(t1 - t0)
         pred.append(t2 - t1)
