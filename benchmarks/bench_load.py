@@ -490,7 +490,7 @@ def main() -> int:
         "bad_request_one_log_line": "PASS"
         if bad
         and not log_counts.get("traceback_lines", 1)
-        and log_counts.get("bad_request_lines", 0) >= sum(1 for st in bad if isinstance(st, int) and 400 <= st < 500)
+        and log_counts.get("bad_request_lines", 0) == sum(1 for st in bad if isinstance(st, int) and 400 <= st < 500)
         else "MISS",
     }
     if by_kind:

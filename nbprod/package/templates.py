@@ -124,6 +124,7 @@ Model: {_docstring_text(model_tag)} ({spec.task}). The model card is MODEL_CARD.
 """
 from __future__ import annotations
 
+import gc
 import json
 import threading
 import time
@@ -198,6 +199,9 @@ class {cls}:
         self._predict_batcher = nbprod_batching.Coalescer(
             self.predict_records, max_rows=MAX_BATCH, executor=executor, observe=nbprod_batching.merged_requests("predict")
         ){batchers}
+        # what is loaded now (BentoML, the model, pandas) lives as long as the worker: out of the collector's way, so
+        # a full collection walks only what requests allocate (gen-2 pauses of this heap showed up in the p99)
+        gc.freeze()
 
     def _watch(self, rows: list[tuple], raw: list) -> None:
         self.monitor.observe([dict(zip(COLUMNS, row)) for row in rows], raw)
