@@ -1,31 +1,36 @@
-"""Serving load test: the Bento ``nbprod run`` builds, against ``mlflow models serve`` of the same model, same run.
+"""Serving load test: three notebook-trained models, each served as the Bento ``nbprod run`` builds, against
+``mlflow models serve`` of the same registered model and a bare FastAPI app (the limit), in the same run.
 
-Set-up, in a temporary copy of example_notebooks/ and expectations/ (commands run there):
-``nbprod run example_notebooks/classifier.ipynb --project <tmp>`` tracks the run to <tmp>/.nbprod/mlflow.db,
-registers model "classifier" (alias "candidate") and builds a Bento (tag in .nbprod/package/classifier/last_bento.json).
+Models (``--model linear|boosted|forest|all``, default all), trained in one temporary project (a copy of
+example_notebooks/, expectations/ and benchmarks/serving_notebooks/) by ``nbprod run <notebook> --project <tmp>``
+(tracked to <tmp>/.nbprod/mlflow.db, model "<pipeline>" alias "candidate"; the Bento's tag in
+.nbprod/package/<pipeline>/last_bento.json):
 
-  * Bento:    ``bentoml serve <bento_tag> --host 127.0.0.1 --port P`` (BENTOML_HOME=<tmp>/.nbprod/bentoml), POST /predict
-              with raw records ``{"records": [{plan, region, tenure_months, ...}, ...]}`` (the service validates and
-              preprocesses them); rows from the gated training frame (products/classifier/features/df, minus ``churned``)
-  * baseline: ``mlflow models serve -m models:/classifier@candidate --env-manager local --host 127.0.0.1 --port Q``
-              (MLFLOW_TRACKING_URI=sqlite:///<tmp>/.nbprod/mlflow.db), POST /invocations with the processed features
-              ``{"dataframe_split": {"columns": [...], "data": [...]}}`` (features/X_test then X_train)
-  * limit:    ``model.predict`` in-process (the trained model, products/classifier/train/model) on the processed
-              features, batches of 1 and 100 rows
+  * linear:  serving_notebooks/linear.ipynb, LogisticRegression on 20 numeric columns (a cheap model)
+  * boosted: serving_notebooks/boosted.ipynb, Pipeline(one-hot encoding of 3 categoricals, 80 boosted trees)
+  * forest:  example_notebooks/classifier.ipynb, the 200-tree RandomForestClassifier (the Bento gets raw records
+             and runs the notebook's preprocess; MLflow and FastAPI get the processed features)
 
-Both servers run at the same time (one worker each, their defaults) and are warmed up first; the cells alternate
-between them. Each cell: 1 or 16 concurrent clients (threads, one ``httpx.Client`` each, keep-alive) sending batches
-of 1 or 100 rows, until a request count (800 for batch 1, 300 for batch 100; a quarter with --quick) or a duration
-(15 s; 8 s with --quick) is reached. Reported per cell: throughput (rows/s of 200 responses), p50 and p99 latency
-(ms, 200 responses), errors (non-200 or transport errors), the server's CPU use (cores, its whole process tree) and
-the client's. For the Bento, BentoML's /metrics ``bentoml_service_adaptive_batch_size`` (requests merged into one
-model call) shows whether adaptive batching kicked in.
+Servers, all up at once per model, one worker each (their defaults), loopback only, stopped by process group:
+  * Bento:   ``bentoml serve <bento_tag>`` (BENTOML_HOME=<tmp>/.nbprod/bentoml), POST /predict {"records": [...]}
+  * mlflow:  ``mlflow models serve -m models:/<pipeline>@candidate --env-manager local``, POST /invocations
+             {"dataframe_split": ...} of the model's input columns
+  * fastapi: ``python -m uvicorn _fastapi_limit:app --workers 1`` (benchmarks/_fastapi_limit.py), POST /predict
+             {"records": [...]} of the model's input columns: JSON -> DataFrame -> model.predict, nothing else
+In-process limits, before the servers start: ``model.predict`` on 1, 100 and 1000 rows, and the Bento's own code
+(pydantic validation + ``predict_records``) in a fresh interpreter.
 
-Target, at 16 clients and for each batch size: Bento rows/s >= 2x mlflow rows/s, with Bento p99 <= mlflow p99 and
-no Bento errors. Only loopback traffic (127.0.0.1); both servers are stopped (process group) at the end.
-``--diag-max-latency-ms MS`` adds a third server, a copy of the Bento with ``max_latency_ms=MS`` on its batchable
-APIs (a diagnostic: what the dispatcher's latency budget costs; not in the verdict).
-Usage: python benchmarks/bench_serve.py [--quick] [--keep] [--diag-max-latency-ms MS]
+Cells: 1 and 16 concurrent clients (threads, one keep-alive ``httpx.Client`` each) x batches of 1 and 100 rows,
+until 800 (batch 1) or 300 (batch 100) requests or 15 s (a quarter and 8 s with --quick); every cell ``--rounds``
+times (default 3, 1 with --quick), the three servers back to back, the first one rotating. Reported: medians over
+rounds of rows/s, p50, p99 (200 responses), errors, server CPU, and the Bento's requests per model call (from
+/metrics). Ratios are paired per round, then the median.
+
+Targets (issue 11, target 4), one PASS/MISS line each: ``serve_<model>_16_clients_batch_<b>``: Bento rows/s >= 1.0x
+mlflow (linear) or >= 3x (boosted, forest) at 16 clients, with Bento p99 <= mlflow p99 and no Bento errors (the
+bare-FastAPI ratios printed as the limit); ``serve_linear_overhead_batch_<b>``: the Bento's p50 at 1 client minus
+in-process ``model.predict``'s p50 on the same batch <= 5 ms. Results: benchmarks/out/bench_serve.json.
+Usage: python benchmarks/bench_serve.py [--model M] [--rounds N] [--quick] [--keep]
 """
 
 from __future__ import annotations
