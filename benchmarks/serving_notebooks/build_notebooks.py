@@ -127,8 +127,15 @@ BOOSTED = [
         effect = pd.Series(plan).map({"basic": 1.0, "pro": 0.0, "enterprise": -1.5}).to_numpy()
         logit = -0.08 * tenure + 1.2 * calls + 0.01 * charges - 0.02 * usage + effect + (device == "web") * 0.5
         df = pd.DataFrame(
-            {"plan": plan, "region": region, "device": device, "tenure_months": tenure,
-             "monthly_charges": charges, "support_calls": calls, "data_usage_gb": usage}
+            {
+                "plan": plan,
+                "region": region,
+                "device": device,
+                "tenure_months": tenure,
+                "monthly_charges": charges,
+                "support_calls": calls,
+                "data_usage_gb": usage,
+            }
         )
         df[target] = (rng.random(n_rows) < 1.0 / (1.0 + np.exp(-logit))).astype(int)
         print(f"{len(df)} customers, churn rate {df[target].mean():.1%}")
@@ -150,9 +157,12 @@ BOOSTED = [
         categorical = ["plan", "region", "device"]
         model = Pipeline(
             [
-                ("encode", ColumnTransformer(
-                    [("onehot", OneHotEncoder(handle_unknown="ignore"), categorical)], remainder="passthrough"
-                )),
+                (
+                    "encode",
+                    ColumnTransformer(
+                        [("onehot", OneHotEncoder(handle_unknown="ignore"), categorical)], remainder="passthrough"
+                    ),
+                ),
                 ("boost", GradientBoostingClassifier(n_estimators=n_estimators, max_depth=3, random_state=seed)),
             ]
         )
@@ -173,7 +183,7 @@ def notebook(cells: list[tuple[str, str, list[str]]]) -> dict:
     out = []
     for i, (kind, text, tags) in enumerate(cells):
         cell: dict = {"cell_type": kind, "id": f"cell-{i}", "metadata": {"tags": tags} if tags else {},
-                      "source": textwrap.dedent(text).strip("\n")}  # fmt: skip
+                      "source": textwrap.dedent(text).strip("\n").splitlines(keepends=True)}  # fmt: skip
         if kind == "code":
             cell.update(execution_count=None, outputs=[])
         out.append(cell)
