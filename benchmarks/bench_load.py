@@ -427,6 +427,7 @@ def main() -> int:
                     "traceback_lines": text.count("Traceback (most recent call last)"),
                     "status_5xx_lines": len(re.findall(r"status=5\d\d\b", text)),
                     "error_lines": len(re.findall(r"\bERROR\b", text)),
+                    "bad_request_lines": len(re.findall(r"bad request POST /predict: status=4\d\d field=", text)),
                 }
                 tb = text.find("Traceback (most recent call last)")
                 if tb >= 0:
@@ -485,6 +486,12 @@ def main() -> int:
         "all_good_200": "PASS" if good and not good_bad else "MISS",
         "all_bad_4xx": "PASS" if bad and not bad_not_4xx else "MISS",
         "completed_within_max_duration": "PASS" if res and load.get("stopped_by") == "count" else "MISS",
+        # issue 11, target 5: every refused request is one log line (status, field), none a traceback
+        "bad_request_one_log_line": "PASS"
+        if bad
+        and not log_counts.get("traceback_lines", 1)
+        and log_counts.get("bad_request_lines", 0) == sum(1 for st in bad if isinstance(st, int) and 400 <= st < 500)
+        else "MISS",
     }
     if by_kind:
         rows = [
@@ -538,7 +545,7 @@ def main() -> int:
         print(
             f"server log: {log_counts['traceback_lines']} traceback(s), {log_counts['status_5xx_lines']} status=5xx "
             "line(s), "
-            f"{log_counts['error_lines']} ERROR line(s)"
+            f"{log_counts['error_lines']} ERROR line(s), {log_counts.get('bad_request_lines', 0)} one-line bad request(s)"
         )
     print("\n" + "\n".join(f"{k}: {v}" for k, v in verdicts.items()))
     for e in errors:

@@ -1,31 +1,36 @@
-"""Serving load test: the Bento ``nbprod run`` builds, against ``mlflow models serve`` of the same model, same run.
+"""Serving load test: three notebook-trained models, each served as the Bento ``nbprod run`` builds, against
+``mlflow models serve`` of the same registered model and a bare FastAPI app (the limit), in the same run.
 
-Set-up, in a temporary copy of example_notebooks/ and expectations/ (commands run there):
-``nbprod run example_notebooks/classifier.ipynb --project <tmp>`` tracks the run to <tmp>/.nbprod/mlflow.db,
-registers model "classifier" (alias "candidate") and builds a Bento (tag in .nbprod/package/classifier/last_bento.json).
+Models (``--model linear|boosted|forest|all``, default all), trained in one temporary project (a copy of
+example_notebooks/, expectations/ and benchmarks/serving_notebooks/) by ``nbprod run <notebook> --project <tmp>``
+(tracked to <tmp>/.nbprod/mlflow.db, model "<pipeline>" alias "candidate"; the Bento's tag in
+.nbprod/package/<pipeline>/last_bento.json):
 
-  * Bento:    ``bentoml serve <bento_tag> --host 127.0.0.1 --port P`` (BENTOML_HOME=<tmp>/.nbprod/bentoml), POST /predict
-              with raw records ``{"records": [{plan, region, tenure_months, ...}, ...]}`` (the service validates and
-              preprocesses them); rows from the gated training frame (products/classifier/features/df, minus ``churned``)
-  * baseline: ``mlflow models serve -m models:/classifier@candidate --env-manager local --host 127.0.0.1 --port Q``
-              (MLFLOW_TRACKING_URI=sqlite:///<tmp>/.nbprod/mlflow.db), POST /invocations with the processed features
-              ``{"dataframe_split": {"columns": [...], "data": [...]}}`` (features/X_test then X_train)
-  * limit:    ``model.predict`` in-process (the trained model, products/classifier/train/model) on the processed
-              features, batches of 1 and 100 rows
+  * linear:  serving_notebooks/linear.ipynb, LogisticRegression on 20 numeric columns (a cheap model)
+  * boosted: serving_notebooks/boosted.ipynb, Pipeline(one-hot encoding of 3 categoricals, 80 boosted trees)
+  * forest:  example_notebooks/classifier.ipynb, the 200-tree RandomForestClassifier (the Bento gets raw records
+             and runs the notebook's preprocess; MLflow and FastAPI get the processed features)
 
-Both servers run at the same time (one worker each, their defaults) and are warmed up first; the cells alternate
-between them. Each cell: 1 or 16 concurrent clients (threads, one ``httpx.Client`` each, keep-alive) sending batches
-of 1 or 100 rows, until a request count (800 for batch 1, 300 for batch 100; a quarter with --quick) or a duration
-(15 s; 8 s with --quick) is reached. Reported per cell: throughput (rows/s of 200 responses), p50 and p99 latency
-(ms, 200 responses), errors (non-200 or transport errors), the server's CPU use (cores, its whole process tree) and
-the client's. For the Bento, BentoML's /metrics ``bentoml_service_adaptive_batch_size`` (requests merged into one
-model call) shows whether adaptive batching kicked in.
+Servers, all up at once per model, one worker each (their defaults), loopback only, stopped by process group:
+  * Bento:   ``bentoml serve <bento_tag>`` (BENTOML_HOME=<tmp>/.nbprod/bentoml), POST /predict {"records": [...]}
+  * mlflow:  ``mlflow models serve -m models:/<pipeline>@candidate --env-manager local``, POST /invocations
+             {"dataframe_split": ...} of the model's input columns
+  * fastapi: ``python -m uvicorn _fastapi_limit:app --workers 1`` (benchmarks/_fastapi_limit.py), POST /predict
+             {"records": [...]} of the model's input columns: JSON -> DataFrame -> model.predict, nothing else
+In-process limits, before the servers start: ``model.predict`` on 1, 100 and 1000 rows, and the Bento's own code
+(pydantic validation + ``predict_records``) in a fresh interpreter.
 
-Target, at 16 clients and for each batch size: Bento rows/s >= 2x mlflow rows/s, with Bento p99 <= mlflow p99 and
-no Bento errors. Only loopback traffic (127.0.0.1); both servers are stopped (process group) at the end.
-``--diag-max-latency-ms MS`` adds a third server, a copy of the Bento with ``max_latency_ms=MS`` on its batchable
-APIs (a diagnostic: what the dispatcher's latency budget costs; not in the verdict).
-Usage: python benchmarks/bench_serve.py [--quick] [--keep] [--diag-max-latency-ms MS]
+Cells: 1 and 16 concurrent clients (threads, one keep-alive ``httpx.Client`` each) x batches of 1 and 100 rows,
+until 800 (batch 1) or 300 (batch 100) requests or 15 s (a quarter and 8 s with --quick); every cell ``--rounds``
+times (default 3, 1 with --quick), the three servers back to back, the first one rotating. Reported: medians over
+rounds of rows/s, p50, p99 (200 responses), errors, server CPU, and the Bento's requests per model call (from
+/metrics). Ratios are paired per round, then the median.
+
+Targets (issue 11, target 4), one PASS/MISS line each: ``serve_<model>_16_clients_batch_<b>``: Bento rows/s >= 1.0x
+mlflow (linear) or >= 3x (boosted, forest) at 16 clients, with Bento p99 <= mlflow p99 and no Bento errors (the
+bare-FastAPI ratios printed as the limit); ``serve_linear_overhead_batch_<b>``: the Bento's p50 at 1 client minus
+in-process ``model.predict``'s p50 on the same batch <= 5 ms. Results: benchmarks/out/bench_serve.json.
+Usage: python benchmarks/bench_serve.py [--model M] [--rounds N] [--quick] [--keep]
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -56,7 +62,7 @@ BATCHES = (1, 100)
 REQUESTS = {1: 800, 100: 300}  # per cell; a quarter with --quick
 MAX_S = 15.0  # per cell; 8 s with --quick
 INPROC_CALLS = {1: 200, 100: 50, 1000: 20}  # a quarter with --quick; 1000 rows = the service's max_batch_size
-TARGET_RATIO = 2.0
+ROUNDS = 3  # every cell this many times, servers alternating; 1 with --quick
 READY_TIMEOUT_S = 240.0
 JSON_HEADERS = {"Content-Type": "application/json"}
 _OVERLOAD_WARNING = "max latency that is likely too low"
@@ -153,8 +159,9 @@ def bento_batch_metrics(base_url: str) -> dict:
     except httpx.HTTPError:
         return {}
     out = {"sum": 0.0, "count": 0.0, "workers": set()}
-    for m in re.finditer(r"^bentoml_service_adaptive_batch_size_(sum|count)\{([^}]*)\} (\S+)$", text, re.M):
-        if 'method_name="predict"' in m.group(2):
+    pattern = r"^(?:bentoml_service_adaptive_batch_size|nbprod_merged_requests)_(sum|count)\{([^}]*)\} (\S+)$"
+    for m in re.finditer(pattern, text, re.M):  # BentoML's adaptive batching, or nbprod's Coalescer
+        if 'method_name="predict"' in m.group(2) or 'api="predict"' in m.group(2):
             out[m.group(1)] += float(m.group(3))
             w = re.search(r'worker_index="([^"]*)"', m.group(2))
             if w:
@@ -316,19 +323,20 @@ svc = getattr(module, cls_name)
 from pydantic import TypeAdapter
 adapter = TypeAdapter(list[module.Record])
 inst = svc.inner()
+predict = getattr(inst, "predict_records", None) or inst.predict  # the model call without the request coalescer
 records = json.load(open(data_path))
 out = {"import_s": import_s, "batches": {}}
 for batch, n in calls.items():
     batch = int(batch)
     bodies = [json.dumps(records[i:i + batch]).encode() for i in range(0, len(records) - batch + 1, batch)]
     for b in bodies[:3]:
-        inst.predict(adapter.validate_json(b))
+        predict(adapter.validate_json(b))
     val, pred = [], []
     for i in range(n):
         t0 = time.perf_counter()
         recs = adapter.validate_json(bodies[i % len(bodies)])
         t1 = time.perf_counter()
-        inst.predict(recs)
+        predict(recs)
         t2 = time.perf_counter()
         val.append(t1 - t0)
         pred.append(t2 - t1)
@@ -405,486 +413,348 @@ def service_settings(bento_path: Path) -> dict:
     return out
 
 
+# --------------------------------------------------------------------------------------------- the models
+@dataclass(frozen=True)
+class ModelCase:
+    """One served model: the notebook that trains it, what the Bento is sent, and its targets."""
+
+    key: str
+    notebook: str  # relative to the temporary project
+    pipeline: str
+    target_ratio: float  # Bento rows/s over mlflow rows/s at 16 clients, each batch size
+    raw_frame: Optional[tuple[str, str]] = None  # (product, target column): raw records for a Bento with preprocess
+    overhead_ms: Optional[float] = None  # the served Bento's p50 over in-process model.predict, 1 client
+
+
+MODELS = {
+    "linear": ModelCase("linear", "serving_notebooks/linear.ipynb", "linear", 1.0, overhead_ms=5.0),
+    "boosted": ModelCase("boosted", "serving_notebooks/boosted.ipynb", "boosted", 3.0),
+    "forest": ModelCase("forest", NB_REL, PIPELINE, 3.0, raw_frame=("features/df", "churned")),
+}
+KINDS = ("bento", "mlflow", "fastapi")
+LABELS = {"bento": "bento (POST /predict)", "mlflow": "mlflow (POST /invocations)", "fastapi": "bare FastAPI (limit)"}
+
+
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer requests per cell, shorter cells (a smoke test)")
-    ap.add_argument(
-        "--keep", action="store_true", help="keep the temporary project folder (and the server logs) and print its path"
-    )
-    ap.add_argument(
-        "--diag-max-latency-ms",
-        type=int,
-        metavar="MS",
-        help="diagnostic: also serve a copy of the Bento whose predict API has max_latency_ms=MS (the "
-        "generated service.py patched; everything else identical) and load it like the others (not in "
-        "the verdict)",
-    )
+    ap.add_argument("--quick", action="store_true", help="fewer requests per cell, one round (a smoke test)")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary project (and the server logs)")
+    ap.add_argument("--model", choices=[*MODELS, "all"], default="all", help="which model to serve (default: all)")
+    ap.add_argument("--rounds", type=int, help=f"rounds of every cell, servers alternating (default {ROUNDS}; 1 quick)")
     return ap.parse_args()
 
 
-def patched_bento(bento_path: Path, dest: Path, max_latency_ms: int) -> Path:
-    """A copy of the built Bento with every ``max_latency_ms=<n>`` in src/service.py set to ``max_latency_ms``."""
-    shutil.copytree(bento_path, dest)
-    src = dest / "src" / "service.py"
-    text = src.read_text()
-    names = set(re.findall(r"\bmax_latency_ms\s*=\s*([A-Za-z_]\w*)", text))  # a constant, e.g. MAX_LATENCY_MS
-    text, n = re.subn(r"\bmax_latency_ms\s*=\s*\d[\d_]*", f"max_latency_ms={max_latency_ms}", text)
-    for name in names:
-        text, k = re.subn(rf"^({name}\s*=\s*)\d[\d_]*", rf"\g<1>{max_latency_ms}", text, flags=re.M)
-        n += k
-    if not n:
-        raise RuntimeError(f"no max_latency_ms setting found in {src}")
-    src.write_text(text)
-    return dest
+def start_servers(case: ModelCase, root: Path, bento_tag: str, columns: list[str]) -> dict[str, Server]:
+    """The Bento, ``mlflow models serve`` of the same registered model and the bare FastAPI app: one worker each."""
+    path_env = {"PATH": f"{B.BIN}{os.pathsep}{os.environ.get('PATH', '')}"}  # mlflow execs `uvicorn` from the PATH
+    model_dir = root / ".nbprod" / "products" / case.pipeline / "train" / "model"
+    envs = {
+        "bento": {"BENTOML_HOME": str(root / ".nbprod" / "bentoml")},
+        "mlflow": {"MLFLOW_TRACKING_URI": f"sqlite:///{root / '.nbprod' / 'mlflow.db'}"},
+        "fastapi": {"NBPROD_BENCH_MODEL": str(model_dir), "NBPROD_BENCH_COLUMNS": json.dumps(columns)},
+    }
+    servers: dict[str, Server] = {}
+    for kind in KINDS:
+        port = str(free_port())
+        cmd, ready = {
+            "bento": ([B.tool("bentoml"), "serve", bento_tag], "/readyz"),
+            "mlflow": (
+                [
+                    B.tool("mlflow"),
+                    "models",
+                    "serve",
+                    "-m",
+                    f"models:/{case.pipeline}@candidate",
+                    "--env-manager",
+                    "local",
+                ],
+                "/ping",
+            ),
+            "fastapi": (
+                [B.PYTHON, "-m", "uvicorn", "_fastapi_limit:app", "--app-dir", str(B.BENCH_DIR), "--workers", "1"],
+                "/ping",
+            ),
+        }[kind]
+        servers[kind] = Server(
+            f"{kind} ({case.key})",
+            [*cmd, "--host", "127.0.0.1", "--port", port],
+            {**B.bench_env(), **path_env, **envs[kind]},
+            root,
+            root / f"{case.key}-{kind}-serve.log",
+            f"http://127.0.0.1:{port}",
+            ready,
+        )
+    return servers
+
+
+def request_rows(case: ModelCase, products: Path) -> tuple[list[dict], "object"]:
+    """(raw records the Bento takes, the model's input frame): the test split then the training split."""
+    import pandas as pd
+
+    from nbprod.io import load_value
+
+    X = pd.concat(
+        [load_value(products / "features" / "X_test"), load_value(products / "features" / "X_train")],
+        ignore_index=True,
+    )
+    raw = X if case.raw_frame is None else load_value(products / case.raw_frame[0]).drop(columns=[case.raw_frame[1]])
+    return json.loads(raw.to_json(orient="records")), X
+
+
+def bodies_for(kind: str, rows: list[dict], columns: list[str], batch: int) -> list[bytes]:
+    starts = range(0, len(rows) - batch + 1, batch)
+    if kind == "mlflow":
+        data = [[r[c] for c in columns] for r in rows]
+        return [
+            json.dumps({"dataframe_split": {"columns": columns, "data": data[s : s + batch]}}).encode() for s in starts
+        ]
+    return [json.dumps({"records": rows[s : s + batch]}).encode() for s in starts]
+
+
+def measure_model(case: ModelCase, root: Path, bento_info: dict, cfg: dict, errors: list[str]) -> dict:
+    """Limits in-process, then the three servers up at once and every cell ``rounds`` times, rotating which server
+    goes first."""
+    products = root / ".nbprod" / "products" / case.pipeline
+    model = load_model(products)
+    records, X = request_rows(case, products)
+    model_rows = json.loads(X.to_json(orient="records"))
+    columns = list(X.columns)
+    bodies = {
+        "bento": {b: bodies_for("bento", records, columns, b) for b in BATCHES},
+        "mlflow": {b: bodies_for("mlflow", model_rows, columns, b) for b in BATCHES},
+        "fastapi": {b: bodies_for("fastapi", model_rows, columns, b) for b in BATCHES},
+    }
+    out: dict = {"model": type(model).__name__, "settings": service_settings(Path(bento_info["bento_path"]))}
+    out["limit"] = {str(b): inprocess_limit(model, X, b, cfg["calls"][b]) for b in INPROC_CALLS}
+    print(
+        f"  [{case.key}] {type(model).__name__}; in-process model.predict: "
+        + ", ".join(
+            f"batch {b}: {v['rows_per_s']:,.0f} rows/s (p50 {v['p50_ms']:.2f} ms)" for b, v in out["limit"].items()
+        ),
+        flush=True,
+    )
+    try:
+        out["service_path"] = service_path_limit(
+            Path(bento_info["bento_path"]), root / ".nbprod" / "bentoml", records, cfg["calls"], root
+        )
+    except B.CommandFailed as exc:
+        errors.append(f"{case.key}: service path: {exc}")
+        out["service_path"] = {}
+    servers = start_servers(case, root, bento_info["bento_tag"], columns)
+    urls = {k: s.base_url + ("/invocations" if k == "mlflow" else "/predict") for k, s in servers.items()}
+    cells: list[dict] = []
+    out["cells"], out["servers"], out["warm_up"] = cells, {}, {}
+    try:
+        for kind, srv in servers.items():
+            out["servers"][kind] = {
+                "command": " ".join([Path(srv.cmd[0]).name] + srv.cmd[1:]),
+                "ready_s": srv.wait_ready(),
+            }
+        for kind in KINDS:
+            out["warm_up"][kind] = warm_up(f"{case.key} {kind}", urls[kind], bodies[kind], servers[kind], errors)
+        order = list(KINDS)
+        for rnd in range(cfg["rounds"]):
+            for clients in CLIENTS:
+                for batch in BATCHES:
+                    for kind in order:
+                        cell = one_cell(kind, servers[kind], urls[kind], bodies[kind][batch], clients, batch, cfg)
+                        cells.append({"model": case.key, "round": rnd, **cell})
+                        print(
+                            f"  [{case.key}] round {rnd + 1} {kind:8} {clients:>2} client(s) batch {batch:>3}: "
+                            f"{cell['rows_per_s']:>8,.0f} rows/s, p50 {cell['p50_ms']:.1f} ms, p99 {cell['p99_ms']:.1f} "
+                            f"ms, {cell['errors']} error(s) {cell['error_kinds'] or ''}, server CPU "
+                            f"{cell['server_cpu_cores']:.2f} cores",
+                            flush=True,
+                        )
+                    order = order[1:] + order[:1]
+    except Exception as exc:  # report, never crash: the servers are stopped and the JSON still gets written
+        errors.append(f"{case.key}: {type(exc).__name__}: {exc}")
+        print(f"  ! {exc}", file=sys.stderr)
+    finally:
+        for srv in servers.values():
+            srv.stop()
+        text = servers["bento"].log_path.read_text(errors="replace") if servers["bento"].log_path.is_file() else ""
+        out["bento_log"] = {
+            "status_5xx_lines": len(re.findall(r"status=5\d\d\b", text)),
+            "tracebacks": text.count("Traceback (most recent call last)"),
+            "max_latency_warning": _OVERLOAD_WARNING in text,
+        }
+    return out
+
+
+def load_model(products: Path):
+    from nbprod.io import load_value
+
+    return load_value(products / "train" / "model")
+
+
+def one_cell(kind: str, server: Server, url: str, bodies: list[bytes], clients: int, batch: int, cfg: dict) -> dict:
+    before = bento_batch_metrics(server.base_url) if kind == "bento" else {}
+    try:
+        load1 = os.getloadavg()[0]
+    except OSError:
+        load1 = float("nan")
+    cell = {"server": kind, "load1_before": load1, **run_load(url, bodies, clients, cfg["requests"][batch],
+                                                               cfg["max_s"], batch, server)}  # fmt: skip
+    if kind == "bento":
+        after = bento_batch_metrics(server.base_url)
+        n = after.get("count", 0) - before.get("count", 0)
+        cell["requests_per_model_call"] = (after.get("sum", 0) - before.get("sum", 0)) / n if n else float("nan")
+    return cell
+
+
+# --------------------------------------------------------------------------------------------- verdicts
+def cells_of(res: dict, kind: str, clients: int, batch: int) -> list[dict]:
+    return [c for c in res.get("cells", []) if c["server"] == kind and c["clients"] == clients and c["batch"] == batch]
+
+
+def paired(res: dict, clients: int, batch: int, key: str, a: str = "bento", b: str = "mlflow") -> float:
+    """Median over rounds of a/b on ``key`` (each round's cells ran back to back)."""
+    xs, ys = cells_of(res, a, clients, batch), cells_of(res, b, clients, batch)
+    return B.median([B.ratio(x[key], y[key]) for x, y in zip(xs, ys)])
+
+
+def med(res: dict, kind: str, clients: int, batch: int, key: str) -> float:
+    return B.median([c[key] for c in cells_of(res, kind, clients, batch)])
+
+
+def verdicts(case: ModelCase, res: dict) -> dict:
+    """PASS/MISS per target: rows/s ratio with p99 no worse and no errors at 16 clients; the p50 overhead."""
+    out: dict = {}
+    for batch in BATCHES:
+        r = paired(res, 16, batch, "rows_per_s")
+        bp99, mp99 = med(res, "bento", 16, batch, "p99_ms"), med(res, "mlflow", 16, batch, "p99_ms")
+        errs = sum(c["errors"] for c in cells_of(res, "bento", 16, batch))
+        ok = (
+            r == r and r >= case.target_ratio and bp99 <= mp99 and errs == 0 and bool(cells_of(res, "bento", 16, batch))
+        )
+        out[f"rows_per_s_16_clients_batch_{batch}"] = {
+            "ratio": r,
+            "target": case.target_ratio,
+            "bento_p99_ms": bp99,
+            "mlflow_p99_ms": mp99,
+            "bento_errors": errs,
+            "vs_fastapi": paired(res, 16, batch, "rows_per_s", "bento", "fastapi"),
+            "mlflow_vs_fastapi": paired(res, 16, batch, "rows_per_s", "mlflow", "fastapi"),
+            "result": "PASS" if ok else "MISS",
+        }
+    for batch in BATCHES:
+        over = med(res, "bento", 1, batch, "p50_ms") - res.get("limit", {}).get(str(batch), {}).get(
+            "p50_ms", float("nan")
+        )
+        key = f"p50_overhead_1_client_batch_{batch}"
+        out[key] = {"overhead_ms": over, "target_ms": case.overhead_ms,
+                    "fastapi_overhead_ms": med(res, "fastapi", 1, batch, "p50_ms")
+                    - res.get("limit", {}).get(str(batch), {}).get("p50_ms", float("nan"))}  # fmt: skip
+        if case.overhead_ms is not None:
+            out[key]["result"] = "PASS" if over == over and over <= case.overhead_ms else "MISS"
+    return out
+
+
+def report_model(case: ModelCase, res: dict, ver: dict) -> None:
+    rows = []
+    for clients in CLIENTS:
+        for batch in BATCHES:
+            for kind in KINDS:
+                cs = cells_of(res, kind, clients, batch)
+                if not cs:
+                    continue
+                rows.append(
+                    [LABELS[kind], str(clients), str(batch), f"{med(res, kind, clients, batch, 'rows_per_s'):,.0f}",
+                     f"{med(res, kind, clients, batch, 'p50_ms'):.1f}", f"{med(res, kind, clients, batch, 'p99_ms'):.1f}",
+                     str(sum(c["errors"] for c in cs)), f"{med(res, kind, clients, batch, 'server_cpu_cores'):.2f}",
+                     f"{med(res, kind, clients, batch, 'requests_per_model_call'):.2f}" if kind == "bento" else ""]
+                )  # fmt: skip
+    if rows:
+        n = len({c["round"] for c in res["cells"]})
+        print(f"\n[{case.key}] {res.get('model')} ({case.notebook}), medians of {n} round(s):")
+        header = ["server", "clients", "batch", "rows/s", "p50 ms", "p99 ms", "errors", "server CPU", "req/model call"]
+        print(B.table(rows, header))
+    lim = res.get("limit", {})
+    sp = res.get("service_path", {}).get("batches", {})
+    if lim:
+        print(
+            f"[{case.key}] in-process, no HTTP: "
+            + "; ".join(
+                f"batch {b}: model.predict p50 {v['p50_ms']:.2f} ms ({v['rows_per_s']:,.0f} rows/s)"
+                + (
+                    f", the Bento's code validate {sp[b]['validate_ms']:.2f} + predict() {sp[b]['predict_ms']:.2f} ms"
+                    if b in sp
+                    else ""
+                )  # fmt: skip
+                for b, v in lim.items()
+            )
+        )
+    for batch in BATCHES:
+        v = ver[f"rows_per_s_16_clients_batch_{batch}"]
+        print(
+            f"serve_{case.key}_16_clients_batch_{batch}: {v['result']} (Bento {v['ratio']:.2f}x mlflow rows/s, target "
+            f">= {v['target']:g}x; p99 {v['bento_p99_ms']:.0f} vs {v['mlflow_p99_ms']:.0f} ms; {v['bento_errors']} "
+            f"error(s); limit: Bento {v['vs_fastapi']:.2f}x, mlflow {v['mlflow_vs_fastapi']:.2f}x bare FastAPI)"
+        )
+    for batch in BATCHES:
+        v = ver[f"p50_overhead_1_client_batch_{batch}"]
+        line = (
+            f"p50 overhead over in-process model.predict, 1 client, batch {batch}: Bento {v['overhead_ms']:.1f} ms "
+            f"(bare FastAPI {v['fastapi_overhead_ms']:.1f} ms)"
+        )
+        if "result" in v:
+            print(f"serve_{case.key}_overhead_batch_{batch}: {v['result']} ({line}; target <= {v['target_ms']:g} ms)")
+        else:
+            print(f"[{case.key}] {line}")
 
 
 def main() -> int:
     args = parse_args()
     q = 4 if args.quick else 1
-    requests = {b: max(10, n // q) for b, n in REQUESTS.items()}
-    max_s = 8.0 if args.quick else MAX_S
-    calls = {b: max(10, n // q) for b, n in INPROC_CALLS.items()}
+    cfg = {
+        "requests": {b: max(10, n // q) for b, n in REQUESTS.items()},
+        "max_s": 8.0 if args.quick else MAX_S,
+        "calls": {b: max(10, n // q) for b, n in INPROC_CALLS.items()},
+        "rounds": args.rounds or (1 if args.quick else ROUNDS),
+    }
+    cases = list(MODELS.values()) if args.model == "all" else [MODELS[args.model]]
     nbprod = B.tool("nbprod")
     errors: list[str] = []
-    cells: list[dict] = []
     setup: dict = {}
-    limit: dict = {}
-    svc_path: dict = {}
-    warm: dict = {}
-    settings: dict = {}
-    server_info: dict = {}
-    log_counts: dict = {}
-    diag = args.diag_max_latency_ms
-    kinds = ["bento", "mlflow"] + (["bento_diag"] if diag else [])
-    labels = {
-        "bento": "bento (POST /predict)",
-        "mlflow": "mlflow (POST /invocations)",
-        "bento_diag": f"bento, max_latency_ms={diag} (diag.)",
-    }
+    results: dict = {}
     print(
-        f"bench_serve: {'quick' if args.quick else 'full'}; requests per cell {requests} (batch: count), at most "
-        f"{max_s:g} s per cell; python = {B.PYTHON}",
+        f"bench_serve: {'quick' if args.quick else 'full'}; models {', '.join(c.key for c in cases)}; "
+        f"{cfg['rounds']} round(s); requests per cell {cfg['requests']} (batch: count), at most {cfg['max_s']:g} s per "
+        f"cell; python = {B.PYTHON}",
         flush=True,
     )
-
     with B.TempProject(keep=args.keep) as proj:
         root = proj.root
-        products = root / ".nbprod" / "products" / PIPELINE
-        servers: dict[str, Server] = {}
-        try:
-            # ---- set-up: run, track, register, package
-            env = B.tracking_env()  # tracks to <tmp>/.nbprod/mlflow.db
-            t, proc = B.time_cmd([nbprod, "run", NB_REL, "--project", str(root)], root, env)
-            bento_info = json.loads((root / ".nbprod" / "package" / PIPELINE / "last_bento.json").read_text())
-            setup = {"nbprod_run_s": t, **bento_info}
-            settings = service_settings(Path(bento_info.get("bento_path", "")))
+        shutil.copytree(B.BENCH_DIR / "serving_notebooks", root / "serving_notebooks",
+                        ignore=shutil.ignore_patterns("*.py", "__pycache__"))  # fmt: skip
+        for case in cases:
+            try:  # set-up: run, track, register, package
+                t, _ = B.time_cmd([nbprod, "run", case.notebook, "--project", str(root)], root, B.tracking_env())
+                info = json.loads((root / ".nbprod" / "package" / case.pipeline / "last_bento.json").read_text())
+                setup[case.key] = {"nbprod_run_s": t, **info}
+                print(f"  [{case.key}] set-up: nbprod run (tracked, packaged) {B.fmt_s(t)}; Bento {info['bento_tag']}")
+                results[case.key] = measure_model(case, root, info, cfg, errors)
+            except Exception as exc:  # report, never crash
+                errors.append(f"{case.key}: {type(exc).__name__}: {exc}")
+                print(f"  ! {case.key}: {exc}", file=sys.stderr)
+    verdict: dict = {}
+    for case in cases:
+        res = results.get(case.key, {})
+        verdict[case.key] = verdicts(case, res)
+        report_model(case, res, verdict[case.key])
+        log = res.get("bento_log", {})
+        if log.get("status_5xx_lines") or log.get("tracebacks"):
             print(
-                f"  set-up: nbprod run (tracked, packaged) {B.fmt_s(t)}; Bento {bento_info['bento_tag']}; "
-                f"predict: max_latency_ms={settings['max_latency_ms']}, max_batch_size={settings['max_batch_size']}, "
-                f"workers={settings['workers']}",
-                flush=True,
+                f"[{case.key}] the Bento's log: {log['status_5xx_lines']} 5xx line(s), {log['tracebacks']} traceback(s)"
             )
-
-            import pandas as pd
-
-            from nbprod.io import load_value
-
-            df = load_value(products / "features" / "df").drop(columns=["churned"])
-            records = json.loads(df.to_json(orient="records"))
-            X = pd.concat(
-                [load_value(products / "features" / "X_test"), load_value(products / "features" / "X_train")],
-                ignore_index=True,
-            )
-            model = load_value(products / "train" / "model")
-            split = json.loads(X.to_json(orient="split", index=False))
-            columns, data = split["columns"], split["data"]
-
-            def bodies_for(kind: str, batch: int) -> list[bytes]:
-                n = len(records) if kind == "bento" else len(data)
-                starts = range(0, n - batch + 1, batch)
-                if kind == "bento":
-                    return [json.dumps({"records": records[s : s + batch]}).encode() for s in starts]
-                return [
-                    json.dumps({"dataframe_split": {"columns": columns, "data": data[s : s + batch]}}).encode()
-                    for s in starts
-                ]
-
-            bodies = {kind: {b: bodies_for(kind, b) for b in BATCHES} for kind in ("bento", "mlflow")}
-            bodies["bento_diag"] = bodies["bento"]
-            print(
-                f"  request rows: {len(records)} raw records (Bento), {len(data)} x {len(columns)} processed features "
-                f"(mlflow); model {type(model).__name__}",
-                flush=True,
-            )
-
-            # ---- the limit: model.predict in this process (before the servers start: no contention)
-            for b in INPROC_CALLS:
-                limit[str(b)] = inprocess_limit(model, X, b, calls[b])
-            print(
-                "  in-process model.predict: "
-                + ", ".join(
-                    f"batch {b}: {limit[str(b)]['rows_per_s']:,.0f} rows/s (p50 {limit[str(b)]['p50_ms']:.1f} ms)"
-                    for b in INPROC_CALLS
-                ),
-                flush=True,
-            )
-            svc_path = service_path_limit(
-                Path(bento_info["bento_path"]), root / ".nbprod" / "bentoml", records, calls, root
-            )
-            print(
-                "  in-process Bento predict() (validate + service code): "
-                + ", ".join(
-                    f"batch {b}: {v['rows_per_s']:,.0f} rows/s (validate {v['validate_ms']:.1f} ms + predict "
-                    f"{v['predict_ms']:.1f} ms)"
-                    for b, v in svc_path["batches"].items()
-                ),
-                flush=True,
-            )
-
-            # ---- servers (all up at once, one worker each: their defaults)
-            path_env = {
-                "PATH": f"{B.BIN}{os.pathsep}{os.environ.get('PATH', '')}"
-            }  # mlflow execs `uvicorn` from the PATH
-            benv = {**B.bench_env(), **path_env, "BENTOML_HOME": str(root / ".nbprod" / "bentoml")}
-            menv = {**B.bench_env(), **path_env, "MLFLOW_TRACKING_URI": f"sqlite:///{root / '.nbprod' / 'mlflow.db'}"}
-            targets = {"bento": bento_info["bento_tag"]}
-            if diag:
-                targets["bento_diag"] = str(patched_bento(Path(bento_info["bento_path"]), root / "bento-diag", diag))
-            for kind in kinds:
-                port = free_port()
-                if kind == "mlflow":
-                    servers[kind] = Server(
-                        "mlflow models serve",
-                        [
-                            B.tool("mlflow"),
-                            "models",
-                            "serve",
-                            "-m",
-                            f"models:/{PIPELINE}@candidate",
-                            "--env-manager",
-                            "local",
-                            "--host",
-                            "127.0.0.1",
-                            "--port",
-                            str(port),
-                        ],
-                        menv,
-                        root,
-                        root / "mlflow-serve.log",
-                        f"http://127.0.0.1:{port}",
-                        "/ping",
-                    )
-                else:
-                    servers[kind] = Server(
-                        f"bentoml serve ({kind})",
-                        [B.tool("bentoml"), "serve", targets[kind], "--host", "127.0.0.1", "--port", str(port)],
-                        benv,
-                        root,
-                        root / f"{kind}-serve.log",
-                        f"http://127.0.0.1:{port}",
-                        "/readyz",
-                    )
-            urls = {k: s.base_url + ("/invocations" if k == "mlflow" else "/predict") for k, s in servers.items()}
-            for kind, srv in servers.items():
-                server_info[kind] = {
-                    "command": " ".join([Path(srv.cmd[0]).name] + srv.cmd[1:]),
-                    "port": srv.base_url.rsplit(":", 1)[1],
-                    "ready_s": srv.wait_ready(),
-                }
-            print(
-                "  servers ready: " + ", ".join(f"{k} {B.fmt_s(v['ready_s'])}" for k, v in server_info.items()),
-                flush=True,
-            )
-            for kind in kinds:
-                warm[kind] = warm_up(kind, urls[kind], bodies[kind], servers[kind], errors)
-                print(f"  warm-up {kind}: {warm[kind]}", flush=True)
-
-            # ---- the cells, rotating the server that goes first
-            order = list(kinds)
-            for clients in CLIENTS:
-                for batch in BATCHES:
-                    for kind in order:
-                        is_bento = kind != "mlflow"
-                        before = bento_batch_metrics(servers[kind].base_url) if is_bento else {}
-                        try:
-                            load1 = os.getloadavg()[0]
-                        except OSError:
-                            load1 = float("nan")
-                        cell = {
-                            "server": kind,
-                            "load1_before": load1,
-                            **run_load(
-                                urls[kind], bodies[kind][batch], clients, requests[batch], max_s, batch, servers[kind]
-                            ),
-                        }
-                        if is_bento:
-                            after = bento_batch_metrics(servers[kind].base_url)
-                            calls_n = after.get("count", 0) - before.get("count", 0)
-                            merged = after.get("sum", 0) - before.get("sum", 0)
-                            cell.update(
-                                {
-                                    "model_calls": calls_n,
-                                    "requests_per_model_call": merged / calls_n if calls_n else float("nan"),
-                                    "workers_seen": len(after.get("workers", ())),
-                                }
-                            )
-                        cells.append(cell)
-                        extra = f", {cell['requests_per_model_call']:.2f} requests/model call" if is_bento else ""
-                        print(
-                            f"  {kind:10} {clients:>2} client(s) batch {batch:>3}: {cell['rows_per_s']:>8,.0f} rows/s, "
-                            f"p50 {cell['p50_ms']:.1f} ms, p99 {cell['p99_ms']:.1f} ms, {cell['errors']} error(s) "
-                            f"{cell['error_kinds'] or ''}, {cell['requests']} requests in {cell['elapsed_s']:.1f} s "
-                            f"(by {cell['stopped_by']}), server CPU {cell['server_cpu_cores']:.2f} cores{extra}",
-                            flush=True,
-                        )
-                    order = order[1:] + order[:1]
-        except Exception as exc:  # report, never crash: the servers are stopped and the JSON still gets written
-            errors.append(f"{type(exc).__name__}: {exc}")
-            print(f"  ! {exc}", file=sys.stderr)
-        finally:
-            for kind, srv in servers.items():
-                srv.stop()
-                if kind != "mlflow":
-                    text = srv.log_path.read_text(errors="replace") if srv.log_path.is_file() else ""
-                    log_counts[kind] = {
-                        "status_503_lines": len(re.findall(r"status=503\b", text)),
-                        "overloaded_errors": len(re.findall(r"ServiceUnavailable: process is overloaded", text)),
-                        "max_latency_warning": _OVERLOAD_WARNING in text,
-                    }
-
-    # ------------------------------------------------------------------ report
-    def cell_of(kind: str, clients: int, batch: int) -> dict:
-        return next((c for c in cells if c["server"] == kind and c["clients"] == clients and c["batch"] == batch), {})
-
-    rows = []
-    for clients in CLIENTS:
-        for batch in BATCHES:
-            for kind in kinds:
-                c = cell_of(kind, clients, batch)
-                if not c:
-                    continue
-                rows.append(
-                    [
-                        labels[kind],
-                        str(clients),
-                        str(batch),
-                        f"{c['ok']}/{c['requests']}",
-                        f"{c['rows_per_s']:,.0f}",
-                        f"{c['p50_ms']:.1f}",
-                        f"{c['p99_ms']:.1f}",
-                        str(c["errors"]),
-                        f"{c['server_cpu_cores']:.2f}",
-                        f"{c['requests_per_model_call']:.2f}" if kind != "mlflow" else "",
-                    ]
-                )
-    if rows:
-        print()
-        print(
-            B.table(
-                rows,
-                [
-                    "server",
-                    "clients",
-                    "batch",
-                    "ok/sent",
-                    "rows/s",
-                    "p50 ms",
-                    "p99 ms",
-                    "errors",
-                    "server CPU (cores)",
-                    "requests/model call",
-                ],
-            )
-        )
-    if limit:
-        sp = svc_path.get("batches", {})
-        print(
-            "\nin-process limit, 1 thread, no HTTP (batch 1000 = the most adaptive batching may merge into one call):\n"
-            "  model.predict on processed features (the limit), and the Bento's own code: request JSON validated into\n"
-            "  Records + the service's predict() (frame, preprocess, model.predict, drift monitor, postprocess)"
-        )
-        print(
-            B.table(
-                [
-                    [
-                        f"batch {b}",
-                        str(v["calls"]),
-                        f"{v['rows_per_s']:,.0f}",
-                        f"{v['p50_ms']:.2f}",
-                        f"{v['p99_ms']:.2f}",
-                        f"{sp[b]['rows_per_s']:,.0f}" if b in sp else "n/a",
-                        f"{sp[b]['validate_ms']:.2f} + {sp[b]['predict_ms']:.2f}" if b in sp else "n/a",
-                    ]
-                    for b, v in limit.items()
-                ],
-                [
-                    "",
-                    "calls",
-                    "model rows/s",
-                    "p50 ms",
-                    "p99 ms",
-                    "Bento code rows/s",
-                    "validate + predict() ms (median)",
-                ],
-            )
-        )
-
-    def compare(kind: str, batch: int) -> dict:
-        bc, mc = cell_of(kind, 16, batch), cell_of("mlflow", 16, batch)
-        if not bc or not mc:
-            return {}
-        r = B.ratio(bc["rows_per_s"], mc["rows_per_s"])
-        ok_ratio, ok_p99, ok_err = r == r and r >= TARGET_RATIO, bc["p99_ms"] <= mc["p99_ms"], bc["errors"] == 0
-        lim = limit.get(str(batch), {}).get("rows_per_s", float("nan"))
-        return {
-            "ratio_rows_per_s": r,
-            "bento_p99_ms": bc["p99_ms"],
-            "mlflow_p99_ms": mc["p99_ms"],
-            "bento_errors": bc["errors"],
-            "mlflow_errors": mc["errors"],
-            "ratio_ok": ok_ratio,
-            "p99_ok": ok_p99,
-            "no_errors": ok_err,
-            "result": "PASS" if ok_ratio and ok_p99 and ok_err else "MISS",
-            "bento_vs_limit": B.ratio(bc["rows_per_s"], lim),
-        }
-
-    summary: dict = {}
-    diag_summary: dict = {}
-    srows = []
-    for kind in [k for k in kinds if k != "mlflow"]:
-        for batch in BATCHES:
-            s = compare(kind, batch)
-            if not s:
-                continue
-            (summary if kind == "bento" else diag_summary)[f"batch_{batch}"] = s
-            srows.append(
-                [
-                    f"{'' if kind == 'bento' else f'max_latency_ms={diag}, '}16 clients, batch {batch}",
-                    f"{s['ratio_rows_per_s']:.2f}x",
-                    f">= {TARGET_RATIO:g}x",
-                    f"{s['bento_p99_ms']:.1f} / {s['mlflow_p99_ms']:.1f}",
-                    f"{s['bento_errors']} / {s['mlflow_errors']}",
-                    s["result"] if kind == "bento" else f"({s['result']})",
-                    f"{s['bento_vs_limit']:.2f}x",
-                ]
-            )
-    if srows:
-        print("\nBento vs mlflow models serve (same model, same run):")
-        print(
-            B.table(
-                srows,
-                [
-                    "",
-                    "rows/s ratio",
-                    "target",
-                    "p99 ms bento / mlflow (<=)",
-                    "errors bento / mlflow (0)",
-                    "result",
-                    "Bento vs in-process (same batch)",
-                ],
-            )
-        )
-
-    # what limits the Bento: worker count, adaptive batching, the dispatcher's latency budget, CPU
-    notes: list[str] = []
-    if settings:
-        notes.append(
-            f"the Bento serves with {settings['workers']} worker(s) (BentoML's default is 1) on a "
-            f"{os.cpu_count()}-CPU machine; predict is batchable with max_latency_ms={settings['max_latency_ms']}, "
-            f"max_batch_size={settings['max_batch_size']}"
-        )
-    b16 = [c for c in cells if c["server"] == "bento" and c["clients"] == 16]
-    if b16:
-        merged = max(
-            (c["requests_per_model_call"] for c in b16 if c["requests_per_model_call"] == c["requests_per_model_call"]),
-            default=float("nan"),
-        )
-        notes.append(
-            f"adaptive batching at 16 clients: {merged:.2f} requests per model call at most "
-            f"({'it kicked in' if merged > 1.05 else 'it did NOT kick in: one request per model call'})"
-        )
-        cpu = max(c["server_cpu_cores"] for c in b16)
-        notes.append(
-            f"Bento server CPU at 16 clients: up to {cpu:.2f} cores"
-            + (
-                " (about one core: the single worker is CPU-bound)"
-                if cpu >= 0.85
-                else " (below one core: the worker also waits, for its batching window or for a CPU shared with the "
-                "clients and other processes)"
-            )
-            + f"; the load generator (this process, same machine) used up to "
-            f"{max(c['client_cpu_cores'] for c in cells if c['clients'] == 16):.2f} cores"
-        )
-        lim = limit.get("1000", {}).get("rows_per_s")
-        if lim:
-            best = max(c["rows_per_s"] for c in b16)
-            code = svc_path.get("batches", {}).get("1000", {}).get("rows_per_s", float("nan"))
-            notes.append(
-                f"on 1000-row batches in-process: model.predict alone {lim:,.0f} rows/s, the Bento's own code "
-                f"(record validation + its predict(): frame, preprocess, model, drift monitor) {code:,.0f} rows/s; "
-                f"the Bento's best cell over HTTP is {best:,.0f} rows/s ({B.ratio(best, code):.2f}x of its own "
-                f"code): the rest is HTTP, JSON and BentoML's dispatcher, in one Python worker"
-            )
-    lc = log_counts.get("bento", {})
-    if lc.get("status_503_lines") or lc.get("max_latency_warning"):
-        one = cell_of("bento", 1, 1)
-        notes.append(
-            f"the Bento answered {lc['status_503_lines']} request(s) with 503 'process is overloaded' (warm-up "
-            f"included)"
-            + (", after BentoML's warning that the max latency is likely too low" if lc["max_latency_warning"] else "")
-            + f": its batching dispatcher cancels a queued request as soon as the estimated latency (wait + "
-            f"learned cost of one model call) reaches max_latency_ms={settings.get('max_latency_ms')}; one call costs "
-            f"{limit.get('1', {}).get('p50_ms', float('nan')):.1f} ms of model.predict alone in-process, "
-            f"{one.get('p50_ms', float('nan')):.1f} ms end to end for a 1-row request at 1 client"
-        )
-    ds = diag_summary.get(f"batch_{BATCHES[0]}")
-    if ds:
-        notes.append(
-            f"with max_latency_ms={diag} (diagnostic copy): "
-            + ", ".join(
-                f"batch {b}: {diag_summary[f'batch_{b}']['ratio_rows_per_s']:.2f}x mlflow, p99 "
-                f"{diag_summary[f'batch_{b}']['bento_p99_ms']:.0f} ms, {diag_summary[f'batch_{b}']['bento_errors']} "
-                "error(s)"
-                for b in BATCHES
-                if f"batch_{b}" in diag_summary
-            )
-        )
-    if notes:
-        print("\nwhat limits the Bento:\n" + "\n".join(f"  - {n}" for n in notes))
-    results = {k: v["result"] for k, v in summary.items()}
-    print("\n" + "\n".join(f"bento_vs_mlflow_16_clients_{k}: {v}" for k, v in results.items()))
     for e in errors:
         print(f"ERROR: {e}")
     out = B.write_json(
         "bench_serve",
-        {
-            "quick": args.quick,
-            "requests_per_cell": requests,
-            "max_s_per_cell": max_s,
-            "target_ratio": TARGET_RATIO,
-            "results": results,
-            "summary": summary,
-            "diag_max_latency_ms": diag,
-            "diag_summary": diag_summary,
-            "cells": cells,
-            "inprocess_limit": limit,
-            "inprocess_service_path": svc_path,
-            "setup": setup,
-            "bento_settings": settings,
-            "servers": server_info,
-            "warm_up": warm,
-            "bento_logs": log_counts,
-            "notes": notes,
-            "errors": errors,
-            "commands": {
-                "setup": f"nbprod run {NB_REL} --project <tmp>",
-                "bento": "bentoml serve <bento_tag> --host 127.0.0.1 --port <P> (BENTOML_HOME=<tmp>/.nbprod/bentoml)",
-                "mlflow": f"mlflow models serve -m models:/{PIPELINE}@candidate --env-manager local --host 127.0.0.1 "
-                "--port <Q> (MLFLOW_TRACKING_URI=sqlite:///<tmp>/.nbprod/mlflow.db)",
-            },
-        },
-    )
+        {"quick": args.quick, "config": {k: v for k, v in cfg.items()}, "verdicts": verdict, "setup": setup,
+         "results": results, "errors": errors},
+    )  # fmt: skip
     print(f"\nwritten {out.relative_to(B.REPO)}")
     return 0
 

@@ -194,8 +194,8 @@ def test_the_canary_bento_files_are_deterministic_and_the_service_parses():
     assert files["nbprod_model_service.py"] == candidate.files["service.py"]  # the reviewed code, unchanged
     ast.parse(files["service.py"])
     assert "CHAMPION_TAG = 'classifier:m1'" in files["service.py"] and "PERCENT = 10.0" in files["service.py"]
-    assert "base.ClassifierService.inner.predict.func" in files["service.py"]
-    assert "base.ClassifierService.inner.predict_proba.func" in files["service.py"]  # a classifier: both APIs
+    assert "base.ClassifierService.inner.predict_records" in files["service.py"]
+    assert "base.ClassifierService.inner.predict_proba_records" in files["service.py"]  # a classifier: both APIs
     assert "- classifier:m1\n- classifier:m2\n" in files["bentofile.yaml"]
     assert "base.nbprod_prediction_log.install(ClassifierCanaryService, 'classifier_canary'" in files["service.py"]
     assert "service: service:ClassifierCanaryService" in files["bentofile.yaml"]

@@ -122,6 +122,7 @@ def test_packaging_writes_the_bento_context_and_a_typed_card(tmp_path, write_nb)
         "deploy/service.yaml",
         "deploy/servicemonitor.yaml",
         "model_card.json",
+        "nbprod_batching.py",
         "nbprod_drift.py",
         "nbprod_prediction_log.py",
         "nbprod_service_log.py",

@@ -244,6 +244,55 @@ def test_bad_bodies_get_4xx(packaged, server, label, body, needle):
     assert needle.lower() in resp.text.lower()
 
 
+def test_a_bad_request_is_one_log_line_with_status_and_field_and_no_request_logged_a_traceback(packaged, server):
+    """Read the served Bento's own log: the bad requests of the tests above, and one more with a marked field."""
+    project, _ = packaged
+    records, _ = training_records(project, 1)
+    marker = "nbprod_probe_field"
+    resp = httpx.post(f"{server}/predict", json={"records": [{**records[0], marker: 1}]}, timeout=30)
+    assert resp.status_code == 400
+    deadline = time.monotonic() + 10
+    while marker not in (project / "serve.log").read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    text = (project / "serve.log").read_text()
+    lines = [line for line in text.splitlines() if marker in line]
+    assert len(lines) == 1, lines
+    assert "bad request POST /predict" in lines[0] and f"status=400 field=records.0.{marker}" in lines[0], lines[0]
+    assert "Traceback" not in text and "ValidationError" not in text.replace(lines[0], ""), text[-3000:]
+
+
+def _merged(metrics_text: str) -> tuple[float, float]:
+    """(requests, model calls) of the predict API's coalescer, from /metrics."""
+    found = {
+        kind: float(value)
+        for kind, value in re.findall(r'^nbprod_merged_requests_(sum|count)\{[^}]*api="predict"[^}]*\} (\S+)$',
+                                      metrics_text, re.M)
+    }  # fmt: skip
+    return found.get("sum", 0.0), found.get("count", 0.0)
+
+
+def test_concurrent_requests_share_model_calls_and_each_gets_its_own_answer(packaged, server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    project, _ = packaged
+    records, frame = training_records(project, 96)
+    expected = in_process_predictions(project, frame)
+    spans = [(3 * k, 3 * k + 1 + k % 3) for k in range(32)]  # 1 to 3 records each
+    before = _merged(httpx.get(f"{server}/metrics", timeout=10).text)
+
+    def call(span):
+        with httpx.Client(trust_env=False, timeout=60) as client:
+            return client.post(f"{server}/predict", json={"records": records[span[0] : span[1]]})
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(call, spans))
+    assert [a.status_code for a in answers] == [200] * len(spans)
+    assert [a.json() for a in answers] == [expected[i:j] for i, j in spans]
+    after = _merged(httpx.get(f"{server}/metrics", timeout=10).text)
+    requests, calls = after[0] - before[0], after[1] - before[1]
+    assert requests == len(spans) and calls < requests, (requests, calls)  # some calls merged requests
+
+
 def test_health_endpoints(server):
     assert httpx.get(f"{server}/healthz", timeout=5).status_code == 200
     assert httpx.get(f"{server}/readyz", timeout=5).status_code == 200

@@ -190,7 +190,7 @@ def package_plan(
 ) -> PackageResult:
     """``tracked`` may be a function that waits for the MLflow run (``nbprod run`` tracks it meanwhile): it is
     called when the model card needs the run, after the model and its drift baseline are staged."""
-    from nbprod.package import drift, prediction_log, service_log
+    from nbprod.package import batching, drift, prediction_log, service_log
 
     layout = ProjectLayout(project)
     products = product_paths(plan, project)
@@ -228,6 +228,7 @@ def package_plan(
             prediction_log=load_log_settings(project),
         ),
         "bentofile.yaml": render_bentofile(pipeline=plan.name, notebook=nb_rel, model_tag=model_tag, packages=packages),
+        "nbprod_batching.py": Path(batching.__file__).read_text(),
         "nbprod_drift.py": Path(drift.__file__).read_text(),
         "nbprod_service_log.py": Path(service_log.__file__).read_text(),
         "nbprod_prediction_log.py": Path(prediction_log.__file__).read_text(),

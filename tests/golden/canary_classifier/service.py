@@ -29,8 +29,8 @@ TASK = 'classification'
 RULE = nbprod_canary.RuleSettings(**{'min_requests': 20, 'error_margin': 0.05, 'shift_margin': 0.2})
 FACTS = {"champion_bento": 'classifier:aaa', "candidate_bento": 'classifier:bbb',
          "champion_model": CHAMPION_TAG, "candidate_model": CANDIDATE_TAG}
-# the reviewed predict() of the candidate's service, called with either model (BentoML 1.4: Service.inner, .func)
-_PREDICT = base.ClassifierService.inner.predict.func
+# the reviewed predict_records() of the candidate's service, called with either model (BentoML 1.4: Service.inner)
+_PREDICT = base.ClassifierService.inner.predict_records
 _CANARY: dict = {}
 log = logging.getLogger("nbprod.canary")
 DESCRIPTION = "Canary of pipeline classifier: champion Bento classifier:aaa, candidate Bento classifier:bbb. The candidate's model card is MODEL_CARD.md in this Bento."
@@ -118,7 +118,7 @@ class ClassifierCanaryService:
     def predict_proba(self, records: Annotated[list[base.Record], Field(min_length=1, max_length=base.MAX_BATCH)],
                       ctx: bentoml.Context) -> list[dict]:
         """Class probabilities for each record, by the model the split chooses (as for predict)."""
-        return self._answer(base.ClassifierService.inner.predict_proba.func, records, ctx)
+        return self._answer(base.ClassifierService.inner.predict_proba_records, records, ctx)
 
 
 # the canary's requests go to its own prediction log, with the candidate's [tool.nbprod.prediction-log] settings
