@@ -48,10 +48,11 @@ def test_a_step_calling_a_lambda_takes_the_globals_the_lambda_reads():
         "getcontext().prec = 5",
         "os.environ['TZ'] = 'Asia/Tokyo'\ntime.tzset()",
         "sys.path.append('src')",
+        "pd.Series.pct = lambda s: (s / s.sum() * 100).round(1)",
     ],
 )
 def test_process_settings_made_in_one_step_are_made_again_in_the_later_ones(setting, tmp_path):
-    imports = "import os, sys, time\nimport numpy as np\nfrom decimal import getcontext"
+    imports = "import os, sys, time\nimport numpy as np\nimport pandas as pd\nfrom decimal import getcontext"
     cells = [("code", imports, ["imports"]), ("code", setting + "\nx = 1", ["step:a"]), ("code", "y = x", ["step:b"])]
     task = render_pipeline(plan_of(cells), tmp_path)["tasks/b.py"]
     assert setting.split("\n")[-1] in task

@@ -41,6 +41,13 @@ _SETTING_TARGETS = (
     "os.environ",
     "decimal.getcontext().",
     "getcontext().",
+    # a method added to a library's class (pd.Series.pct = lambda s: ...): every later frame has it
+    "pd.DataFrame.",
+    "pd.Series.",
+    "pd.Index.",
+    "pandas.DataFrame.",
+    "pandas.Series.",
+    "pandas.Index.",
 )
 
 
