@@ -161,7 +161,13 @@ def _main_function(by_value: bytes) -> types.FunctionType:
 
     f: types.FunctionType = pickle.loads(by_value)
     namespace = _main_namespace()
-    return _rebound(f, namespace) if namespace.get("__name__") == "__main__" else f
+    return _rebound(f, namespace) if _a_step(namespace) else f
+
+
+def _a_step(namespace: dict[str, Any]) -> bool:
+    """Whether ``namespace`` is a step's (its task script binds ``upstream`` and ``product``), not the program of a
+    process that loads a product (nbprod's own ``__main__`` when it tracks or packages a model)."""
+    return namespace.get("__name__") == "__main__" and "upstream" in namespace and "product" in namespace
 
 
 def _own_format(obj: Any) -> bool:

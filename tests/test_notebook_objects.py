@@ -25,6 +25,7 @@ def plan_of(cells):
 def main_module(monkeypatch):
     """A fresh ``__main__`` (as in a step's kernel) in which code can define notebook functions and classes."""
     main = types.ModuleType("__main__")
+    main.upstream, main.product = None, None  # what a step's task script binds first
     monkeypatch.setitem(sys.modules, "__main__", main)
     return main
 
@@ -242,3 +243,11 @@ def test_a_stateful_function_takes_what_its_body_reads_and_is_changed_through_ot
     plan = plan_of(cells)
     assert plan.step("b").inputs == {"OFFSET": "a"}  # read by the body of a definition that travels as a value
     assert plan.step("e").inputs["record"] == "d" and plan.step("e").inputs["scale"] == "b"
+
+
+def test_a_process_that_is_no_step_keeps_a_functions_own_globals(tmp_path, main_module):
+    exec("def label(x):\n    return f'{PREFIX}{x}'\nPREFIX = 'a'\nheld = [(label,)]", main_module.__dict__)
+    save_value(main_module.held, tmp_path / "held")
+    del main_module.upstream, main_module.product  # nbprod itself loading a model to track or package it
+    main_module.PREFIX = "b"
+    assert load_value(tmp_path / "held")[0][0](1) == "a1"  # what it read when it was saved; the program is untouched
