@@ -192,6 +192,7 @@ def test_a_replayed_logger_is_loaded_and_configured_in_the_later_step():
     "steps, cells",
     [
         (("3 + 4", "x = _"), [2]),  # the repro's shape
+        (("df = {'a': 1}\nlen(df)", "x = _"), [2]),  # a call's value (the outside corpus's `frame.groupby(...).size()`)
         (("[1, 2]", "y = 5\nprint(y)", "x = _"), [3]),  # a print shows no value
         (("1 + 1", "x = Out[1]"), [2]),  # a step's kernel numbers its own cells
         (("print(In[0])",), [1]),

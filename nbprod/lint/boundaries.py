@@ -358,14 +358,14 @@ def _step_name(step_of: dict[int, str], cell: Cell) -> str:
 
 
 def _shown_elsewhere(plan: Pipeline, before: list[Cell], step_of: dict[int, str], step: str, k: int) -> Optional[Cell]:
-    """The cell whose displayed value ``_`` (k=1), ``__`` (2) or ``___`` (3) is, when it surely displays and is
-    not in ``step``; None when it is in ``step`` or uncertain."""
+    """The cell whose displayed value ``_`` (k=1), ``__`` (2) or ``___`` (3) is (or may be: a call), when it is not in
+    ``step``; None when it is in ``step``."""
     for cell in reversed(before):
         kind = _display(plan, cell)
         if not kind:
             continue
-        if step_of.get(cell.index) != step:
-            return cell if kind == "sure" else None
+        if step_of.get(cell.index) != step:  # a call may return None, but then the step's `_` is "" all the same
+            return cell
         k -= 1
         if k == 0:
             return None
