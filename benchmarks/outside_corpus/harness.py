@@ -174,6 +174,8 @@ def clean_env():
     for k in list(env):
         if k.startswith(("JUPYTER", "PYTHONPATH", "VIRTUAL_ENV", "MPLBACKEND")):
             env.pop(k)
+    if os.environ.get("NBPROD_WT"):  # measure the nbprod of another checkout (a worktree) with this venv
+        env["PYTHONPATH"] = os.environ["NBPROD_WT"]
     return env
 
 
