@@ -531,10 +531,11 @@ def test_every_used_name_resolves(cells):
                 )
                 if g in fglobs:
                     called.append(g)
-        # each input maps to one producer that is upstream (a dict guarantees one; check the producer defines it)
+        # each input maps to one producer that is upstream (a dict guarantees one; check the producer defines it, or
+        # changed in place a value it loaded or a shared cell defines: lr = float(...) in a deriving parameters cell)
         for n, prod in step.inputs.items():
             p = plan.step(prod)
-            assert n in p.defines or n in p.inputs, (step.name, n, prod)
+            assert n in p.defines or n in p.inputs or n in p.mutated_inputs, (step.name, n, prod)
 
 
 # 4. well-formed files, hostile names rejected
@@ -664,3 +665,17 @@ def test_task_scripts_self_consistent(cells):
 @given(_valid_notebooks(known_bugs=False))
 def test_task_scripts_self_consistent_without_known_bugs(cells):
     check_task_scripts_self_consistent(cells)
+
+
+def test_a_shared_value_a_step_changes_is_its_input_for_the_next_step():
+    """Found by the property above: a deriving parameters cell's value changed in place by a step (a shared value),
+    then read by a later step, comes from the step that changed it, which hands it on as bound."""
+    cells = [
+        ("code", "# nbprod: parameters\nrates = list(range(3))", []),
+        ("code", "rates.append(9)", ["step:load"]),
+        ("code", "print(rates)", ["step:clean"]),
+    ]
+    plan = build_plan(notebook_from_cells("nb.ipynb", cells))
+    load = plan.step("load")
+    assert plan.step("clean").inputs == {"rates": "load"} and "rates" in load.mutated_inputs
+    assert "rates" in load.outputs and "rates" not in load.maybe_bound

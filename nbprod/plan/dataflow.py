@@ -311,8 +311,8 @@ def infer_dataflow(
             producer = by_name[p]
             if n not in producer.outputs:
                 producer.outputs.append(n)
-            unseen = n not in producer.defines or n in producer.unbound
-            if unseen and n not in producer.inputs and n not in producer.maybe_bound:
+            known = {*producer.defines, *producer.mutated_inputs, *producer.function_writes} - set(producer.unbound)
+            if n not in known and n not in producer.inputs and n not in producer.maybe_bound:
                 producer.maybe_bound.append(n)  # bound where nbprod cannot see (globals()[k] = ...): if it is
     for step in steps:
         _declared_outputs(step, report)
